@@ -1,0 +1,1 @@
+"""Score networks (CNN, U-ViT) and deterministic heads, all convolutions with circular padding."""
