@@ -73,6 +73,10 @@ def test_target_rule_and_callback_stop():
     assert res.stages[0].misfit_end <= 10.0
     assert res.stages[0].misfit_start == pytest.approx(125.0)
     assert "target" in res.stages[0].message
+    # a second stage that starts below its target runs no iteration
+    two = [Stage("t", target=10.0, ftol=0, gtol=0), Stage("u", target=20.0)]
+    res = continuation(two, lambda s: fun, np.zeros(10))
+    assert res.stages[1].iterations == 0 and "met at start" in res.stages[1].message
 
     records = []
 

@@ -39,7 +39,8 @@ class Stage:
         Stop when the largest gradient component (projected on the bounds) is below this (>= 0).
     target : float or None
         Stop when the objective falls to or below this value (the discrepancy principle: stop
-        at the noise level); ``None`` disables the rule.
+        at the noise level); a stage that starts at or below it runs no iteration. ``None``
+        disables the rule.
     """
 
     label: str
@@ -275,8 +276,11 @@ def continuation(
             )
             return bool(callback(record)) if callback is not None else False
 
-        if report(x.ravel(), 0, f0, g0):
-            result.stages.append(StageResult(stage.label, 0, "stopped by callback", f0, f0))
+        early = "stopped by callback" if report(x.ravel(), 0, f0, g0) else None
+        if early is None and stage.target is not None and f0 <= stage.target:
+            early = f"target {stage.target:.3g} met at start"
+        if early is not None:
+            result.stages.append(StageResult(stage.label, 0, early, f0, f0))
             previous = stage
             continue
 
