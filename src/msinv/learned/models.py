@@ -1,0 +1,156 @@
+"""The model registry: ``build(name, n, n_freq)`` for every row of the paper's Table 1.
+
+A model is a back-scattering front end (``backprojection``: F*, the analytical adjoint, or the
+raw data laid out as channels) followed by either a conditional score network (``score``,
+diffusion models, :class:`BPDiffusion`) or a deterministic head (``head``,
+:class:`BPRegression`). ``model.kind`` is ``"diffusion"`` or ``"deterministic"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from msinv.learned.diffusion.loss import DenoisingLoss
+from msinv.learned.diffusion.precond import EDMDenoiser
+from msinv.learned.networks.cnn import Features, ScoreCNN
+from msinv.learned.networks.deterministic import DenseHead
+from msinv.learned.networks.uvit import ScoreUViT
+
+#: name -> (front end, score network or None for a deterministic model)
+MODELS: dict[str, tuple[str, str | None]] = {
+    "equinet-cnn": ("equinet", "cnn"),
+    "b-equinet-cnn": ("b-equinet", "cnn"),
+    "analytical-cnn": ("analytical", "cnn"),
+    "switchnet-cnn": ("switchnet", "cnn"),
+    "widebnet-cnn": ("widebnet", "cnn"),
+    "none-cnn": ("none", "cnn"),
+    "equinet-uvit": ("equinet", "uvit"),
+    "none-uvit": ("none", "uvit"),
+    "equinet": ("equinet", None),
+    "b-equinet": ("b-equinet", None),
+    "switchnet": ("switchnet", None),
+    "widebnet": ("widebnet", None),
+}
+
+
+class RawData(nn.Module):
+    """The "None" front end: complex data (b, n_freq, n_sc, n_sc) -> real (b, 2 n_freq, n, n).
+
+    Real and imaginary parts become channels; when n_sc != n they are resampled bilinearly to
+    the reconstruction grid.
+    """
+
+    def __init__(self, n: int, n_freq: int) -> None:
+        super().__init__()
+        self.n = n
+        self.out_channels = 2 * n_freq
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([data.real, data.imag], dim=1)
+        if x.shape[-2:] != (self.n, self.n):
+            x = F.interpolate(x, size=(self.n, self.n), mode="bilinear", align_corners=False)
+        return x
+
+
+class BPDiffusion(EDMDenoiser):
+    """Back-Projection Diffusion: EDM denoiser D(eta, sigma | F* Lambda).
+
+    Parameters
+    ----------
+    backprojection : nn.Module
+        Data (b, n_freq, n_sc, n_sc) complex64 -> alpha (b, C, n, n) float32.
+    score : nn.Module
+        Score network with ``condition(alpha) -> Features`` and ``score(eta, cond, sigma)``.
+    """
+
+    kind = "diffusion"
+
+    def __init__(self, backprojection: nn.Module, score: nn.Module) -> None:
+        super().__init__(score)
+        self.backprojection = backprojection
+        self.loss_fn = DenoisingLoss()
+
+    def condition(self, data: torch.Tensor) -> Features:
+        """Conditioning features of normalised data, computed once per datum."""
+        return self.score.condition(self.backprojection(data))
+
+    def training_loss(
+        self, eta: torch.Tensor, data: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Per-sample weighted denoising loss (b,) of normalised eta (b, 1, n, n) given data."""
+        return self.loss_fn(self, eta, self.condition(data), generator)
+
+
+class BPRegression(nn.Module):
+    """Deterministic baseline eta = head(F* Lambda), trained with plain MSE."""
+
+    kind = "deterministic"
+
+    def __init__(self, backprojection: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backprojection = backprojection
+        self.head = head
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        """Normalised data (b, n_freq, n_sc, n_sc) complex -> eta (b, 1, n, n)."""
+        return self.head(self.backprojection(data))
+
+    def training_loss(
+        self, eta: torch.Tensor, data: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Per-sample mean squared error (b,); the generator is unused (no randomness)."""
+        return ((self(data) - eta) ** 2).flatten(1).mean(dim=1)
+
+
+def build(
+    name: str,
+    n: int = 80,
+    n_freq: int = 3,
+    *,
+    n_sc: int | None = None,
+    freqs: Sequence[float] | None = None,
+    score: dict | None = None,
+    head: dict | None = None,
+) -> nn.Module:
+    """Build a model of Table 1 by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODELS` (``equinet-cnn``, ``b-equinet-cnn``, ``analytical-cnn``,
+        ``switchnet-cnn``, ``widebnet-cnn``, ``none-cnn``, ``equinet-uvit``, ``none-uvit``,
+        ``equinet``, ``b-equinet``, ``switchnet``, ``widebnet``).
+    n : int
+        Reconstruction grid nodes per axis.
+    n_freq : int
+        Number of frequencies in the data.
+    n_sc : int, optional
+        Sources = receivers in the data (default n).
+    freqs : sequence of float, optional
+        Frequencies, for front ends that need them (the analytical back-projection).
+    score : dict, optional
+        Keyword options of the score network (:class:`ScoreCNN` or :class:`ScoreUViT`).
+    head : dict, optional
+        Keyword options of the deterministic :class:`DenseHead`.
+
+    Returns
+    -------
+    BPDiffusion or BPRegression
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+    front, net = MODELS[name]
+    if front == "none":
+        bp = RawData(n, n_freq)
+    else:
+        from msinv.learned.backprojection import build_backprojection
+
+        bp = build_backprojection(front, n, n_freq, n_sc=n_sc, freqs=freqs)
+    if net is None:
+        return BPRegression(bp, DenseHead(bp.out_channels, **(head or {})))
+    cls = ScoreCNN if net == "cnn" else ScoreUViT
+    return BPDiffusion(bp, cls(bp.out_channels, **(score or {})))
