@@ -1,0 +1,624 @@
+"""Scattering datasets: deterministic, resumable generation into a chunked zarr v3 store.
+
+A store holds, for ``count`` samples of a perturbation family,
+
+=========  ==================================  ===========================================
+array      shape / dtype                       what
+=========  ==================================  ===========================================
+``eta``    (count, n, n) float32               the contrast the data were computed from
+``data``   (count, n_freq, n_rec, n_src) c64   :func:`msinv.scattering.simulate` of ``eta``
+``target`` (count, n, n) float32               ``eta`` blurred by ``target_blur`` pixels
+                                               (only when ``target_blur > 0``)
+``done``   (n_chunks,) bool                    chunk ``k`` (samples ``k*chunk ...``) complete
+=========  ==================================  ===========================================
+
+and the attributes ``msinv_dataset`` (format and version), ``config`` (geometry, frequencies,
+order, family and its parameters, seed, count, chunk, target blur, receiver reader, simulator)
+and ``provenance`` (msinv version, date, machine).
+
+Sample ``i`` depends only on ``(seed, i)``: its generator is
+``numpy.random.default_rng(numpy.random.SeedSequence([seed, i]))``, so the bytes of every array
+are the same for any worker count or chunking. The work unit is one chunk: its samples are
+computed, then its ``eta``/``target``/``data`` chunks written (zarr writes each chunk file
+atomically, by a rename), then its ``done`` flag set. A run killed at any point (SIGKILL
+included) leaves only complete chunks marked done; re-running the same command computes the
+chunks that are not, and nothing else. A new store is built in a temporary folder beside the
+target and renamed into place, so a half-created store never exists under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from msinv.core.provenance import provenance
+from msinv.scattering.geometry import Geometry
+from msinv.scattering.phantoms import blur_target, get_family
+
+#: Value of the ``msinv_dataset`` attribute ``format`` that marks our stores.
+FORMAT = "msinv-scatter-dataset"
+#: Layout version of the store.
+FORMAT_VERSION = 1
+#: Samples per chunk when the caller does not choose.
+DEFAULT_CHUNK = 16
+#: Family name of a store whose samples were made elsewhere (e.g. imported from HDF5).
+EXTERNAL = "external"
+_SIMULATE = "msinv.scattering.helmholtz:simulate"
+
+
+class DatasetError(ValueError):
+    """A store that cannot be used as asked: foreign, corrupt, mismatched or unwritable."""
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Everything that determines the bytes of a dataset.
+
+    Parameters
+    ----------
+    family : str
+        Perturbation family (:data:`msinv.scattering.phantoms.FAMILIES`), or ``"external"``
+        for samples made elsewhere (an HDF5 import).
+    count : int
+        Number of samples (>= 1).
+    geometry : Geometry
+        Grid and acquisition.
+    freqs : tuple of float
+        Ordinary frequencies (> 0).
+    order : int or str
+        Stencil order passed to the simulator (2, 4, 6, 8 or ``"auto"``).
+    seed : int
+        Root seed (>= 0); sample ``i`` uses ``SeedSequence([seed, i])``.
+    chunk : int
+        Samples per chunk and per work unit (>= 1).
+    target_blur : float
+        Gaussian blur in pixels of the stored ``target`` (0: no ``target`` array; the published
+        training targets used 0.5).
+    receiver_interpolation : str
+        Receiver reader of the simulator (``"representation"``, ``"cubic"``, ``"bilinear"``).
+    simulator : str
+        ``"module:function"`` of the simulator, called as
+        ``simulator(eta (b, n, n), geometry, freqs, order=..., dtype=complex64,
+        receiver_interpolation=...)``.
+    """
+
+    family: str
+    count: int
+    geometry: Geometry
+    freqs: tuple[float, ...]
+    order: int | str = 8
+    seed: int = 0
+    chunk: int = DEFAULT_CHUNK
+    target_blur: float = 0.0
+    receiver_interpolation: str = "representation"
+    simulator: str = _SIMULATE
+    family_params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        if self.family != EXTERNAL:
+            fam = get_family(self.family)  # unknown family -> error listing the known ones
+            object.__setattr__(self, "family", fam.name)
+            object.__setattr__(self, "family_params", fam.record()["params"])
+        for name, low in (("count", 1), ("seed", 0), ("chunk", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ValueError(f"{name}={value!r}: expected an integer >= {low}")
+            object.__setattr__(self, name, int(value))
+        if not isinstance(self.geometry, Geometry):
+            raise ValueError(f"geometry={self.geometry!r}: expected a msinv Geometry")
+        freqs = tuple(float(f) for f in np.atleast_1d(np.asarray(self.freqs, dtype=float)))
+        if not freqs or not all(math.isfinite(f) and f > 0 for f in freqs):
+            raise ValueError(f"freqs={list(freqs)}: expected one or more finite frequencies > 0")
+        object.__setattr__(self, "freqs", freqs)
+        if self.order not in (2, 4, 6, 8, "auto"):
+            raise ValueError(f"order={self.order!r}: expected 2, 4, 6, 8 or 'auto'")
+        if not (math.isfinite(self.target_blur) and self.target_blur >= 0):
+            raise ValueError(f"target_blur={self.target_blur!r}: expected a number >= 0 (pixels)")
+        object.__setattr__(self, "target_blur", float(self.target_blur))
+        if self.receiver_interpolation not in ("representation", "cubic", "bilinear"):
+            raise ValueError(
+                f"receiver_interpolation={self.receiver_interpolation!r}: expected "
+                "'representation', 'cubic' or 'bilinear'"
+            )
+        if ":" not in self.simulator:
+            raise ValueError(f"simulator={self.simulator!r}: expected 'module:function'")
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of chunks along the sample axis."""
+        return -(-self.count // self.chunk)
+
+    def chunk_range(self, k: int) -> range:
+        """Sample indices of chunk ``k``."""
+        return range(k * self.chunk, min((k + 1) * self.chunk, self.count))
+
+    def to_attrs(self) -> dict[str, Any]:
+        """JSON-serialisable record, stored as the ``config`` attribute."""
+        return {
+            "family": self.family,
+            "family_params": self.family_params,
+            "count": self.count,
+            "geometry": self.geometry.to_dict(),
+            "freqs": list(self.freqs),
+            "order": self.order,
+            "seed": self.seed,
+            "chunk": self.chunk,
+            "target_blur": self.target_blur,
+            "receiver_interpolation": self.receiver_interpolation,
+            "simulator": self.simulator,
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> DatasetConfig:
+        """Inverse of :meth:`to_attrs` (the family parameters are those of the registry)."""
+        a = dict(attrs)
+        a.pop("family_params", None)
+        a["geometry"] = Geometry.from_dict(a["geometry"])
+        a["freqs"] = tuple(a["freqs"])
+        return cls(**a)
+
+
+def sample_eta(family: str, seed: int, index: int, n: int) -> np.ndarray:
+    """Sample ``index`` of a family for a root ``seed``: (n, n) float64, depends only on these.
+
+    The generator is ``default_rng(SeedSequence([seed, index]))``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+    return get_family(family)(rng, n)
+
+
+def _load(qualname: str) -> Callable:
+    from importlib import import_module
+
+    module, _, name = qualname.partition(":")
+    return getattr(import_module(module), name)
+
+
+def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndarray]]:
+    """Compute chunk ``k``: its ``eta`` (float32), ``data`` (complex64) and ``target``.
+
+    The data are computed from the float32-rounded ``eta`` that is stored, so the store is
+    self-consistent to the last bit.
+    """
+    n = config.geometry.n
+    idx = config.chunk_range(k)
+    eta = np.stack([sample_eta(config.family, config.seed, i, n) for i in idx]).astype(np.float32)
+    simulate = _load(config.simulator)
+    data = simulate(
+        eta.astype(np.float64),
+        config.geometry,
+        list(config.freqs),
+        order=config.order,
+        dtype=np.complex64,
+        receiver_interpolation=config.receiver_interpolation,
+    )
+    out = {"eta": eta, "data": np.asarray(data, dtype=np.complex64)}
+    if config.target_blur > 0:
+        out["target"] = blur_target(eta, config.target_blur).astype(np.float32)
+    return k, out
+
+
+# --------------------------------------------------------------------------------- the store
+def _zarr():
+    import zarr
+
+    return zarr
+
+
+def _open_group(path: Path, mode: str):
+    """Open our zarr group or raise a one-line DatasetError that says what is wrong."""
+    zarr = _zarr()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no such dataset (expected a store made by "
+            "`msinv scatter generate` or `import-hdf5`)"
+        )
+    try:
+        group = zarr.open_group(str(path), mode=mode)
+        meta = dict(group.attrs).get("msinv_dataset")
+    except Exception as exc:  # zarr raises many kinds for foreign or corrupt folders
+        raise DatasetError(
+            f"{path}: not a readable zarr store ({type(exc).__name__}: {exc}); expected a "
+            "store made by `msinv scatter generate`"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DatasetError(
+            f"{path}: a zarr store but not an msinv scattering dataset (no "
+            f"msinv_dataset.format = {FORMAT!r} attribute); choose another path"
+        )
+    if meta.get("version") != FORMAT_VERSION:
+        raise DatasetError(
+            f"{path}: dataset format version {meta.get('version')!r}, this msinv reads "
+            f"version {FORMAT_VERSION}"
+        )
+    for name in ("eta", "data", "done"):
+        if name not in group:
+            raise DatasetError(f"{path}: corrupt dataset, array {name!r} is missing")
+    return group
+
+
+def _check_same(path: Path, stored: dict[str, Any], asked: dict[str, Any]) -> None:
+    """Raise on the first field where the stored configuration differs from the request."""
+    for key, want in asked.items():
+        have = stored.get(key)
+        if key == "geometry" and isinstance(have, dict) and isinstance(want, dict):
+            for sub, sub_want in want.items():
+                if have.get(sub) != sub_want:
+                    raise DatasetError(
+                        f"{path}: stored geometry.{sub}={have.get(sub)!r} but the command asks "
+                        f"for {sub_want!r}; use the stored value or another output path"
+                    )
+        elif json.dumps(have) != json.dumps(want):
+            raise DatasetError(
+                f"{path}: stored {key}={have!r} but the command asks for {want!r}; use the "
+                "stored value or another output path"
+            )
+
+
+def _create(path: Path, config: DatasetConfig) -> None:
+    """Create an empty store at ``path`` atomically (build beside it, then rename)."""
+    zarr = _zarr()
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot create the dataset here ({exc.strerror})") from None
+    try:
+        g = zarr.open_group(str(tmp), mode="w")
+        n, c = config.geometry.n, config.chunk
+        shape_data = (len(config.freqs), config.geometry.n_receivers, config.geometry.n_sources)
+        nan = float("nan")
+        g.create_array(
+            "eta", shape=(config.count, n, n), chunks=(c, n, n), dtype="float32", fill_value=nan
+        )
+        g.create_array(
+            "data",
+            shape=(config.count, *shape_data),
+            chunks=(c, *shape_data),
+            dtype="complex64",
+            fill_value=complex(nan, nan),
+        )
+        if config.target_blur > 0:
+            g.create_array(
+                "target",
+                shape=(config.count, n, n),
+                chunks=(c, n, n),
+                dtype="float32",
+                fill_value=nan,
+            )
+        g.create_array(
+            "done", shape=(config.n_chunks,), chunks=(1,), dtype="bool", fill_value=False
+        )
+        g.attrs.update(
+            {
+                "msinv_dataset": {"format": FORMAT, "version": FORMAT_VERSION},
+                "config": config.to_attrs(),
+                "provenance": provenance(config.to_attrs()),
+            }
+        )
+        os.replace(tmp, path)  # an empty directory at `path` is replaced; anything else fails
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
+    """Open (checking the configuration) or create the store; return the group."""
+    if path.exists() and not path.is_dir():
+        raise DatasetError(f"{path}: exists and is a file; expected a dataset folder")
+    if path.is_dir() and any(path.iterdir()):
+        group = _open_group(path, "r+")
+        asked = config.to_attrs()
+        stored = dict(group.attrs)["config"]
+        if not chunk_given:
+            asked["chunk"] = stored.get("chunk")
+        _check_same(path, stored, asked)
+        return group
+    if path.is_dir():
+        path.rmdir()
+    _create(path, config)
+    return _open_group(path, "r+")
+
+
+def _write_chunk(group, config: DatasetConfig, k: int, arrays: dict[str, np.ndarray]) -> None:
+    idx = config.chunk_range(k)
+    sl = slice(idx.start, idx.stop)
+    for name, values in arrays.items():
+        group[name][sl] = values
+    group["done"][k] = True  # only after every array of the chunk is on disk
+
+
+def generate(
+    path: str | os.PathLike,
+    *,
+    family: str,
+    count: int,
+    geometry: Geometry,
+    freqs: Sequence[float],
+    order: int | str = 8,
+    seed: int = 0,
+    workers: int = 1,
+    scheduler: str | None = None,
+    chunk: int | None = None,
+    target_blur: float = 0.0,
+    receiver_interpolation: str = "representation",
+    simulator: str = _SIMULATE,
+    progress: bool = True,
+) -> Path:
+    """Generate (or complete) a dataset of ``count`` samples and their data at ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        Store folder (``*.zarr``); created if absent, resumed if it holds a dataset with the
+        same configuration, refused otherwise (one-line :class:`DatasetError` naming the field,
+        the stored and the requested value; nothing written is touched).
+    family, count, geometry, freqs, order, seed, target_blur, receiver_interpolation, simulator
+        See :class:`DatasetConfig`.
+    workers : int
+        Local worker processes (>= 1; 1 computes in this process). Ignored with ``scheduler``.
+    scheduler : str, optional
+        Address ``tcp://host:port`` of a running Dask distributed scheduler: chunks are computed
+        on its workers (which need msinv installed) and written by this process.
+    chunk : int, optional
+        Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
+    progress : bool
+        Show a tqdm bar (samples/s and time left) on stderr.
+
+    Returns
+    -------
+    pathlib.Path
+        The store, complete.
+    """
+    path = Path(path)
+    get_family(family)  # unknown family -> error listing the known ones, before any I/O
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        raise ValueError(f"workers={workers!r}: expected an integer >= 1")
+    chunk_given = chunk is not None
+    if not chunk_given and path.is_dir() and any(path.iterdir()):
+        stored = dict(_open_group(path, "r").attrs)["config"]
+        chunk = int(stored.get("chunk", DEFAULT_CHUNK))
+    config = DatasetConfig(
+        family=family,
+        count=count,
+        geometry=geometry,
+        freqs=tuple(freqs),
+        order=order,
+        seed=seed,
+        chunk=DEFAULT_CHUNK if chunk is None else chunk,
+        target_blur=target_blur,
+        receiver_interpolation=receiver_interpolation,
+        simulator=simulator,
+    )
+    group = _prepare(path, config, chunk_given=chunk_given)
+    done = np.asarray(group["done"][:], dtype=bool)
+    todo = [int(k) for k in np.flatnonzero(~done)]
+    from tqdm import tqdm
+
+    finished = sum(len(config.chunk_range(int(k))) for k in np.flatnonzero(done))
+    with tqdm(
+        total=config.count,
+        initial=finished,
+        unit="sample",
+        disable=not progress,
+        desc=path.name,
+        smoothing=0.1,
+        dynamic_ncols=True,
+    ) as bar:
+        for k, arrays in _run(config, todo, workers=int(workers), scheduler=scheduler):
+            _write_chunk(group, config, k, arrays)
+            bar.update(len(config.chunk_range(k)))
+    return path
+
+
+def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str | None):
+    """Yield ``(k, arrays)`` for every chunk in ``todo``, in completion order."""
+    if not todo:
+        return
+    if scheduler is not None:
+        yield from _run_dask(config, todo, scheduler)
+    elif workers == 1:
+        for k in todo:
+            yield compute_chunk(config, k)
+    else:
+        yield from _run_pool(config, todo, workers)
+
+
+def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
+    """A local pool of spawned processes, at most ``2 * workers`` chunks in flight."""
+    pending = iter(todo)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        running = set()
+        for k in pending:
+            running.add(pool.submit(compute_chunk, config, k))
+            if len(running) >= 2 * workers:
+                break
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                yield fut.result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    running.add(pool.submit(compute_chunk, config, nxt))
+
+
+def _run_dask(config: DatasetConfig, todo: list[int], scheduler: str):
+    """Chunks computed on an existing Dask distributed cluster; this process writes them."""
+    from distributed import Client, as_completed
+
+    try:
+        client = Client(scheduler, timeout=10, set_as_default=False)
+    except OSError as exc:
+        raise DatasetError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    with client, client.as_current():
+        futures = client.map(compute_chunk, [config] * len(todo), todo, pure=False)
+        for fut in as_completed(futures):
+            yield fut.result()
+            fut.release()
+
+
+# ---------------------------------------------------------------------------------- the reader
+@dataclass(frozen=True)
+class ScatterDataset:
+    """Lazy, PyTorch-free view of a dataset store (see :func:`open_dataset`).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The store.
+    eta : (N, n, n) float32 zarr.Array
+        Contrasts (NaN where a chunk is not computed yet); slicing reads only what is asked.
+    data : (N, n_freq, n_rec, n_src) complex64 zarr.Array
+        Scattering data, physical sign, outgoing convention (see
+        :func:`msinv.scattering.simulate`).
+    target : (N, n, n) float32 zarr.Array
+        Training targets: ``eta`` blurred by ``config['target_blur']`` pixels, or ``eta``
+        itself when no blur was asked.
+    geometry : Geometry
+        Grid and acquisition of the data.
+    freqs : (n_freq,) float64 numpy.ndarray
+        Frequencies.
+    attrs : dict
+        All stored attributes (``config``, ``provenance``, ``msinv_dataset``).
+    complete : (N,) bool numpy.ndarray
+        Which samples are computed.
+    """
+
+    path: Path
+    eta: Any
+    data: Any
+    target: Any
+    geometry: Geometry
+    freqs: np.ndarray
+    attrs: dict[str, Any]
+    complete: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.eta.shape[0])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The generation configuration (``attrs['config']``)."""
+        return self.attrs["config"]
+
+    def __getitem__(self, index) -> tuple[np.ndarray, np.ndarray]:
+        """``(target, data)`` of sample(s) ``index`` (int, slice or index array) as numpy."""
+        if isinstance(index, Iterable) and not isinstance(index, slice):
+            index = np.asarray(index)
+            order = np.argsort(index)
+            inverse = np.argsort(order)
+            t = self.target.get_orthogonal_selection((index[order],))[inverse]
+            d = self.data.get_orthogonal_selection((index[order],))[inverse]
+            return t, d
+        return np.asarray(self.target[index]), np.asarray(self.data[index])
+
+    def to_dask(self) -> dict[str, Any]:
+        """``{"eta", "data", "target"}`` as dask arrays chunked like the store."""
+        import dask.array as da
+
+        return {name: da.from_zarr(getattr(self, name)) for name in ("eta", "data", "target")}
+
+
+def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> ScatterDataset:
+    """Open a dataset store lazily (no PyTorch, nothing read but metadata and the done flags).
+
+    Parameters
+    ----------
+    path : path-like
+        A store written by :func:`generate` or by the HDF5 import.
+    require_complete : bool
+        Raise a :class:`DatasetError` if some chunks are not computed yet.
+
+    Returns
+    -------
+    ScatterDataset
+    """
+    path = Path(path)
+    group = _open_group(path, "r")
+    attrs = dict(group.attrs)
+    try:
+        config = attrs["config"]
+        geometry = Geometry.from_dict(config["geometry"])
+        freqs = np.asarray(config["freqs"], dtype=np.float64)
+        chunk = int(config["chunk"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: corrupt dataset attributes ({exc})") from None
+    eta, data = group["eta"], group["data"]
+    n = geometry.n
+    want_data = (eta.shape[0], freqs.size, geometry.n_receivers, geometry.n_sources)
+    if eta.shape[1:] != (n, n) or data.shape != want_data:
+        raise DatasetError(
+            f"{path}: corrupt dataset, eta {eta.shape} / data {data.shape} do not match the "
+            f"stored geometry and frequencies (expected (N, {n}, {n}) and {want_data})"
+        )
+    done = np.asarray(group["done"][:], dtype=bool)
+    complete = np.repeat(done, chunk)[: eta.shape[0]]
+    if require_complete and not complete.all():
+        raise DatasetError(
+            f"{path}: {int((~complete).sum())} of {complete.size} samples are not computed "
+            "yet; re-run the generate command to complete the store"
+        )
+    target = group["target"] if "target" in group else eta
+    return ScatterDataset(path, eta, data, target, geometry, freqs, attrs, complete)
+
+
+def summary(path: str | os.PathLike) -> str:
+    """Multi-line human summary of a store (``msinv scatter info``)."""
+    ds = open_dataset(path)
+    c, g, prov = ds.config, ds.geometry, ds.attrs.get("provenance", {})
+    done = int(ds.complete.sum())
+    nbytes = sum(a.nbytes for a in (ds.eta, ds.data))
+    lines = [
+        f"dataset      {ds.path}",
+        f"family       {c['family']} {json.dumps(c.get('family_params', {}))}",
+        f"samples      {done} of {len(ds)} complete ({100 * done / max(len(ds), 1):.1f}%)",
+        f"grid         {g.n} x {g.n} nodes on {list(g.extent)}, PML {g.pml_width} nodes "
+        f"(sigma_max {g.pml_strength:g})",
+        f"acquisition  {g.n_sources} sources, {g.n_receivers} receivers on R = "
+        f"{g.receiver_radius:g} ({c.get('receiver_interpolation')})",
+        f"frequencies  {', '.join(f'{f:g}' for f in ds.freqs)}; order {c.get('order')}",
+        f"seed         {c.get('seed')}; chunk {c.get('chunk')} samples; target blur "
+        f"{c.get('target_blur', 0):g} px",
+        f"arrays       eta {ds.eta.shape} {ds.eta.dtype}, data {ds.data.shape} {ds.data.dtype} "
+        f"({nbytes / 2**30:.3g} GiB uncompressed)",
+        f"made by      msinv {prov.get('msinv_version', '?')} on {prov.get('created', '?')}",
+    ]
+    return "\n".join(lines)
+
+
+def create_empty(path: str | os.PathLike, config: DatasetConfig, **extra_attrs: Any):
+    """Create a new store for arrays computed elsewhere; fill it with :func:`write_chunk`.
+
+    ``path`` must not exist or be an empty folder. Extra attributes are stored beside
+    ``config`` (e.g. where an import came from). Returns the open zarr group.
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise DatasetError(f"{path}: exists and is not empty; choose a new output path")
+    if path.is_dir():
+        path.rmdir()
+    _create(path, config)
+    group = _open_group(path, "r+")
+    if extra_attrs:
+        group.attrs.update(extra_attrs)
+    return group
+
+
+def write_chunk(group, config: DatasetConfig, k: int, arrays: dict[str, np.ndarray]) -> None:
+    """Write chunk ``k`` (``eta``, ``data`` and ``target`` if any) and mark it complete."""
+    expected = {"eta", "data"} | ({"target"} if config.target_blur > 0 else set())
+    if set(arrays) != expected:
+        raise ValueError(f"chunk arrays {sorted(arrays)}: expected {sorted(expected)}")
+    _write_chunk(group, config, k, arrays)
