@@ -93,6 +93,7 @@ def _edge_crossings(edges: np.ndarray, points: np.ndarray, xn: np.ndarray, yn: n
         value = lines[np.repeat(start, counts) + offsets]
         t = (value - a[edge]) / (b[edge] - a[edge])
         point = p[edge] + t[:, None] * (q[edge] - p[edge])
+        point[:, axis] = value  # exactly on the line, so both neighbouring columns see it
         out.append(np.column_stack([point, zp[edge] + t * (zq[edge] - zp[edge])]))
     return np.vstack(out)
 
