@@ -217,7 +217,10 @@ class SensitivityControl:
 
 
 def read_sensitivity_control(path: str | Path) -> SensitivityControl:
-    """Read a GZSEN3D control file (v5: 7 items; v6: 8, the last the scaling option)."""
+    """Read a GZSEN3D control file (v5: 7 items; v6: 8, the last the scaling option).
+
+    ``null`` (or ``DEFAULT``) as the wavelet means ``daub2``; as ``itol eps``, ``1 0.05``.
+    """
     c = _Lines(path, "GZSEN3D", 7, 8)
     words = c.words(4)
     name = words[0].lower() if len(words) == 1 else ""
@@ -357,6 +360,9 @@ def read_inversion_control(path: str | Path) -> InversionControl:
     active cells | null; lower bound; upper bound; ``αs αx αy αz`` | ``Lx Ly Lz`` | null;
     ``SMOOTH_MOD`` | ``SMOOTH_MOD_DIF``; weights | null; then optionally (v6) ``VALUE p qx qy
     qz`` | null; ``scale eps epsGrad`` | null; MOF derivatives (must be null).
+
+    A ``null`` initial model means "start from the reference model", a ``null`` reference model
+    is 0, ``null`` bounds are ∓inf; ``null`` or ``DEFAULT`` α's are GRAV3D's defaults.
     """
     c = _Lines(path, "GZINV3D", 12, 15)
     mode = c.integer(0, (1, 2, 3), "the inversion mode")
