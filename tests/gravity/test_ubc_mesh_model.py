@@ -8,6 +8,7 @@ import pytest
 
 from msinv.gravity.ubc import (
     ABOVE_TOPOGRAPHY,
+    model_or_value,
     read_active,
     read_mesh,
     read_model,
@@ -85,6 +86,15 @@ def test_model_with_comments_and_several_values_per_line(tmp_path):
     mesh = discretize.TensorMesh([[1.0, 1.0], [1.0], [1.0, 1.0]])
     (tmp_path / "m.den").write_text("! density\n1 2 ! top then bottom of column 1\n3\n4.0D0\n")
     np.testing.assert_array_equal(read_model(tmp_path / "m.den", mesh), [2, 4, 1, 3])
+
+
+def test_byte_order_mark_and_model_or_value(tmp_path):
+    (tmp_path / "m.txt").write_text("\ufeff2 1 1\r\n0 0 0\r\n2*1\r\n1\r\n1\r\n", encoding="utf-8")
+    mesh = read_mesh(tmp_path / "m.txt")  # a Windows editor's BOM and CRLF
+    assert mesh.shape_cells == (2, 1, 1)
+    (tmp_path / "m.den").write_text("\ufeff0.5\n0.25\n", encoding="utf-8")
+    np.testing.assert_array_equal(model_or_value(tmp_path / "m.den", mesh), [0.5, 0.25])
+    np.testing.assert_array_equal(model_or_value(-np.inf, mesh), [-np.inf, -np.inf])
 
 
 def test_inactive_cells_written_as_minus_100_and_active_flags(tmp_path, rng):

@@ -78,7 +78,7 @@ def content_lines(path: str | Path) -> list[tuple[int, str]]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
     except IsADirectoryError as exc:
         raise UserInputError(f"{path}: expected a file, found a directory") from exc
     out = []
@@ -91,7 +91,7 @@ def content_lines(path: str | Path) -> list[tuple[int, str]]:
 
 def last_line_number(path: str | Path) -> int:
     """Number of lines of a text file (at least 1), for errors about a file ending too early."""
-    return max(1, len(Path(path).read_text(encoding="utf-8", errors="replace").splitlines()))
+    return max(1, len(Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()))
 
 
 def parse_float(path: Path, line: int, token: str, what: str) -> float:
@@ -293,7 +293,7 @@ def read_values(path: str | Path, count: int, what: str) -> np.ndarray:
         The values in file order.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
     if "!" not in text:
         try:
             values = np.array(text.split(), dtype=float)
@@ -333,6 +333,27 @@ def read_model(path: str | Path, mesh) -> np.ndarray:
     """
     what = "model values (one per cell of a {}×{}×{} mesh)".format(*mesh.shape_cells)
     return ubc_to_mesh_order(read_values(path, mesh.n_cells, what), mesh.shape_cells)
+
+
+def model_or_value(source: Path | float, mesh) -> np.ndarray:
+    """A model given in a control file as a file or a uniform value (``VALUE x``, ±inf bounds).
+
+    Parameters
+    ----------
+    source : Path or float
+        As in :class:`msinv.gravity.control.InversionControl` (initial / reference model,
+        bounds).
+    mesh : discretize.TensorMesh
+        The mesh.
+
+    Returns
+    -------
+    (n_cells,) float64 numpy.ndarray
+        The model in mesh order.
+    """
+    if isinstance(source, (int, float)):
+        return np.full(mesh.n_cells, float(source))
+    return read_model(source, mesh)
 
 
 def write_model(
