@@ -54,8 +54,11 @@ def test_inversion_control_resolves_values_and_paths(tmp_path):
     assert c.lower == -math.inf and c.upper == run / "upper.den"
     assert c.alphas == (1e-3, 1.0, 2.0, 3.0) and c.length_scales is None
     assert c.smooth == "SMOOTH_MOD_DIF" and c.norms is None
+    assert c.beta == 0.5
     with pytest.raises(ValueError, match="mode 1 only"):
         c.target_misfit(10)
+    with pytest.raises(ValueError, match="mode 1 only"):
+        _ = c.chifact
 
 
 @pytest.mark.parametrize(

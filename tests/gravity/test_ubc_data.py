@@ -103,6 +103,6 @@ def test_every_file_of_the_v6_example_is_accepted(grav3d_example):
         assert sens.weights_file.name == "distance_weight.txt"
         inv = read_inversion_control(ex / folder / "inv.inp")
         assert inv.obs_file == ex.resolve() / folder / "dobs.grv"
-        assert inv.target_misfit(obs.n_data) == 676
+        assert inv.chifact == 1.0 and inv.tolc == 0.02 and inv.target_misfit(obs.n_data) == 676
     pf = read_pfweight_control(ex / "pfweight" / "pfweight.inp")
     assert pf.weighting == "distance" and pf.field == "GRAV"

@@ -344,6 +344,20 @@ class InversionControl:
             return (a_s, a_s * lx**2, a_s * ly**2, a_s * lz**2)
         return DEFAULT_ALPHAS
 
+    @property
+    def chifact(self) -> float:
+        """Target misfit per datum (``par`` in mode 1)."""
+        if self.mode != 1:
+            raise ValueError(f"chifact exists in mode 1 only (this file is mode {self.mode})")
+        return self.par
+
+    @property
+    def beta(self) -> float:
+        """Fixed trade-off parameter β (``par`` in mode 2)."""
+        if self.mode != 2:
+            raise ValueError(f"a fixed beta exists in mode 2 only (this file is mode {self.mode})")
+        return self.par
+
     def target_misfit(self, n_data: int) -> float:
         """φ_d* = chifact · N (mode 1 only)."""
         if self.mode != 1:
