@@ -1,0 +1,184 @@
+"""Grid, absorbing layer and acquisition of the 2-D scattering problem.
+
+A :class:`Geometry` is a small immutable value: it holds only scalars, so it is hashable, cheap
+to compare, usable as a cache key and serialisable with :meth:`Geometry.to_dict`. The node
+coordinates and the source/receiver angles are derived from those scalars on demand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Square grid of ``n x n`` nodes, a PML around it, plane-wave sources and circular receivers.
+
+    Parameters
+    ----------
+    n : int
+        Nodes per axis of the contrast grid, both ends included (16 <= n <= 1024).
+    extent : tuple of float
+        ``(lo, hi)`` of the node coordinates on both axes (hi > lo), e.g. ``(-0.5, 0.5)``.
+    pml_width : int
+        Nodes of perfectly matched layer added on every side (1 <= pml_width <= 200).
+    pml_strength : float
+        Peak damping :math:`\\sigma_{max}` of the quadratic profile
+        :math:`\\sigma(t) = \\sigma_{max} t^2`, ``t`` in (0, 1] across the layer (> 0).
+    n_sources : int
+        Number of plane-wave incidence directions (>= 1).
+    n_receivers : int
+        Number of receivers on the circle (>= 1).
+    receiver_radius : float
+        Radius ``R`` of the receiver circle (> 0); it may lie inside the grid.
+    source_offset : float
+        Angle of the first incidence direction in radians; the k-th is
+        ``source_offset + 2 pi k / n_sources``.
+    receiver_offset : float
+        Angle of the first receiver; the k-th is ``receiver_offset + 2 pi k / n_receivers``.
+
+    Attributes
+    ----------
+    x, y : (n,) float64 numpy.ndarray
+        Node coordinates; a contrast image is indexed ``eta[iy, ix]``.
+    h : float
+        Node spacing ``(hi - lo) / (n - 1)``.
+    source_angles : (n_sources,) float64 numpy.ndarray
+        Incidence angles: source ``s`` sends ``exp(i omega (cos t_s, sin t_s) . x)``.
+    receiver_angles : (n_receivers,) float64 numpy.ndarray
+        Receiver ``r`` sits at ``R (cos t_r, sin t_r)``.
+    """
+
+    n: int
+    extent: tuple[float, float] = (-0.5, 0.5)
+    pml_width: int = 20
+    pml_strength: float = 80.0
+    n_sources: int = 80
+    n_receivers: int = 80
+    receiver_radius: float = 0.5
+    source_offset: float = math.pi
+    receiver_offset: float = 0.0
+
+    def __post_init__(self):
+        def bad(field, value, expected):
+            raise ValueError(f"Geometry.{field}={value!r}: expected {expected}")
+
+        if not isinstance(self.n, int | np.integer) or not 16 <= self.n <= 1024:
+            bad("n", self.n, "an integer in [16, 1024]")
+        lo, hi = (float(v) for v in self.extent)
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+            bad("extent", self.extent, "finite (lo, hi) with hi > lo")
+        object.__setattr__(self, "extent", (lo, hi))
+        object.__setattr__(self, "n", int(self.n))
+        if not isinstance(self.pml_width, int | np.integer) or not 1 <= self.pml_width <= 200:
+            bad("pml_width", self.pml_width, "an integer in [1, 200]")
+        object.__setattr__(self, "pml_width", int(self.pml_width))
+        if not (math.isfinite(self.pml_strength) and self.pml_strength > 0):
+            bad("pml_strength", self.pml_strength, "a finite number > 0")
+        for field in ("n_sources", "n_receivers"):
+            value = getattr(self, field)
+            if not isinstance(value, int | np.integer) or not 1 <= value <= 4096:
+                bad(field, value, "an integer in [1, 4096]")
+            object.__setattr__(self, field, int(value))
+        if not (math.isfinite(self.receiver_radius) and self.receiver_radius > 0):
+            bad("receiver_radius", self.receiver_radius, "a finite number > 0")
+        for field in ("pml_strength", "receiver_radius", "source_offset", "receiver_offset"):
+            value = float(getattr(self, field))
+            if not math.isfinite(value):
+                bad(field, value, "a finite number")
+            object.__setattr__(self, field, value)
+
+    @classmethod
+    def paper(cls, n: int = 80, *, pml_width: int | None = None, pml_strength: float = 80.0):
+        """The published acquisition (Zhang et al. 2025), scaled to ``n`` nodes as in its MRI runs.
+
+        Nodes on [-0.5, 0.5] including both ends, ``n`` sources at ``pi + 2 pi k / n``, ``n``
+        receivers at ``2 pi k / n`` on the radius 0.5, PML of ``round(20 n / 80)`` nodes (the
+        same physical thickness, 20 nodes at n = 80) with :math:`\\sigma_{max} = 80`.
+        """
+        if pml_width is None:
+            pml_width = max(4, round(20 * n / 80))
+        return cls(
+            n=n,
+            extent=(-0.5, 0.5),
+            pml_width=pml_width,
+            pml_strength=pml_strength,
+            n_sources=n,
+            n_receivers=n,
+            receiver_radius=0.5,
+            source_offset=math.pi,
+            receiver_offset=0.0,
+        )
+
+    @property
+    def h(self) -> float:
+        """Node spacing."""
+        return (self.extent[1] - self.extent[0]) / (self.n - 1)
+
+    @property
+    def x(self) -> np.ndarray:
+        """(n,) node coordinates along x (columns of ``eta``)."""
+        return np.linspace(self.extent[0], self.extent[1], self.n)
+
+    @property
+    def y(self) -> np.ndarray:
+        """(n,) node coordinates along y (rows of ``eta``)."""
+        return self.x
+
+    @property
+    def source_angles(self) -> np.ndarray:
+        """(n_sources,) incidence angles in radians."""
+        return self.source_offset + 2 * np.pi * np.arange(self.n_sources) / self.n_sources
+
+    @property
+    def receiver_angles(self) -> np.ndarray:
+        """(n_receivers,) receiver angles in radians."""
+        return self.receiver_offset + 2 * np.pi * np.arange(self.n_receivers) / self.n_receivers
+
+    @property
+    def receiver_points(self) -> np.ndarray:
+        """(n_receivers, 2) receiver coordinates ``(x, y)``."""
+        t = self.receiver_angles
+        return self.receiver_radius * np.stack([np.cos(t), np.sin(t)], axis=1)
+
+    @property
+    def source_directions(self) -> np.ndarray:
+        """(n_sources, 2) unit incidence directions ``s``."""
+        t = self.source_angles
+        return np.stack([np.cos(t), np.sin(t)], axis=1)
+
+    @property
+    def n_total(self) -> int:
+        """Nodes per axis of the computational grid, PML included."""
+        return self.n + 2 * self.pml_width
+
+    @property
+    def x_total(self) -> np.ndarray:
+        """(n_total,) node coordinates of the computational grid, PML included."""
+        w = self.pml_width
+        return self.extent[0] + self.h * np.arange(-w, self.n + w)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable fields (for dataset attributes)."""
+        d = asdict(self)
+        d["extent"] = list(self.extent)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Geometry:
+        """Inverse of :meth:`to_dict`; unknown or missing keys raise a one-line ValueError."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(
+                f"Geometry.from_dict: unknown keys {sorted(unknown)}; expected {sorted(names)}"
+            )
+        if "n" not in d:
+            raise ValueError("Geometry.from_dict: missing key 'n'")
+        d = dict(d)
+        if "extent" in d:
+            d["extent"] = tuple(d["extent"])
+        return cls(**d)
