@@ -1,0 +1,250 @@
+"""Engine-agnostic solvers: bounded quadratic minimisation, β search, L-curve corner.
+
+* :func:`projected_cg` minimises a convex quadratic ``f(x) = ½ xᵀAx − bᵀx`` subject to
+  ``lower <= x <= upper`` by projected gradients around conjugate gradients (Calamai & Moré
+  1987; Vogel 2002, ch. 9): cells at a bound whose gradient points outward are frozen, CG runs
+  on the free cells, and a projected backtracking line search keeps the iterate feasible. The
+  result reaches the bounds exactly (``numpy.clip``) and never passes them.
+* :func:`beta_search` finds the trade-off parameter β at which a monotone misfit φ_d(β) hits a
+  target within a relative tolerance, by bracketing and regula falsi (Illinois) on
+  (log β, log φ_d).
+* :func:`lcurve_corner` picks the point of maximum curvature of (log φ_d, log φ_m) (Hansen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class BoundedCGInfo:
+    """What :func:`projected_cg` did.
+
+    Attributes
+    ----------
+    outer : int
+        Projected-gradient (active-set) iterations.
+    cg_iterations : int
+        Total CG iterations (one ``A`` product each).
+    n_lower, n_upper : int
+        Cells exactly at the lower / upper bound at the end.
+    converged : bool
+        Whether the projected gradient met the tolerance.
+    """
+
+    outer: int = 0
+    cg_iterations: int = 0
+    n_lower: int = 0
+    n_upper: int = 0
+    converged: bool = False
+
+
+def projected_cg(
+    apply_a: Callable[[np.ndarray], np.ndarray],
+    b: np.ndarray,
+    x0: np.ndarray,
+    lower: np.ndarray | float = -np.inf,
+    upper: np.ndarray | float = np.inf,
+    *,
+    tol: float = 1e-4,
+    max_cg: int = 200,
+    max_outer: int = 20,
+    callback: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, BoundedCGInfo]:
+    """Minimise ``½ xᵀAx − bᵀx`` with ``lower <= x <= upper`` (A symmetric positive definite).
+
+    Parameters
+    ----------
+    apply_a : callable
+        ``x -> A x`` on (n,) arrays.
+    b : (n,) numpy.ndarray
+        Right-hand side.
+    x0 : (n,) numpy.ndarray
+        Starting point (projected onto the box first).
+    lower, upper : (n,) numpy.ndarray or float
+        Bounds, ``lower <= upper`` (±inf allowed).
+    tol : float
+        Stop when the projected gradient's norm falls below ``tol·‖b‖``; each CG solve also
+        stops when its residual falls below ``tol·‖b‖``.
+    max_cg : int
+        CG iterations per active-set iteration.
+    max_outer : int
+        Active-set iterations.
+    callback : callable, optional
+        ``callback(k)`` after each CG iteration with the running total (progress bars).
+
+    Returns
+    -------
+    x : (n,) numpy.ndarray
+        The minimiser found, inside the box.
+    info : BoundedCGInfo
+
+    Notes
+    -----
+    With gradient :math:`g = Ax - b`, cell i is frozen when
+    :math:`x_i = l_i, g_i > 0` or :math:`x_i = u_i, g_i < 0`. CG solves
+    :math:`A_{FF} d_F = -g_F`; the step is :math:`x \\leftarrow P(x + t d)` with the largest
+    :math:`t \\in \\{1, ½, ¼, …\\}` satisfying the Armijo condition
+    :math:`f(P(x+td)) \\le f(x) + 10^{-4} g^T(P(x+td) - x)`.
+    """
+    b = np.asarray(b, dtype=np.float64)
+    lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), b.shape)
+    hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), b.shape)
+    if np.any(lo > hi):
+        raise ValueError("lower bound above upper bound")
+    x = np.clip(np.asarray(x0, dtype=np.float64), lo, hi)
+    info = BoundedCGInfo()
+    scale = tol * max(float(np.linalg.norm(b)), 1e-300)
+    ax = apply_a(x)
+    for _ in range(max_outer):
+        g = ax - b
+        frozen = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
+        free = ~frozen
+        if np.linalg.norm(g[free]) <= scale:
+            info.converged = True
+            break
+        info.outer += 1
+        # CG on the free cells: A_FF d_F = -g_F
+        d = np.zeros_like(x)
+        r = -g * free
+        p = r.copy()
+        rr = float(r @ r)
+        for _k in range(max_cg):
+            ap = apply_a(p) * free
+            info.cg_iterations += 1
+            if callback is not None:
+                callback(info.cg_iterations)
+            alpha = rr / float(p @ ap)
+            d += alpha * p
+            r -= alpha * ap
+            rr_new = float(r @ r)
+            if np.sqrt(rr_new) <= scale:
+                break
+            p = r + (rr_new / rr) * p
+            rr = rr_new
+        # projected line search
+        f0 = 0.5 * float(x @ ax) - float(b @ x)
+        t = 1.0
+        while True:
+            x_new = np.clip(x + t * d, lo, hi)
+            ax_new = apply_a(x_new)
+            f_new = 0.5 * float(x_new @ ax_new) - float(b @ x_new)
+            if f_new <= f0 + 1e-4 * float(g @ (x_new - x)) or t < 1e-8:
+                break
+            t *= 0.5
+        x, ax = x_new, ax_new
+    info.n_lower = int(np.count_nonzero(x <= lo))
+    info.n_upper = int(np.count_nonzero(x >= hi))
+    return x, info
+
+
+@dataclass
+class BetaSearchResult:
+    """Outcome of :func:`beta_search`: the β found, its misfit and every trial (β, φ_d)."""
+
+    beta: float
+    phi_d: float
+    converged: bool
+    history: list[tuple[float, float]] = field(default_factory=list)
+
+
+def beta_search(
+    misfit: Callable[[float], float],
+    target: float,
+    beta0: float,
+    *,
+    rtol: float = 0.02,
+    factor: float = 10.0,
+    max_iter: int = 30,
+) -> BetaSearchResult:
+    """Find β with ``|φ_d(β) − target| <= rtol·target`` for increasing φ_d(β).
+
+    Parameters
+    ----------
+    misfit : callable
+        ``beta -> φ_d``; it may keep state (warm starts) between calls.
+    target : float
+        Target misfit (> 0), e.g. chifact·N.
+    beta0 : float
+        First trial (> 0).
+    rtol : float
+        Relative tolerance on the misfit (GRAV3D's tolc).
+    factor : float
+        Bracketing step in β (> 1) while only one side of the target has been seen; once two
+        points exist, the secant on (log β, log φ_d) predicts the next trial (clamped to
+        ``factor**2``).
+    max_iter : int
+        Misfit evaluations at most.
+
+    Returns
+    -------
+    BetaSearchResult
+        The last β evaluated is the one returned, so the caller's state matches it.
+    """
+    if not target > 0 or not beta0 > 0 or not factor > 1:
+        raise ValueError("target and beta0 must be > 0, factor > 1")
+    history: list[tuple[float, float]] = []
+    lo = hi = None  # (log β, log φ_d - log target) below / above the target
+    side_lo = side_hi = 0  # how many times in a row each end has been kept
+    beta = beta0
+    for _ in range(max_iter):
+        phi = float(misfit(beta))
+        history.append((beta, phi))
+        if abs(phi - target) <= rtol * target:
+            return BetaSearchResult(beta, phi, True, history)
+        point = (np.log(beta), np.log(max(phi, 1e-300)) - np.log(target))
+        if point[1] < 0:
+            lo, side_lo, side_hi = point, 0, side_hi + 1
+        else:
+            hi, side_hi, side_lo = point, 0, side_lo + 1
+        if lo is not None and hi is not None:
+            # regula falsi with the Illinois modification against a stuck end point
+            flo = lo[1] / (2 ** max(side_lo - 1, 0))  # halved while lo is kept
+            fhi = hi[1] / (2 ** max(side_hi - 1, 0))
+            log_beta = lo[0] - flo * (hi[0] - lo[0]) / (fhi - flo)
+        elif len(history) >= 2:
+            (b1, p1), (b2, p2) = history[-2], history[-1]
+            slope = (np.log(p2) - np.log(p1)) / (np.log(b2) - np.log(b1))
+            step = -point[1] / slope if slope > 0 else np.inf
+            step = float(np.clip(step, -2 * np.log(factor), 2 * np.log(factor)))
+            if not np.isfinite(step) or step == 0:
+                step = np.log(factor) * (1 if point[1] < 0 else -1)
+            log_beta = point[0] + step
+        else:
+            log_beta = point[0] + np.log(factor) * (1 if point[1] < 0 else -1)
+        beta = float(np.exp(log_beta))
+    return BetaSearchResult(history[-1][0], history[-1][1], False, history)
+
+
+def lcurve_corner(phi_d, phi_m) -> int:
+    """Index of the L-curve corner: maximum curvature of (log φ_d, log φ_m).
+
+    Parameters
+    ----------
+    phi_d, phi_m : (n,) array_like
+        Misfit and model norm at n >= 3 trade-off parameters in monotone order.
+
+    Returns
+    -------
+    int
+        Index of the corner, using the curvature of the circle through each point and its
+        neighbours (Menger curvature); the end points are never chosen.
+    """
+    x = np.log(np.asarray(phi_d, dtype=np.float64))
+    y = np.log(np.asarray(phi_m, dtype=np.float64))
+    if x.size < 3 or x.size != y.size:
+        raise ValueError("the L-curve needs at least three (phi_d, phi_m) pairs of equal length")
+    best, kappa_best = 1, -np.inf
+    for i in range(1, x.size - 1):
+        a = np.array([x[i - 1], y[i - 1]])
+        b = np.array([x[i], y[i]])
+        c = np.array([x[i + 1], y[i + 1]])
+        cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+        denom = np.linalg.norm(b - a) * np.linalg.norm(c - b) * np.linalg.norm(c - a)
+        kappa = 2 * abs(cross) / denom if denom > 0 else 0.0
+        if kappa > kappa_best:
+            best, kappa_best = i, kappa
+    return best
