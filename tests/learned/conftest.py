@@ -29,8 +29,17 @@ class _StandInBackProjection(torch.nn.Module):
         return v[:, :, None, None].expand(b, f, self.n, self.n) + torch.zeros(1, f, self.n, self.n)
 
 
-@pytest.fixture(autouse=True)
-def _no_grad():
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads spin and run 8x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_grad():
     """Tests compare values, not gradients (and scalar conversion of graphs warns)."""
     with torch.no_grad():
         yield
@@ -49,3 +58,22 @@ def backprojection(monkeypatch):
     mod.build_backprojection = _StandInBackProjection
     monkeypatch.setitem(sys.modules, "msinv.learned.backprojection", mod)
     return mod
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory):
+    """An 8-sample squares store at n = 16 with two frequencies (made once per session)."""
+    from msinv.scattering import Geometry
+    from msinv.scattering.dataset import generate
+
+    path = tmp_path_factory.mktemp("data") / "squares16.zarr"
+    generate(
+        path,
+        family="squares",
+        count=8,
+        geometry=Geometry.paper(16),
+        freqs=[2.5, 5.0],
+        seed=0,
+        progress=False,
+    )
+    return path

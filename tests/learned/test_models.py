@@ -9,6 +9,8 @@ from msinv.learned.models import MODELS, build
 
 TINY = {"score": {"cond_rounds": 1, "width": 12, "bottleneck": 6, "blocks": 1, "groups": (3, 3)}}
 
+pytestmark = pytest.mark.usefixtures("no_grad")
+
 
 def _count(m):
     return sum(p.numel() for p in m.parameters())

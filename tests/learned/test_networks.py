@@ -7,6 +7,8 @@ from msinv.learned.networks.cnn import ScoreCNN
 from msinv.learned.networks.deterministic import DenseHead
 from msinv.learned.networks.uvit import ScoreUViT
 
+pytestmark = pytest.mark.usefixtures("no_grad")
+
 
 def _count(module):
     return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,491 @@
+"""One trainer for every model: TOML config -> checkpoints, exact resume, JSONL logs, DDP.
+
+Run ``msinv learn train CONFIG`` (or ``torchrun --nproc_per_node K -m msinv.learned.train
+CONFIG`` for K processes). The config (see ``configs/*.toml``)::
+
+    seed = 0
+    [data]      train = "data/squares-train.zarr", start = 0, count = 3000
+    [model]     name = "equinet-cnn", [model.score] / [model.head]: network options
+    [optim]     lr = 1e-3, lr_start = 1e-5, lr_end = 1e-8, warmup = 0.05, betas = [0.9, 0.999]
+    [run]       steps, batch, ema, checkpoint_every, log_every, out, device, progress
+
+Notes
+-----
+Batches depend only on (seed, step): sample k of the stream is
+``permutation(seed, epoch)[k mod N]`` with ``epoch = k // N``; the noise of the diffusion loss
+comes from a CPU ``torch.Generator`` per process whose state is checkpointed, so resuming
+from a checkpoint continues the same run bit for bit. The learning rate rises linearly from
+``lr_start`` to ``lr`` over the first ``warmup`` fraction of the steps, then follows a cosine
+to ``lr_end``. With K processes each takes every K-th sample of the global batch and DDP
+averages the gradients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from msinv.cli.errors import UserInputError
+from msinv.core.provenance import code_version, provenance
+from msinv.learned.data import Normalisation, PairDataset, load_pairs
+from msinv.learned.diffusion.ema import ema_model
+from msinv.learned.models import MODELS, build
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Training data: a dataset store and the range of samples to use."""
+
+    train: str  # path of the zarr store (relative to the config file)
+    start: int = 0  # first sample
+    count: int | None = None  # number of samples (None: all)
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or (self.count is not None and self.count < 1):
+            raise ValueError(
+                f"data.start must be >= 0 and data.count >= 1, got {self.start}, {self.count}"
+            )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Arguments of :func:`msinv.learned.build` (n, n_freq, n_sc, freqs filled from the data)."""
+
+    name: str  # a Table-1 name
+    score: dict[str, Any] = field(default_factory=dict)  # score network options
+    head: dict[str, Any] = field(default_factory=dict)  # deterministic head options
+    n: int | None = None
+    n_freq: int | None = None
+    n_sc: int | None = None
+    freqs: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in MODELS:
+            raise ValueError(f"model.name must be one of {', '.join(MODELS)}, got {self.name!r}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with a warm-up cosine learning-rate schedule."""
+
+    lr: float = 1e-3  # peak learning rate
+    lr_start: float = 1e-5  # at step 0
+    lr_end: float = 1e-8  # at the last step
+    warmup: float = 0.05  # fraction of steps of linear warm-up
+    betas: tuple[float, float] = (0.9, 0.999)
+
+    def __post_init__(self) -> None:
+        if not (self.lr > 0 and self.lr_start >= 0 and self.lr_end >= 0):
+            raise ValueError("optim.lr must be > 0 and optim.lr_start, optim.lr_end >= 0")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"optim.warmup must be in [0, 1), got {self.warmup}")
+
+    def factor(self, step: int, steps: int) -> float:
+        """Learning rate at ``step`` divided by ``lr``."""
+        warm = int(self.warmup * steps)
+        if step < warm:
+            return (self.lr_start + (self.lr - self.lr_start) * step / warm) / self.lr
+        progress = (step - warm) / max(1, steps - warm)
+        return (
+            self.lr_end + 0.5 * (self.lr - self.lr_end) * (1 + math.cos(math.pi * progress))
+        ) / self.lr
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Length, batch, EMA, output and device of a run."""
+
+    steps: int  # optimiser steps
+    out: str  # output folder (relative to the config file)
+    batch: int = 16  # global batch size (all processes together)
+    ema: float = 0.999  # EMA decay of the sampling weights
+    checkpoint_every: int = 1000  # steps between checkpoints
+    log_every: int = 50  # steps between JSONL log lines
+    device: str = "auto"  # auto | cpu | cuda
+    progress: bool = True  # tqdm progress bar
+    threads: int = 0  # torch intra-op threads per process (0: torch's default)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch < 1 or self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError(
+                "run.steps, run.batch, run.checkpoint_every, run.log_every must be >= 1"
+            )
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"run.ema must be in [0, 1), got {self.ema}")
+        if self.threads < 0:
+            raise ValueError(f"run.threads must be >= 0, got {self.threads}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"run.device must be auto, cpu or cuda, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A full training configuration (one TOML file)."""
+
+    data: DataConfig
+    model: ModelConfig
+    run: RunConfig
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Validate a parsed TOML document; errors name the file and the field."""
+        sections = {
+            "data": DataConfig,
+            "model": ModelConfig,
+            "run": RunConfig,
+            "optim": OptimConfig,
+        }
+        unknown = set(d) - {*sections, "seed"}
+        if unknown:
+            raise UserInputError(
+                f"{source}: unknown key(s) {sorted(unknown)}; expected {sorted([*sections, 'seed'])}"
+            )
+        parts = {}
+        for key, kind in sections.items():
+            if key not in d:
+                if key == "optim":
+                    continue
+                raise UserInputError(f"{source}: missing section [{key}]")
+            names = {f.name for f in dataclasses.fields(kind)}
+            bad = set(d[key]) - names
+            if bad:
+                raise UserInputError(
+                    f"{source}: unknown key(s) {sorted(bad)} in [{key}]; expected {sorted(names)}"
+                )
+            try:
+                values = dict(d[key])
+                if "betas" in values:
+                    values["betas"] = tuple(values["betas"])
+                parts[key] = kind(**values)
+            except (TypeError, ValueError) as exc:
+                raise UserInputError(f"{source}: [{key}] {exc}") from None
+        return cls(**parts, seed=int(d.get("seed", 0)))
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read a config file; relative paths in it are taken relative to the file."""
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserInputError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UserInputError(f"{path}: invalid TOML ({exc})") from None
+        cfg = cls.from_dict(doc, str(path))
+        base = path.resolve().parent
+        return dataclasses.replace(
+            cfg,
+            data=dataclasses.replace(cfg.data, train=str(base / cfg.data.train)),
+            run=dataclasses.replace(cfg.run, out=str(base / cfg.run.out)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (TOML-serialisable: None values dropped)."""
+
+        def clean(x):
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items() if v is not None}
+            if isinstance(x, tuple | list):
+                return [clean(v) for v in x]
+            return x
+
+        return clean(dataclasses.asdict(self))
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+# ------------------------------------------------------------------------------ helpers
+def batch_indices(seed: int, step: int, batch: int, n_samples: int) -> np.ndarray:
+    """Global batch of ``step``: sample k is permutation(seed, k // N)[k % N]."""
+    k = np.arange(step * batch, (step + 1) * batch)
+    out = np.empty(batch, dtype=np.int64)
+    for epoch in np.unique(k // n_samples):
+        perm = np.random.default_rng([seed, int(epoch)]).permutation(n_samples)
+        sel = k // n_samples == epoch
+        out[sel] = perm[k[sel] % n_samples]
+    return out
+
+
+class _Loss(nn.Module):
+    """Per-sample training loss as a forward pass (what DDP wraps)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, eta, data, generator):
+        return self.model.training_loss(eta, data, generator).mean()
+
+
+def _device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise UserInputError("run.device = 'cuda' but no CUDA device is available")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def _rng_state() -> dict[str, Any]:
+    legacy = np.random.get_state()  # noqa: NPY002 - third-party code may use the global RNG
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(legacy[1].astype(np.int64)),
+            "pos": int(legacy[2]),
+            "has_gauss": int(legacy[3]),
+            "cached_gaussian": float(legacy[4]),
+        },
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    s = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (
+            "MT19937",
+            s["keys"].numpy().astype(np.uint32),
+            s["pos"],
+            s["has_gauss"],
+            s["cached_gaussian"],
+        )
+    )
+    random.setstate(state["python"])
+
+
+def resolve(config: TrainConfig, pairs) -> TrainConfig:
+    """Fill the model's grid, frequency and acquisition sizes from the data."""
+    model = dataclasses.replace(
+        config.model,
+        n=pairs.n,
+        n_freq=int(pairs.data.shape[1]),
+        n_sc=int(pairs.data.shape[-1]),
+        freqs=[float(f) for f in pairs.freqs],
+    )
+    return dataclasses.replace(config, model=model)
+
+
+def build_from_config(model: ModelConfig) -> nn.Module:
+    """The model of a resolved [model] section."""
+    return build(
+        model.name,
+        n=model.n,
+        n_freq=model.n_freq,
+        n_sc=model.n_sc,
+        freqs=model.freqs,
+        score=model.score or None,
+        head=model.head or None,
+    )
+
+
+# ------------------------------------------------------------------------------ the trainer
+def train(
+    config: TrainConfig | str | os.PathLike, *, resume: bool = True, stop_after: int | None = None
+) -> Path:
+    """Train (or resume) a model; returns the path of the final checkpoint.
+
+    Parameters
+    ----------
+    config : TrainConfig or path
+        The configuration or its TOML file.
+    resume : bool
+        Continue from ``<out>/checkpoint.pt`` when it exists (the same run, exactly).
+    stop_after : int, optional
+        Checkpoint and return once this step is reached (a pre-emptible slice of the run;
+        calling again resumes it).
+
+    Notes
+    -----
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the processes join a DDP group (NCCL on CUDA,
+    gloo on CPU); only rank 0 writes logs and checkpoints.
+    """
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_toml(config)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = _device(config.run.device, local_rank)
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if config.run.batch % world:
+            raise UserInputError(
+                f"run.batch = {config.run.batch} is not divisible by {world} processes"
+            )
+    try:
+        return _train(config, resume, world, rank, device, stop_after)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _train(
+    config: TrainConfig,
+    resume: bool,
+    world: int,
+    rank: int,
+    device: torch.device,
+    stop_after: int | None,
+) -> Path:
+    pairs = load_pairs(config.data.train, config.data.start, config.data.count)
+    config = resolve(config, pairs)
+    norm = Normalisation.fit(pairs.eta, pairs.data)
+    dataset = PairDataset(pairs, norm)
+    eta_all, data_all = dataset.eta.to(device), dataset.data.to(device)
+    out = Path(config.run.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(config.seed)
+    model = build_from_config(config.model).to(device)
+    ema = ema_model(model, config.run.ema)
+    opt = torch.optim.Adam(model.parameters(), lr=config.optim.lr, betas=config.optim.betas)
+    steps = config.run.steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: config.optim.factor(s, steps))
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
+    step = 0
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if ckpt["world_size"] != world:
+            raise UserInputError(
+                f"{ckpt_path}: written by {ckpt['world_size']} processes, resumed with {world}"
+            )
+        model.load_state_dict(ckpt["model"])
+        ema.load_state_dict(ckpt["ema"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["rng"]["noise"][rank])
+        _set_rng_state(ckpt["rng"])
+        step = int(ckpt["step"])
+    loss_module = _Loss(model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        loss_module = DistributedDataParallel(
+            loss_module, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    bar = None
+    if rank == 0 and config.run.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=steps, initial=step, desc=config.model.name, dynamic_ncols=True, file=sys.stderr
+        )
+    log = open(out / LOG, "a") if rank == 0 else None
+    window, t0 = [], time.perf_counter()
+    try:
+        last = steps if stop_after is None else min(steps, stop_after)
+        while step < last:
+            idx = batch_indices(config.seed, step, config.run.batch, len(dataset))[rank::world]
+            idx_t = torch.from_numpy(idx).to(device)
+            model.train()
+            loss = loss_module(eta_all[idx_t], data_all[idx_t], generator)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            ema.update_parameters(model)
+            step += 1
+            window.append(float(loss.detach()))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{window[-1]:.4g}")
+            if log is not None and (step % config.run.log_every == 0 or step == steps):
+                log.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "loss": float(np.mean(window)),
+                            "lr": sched.get_last_lr()[0],
+                            "seconds": round(time.perf_counter() - t0, 3),
+                        }
+                    )
+                    + "\n"
+                )
+                log.flush()
+                window = []
+            if step % config.run.checkpoint_every == 0 or step == last:
+                _checkpoint(
+                    ckpt_path, config, model, ema, opt, sched, generator, norm, step, world, rank
+                )
+    finally:
+        if bar is not None:
+            bar.close()
+        if log is not None:
+            log.close()
+    return ckpt_path
+
+
+def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, world, rank) -> None:
+    states = [generator.get_state()]
+    if world > 1:
+        import torch.distributed as dist
+
+        states = [None] * world
+        dist.all_gather_object(states, generator.get_state())
+    if rank == 0:
+        rng = _rng_state()
+        rng["noise"] = states
+        ckpt = {
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "step": step,
+            "world_size": world,
+            "rng": rng,
+            "normalisation": norm.state_dict(),
+            "config": config.to_toml(),
+            "kind": model.kind,
+            "code_version": code_version(),
+            "provenance": json.dumps(provenance(config.to_dict())),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)
+    if world > 1:
+        torch.distributed.barrier()
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - torchrun entry point
+    """``python -m msinv.learned.train CONFIG [--fresh]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        raise SystemExit("usage: python -m msinv.learned.train CONFIG [--fresh]")
+    train(argv[0], resume="--fresh" not in argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
