@@ -1,0 +1,227 @@
+"""Back-scattering networks: exact rotation equivariance, parameter counts, shapes, gradients."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from msinv.learned.backprojection import NAMES, build_backprojection, rotate_image
+from msinv.learned.backprojection.butterfly import BilinearBlockLayer, butterfly_levels
+from msinv.learned.backprojection.polar import (
+    PolarToCartesian,
+    node_coordinates,
+    polar_to_cartesian_taps,
+)
+from msinv.learned.backprojection.widebnet import morton_order
+
+FREQS = (2.5, 5.0, 10.0)
+
+
+def _data(rng, b, n_freq, n_sc, dtype=torch.complex128):
+    z = rng.standard_normal((b, n_freq, n_sc, n_sc, 2))
+    return torch.from_numpy(z[..., 0] + 1j * z[..., 1]).to(dtype)
+
+
+def _build(name, n, n_freq=1):
+    torch.manual_seed(0)
+    return build_backprojection(name, n, n_freq, freqs=FREQS[:n_freq])
+
+
+def _roll(data, k):
+    shift = k * data.shape[-1] // 4
+    return torch.roll(data, (shift, shift), dims=(-2, -1))
+
+
+# ---------------------------------------------------------------- equivariance
+
+
+@pytest.mark.parametrize("name", ["equinet", "b-equinet", "analytical"])
+def test_quarter_turns_of_the_acquisition_turn_the_image(name, rng):
+    model = _build(name, 20, n_freq=2).double()
+    data = _data(rng, 2, 2, 20)
+    alpha = model(data)
+    scale = alpha.abs().max()
+    for k in (1, 2, 3):
+        err = (model(_roll(data, k)) - rotate_image(alpha, k)).abs().max() / scale
+        assert err < 1e-12, (name, k, float(err))
+    # the opposite turn is not a symmetry: the check above can fail
+    wrong = (model(_roll(data, 1)) - rotate_image(alpha, -1)).abs().max() / scale
+    assert wrong > 1e-2
+
+
+def test_equivariance_in_float32_to_rounding(rng):
+    model = _build("equinet", 40, n_freq=1)
+    data = _data(rng, 1, 1, 40, torch.complex64)
+    alpha = model(data)
+    err = (model(_roll(data, 1)) - rotate_image(alpha, 1)).abs().max() / alpha.abs().max()
+    assert err < 1e-6
+
+
+def test_baselines_are_not_equivariant(rng):
+    model = _build("switchnet", 20).double()
+    data = _data(rng, 1, 1, 20)
+    err = (model(_roll(data, 1)) - rotate_image(model(data), 1)).abs().max()
+    assert err > 1e-3
+
+
+def test_rotate_image_turns_counter_clockwise_with_rows_y():
+    n = 8
+    x = node_coordinates(n)
+    img = torch.zeros(n, n)
+    img[n // 2, n - 1] = 1.0  # the node on the +x side, just above the axis
+    turned = rotate_image(img, 1)
+    iy, ix = np.argwhere(turned.numpy() == 1.0)[0]
+    # (x, y) -> (-y, x): the bump moves to the +y side, just left of the axis
+    assert x[iy] == pytest.approx(x[n - 1]) and x[ix] == pytest.approx(-x[n // 2])
+
+
+# ---------------------------------------------------------------- polar grid
+
+
+def test_polar_to_cartesian_is_exactly_equivariant(rng):
+    n, n_sc = 16, 12
+    op = PolarToCartesian(n, n_sc).double()
+    polar = torch.from_numpy(rng.standard_normal((3, n_sc, n)))
+    image = op(polar)
+    for k in (1, 2, 3):
+        assert torch.equal(op(torch.roll(polar, k * n_sc // 4, dims=-2)), rotate_image(image, k))
+
+
+def test_polar_to_cartesian_interpolates_a_smooth_field():
+    n = 40
+    index, weight = polar_to_cartesian_taps(n, n)
+    np.testing.assert_allclose(weight.sum(1), 1.0, atol=1e-12)
+
+    def field(x, y):
+        return np.exp(-((x - 0.1) ** 2 + (y + 0.05) ** 2) / 0.02)
+
+    theta = 2 * np.pi * np.arange(n) / n
+    rho = np.arange(n) / (2 * (n - 1))
+    polar = field(rho[None] * np.cos(theta[:, None]), rho[None] * np.sin(theta[:, None]))
+    image = (polar.ravel()[index] * weight).sum(1).reshape(n, n)
+    x = node_coordinates(n)
+    exact = field(x[None, :], x[:, None])  # rows = y
+    inside = np.hypot(x[None, :], x[:, None]) < 0.45
+    assert np.abs(image - exact)[inside].max() < 5e-3
+    assert np.abs(image - exact)[inside].max() > 0  # interpolation, not a copy
+
+
+def test_grid_size_errors_are_one_line():
+    with pytest.raises(ValueError, match="even integer"):
+        build_backprojection("equinet", 41, 1)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        build_backprojection("equinet", 40, 1, n_sc=42)
+    with pytest.raises(ValueError, match="expected one of"):
+        build_backprojection("unet", 40, 1)
+    with pytest.raises(ValueError, match="freqs"):
+        build_backprojection("analytical", 40, 3)
+    with pytest.raises(ValueError, match="butterfly size"):
+        butterfly_levels(6)
+
+
+def test_data_errors_name_the_expected_layout():
+    model = _build("equinet", 16)
+    with pytest.raises(ValueError, match="complex"):
+        model(torch.zeros(1, 1, 16, 16))
+    with pytest.raises(ValueError, match=r"\(b, 1, 16, 16\)"):
+        model(torch.zeros(1, 2, 16, 16, dtype=torch.complex64))
+
+
+# ---------------------------------------------------------------- counts and shapes
+
+
+def test_parameter_counts_at_n80_three_frequencies():
+    counts = {
+        name: sum(p.numel() for p in build_backprojection(name, 80, 3, freqs=FREQS).parameters())
+        for name in NAMES
+    }
+    assert counts["equinet"] == 3 * 8 * (80 + 80 * 80) == 155_520
+    assert counts["b-equinet"] == 3 * 19_968 == 59_904
+    # with the reference CNN (374,575): 530,095 and 434,479 exactly, as published
+    assert counts["equinet"] + 374_575 == 530_095
+    assert counts["b-equinet"] + 374_575 == 434_479
+    assert counts["switchnet"] == 3 * 3_109_120
+    assert counts["widebnet"] == 1_820_160
+    assert counts["analytical"] == 0
+
+
+@pytest.mark.parametrize("n", [40, 60, 80, 120, 160])
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes_for_the_paper_grid_sizes(name, n, rng):
+    model = _build(name, n)
+    with torch.no_grad():
+        out = model(_data(rng, 1, 1, n, torch.complex64))
+    assert out.shape == (1, model.out_channels, n, n)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert model.out_channels == {"analytical": 2}.get(name, 1)
+
+
+def test_butterfly_levels_fit_the_paper_sizes():
+    assert [butterfly_levels(n) for n in (40, 60, 80, 120, 160)] == [
+        (3, 5), (2, 15), (4, 5), (3, 15), (5, 5),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- internals and gradients
+
+
+def test_bilinear_block_layer_matches_its_formula(rng):
+    layer = BilinearBlockLayer(3, 4, 2).double()
+    x_re, x_im = (torch.from_numpy(rng.standard_normal((2, 3, 4, 3, 4))) for _ in range(2))
+    w = layer.weight
+
+    def two(x, a, c):
+        return torch.einsum("gpk,bgphq,hql->bgkhl", w[a], x, w[c])
+
+    y_re, y_im = layer(x_re, x_im)
+    ref_re = two(x_re, 0, 0) + two(x_re, 1, 1) + two(x_im, 2, 3) + two(x_im, 3, 2)
+    ref_im = two(x_im, 4, 4) + two(x_im, 5, 5) + two(x_re, 6, 7) + two(x_re, 7, 6)
+    torch.testing.assert_close(y_re, ref_re, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y_im, ref_im, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(y_re, two(x_re, 0, 1) + ref_re - two(x_re, 0, 0))
+
+
+def test_analytical_equals_the_dense_born_adjoint(rng):
+    n, n_sc, freq, radius = 8, 8, 3.0, 0.7
+    geom = SimpleNamespace(
+        source_angles=np.pi + 2 * np.pi * np.arange(n_sc) / n_sc,
+        receiver_angles=2 * np.pi * np.arange(n_sc) / n_sc,
+        receiver_radius=radius,
+    )
+    model = build_backprojection("analytical", n, 1, freqs=[freq], geometry=geom).double()
+    data = _data(rng, 1, 1, n_sc)
+    out = model(data)[0].numpy()
+    # dense F[(r, s), y] written out independently
+    omega, h = 2 * np.pi * freq, 1 / (n - 1)
+    x = np.linspace(-0.5, 0.5, n)
+    yy, xx = np.meshgrid(x, x, indexing="ij")
+    sd = np.stack([np.cos(geom.source_angles), np.sin(geom.source_angles)], 1)
+    rd = np.stack([np.cos(geom.receiver_angles), np.sin(geom.receiver_angles)], 1)
+    diff = sd[None, :, :] - rd[:, None, :]  # (r, s, 2)
+    phase = diff[..., 0, None] * xx.ravel() + diff[..., 1, None] * yy.ravel()
+    amp = omega**2 * np.exp(1j * (np.pi / 4 + omega * radius)) / np.sqrt(8 * np.pi * omega * radius)
+    dense = (amp * h**2 * np.exp(1j * omega * phase)).reshape(n_sc * n_sc, n * n)
+    alpha = (dense.conj().T @ data[0, 0].numpy().ravel()).reshape(n, n)
+    np.testing.assert_allclose(out[0], alpha.real, rtol=1e-10, atol=1e-12 * np.abs(alpha).max())
+    np.testing.assert_allclose(out[1], alpha.imag, rtol=1e-10, atol=1e-12 * np.abs(alpha).max())
+
+
+def test_morton_order_visits_quadrants_in_z_order():
+    order = morton_order(1, 2)  # 4 x 4, leaves of 2 x 2
+    assert order.tolist() == [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15]
+    assert sorted(morton_order(3, 5).tolist()) == list(range(40 * 40))
+
+
+@pytest.mark.parametrize("name", ["b-equinet", "equinet", "widebnet"])
+def test_gradients_flow_gradcheck_float64(name, rng):
+    n = 20
+    model = _build(name, n).double()
+    data = _data(rng, 1, 1, n).requires_grad_(True)
+    assert torch.autograd.gradcheck(model, (data,), fast_mode=True, eps=1e-6, atol=1e-5)
+    model(data.detach()).square().sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert all(g.abs().sum() > 0 for g in grads)
