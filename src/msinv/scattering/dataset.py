@@ -437,9 +437,14 @@ def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str
 
 
 def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
-    """A local pool of spawned processes, at most ``2 * workers`` chunks in flight."""
+    """A local pool of spawned processes, at most ``2 * workers`` chunks in flight.
+
+    On an error or an interrupt the chunks not started are cancelled (their work is lost, as
+    it is not marked done) instead of being waited for.
+    """
     pending = iter(todo)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
         running = set()
         for k in pending:
             running.add(pool.submit(compute_chunk, config, k))
@@ -452,6 +457,8 @@ def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
                 nxt = next(pending, None)
                 if nxt is not None:
                     running.add(pool.submit(compute_chunk, config, nxt))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(config: DatasetConfig, todo: list[int], scheduler: str):
