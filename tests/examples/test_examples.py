@@ -36,3 +36,16 @@ def test_deconvolution_naive_blows_up_regularised_do_not(tmp_path):
     assert err["tikhonov"] < 0.2 and err["coarse-to-fine"] < 0.2
     # the continuation stopped before using every band (discrepancy principle)
     assert 0 < len(res["stages_used"]) < 6
+
+
+def test_cycle_skipping_top_frequency_alone_fails_continuation_does_not(tmp_path):
+    # small grid: n = 20, f = 1.5, 3, 6 (about 3 to 13 points per wavelength), 8 sources
+    res = _load("cycle_skipping").run(
+        tmp_path / "cs.png", n=20, freqs=(1.5, 3.0, 6.0), iterations=8, n_sources=8, path_points=5
+    )
+    assert (tmp_path / "cs.png").stat().st_size > 0 and (tmp_path / "cs.json").exists()
+    low = res["normalised_misfit"]["1.5"]
+    assert low[0] > low[1] > low[2] < low[3] < low[4]  # one basin around the truth (index 2)
+    rr = res["rrmse"]
+    assert rr["continuation"] < 0.5
+    assert rr["top alone"] > 2 * rr["continuation"]
