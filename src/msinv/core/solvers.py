@@ -67,8 +67,9 @@ def projected_cg(
     lower, upper : (n,) numpy.ndarray or float
         Bounds, ``lower <= upper`` (±inf allowed).
     tol : float
-        Stop when the projected gradient's norm falls below ``tol·‖b‖``; each CG solve also
-        stops when its residual falls below ``tol·‖b‖``.
+        Stop when the projected gradient's norm falls below ``tol`` times its value at the
+        (projected) starting point; each CG solve also stops at that residual. Relative to the
+        start, so a warm start near the answer still improves it by the factor ``tol``.
     max_cg : int
         CG iterations per active-set iteration.
     max_outer : int
@@ -97,12 +98,14 @@ def projected_cg(
         raise ValueError("lower bound above upper bound")
     x = np.clip(np.asarray(x0, dtype=np.float64), lo, hi)
     info = BoundedCGInfo()
-    scale = tol * max(float(np.linalg.norm(b)), 1e-300)
+    scale = None
     ax = apply_a(x)
     for _ in range(max_outer):
         g = ax - b
         frozen = ((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0))
         free = ~frozen
+        if scale is None:
+            scale = tol * max(float(np.linalg.norm(g[free])), 1e-300)
         if np.linalg.norm(g[free]) <= scale:
             info.converged = True
             break

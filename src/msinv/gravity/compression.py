@@ -332,26 +332,29 @@ class CompressedSensitivity(LinearOperator):
             out["data_error_chi2_per_n"] = float(np.mean((err / sigma) ** 2))
         return out
 
-    def save(self, path, config: dict | None = None) -> Path:
-        """Write the documented ``.npz`` (see the module docstring)."""
+    def save(self, path, config: dict | None = None, extra: dict | None = None) -> Path:
+        """Write the documented ``.npz`` format to exactly ``path`` (any suffix, e.g. GRAV3D's
+        ``gzinv3d.mtx``); ``extra`` arrays (e.g. the mesh) are stored alongside."""
         path = Path(path)
         m = self.matrix
-        np.savez(
-            path,
-            format=FORMAT,
-            data=m.data.astype(np.float32),
-            indices=m.indices.astype(np.int32),
-            indptr=m.indptr.astype(np.int64),
-            shape=np.asarray(m.shape, dtype=np.int64),
-            grid=np.asarray(self.transform.grid, dtype=np.int64),
-            wavelet=self.transform.wavelet,
-            level=self.transform.level,
-            active=self.active,
-            weights=self.weights,
-            r=self.r,
-            provenance=json.dumps(provenance(config)),
-        )
-        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        with path.open("wb") as fh:
+            np.savez(
+                fh,
+                **(extra or {}),
+                format=FORMAT,
+                data=m.data.astype(np.float32),
+                indices=m.indices.astype(np.int32),
+                indptr=m.indptr.astype(np.int64),
+                shape=np.asarray(m.shape, dtype=np.int64),
+                grid=np.asarray(self.transform.grid, dtype=np.int64),
+                wavelet=self.transform.wavelet,
+                level=self.transform.level,
+                active=self.active,
+                weights=self.weights,
+                r=self.r,
+                provenance=json.dumps(provenance(config)),
+            )
+        return path
 
     @classmethod
     def load(cls, path) -> CompressedSensitivity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -66,3 +67,95 @@ def build_sensitivity(
         if callback is not None:
             callback(stop, st.shape[0])
     return g
+
+
+#: Format tag of a dense sensitivity file written by :func:`save_sensitivity`.
+DENSE_FORMAT = "msinv-dense-sensitivity-1"
+
+
+def _mesh_arrays(mesh) -> dict:
+    return {
+        "mesh_hx": mesh.h[0],
+        "mesh_hy": mesh.h[1],
+        "mesh_hz": mesh.h[2],
+        "mesh_origin": np.asarray(mesh.origin, dtype=np.float64),
+    }
+
+
+def save_sensitivity(path, op, mesh, config: dict | None = None) -> Path:
+    """Write a sensitivity (GZSEN3D's ``gzinv3d.mtx``) with its mesh, as NumPy ``.npz``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file, written under exactly this name.
+    op : CompressedSensitivity or tuple
+        The compressed operator, or ``(g, active, weights)`` for a dense G: ``g``
+        (n_data, n_active), ``active`` (n_cells,) bool, ``weights`` (n_active,) the
+        depth/distance weights of the inversion (ones for none).
+    mesh : discretize.TensorMesh
+        The mesh (stored as ``mesh_hx``, ``mesh_hy``, ``mesh_hz``, ``mesh_origin``).
+    config : dict, optional
+        Recorded in the provenance.
+
+    Notes
+    -----
+    A compressed file follows :mod:`msinv.gravity.compression`'s format; a dense file holds
+    ``format`` = ``"msinv-dense-sensitivity-1"``, ``g``, ``active``, ``weights`` and
+    ``provenance`` (JSON), plus the mesh arrays.
+    """
+    import json
+
+    from msinv.core.provenance import provenance
+    from msinv.gravity.compression import CompressedSensitivity
+
+    path = Path(path)
+    if isinstance(op, CompressedSensitivity):
+        return op.save(path, config, extra=_mesh_arrays(mesh))
+    g, active, weights = op
+    with path.open("wb") as fh:
+        np.savez(
+            fh,
+            format=DENSE_FORMAT,
+            g=g,
+            active=np.asarray(active, bool),
+            weights=np.asarray(weights, np.float64),
+            provenance=json.dumps(provenance(config)),
+            **_mesh_arrays(mesh),
+        )
+    return path
+
+
+def load_sensitivity(path):
+    """Read a file of :func:`save_sensitivity`.
+
+    Returns
+    -------
+    op : LinearOperator
+        :class:`~msinv.gravity.forward.GravityOperator` or
+        :class:`~msinv.gravity.compression.CompressedSensitivity` on the active cells.
+    mesh : discretize.TensorMesh
+    active : (n_cells,) bool numpy.ndarray
+    weights : (n_active,) numpy.ndarray
+    """
+    from msinv.core.optional import require
+    from msinv.gravity.compression import FORMAT, CompressedSensitivity
+    from msinv.gravity.forward import GravityOperator
+
+    discretize = require("discretize", "read a sensitivity file")
+    path = Path(path)
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a sensitivity file written by msinv ({exc})") from None
+    with f:
+        kind = str(f["format"]) if "format" in f else ""
+        if kind not in (FORMAT, DENSE_FORMAT) or "mesh_hx" not in f:
+            raise ValueError(f"{path}: not a sensitivity file written by msinv gravity sensitivity")
+        mesh = discretize.TensorMesh(
+            [f["mesh_hx"], f["mesh_hy"], f["mesh_hz"]], origin=f["mesh_origin"]
+        )
+        if kind == DENSE_FORMAT:
+            return GravityOperator(f["g"]), mesh, f["active"], f["weights"]
+    op = CompressedSensitivity.load(path)
+    return op, mesh, op.active, op.weights
