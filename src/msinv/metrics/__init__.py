@@ -1,0 +1,33 @@
+"""Evaluation metrics: NumPy in and out (torch tensors accepted), one value per sample.
+
+Each metric function carries ``lower_is_better``; aggregation (mean, median, spread over test
+data and posterior draws) belongs to the evaluation code.
+
+===========================  ==========================  =====================================
+name                         module                      value
+===========================  ==========================  =====================================
+``rrmse``                    :mod:`.rrmse`               per image
+``melr``                     :mod:`.spectral`            per image pair (``weighted=`` option)
+``rapsd``                    :mod:`.spectral`            radial power spectrum (pysteps)
+``sinkhorn_divergence``      :mod:`.sinkhorn`            per pair of sets (debiased, sq. Eucl.)
+``sinkhorn_cost_reference``  :mod:`.sinkhorn`            the paper's reported "SD" quantity
+``crps``                     :mod:`.crps`                per datum (ensemble of draws)
+``data_misfit``              :mod:`.misfit`              per datum (re-simulated data)
+===========================  ==========================  =====================================
+"""
+
+from .crps import crps
+from .misfit import data_misfit
+from .rrmse import rrmse
+from .sinkhorn import sinkhorn_cost_reference, sinkhorn_divergence
+from .spectral import melr, rapsd
+
+__all__ = [
+    "crps",
+    "data_misfit",
+    "melr",
+    "rapsd",
+    "rrmse",
+    "sinkhorn_cost_reference",
+    "sinkhorn_divergence",
+]
