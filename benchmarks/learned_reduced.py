@@ -1,0 +1,135 @@
+"""Reduced Back-Projection Diffusion benchmark: EquiNet-CNN vs deterministic EquiNet vs
+Analytical-CNN on the squares family at 32x32 (configs/learned-reduced-*.toml).
+
+Stages (all by default; each resumable):
+
+* ``data``: generate ``data/reduced/squares32-{train,test}.zarr`` (2,000 training pairs,
+  seed 0; held-out test pairs, seed 1; f = 1, 2, 4; paper geometry at n = 32);
+* ``train``: train the three models (resumes from their checkpoints);
+* ``evaluate``: posterior samples on the test set, one table (RRMSE, MELR, SD, CRPS, data
+  misfit) -> ``benchmarks/results/learned_reduced.{json,md}``.
+
+Usage: ``python benchmarks/learned_reduced.py [--stages data,train,evaluate] [--workers 2]
+[--test-count 100] [--draws 10] [--device auto]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data" / "reduced"
+RESULTS = REPO / "benchmarks" / "results"
+MODELS = ["equinet-cnn", "equinet", "analytical-cnn"]
+FREQS = [1.0, 2.0, 4.0]
+N = 32
+
+
+def config_path(model: str) -> Path:
+    return REPO / "configs" / f"learned-reduced-{model}.toml"
+
+
+def stage_data(workers: int, train_count: int, test_count: int) -> dict:
+    from msinv.scattering import Geometry
+    from msinv.scattering.dataset import generate
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    times = {}
+    for split, count, seed in [("test", test_count, 1), ("train", train_count, 0)]:
+        t0 = time.perf_counter()
+        generate(
+            DATA / f"squares{N}-{split}.zarr",
+            family="squares",
+            count=count,
+            geometry=Geometry.paper(N),
+            freqs=FREQS,
+            seed=seed,
+            workers=workers,
+        )
+        times[split] = round(time.perf_counter() - t0, 1)
+        print(f"data {split}: {count} pairs in {times[split]} s", flush=True)
+    return times
+
+
+def stage_train(device: str, steps: int | None) -> dict:
+    import dataclasses
+
+    from msinv.learned.train import TrainConfig, train
+
+    times = {}
+    for model in MODELS:
+        cfg = TrainConfig.from_toml(config_path(model))
+        run = dataclasses.replace(cfg.run, device=device, **({"steps": steps} if steps else {}))
+        t0 = time.perf_counter()
+        train(dataclasses.replace(cfg, run=run))
+        times[model] = round(time.perf_counter() - t0, 1)
+        print(f"train {model}: {times[model]} s", flush=True)
+    return times
+
+
+def stage_evaluate(test_count: int, draws: int, n_levels: int, device: str) -> dict:
+    from msinv.learned.reconstruct import evaluate
+
+    checkpoints = {}
+    for model in MODELS:
+        cfg_out = (
+            __import__("msinv.learned.train", fromlist=["TrainConfig"])
+            .TrainConfig.from_toml(config_path(model))
+            .run.out
+        )
+        checkpoints[model] = Path(cfg_out) / "checkpoint.pt"
+    test = DATA / f"squares{N}-test.zarr"
+    return evaluate(
+        checkpoints,
+        {"squares": test},
+        draws=draws,
+        count=test_count,
+        n_levels=n_levels,
+        device=device,
+        out=RESULTS / "learned_reduced",
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stages", default="data,train,evaluate")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--train-count", type=int, default=2000)
+    ap.add_argument("--test-count", type=int, default=100)
+    ap.add_argument("--draws", type=int, default=10)
+    ap.add_argument("--levels", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=None, help="override run.steps (smoke runs)")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    stages = args.stages.split(",")
+    record = {
+        "machine": f"{platform.machine()} {platform.node()}",
+        "command": " ".join(
+            [
+                "python benchmarks/learned_reduced.py",
+                f"--stages {args.stages}",
+                f"--test-count {args.test_count}",
+                f"--draws {args.draws}",
+                f"--levels {args.levels}",
+                f"--device {args.device}",
+            ]
+        ),
+    }
+    if "data" in stages:
+        record["data_seconds"] = stage_data(args.workers, args.train_count, args.test_count)
+    if "train" in stages:
+        record["train_seconds"] = stage_train(args.device, args.steps)
+    if "evaluate" in stages:
+        record["evaluation"] = stage_evaluate(args.test_count, args.draws, args.levels, args.device)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = "-".join(stages)
+    (RESULTS / f"learned_reduced_{stamp}_log.json").write_text(json.dumps(record, indent=2))
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""``msinv learn ...``: train, sample, evaluate and reconstruct with Back-Projection Diffusion.
+
+Each command prints one line per result and exits with code 2 and a one-line message on bad
+input (a missing file, a wrong field in a config, an index out of range).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from msinv.cli.errors import UserInputError, friendly
+
+app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            raise UserInputError(f"{what} {item!r}: expected LABEL=PATH")
+        out[label] = path
+    return out
+
+
+@app.command("train")
+@friendly
+def train_cmd(
+    config: Path = typer.Argument(..., help="TOML training config (see configs/learned-*.toml)."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Ignore an existing checkpoint and start over."
+    ),
+    stop_after: int = typer.Option(
+        None, min=1, help="Checkpoint and stop at this step (resume later)."
+    ),
+) -> None:
+    """Train a model from a TOML config; resumes the same run from <out>/checkpoint.pt.
+
+    For K GPUs: torchrun --nproc_per_node K -m msinv.learned.train CONFIG.
+    """
+    from msinv.learned.train import train
+
+    path = train(config, resume=not fresh, stop_after=stop_after)
+    typer.echo(f"checkpoint: {path}")
+
+
+@app.command("sample")
+@friendly
+def sample_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint written by `msinv learn train`."),
+    data: Path = typer.Argument(..., help="Dataset store (zarr) holding the data to invert."),
+    draws: int = typer.Option(
+        10, "--draws", "-k", min=1, max=10_000, help="Posterior samples per datum."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .npz (samples, mean, std, config)."),
+    start: int = typer.Option(0, min=0, help="First datum."),
+    count: int = typer.Option(None, min=1, help="Number of data (default: all from --start)."),
+    levels: int = typer.Option(256, min=2, max=4096, help="Noise levels of the reverse SDE."),
+    seed: int = typer.Option(0, help="Seed of the sampler (datum j uses seed + j)."),
+    misfit: bool = typer.Option(False, help="Re-simulate every sample and store its data misfit."),
+    device: str = typer.Option("cpu", help="Torch device (cpu, cuda)."),
+) -> None:
+    """Draw posterior samples for data in a store; writes samples, mean, std and the config."""
+    import numpy as np
+
+    from msinv.core.provenance import provenance
+    from msinv.learned.data import load_pairs
+    from msinv.learned.reconstruct import load, posterior, resimulate_misfit
+
+    loaded = load(checkpoint, device=device)
+    pairs = load_pairs(data, start, count)
+    samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=levels)
+    extra = {}
+    if misfit:
+        extra["data_misfit"] = resimulate_misfit(samples, pairs.data, pairs.geometry, pairs.freqs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out,
+        samples=samples,
+        mean=samples.mean(axis=1),
+        std=samples.std(axis=1),
+        index=np.arange(start, start + samples.shape[0]),
+        config=loaded.config.to_toml(),
+        provenance=json.dumps(
+            provenance(
+                {
+                    "checkpoint": str(checkpoint),
+                    "data": str(data),
+                    "draws": draws,
+                    "levels": levels,
+                    "seed": seed,
+                }
+            )
+        ),
+        **extra,
+    )
+    typer.echo(f"{samples.shape[0]} data x {samples.shape[1]} draws -> {out}")
+
+
+@app.command("evaluate")
+@friendly
+def evaluate_cmd(
+    model: list[str] = typer.Option(..., "--model", "-m", help="LABEL=CHECKPOINT (repeat)."),
+    data: list[str] = typer.Option(..., "--data", "-d", help="FAMILY=TEST_STORE (repeat)."),
+    out: Path = typer.Option(
+        Path("out/evaluate/table"), "--out", "-o", help="Prefix of .md/.csv/.json/.png."
+    ),
+    draws: int = typer.Option(10, "--draws", "-k", min=1, help="Posterior samples per datum."),
+    count: int = typer.Option(None, min=1, help="First COUNT test pairs (default: all)."),
+    levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
+    misfit: str = typer.Option("mean", help="Re-simulate: mean | samples | none."),
+    seed: int = typer.Option(0, help="Sampler seed."),
+    device: str = typer.Option("cpu", help="Torch device."),
+) -> None:
+    """Table 1 of the paper for any models and datasets (Markdown + CSV + JSON) and figures."""
+    from msinv.learned.reconstruct import evaluate
+
+    result = evaluate(
+        _pairs(model, "--model"),
+        _pairs(data, "--data"),
+        draws=draws,
+        count=count,
+        n_levels=levels,
+        misfit=misfit,
+        seed=seed,
+        device=device,
+        out=out,
+    )
+    typer.echo(result["markdown"])
+    typer.echo(f"tables: {out}.md {out}.csv {out}.json")
+
+
+@app.command("reconstruct")
+@friendly
+def reconstruct_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint written by `msinv learn train`."),
+    datum: str = typer.Argument(
+        ..., help="STORE.zarr:INDEX, or an .npz with `data` (and optionally `eta`)."
+    ),
+    out: Path = typer.Option(
+        Path("out/reconstruct"), "--out", "-o", help="Folder for figure and summary."
+    ),
+    draws: int = typer.Option(20, "--draws", "-k", min=1, help="Posterior samples."),
+    levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
+    seed: int = typer.Option(0, help="Sampler seed."),
+    device: str = typer.Option("cpu", help="Torch device."),
+) -> None:
+    """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit."""
+    import numpy as np
+
+    from msinv.learned.reconstruct import load, plot_posterior, posterior, resimulate_misfit
+
+    loaded = load(checkpoint, device=device)
+    eta, data, geometry, freqs = _datum(datum)
+    samples = posterior(loaded, data[None], draws, seed=seed, n_levels=levels)
+    mean, std = samples[0].mean(axis=0), samples[0].std(axis=0)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "checkpoint": str(checkpoint),
+        "datum": datum,
+        "draws": int(samples.shape[1]),
+        "mean_posterior_std": float(std.mean()),
+    }
+    if geometry is not None:
+        mis = resimulate_misfit(
+            np.concatenate([mean[None], samples[0]])[None], data[None], geometry, freqs
+        )[0]
+        summary["data_misfit_posterior_mean"] = float(mis[0])
+        summary["data_misfit_samples_mean"] = float(mis[1:].mean())
+    if eta is not None:
+        from msinv.metrics import rrmse
+
+        summary["rrmse_posterior_mean"] = float(rrmse(mean[None], eta[None])[0])
+        plot_posterior(eta, samples[0], out / "figure.png")
+        summary["figure"] = str(out / "figure.png")
+    np.savez_compressed(out / "posterior.npz", samples=samples[0], mean=mean, std=std)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    typer.echo(json.dumps(summary))
+
+
+def _datum(spec: str):
+    """(eta or None, data, geometry or None, freqs or None) of STORE:INDEX or an .npz."""
+    import numpy as np
+
+    store, sep, index = spec.rpartition(":")
+    if sep and index.isdigit() and Path(store).exists():
+        from msinv.learned.data import load_pairs
+
+        p = load_pairs(store, int(index), 1)
+        return p.eta[0], p.data[0], p.geometry, p.freqs
+    path = Path(spec)
+    if path.suffix != ".npz" or not path.is_file():
+        raise UserInputError(f"{spec}: expected STORE.zarr:INDEX or an existing .npz file")
+    with np.load(path) as f:
+        if "data" not in f:
+            raise UserInputError(f"{spec}: the .npz has no `data` array (n_freq, n_rec, n_src)")
+        geometry = freqs = None
+        if "geometry" in f and "freqs" in f:
+            from msinv.scattering import Geometry
+
+            geometry, freqs = Geometry.from_dict(json.loads(str(f["geometry"]))), f["freqs"]
+        return (f["eta"] if "eta" in f else None), f["data"], geometry, freqs
