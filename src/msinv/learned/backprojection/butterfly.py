@@ -41,6 +41,8 @@ class BilinearBlockLayer(nn.Module):
         Number of diagonal blocks ``G`` (on each axis).
     size_in, size_out : int
         Block sizes ``p`` and ``q``.
+    gain : float
+        Initial weight variance relative to the variance-preserving one (``_bilinear_init``).
 
     Notes
     -----
@@ -54,13 +56,9 @@ class BilinearBlockLayer(nn.Module):
     the layer of the published B-EquiNet. Eight weight tensors: ``8 G p q`` parameters.
     """
 
-    def __init__(self, blocks: int, size_in: int, size_out: int, real_only: bool = False):
+    def __init__(self, blocks: int, size_in: int, size_out: int, gain: float = 1.0):
         super().__init__()
-        bound = math.sqrt(6.0 / (size_in + size_out))  # Glorot-uniform on each block
-        self.weight = nn.Parameter(
-            torch.empty(8, blocks, size_in, size_out).uniform_(-bound, bound)
-        )
-        self.real_only = real_only
+        self.weight = _bilinear_init(8, blocks, size_in, size_out, gain=gain)
 
     #: (first factor, input part, second factor) of the eight terms; part 0 = real, 1 = imag
     _TERMS = (
@@ -91,10 +89,15 @@ class BilinearBlockLayer(nn.Module):
         return y_re.reshape(b, g, q, g, q), y_im.reshape(b, g, q, g, q)
 
 
-def _glorot(*shape: int) -> nn.Parameter:
-    """Glorot-uniform weights over the last two axes (the block's fan-in and fan-out)."""
-    bound = math.sqrt(6.0 / (shape[-2] + shape[-1]))
-    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+def _bilinear_init(*shape: int, gain: float = 1.0) -> nn.Parameter:
+    """Normal weights of variance ``gain / (2 p)`` (``p = shape[-2]``, the contracted size).
+
+    Each output entry of a two-sided layer is a sum of four terms of ``p^2`` products of two
+    weights, so this variance keeps unit-variance inputs at unit variance (the published code
+    used Glorot-uniform, whose outputs grow by about 4x per layer, ~1e4 after the chain).
+    """
+    std = math.sqrt(gain / (2 * shape[-2]))
+    return nn.Parameter(torch.randn(*shape) * std)
 
 
 def _merge(x: torch.Tensor, level: int, levels: int) -> torch.Tensor:
@@ -151,10 +154,10 @@ class ButterflyPolar(nn.Module):
         self.mix = nn.ModuleList(
             BilinearBlockLayer(blocks // 2, 2 * rank, 2 * rank) for _ in range(self.levels)
         )
-        self.middle = nn.ModuleList(
-            BilinearBlockLayer(blocks, rank, rank) for _ in range(n_residual)
+        self.middle = nn.ModuleList(  # small residual branches: x + relu(M x) stays O(x)
+            BilinearBlockLayer(blocks, rank, rank, gain=0.25) for _ in range(n_residual)
         )
-        self.u = _glorot(8, blocks, rank, self.leaf)
+        self.u = _bilinear_init(8, blocks, rank, self.leaf)
 
     def forward(self, rotated: torch.Tensor) -> torch.Tensor:
         """Apply the kernel.

@@ -43,16 +43,16 @@ class ComplexBlockLinear(nn.Module):
 
     ``y_re = x_re W_1 + x_im W_2``, ``y_im = x_re W_3 + x_im W_4`` with ``W_k`` of shape
     ``(G, p, q)`` acting on ``(batch, G, p)`` slabs (``4 G p q`` parameters); with
-    ``real_only`` only ``y_re`` is formed (``2 G p q``).
+    ``real_only`` only ``y_re`` is formed (``2 G p q``). Normal initialisation of variance
+    ``1/(2p)`` keeps unit-variance inputs at unit variance (the published code: Glorot).
     """
 
     def __init__(self, blocks: int, size_in: int, size_out: int, real_only: bool = False):
         super().__init__()
-        bound = math.sqrt(6.0 / (size_in + size_out))
         count = 2 if real_only else 4
-        self.weight = nn.Parameter(
-            torch.empty(count, blocks, size_in, size_out).uniform_(-bound, bound)
-        )
+        # variance 1/(2p): each output is two sums of p products, so unit variance is preserved
+        std = math.sqrt(1.0 / (2 * size_in))
+        self.weight = nn.Parameter(torch.randn(count, blocks, size_in, size_out) * std)
 
     def forward(self, x_re: torch.Tensor, x_im: torch.Tensor):
         """``(batch, G, p)`` pair -> ``(batch, G, q)`` pair (or one real tensor)."""
