@@ -12,6 +12,36 @@ from torch import nn
 from .polar import check_data, check_grid, node_coordinates
 
 
+def acquisition(n: int, geometry: Any = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Source angles, receiver angles and receiver radius of ``geometry`` (default: the paper's).
+
+    ``geometry`` is anything with ``source_angles``, ``receiver_angles`` and
+    ``receiver_radius`` (e.g. :class:`msinv.scattering.geometry.Geometry`); ``None`` means
+    ``Geometry.paper(n)``. Raises a one-line ``ValueError`` unless there are as many sources as
+    receivers, a multiple of 4.
+    """
+    if geometry is None:
+        from msinv.scattering.geometry import Geometry
+
+        geometry = Geometry.paper(n)
+    src = np.asarray(geometry.source_angles, dtype=np.float64)
+    rec = np.asarray(geometry.receiver_angles, dtype=np.float64)
+    if src.size != rec.size:
+        raise ValueError(
+            f"geometry: expected as many sources as receivers, got {src.size} and {rec.size}"
+        )
+    check_grid(n, src.size)
+    return src, rec, float(geometry.receiver_radius)
+
+
+def adjoint_amplitude(omega, radius: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Modulus and phase of the conjugate Born prefactor
+    :math:`\\overline{\\omega^2 h^2 e^{i(\\pi/4 + \\omega R)} / \\sqrt{8\\pi\\omega R}}`, ``h = 1/(n-1)``."""
+    omega = np.asarray(omega, dtype=np.float64)
+    scale = omega**2 / (n - 1) ** 2 / np.sqrt(8 * np.pi * omega * radius)
+    return scale, -(np.pi / 4 + omega * radius)
+
+
 class AnalyticalBackProjection(nn.Module):
     """Apply the adjoint of the far-field Born operator of each frequency to the data.
 
@@ -50,18 +80,7 @@ class AnalyticalBackProjection(nn.Module):
         freqs = [float(f) for f in np.atleast_1d(np.asarray(freqs, dtype=float))]
         if not freqs or not all(math.isfinite(f) and f > 0 for f in freqs):
             raise ValueError(f"freqs={freqs!r}: expected one or more positive frequencies")
-        if geometry is None:
-            from msinv.scattering.geometry import Geometry
-
-            geometry = Geometry.paper(n)
-        src = np.asarray(geometry.source_angles, dtype=np.float64)
-        rec = np.asarray(geometry.receiver_angles, dtype=np.float64)
-        if src.size != rec.size:
-            raise ValueError(
-                f"geometry: expected as many sources as receivers, got {src.size} and {rec.size}"
-            )
-        check_grid(n, src.size)
-        radius = float(geometry.receiver_radius)
+        src, rec, radius = acquisition(n, geometry)
         self.n, self.n_sc, self.n_freq = n, src.size, len(freqs)
         self.freqs = tuple(freqs)
 
@@ -69,9 +88,7 @@ class AnalyticalBackProjection(nn.Module):
         yy, xx = np.meshgrid(x, x, indexing="ij")
         pts = np.stack([xx.ravel(), yy.ravel()])  # (2, n*n), node iy * n + ix
         omega = 2 * np.pi * np.asarray(freqs)
-        # conj of omega^2 h^2 e^{i(pi/4 + omega R)} / sqrt(8 pi omega R)
-        scale = omega**2 / (n - 1) ** 2 / np.sqrt(8 * np.pi * omega * radius)
-        phase = -(np.pi / 4 + omega * radius)
+        scale, phase = adjoint_amplitude(omega, radius, n)
         buffers = {
             "omega": omega,
             "scale": scale,

@@ -7,10 +7,13 @@ separable bilinear terms; :class:`~.polar.EquivariantBackProjection` interpolate
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from .analytical import acquisition, adjoint_amplitude
 from .polar import EquivariantBackProjection, check_grid
 
 
@@ -69,6 +72,44 @@ class EquiNetPolar(nn.Module):
         inner = torch.matmul(x, src[None, :, None])  # (b, t, i, r, rho)
         return torch.einsum("btirp,trp->bip", inner, rec)
 
+    @torch.no_grad()
+    def set_born(self, freq: float, source_angles, receiver_angles, radius: float, n: int) -> None:
+        """Set the weights so that the polar image is ``Re((F^omega)^H Lambda)`` at the polar nodes.
+
+        Parameters
+        ----------
+        freq : float
+            Ordinary frequency (``omega = 2 pi freq``).
+        source_angles, receiver_angles : (n_sc,) array_like
+            Acquisition angles in radians (equispaced, same step ``2 pi / n_sc``).
+        radius : float
+            Receiver radius ``R``.
+        n : int
+            Cartesian grid size (radii ``rho_j = j / (2 (n - 1))``).
+
+        Notes
+        -----
+        On the ray ``theta = 0`` the Born adjoint factorises: with
+        :math:`A_r(\\rho) = \\bar c\\, e^{i\\omega\\rho\\cos\\theta_r}` and
+        :math:`B_s(\\rho) = e^{-i\\omega\\rho\\cos\\theta_s}` (``c`` the Born prefactor of
+        :class:`~.analytical.AnalyticalBackProjection`),
+        :math:`\\operatorname{Re}\\sum_{r,s} A_r B_s \\Lambda_{rs} =
+        \\sum \\Lambda^{re}(A^{re}B^{re} - A^{im}B^{im}) - \\Lambda^{im}(A^{re}B^{im} + A^{im}B^{re})`,
+        four separable terms: exactly the four EquiNet terms with ``a = b = 1``.
+        """
+        n_rho = self.kernel_src.shape[2]
+        omega = 2 * np.pi * float(freq)
+        scale, phase = adjoint_amplitude(omega, radius, n)
+        rho = np.arange(n_rho) / (2 * (n - 1))
+        a = scale * np.exp(1j * (phase + omega * np.cos(receiver_angles)[:, None] * rho))
+        b = np.exp(-1j * omega * np.cos(source_angles)[:, None] * rho)
+        rec = np.stack([a.real, -a.imag, -a.real, -a.imag])
+        src = np.stack([b.real, b.imag, b.imag, b.real])
+        self.kernel_rec.copy_(torch.from_numpy(rec))
+        self.kernel_src.copy_(torch.from_numpy(src))
+        self.pre.fill_(1.0)
+        self.post.fill_(1.0)
+
 
 class EquiNet(EquivariantBackProjection):
     """EquiNet for ``n_freq`` frequencies: one :class:`EquiNetPolar` each, no weight sharing.
@@ -92,3 +133,29 @@ class EquiNet(EquivariantBackProjection):
         n_sc = n if n_sc is None else n_sc
         check_grid(n, n_sc)
         super().__init__([EquiNetPolar(n_sc, n) for _ in range(n_freq)], n, n_sc)
+
+    @classmethod
+    def from_born(cls, n: int, freqs, geometry: Any = None) -> EquiNet:
+        """An EquiNet whose weights reproduce the Born back-projection (a physics-based start).
+
+        Parameters
+        ----------
+        n : int
+            Nodes per axis.
+        freqs : sequence of float
+            One ordinary frequency per data channel.
+        geometry : object, optional
+            Acquisition (see :func:`~.analytical.acquisition`); default ``Geometry.paper(n)``.
+
+        Returns
+        -------
+        EquiNet
+            Output channel ``f`` equals the real part of
+            :class:`~.analytical.AnalyticalBackProjection`'s channel ``f``, up to the
+            polar-to-Cartesian interpolation error.
+        """
+        src, rec, radius = acquisition(n, geometry)
+        model = cls(n, len(freqs), src.size)
+        for net, freq in zip(model.nets, freqs, strict=True):
+            net.set_born(freq, src, rec, radius, n)
+        return model
