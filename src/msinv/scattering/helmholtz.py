@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
+from threadpoolctl import threadpool_limits
 
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.receivers import check_reader, interpolation_matrix, representation_matrix
@@ -210,12 +211,17 @@ class HelmholtzSolver:
     def lu(self):
         """SuperLU factors of :attr:`matrix`, computed on first use."""
         if self._lu is None:
-            self._lu = splu(self.matrix, **SUPERLU_OPTIONS)
+            # One BLAS thread: parallelism comes from workers; threaded BLAS inside SuperLU's
+            # small supernodes only oversubscribes the cores (10x slower on a loaded machine).
+            with threadpool_limits(limits=1, user_api="blas"):
+                self._lu = splu(self.matrix, **SUPERLU_OPTIONS)
         return self._lu
 
     def _solve_total(self, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
         """Solve with right-hand sides ``(n_total**2, k)`` on the computational grid."""
-        return self.lu.solve(np.asarray(rhs, dtype=self.dtype, order="F"), trans=trans)
+        lu = self.lu
+        with threadpool_limits(limits=1, user_api="blas"):
+            return lu.solve(np.asarray(rhs, dtype=self.dtype, order="F"), trans=trans)
 
     def _embed(self, f: np.ndarray) -> np.ndarray:
         """``(k, n, n)`` contrast-grid arrays -> ``(n_total**2, k)`` computational-grid columns."""
