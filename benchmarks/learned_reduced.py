@@ -6,6 +6,8 @@ Stages (all by default; each resumable):
 * ``data``: generate ``data/reduced/squares32-{train,test}.zarr`` (2,000 training pairs,
   seed 0; held-out test pairs, seed 1; f = 1, 2, 4; paper geometry at n = 32);
 * ``train``: train the three models (resumes from their checkpoints);
+* ``ship``: train ``configs/learned-demo-equinet-cnn.toml`` and write the shipped demo
+  checkpoint and example datum under ``src/msinv/learned/checkpoints/``;
 * ``evaluate``: posterior samples on the test set, one table (RRMSE, MELR, SD, CRPS, data
   misfit) -> ``benchmarks/results/learned_reduced.{json,md}``.
 
@@ -94,6 +96,36 @@ def stage_evaluate(test_count: int, draws: int, n_levels: int, device: str) -> d
     )
 
 
+def stage_ship() -> dict:
+    """Train the demo config and ship its EMA weights and one held-out example in the package."""
+    import json as _json
+
+    import numpy as np
+
+    from msinv.learned.data import load_pairs
+    from msinv.learned.reconstruct import DEMO_CHECKPOINT, DEMO_EXAMPLE
+    from msinv.learned.train import export, train
+
+    t0 = time.perf_counter()
+    ckpt = train(REPO / "configs" / "learned-demo-equinet-cnn.toml")
+    seconds = round(time.perf_counter() - t0, 1)
+    export(ckpt, DEMO_CHECKPOINT)
+    test = load_pairs(DATA / f"squares{N}-test.zarr", 0, 1)
+    np.savez_compressed(
+        DEMO_EXAMPLE,
+        eta=test.eta[0],
+        data=test.data[0],
+        freqs=test.freqs,
+        geometry=_json.dumps(test.geometry.to_dict()),
+        source="squares32-test.zarr:0",
+    )
+    print(
+        f"ship: {DEMO_CHECKPOINT} ({DEMO_CHECKPOINT.stat().st_size} bytes) in {seconds} s",
+        flush=True,
+    )
+    return {"seconds": seconds, "checkpoint": str(DEMO_CHECKPOINT.relative_to(REPO))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stages", default="data,train,evaluate")
@@ -123,6 +155,8 @@ def main() -> None:
         record["data_seconds"] = stage_data(args.workers, args.train_count, args.test_count)
     if "train" in stages:
         record["train_seconds"] = stage_train(args.device, args.steps)
+    if "ship" in stages:
+        record["ship"] = stage_ship()
     if "evaluate" in stages:
         record["evaluation"] = stage_evaluate(args.test_count, args.draws, args.levels, args.device)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,8 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
     torch.manual_seed(config.seed)
     model = build_from_config(config.model).to(device)
     if weights == "model":
+        if "model" not in ckpt:
+            raise UserInputError(f"{path}: an exported checkpoint holds only the EMA weights")
         model.load_state_dict(ckpt["model"])
     elif weights == "ema":
         state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
@@ -369,9 +371,8 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     loaded = load(checkpoint or DEMO_CHECKPOINT)
     with np.load(DEMO_EXAMPLE) as ex:
-        eta, data = ex["eta"], ex["data"]
-    geometry = Geometry.from_dict(json.loads(str(loaded_geometry(DEMO_EXAMPLE))))
-    freqs = loaded.config.model.freqs
+        eta, data, freqs = ex["eta"], ex["data"], ex["freqs"]
+        geometry = Geometry.from_dict(json.loads(str(ex["geometry"])))
     t0 = time.perf_counter()
     samples = posterior(loaded, data[None], draws, seed=seed, n_levels=n_levels)[0]
     seconds = time.perf_counter() - t0
@@ -381,6 +382,7 @@ def demo(
     )[0]
     summary = {
         "checkpoint": str(checkpoint or DEMO_CHECKPOINT),
+        "example": str(DEMO_EXAMPLE),
         "draws": draws,
         "n_levels": n_levels,
         "rrmse_posterior_mean": float(rrmse(mean[None], eta[None])[0]),
@@ -393,12 +395,6 @@ def demo(
     plot_posterior(eta, samples, out / "figure.png")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def loaded_geometry(example: Path) -> str:
-    """The geometry (JSON) stored with an example datum."""
-    with np.load(example) as ex:
-        return str(ex["geometry"])
 
 
 def plot_posterior(

@@ -479,6 +479,21 @@ def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, wor
         torch.distributed.barrier()
 
 
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write an inference-only copy of a checkpoint: EMA weights, normalisation, config.
+
+    Drops the raw weights, optimiser, scheduler and RNG states (about 4x smaller); the
+    result is what :func:`msinv.learned.reconstruct.load` needs with ``weights="ema"``.
+    """
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    keep = ("ema", "normalisation", "config", "step", "kind", "code_version", "provenance")
+    slim = {k: ckpt[k] for k in keep}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - torchrun entry point
     """``python -m msinv.learned.train CONFIG [--fresh]``."""
     argv = sys.argv[1:] if argv is None else argv
