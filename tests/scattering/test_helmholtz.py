@@ -174,3 +174,15 @@ def test_bad_input_gives_one_line_errors(eta, kwargs, match):
     with pytest.raises(ValueError, match=match) as info:
         simulate(eta, Geometry.paper(16), freqs, **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_plot_eta_and_data(tmp_path):
+    from msinv.scattering.plotting import plot_eta_and_data
+
+    g = Geometry.paper(16)
+    eta = pixel_disk(g, 0.2, 0.2)
+    data = simulate(eta, g, [1.0, 2.0])
+    out = plot_eta_and_data(eta, data, [1.0, 2.0], tmp_path / "fig.png")
+    assert out.stat().st_size > 1000
+    with pytest.raises(ValueError, match="n_freq=3"):
+        plot_eta_and_data(eta, data, [1.0, 2.0, 3.0], tmp_path / "bad.png")
