@@ -140,13 +140,14 @@ if __name__ == "__main__":
     p.add_argument("--n", type=int, default=80)
     p.add_argument("--freqs", type=float, nargs="+", default=[2.5, 5.0, 10.0])
     p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--sources", type=int, default=None, help="sources = receivers (default n)")
     p.add_argument(
         "--out",
         type=Path,
         default=Path(__file__).resolve().parents[1] / "docs/figures/cycle_skipping.png",
     )
     a = p.parse_args()
-    r = run(a.out, n=a.n, freqs=tuple(a.freqs), iterations=a.iterations)
+    r = run(a.out, n=a.n, freqs=tuple(a.freqs), iterations=a.iterations, n_sources=a.sources)
     print(
         json.dumps(
             {k: r[k] for k in ("n", "freqs", "rrmse", "seconds", "normalised_misfit")}, indent=1
