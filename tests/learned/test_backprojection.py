@@ -170,11 +170,11 @@ def test_butterfly_levels_fit_the_paper_sizes():
 
 def test_bilinear_block_layer_matches_its_formula(rng):
     layer = BilinearBlockLayer(3, 4, 2).double()
-    x_re, x_im = (torch.from_numpy(rng.standard_normal((2, 3, 4, 3, 4))) for _ in range(2))
+    x_re, x_im = (torch.from_numpy(rng.standard_normal((3, 4, 2, 3, 4))) for _ in range(2))
     w = layer.weight
 
-    def two(x, a, c):
-        return torch.einsum("gpk,bgphq,hql->bgkhl", w[a], x, w[c])
+    def two(x, a, c):  # block-first layout (G, p, batch, G, p)
+        return torch.einsum("gpk,gpbhq,hql->gkbhl", w[a], x, w[c])
 
     y_re, y_im = layer(x_re, x_im)
     ref_re = two(x_re, 0, 0) + two(x_re, 1, 1) + two(x_im, 2, 3) + two(x_im, 3, 2)

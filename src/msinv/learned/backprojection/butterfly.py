@@ -46,47 +46,47 @@ class BilinearBlockLayer(nn.Module):
 
     Notes
     -----
-    With ``X = (X_re, X_im)`` of shape ``(batch, G, p, G, p)`` and weights ``W_k`` of shape
-    ``(G, p, q)`` acting as :math:`(W^T X W)_{gh} = W_g^T X_{gh} W_h`:
+    With ``X = (X_re, X_im)`` stored block-first as ``(G, p, batch, G, p)`` (row block, row,
+    batch, column block, column) and weights ``W_k`` of shape ``(G, p, q)`` acting as
+    :math:`(W^T X W)_{gh} = W_g^T X_{gh} W_h`:
 
     .. math::
         Y_{re} = W_1^T X_{re} W_1 + W_2^T X_{re} W_2 + W_3^T X_{im} W_4 + W_4^T X_{im} W_3,\\\\
         Y_{im} = W_5^T X_{im} W_5 + W_6^T X_{im} W_6 + W_7^T X_{re} W_8 + W_8^T X_{re} W_7,
 
     the layer of the published B-EquiNet. Eight weight tensors: ``8 G p q`` parameters.
+    The block-first layout makes each side one batched matmul over the ``G`` blocks with the
+    batch folded into the columns (tiny per-sample matmuls are overhead-bound on CPUs).
     """
+
+    #: (first factors on X_re, first factors on X_im, second factors) of Y_re and of Y_im
+    _RE = ((0, 1), (2, 3), (0, 1, 3, 2))
+    _IM = ((6, 7), (4, 5), (7, 6, 4, 5))
 
     def __init__(self, blocks: int, size_in: int, size_out: int, gain: float = 1.0):
         super().__init__()
         self.weight = _bilinear_init(8, blocks, size_in, size_out, gain=gain)
 
-    #: (first factor, input part, second factor) of the eight terms; part 0 = real, 1 = imag
-    _TERMS = (
-        (0, 0, 0),
-        (1, 0, 1),
-        (2, 1, 3),
-        (3, 1, 2),
-        (4, 1, 4),
-        (5, 1, 5),
-        (6, 0, 7),
-        (7, 0, 6),
-    )
-
     def forward(self, x_re: torch.Tensor, x_im: torch.Tensor):
-        """Apply; inputs ``(batch, G, p, G, p)`` real, outputs ``(batch, G, q, G, q)``."""
-        b, g, p, _, _ = x_re.shape
+        """Apply; inputs ``(G, p, batch, G, p)`` real, outputs ``(G, q, batch, G, q)``."""
+        return self._half(x_re, x_im, *self._RE), self._half(x_re, x_im, *self._IM)
+
+    def _half(self, x_re, x_im, on_re, on_im, second):
+        g, p, b, _, _ = x_re.shape
         w = self.weight
-        first, part, second = (list(col) for col in zip(*self._TERMS, strict=True))
-        # W_a^T X for the eight terms: block rows times (p, G p) slabs, batched over blocks
-        x = torch.stack([x_re, x_im], dim=1).reshape(b, 2, g, p, g * p)[:, part]
-        left = torch.matmul(w[first].transpose(-1, -2), x)  # (b, 8, G, q, G p)
-        q = left.shape[-2]
-        # (W_a^T X W_b)^T = W_b^T (W_a^T X)^T, the same block-row product again
-        left = left.reshape(b, 8, g * q, g, p).permute(0, 1, 3, 4, 2)  # (b, 8, G, p, G q)
-        both = torch.matmul(w[second].transpose(-1, -2), left)  # (b, 8, G, q, G q) = Y_t^T
-        y_re = both[:, :4].sum(1).reshape(b, g * q, g * q).transpose(-1, -2)
-        y_im = both[:, 4:].sum(1).reshape(b, g * q, g * q).transpose(-1, -2)
-        return y_re.reshape(b, g, q, g, q), y_im.reshape(b, g, q, g, q)
+        q = w.shape[-1]
+
+        def rows(x, idx):  # W_a^T X for the listed a, one bmm over row blocks: (G, 2q, b G p)
+            first = w[list(idx)].permute(1, 0, 3, 2).reshape(g, len(idx) * q, p)
+            return torch.bmm(first, x.reshape(g, p, b * g * p))
+
+        left = torch.cat([rows(x_re, on_re), rows(x_im, on_im)], dim=1)  # 4 terms
+        # sum_t (W_a^T X)_t W_{b,t}: the 4 terms stacked on the contracted axis, one bmm over
+        # column blocks: (G_h, G_g q b, 4p) @ (G_h, 4p, q)
+        left = left.reshape(g, 4, q, b, g, p).permute(4, 0, 2, 3, 1, 5).reshape(g, -1, 4 * p)
+        right = w[list(second)].permute(1, 0, 2, 3).reshape(g, 4 * p, q)
+        y = torch.bmm(left, right).reshape(g, g, q, b, q)  # (col block, row block, row, b, col)
+        return y.permute(1, 2, 3, 0, 4).contiguous()
 
 
 def _bilinear_init(*shape: int, gain: float = 1.0) -> nn.Parameter:
@@ -107,17 +107,17 @@ def _merge(x: torch.Tensor, level: int, levels: int) -> torch.Tensor:
     ``c``: output-tree node at depth ``level``); the two input children ``a = 2A + alpha`` of
     each ``(A, c)`` are gathered into one block of twice the rank.
     """
-    b, _, r, _, _ = x.shape
+    _, r, b, _, _ = x.shape
     half, width = 2 ** (levels - level - 1), 2**level
-    x = x.reshape(b, half, 2, width, r, half, 2, width, r)
-    x = x.permute(0, 1, 3, 2, 4, 5, 7, 6, 8)
-    return x.reshape(b, half * width, 2 * r, half * width, 2 * r)
+    x = x.reshape(half, 2, width, r, b, half, 2, width, r)
+    x = x.permute(0, 2, 1, 3, 4, 5, 7, 6, 8)
+    return x.reshape(half * width, 2 * r, b, half * width, 2 * r)
 
 
 def _split(x: torch.Tensor) -> torch.Tensor:
     """Inverse bookkeeping: a block ``(A, c)`` of size ``2r`` becomes children ``(A, 2c + gamma)``."""
-    b, g, r2, _, _ = x.shape
-    return x.reshape(b, 2 * g, r2 // 2, 2 * g, r2 // 2)
+    g, r2, b, _, _ = x.shape
+    return x.reshape(2 * g, r2 // 2, b, 2 * g, r2 // 2)
 
 
 class ButterflyPolar(nn.Module):
@@ -174,8 +174,8 @@ class ButterflyPolar(nn.Module):
         """
         b, n_rot, n, _ = rotated.shape
         blocks, s = 2**self.levels, self.leaf
-        x = rotated.reshape(b * n_rot, blocks, s, blocks, s)
-        x_re, x_im = self.v(x.real, x.imag)
+        x = rotated.reshape(b * n_rot, blocks, s, blocks, s).permute(1, 2, 0, 3, 4)
+        x_re, x_im = self.v(x.real.contiguous(), x.imag.contiguous())
         for level, layer in enumerate(self.mix):
             if level == self.levels // 2:
                 x_re, x_im = self._residual(x_re, x_im)
@@ -183,10 +183,10 @@ class ButterflyPolar(nn.Module):
             x_re, x_im = _split(x_re), _split(x_im)
         # diagonal blocks of U^T X U: only the (c, c) blocks contribute to the diagonal
         idx = torch.arange(blocks)
-        d_re, d_im = x_re[:, idx, :, idx, :], x_im[:, idx, :, idx, :]  # (blocks, b', r, r)
+        d_re, d_im = x_re[idx, :, :, idx, :], x_im[idx, :, :, idx, :]  # (blocks, r, b', r)
         w = self.u
         pairs = ((d_re, 0, 1), (d_re, 2, 3), (d_im, 4, 5), (d_im, 6, 7))
-        diag = sum(torch.einsum("cbpq,cpk,cqk->bck", d, w[i], w[j]) for d, i, j in pairs)
+        diag = sum(torch.einsum("cpbq,cpk,cqk->bck", d, w[i], w[j]) for d, i, j in pairs)
         return diag.reshape(b, n_rot, n)
 
     def _residual(self, x_re, x_im):
