@@ -81,6 +81,7 @@ def iteration_cost(n: int, freq: float, order: int, repeats: int) -> dict:
 
 def one_datum(task: dict) -> dict:
     """Invert one datum by one method; returns RRMSEs and seconds."""
+    from msinv.metrics import melr
     from msinv.scattering import invert
     from msinv.scattering.dataset import sample_eta
     from msinv.scattering.fwi import Misfit
@@ -108,6 +109,7 @@ def one_datum(task: dict) -> dict:
         **{k: task[k] for k in ("family", "index", "method")},
         "rrmse": float(np.linalg.norm(est - eta) / np.linalg.norm(eta)),
         "rrmse_blurred_target": float(np.linalg.norm(est - blurred) / np.linalg.norm(blurred)),
+        "melr": float(melr(est, eta)),
         "data_misfit": misfit,
         "eta_min": float(est.min()),
         "seconds": seconds,
@@ -124,8 +126,8 @@ def _mean(values: list) -> str:
 def _summarise(rows: list[dict]) -> dict:
     """Per (method, family): count, mean and sd of RRMSE; and the Markdown table."""
     table = [
-        "| method | family | data | RRMSE (mean ± sd) | RRMSE vs blurred | data misfit | s / datum | paper RRMSE |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | family | data | RRMSE (mean ± sd) | RRMSE vs blurred | MELR | data misfit | s / datum | paper RRMSE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     summary = {}
     for m in ("born", "fwi"):
@@ -142,6 +144,7 @@ def _summarise(rows: list[dict]) -> dict:
             table.append(
                 f"| {m} | {f} | {len(sel)} | {100 * rr.mean():.1f}% ± {100 * rr.std():.1f} | "
                 f"{100 * np.mean([r['rrmse_blurred_target'] for r in sel]):.1f}% | "
+                f"{np.mean([r['melr'] for r in sel]):.3f} | "
                 f"{_mean([r['data_misfit'] for r in sel])} | "
                 f"{np.mean([r['seconds'] for r in sel]):.0f} | {PAPER[m][f]}% |"
             )

@@ -55,7 +55,8 @@ def test_invert_command_writes_summary_log_and_figure(datum, tmp_path, method):
     if method == "fwi":
         assert {e["stage"] for e in log} == {"1", "2"} and row["iterations"] <= 10
     assert np.load(out / "eta_hat.npy").shape == (1, 16, 16)
-    assert (out / "datum_bump.png").exists() and "RRMSE" in (out / "metrics.md").read_text()
+    assert (out / "datum_bump.png").exists() and "MELR" in (out / "metrics.md").read_text()
+    assert {"melr", "sinkhorn_divergence"} <= set(summary["mean"])
     assert summary["provenance"]["config"]["method"] == method
 
 

@@ -221,6 +221,7 @@ def invert(
 
     from msinv.core.provenance import provenance
     from msinv.core.regularisation import Regulariser
+    from msinv.metrics import melr, rrmse, sinkhorn_divergence
     from msinv.scattering import invert as run_invert
     from msinv.scattering.fwi import Misfit
 
@@ -301,13 +302,18 @@ def invert(
                 else iterations,
             }
             if eta is not None:
-                row["rrmse"] = float(np.linalg.norm(est - eta) / np.linalg.norm(eta))
+                row["rrmse"] = float(rrmse(est, eta))
+                row["melr"] = float(melr(est, eta))
             results.append(row)
             estimates.append(est)
             if k < MAX_FIGURES:
                 _figure(name, eta, est, log, out / f"datum_{name}.png")
     np.save(out / "eta_hat.npy", np.stack(estimates))
-    summary = {"data": results, "mean": _means(results), "provenance": provenance(config)}
+    mean = _means(results)
+    if all(eta is not None for _, _, eta in items):
+        truths = np.stack([eta for _, _, eta in items])
+        mean["sinkhorn_divergence"] = float(sinkhorn_divergence(np.stack(estimates), truths))
+    summary = {"data": results, "mean": mean, "provenance": provenance(config)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "metrics.md").write_text(_table(method.value, summary["mean"], len(results)))
     typer.echo(
@@ -319,16 +325,22 @@ def invert(
 def _means(rows: list[dict]) -> dict[str, float]:
     import numpy as np
 
-    keys = [k for k in ("rrmse", "data_misfit", "seconds") if all(k in r for r in rows)]
+    keys = [k for k in ("rrmse", "melr", "data_misfit", "seconds") if all(k in r for r in rows)]
     return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
 
 def _table(method: str, mean: dict[str, float], count: int) -> str:
-    head = "| method | data | RRMSE | data misfit | seconds / datum |\n|---|---|---|---|---|\n"
-    rrmse = f"{mean['rrmse']:.3f}" if "rrmse" in mean else "n/a"
-    return (
-        head
-        + f"| {method} | {count} | {rrmse} | {mean['data_misfit']:.3g} | {mean['seconds']:.1f} |\n"
+    """One Markdown row with the columns of the learned engine's table (RRMSE, MELR, SD, misfit)."""
+    head = (
+        "| method | data | RRMSE | MELR | SD | data misfit | seconds / datum |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    cells = [
+        f"{mean[k]:.4g}" if k in mean else "n/a" for k in ("rrmse", "melr", "sinkhorn_divergence")
+    ]
+    return head + (
+        f"| {method} | {count} | {' | '.join(cells)} | {mean['data_misfit']:.3g} | "
+        f"{mean['seconds']:.1f} |\n"
     )
 
 
