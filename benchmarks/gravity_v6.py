@@ -186,11 +186,96 @@ def run_simpeg(mesh, obs, true, w, res):
     return res
 
 
+def table(result: dict) -> str:
+    """The Markdown table of docs/benchmarks.md, from a result JSON."""
+    m, s, r = result["msinv"], result["simpeg"], result["ratios_simpeg_over_msinv"]
+    c, md, mc, sd = (
+        m["compression"],
+        m["inversion_dense"],
+        m["inversion_compressed"],
+        s["inversion_dense"],
+    )
+
+    def mx(x):
+        return f"{x['recovered_max']['value_gcc']:.4f} g/cc at {x['recovered_max']['elevation_m']:.0f} m"
+
+    rows = [
+        (
+            "forward, true model (s)",
+            f"{m['forward_s']:.1f}",
+            f"{s['forward_s']:.1f}",
+            f"{r['forward_time']:.2f}",
+        ),
+        (
+            "true model chi^2/N",
+            f"{m['forward_chi2_per_n_true_model']:.3f}",
+            f"{s['forward_chi2_per_n_true_model']:.3f}",
+            "",
+        ),
+        (
+            "dense G build (s)",
+            f"{m['G_build_s']:.1f}",
+            f"{s['G_build_s']:.1f}",
+            f"{r['G_build_time']:.2f}",
+        ),
+        (
+            "dense G peak memory (MiB)",
+            f"{m['G_peak_bytes'] / 2**20:.0f} ({m['G_dtype']})",
+            f"{s['G_peak_bytes'] / 2**20:.0f} ({s['G_dtype']})",
+            f"{r['G_peak_memory']:.2f}",
+        ),
+        (
+            "db2, r* = 0.05: coefficients kept / memory vs float64 G",
+            f"{c['ratio_entries']:.1f}x / {c['ratio_memory_vs_float64']:.1f}x "
+            f"({c['compressed_bytes'] / 2**20:.0f} MiB)",
+            "no compression",
+            "",
+        ),
+        (
+            "db2: r_i max; true-model data error RMS / sigma",
+            f"{c['r_max']:.4f}; {c['true_model_error_rms_over_sigma']:.3f}",
+            "",
+            "",
+        ),
+        (
+            "inversion, dense G (s)",
+            f"{md['seconds']:.1f}",
+            f"{sd['seconds']:.1f}",
+            f"{r['inversion_time_dense']:.2f}",
+        ),
+        (
+            "inversion, compressed G (s)",
+            f"{mc['seconds']:.1f}",
+            "",
+            f"{r['inversion_time_compressed']:.2f}",
+        ),
+        (
+            "phi_d / target (676), dense",
+            f"{md['phi_d_over_target']:.3f}",
+            f"{sd['phi_d_over_target']:.3f}",
+            "",
+        ),
+        ("phi_d / target (676), compressed", f"{mc['phi_d_over_target']:.3f}", "", ""),
+        ("recovered maximum, dense", mx(md), mx(sd), ""),
+        ("recovered maximum, compressed", mx(mc), "", ""),
+    ]
+    lines = [
+        f"| quantity | msinv | SimPEG {s['simpeg_version']} | SimPEG / msinv |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c_} | {d} |" for a, b, c_, d in rows]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--example", type=Path, default=DEFAULT_EXAMPLE)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/gravity_v6.json")
+    parser.add_argument("--table", type=Path, help="print the Markdown table of a result JSON")
     args = parser.parse_args()
+    if args.table is not None:
+        print(table(json.loads(args.table.read_text())))
+        return
     ex = args.example
     mesh = read_mesh(ex / "fwd" / "mesh.txt")
     true = read_model(ex / "fwd" / "model.den", mesh)
@@ -226,7 +311,7 @@ def main():
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["ratios_simpeg_over_msinv"], indent=1))
+    print(table(result))
 
 
 if __name__ == "__main__":

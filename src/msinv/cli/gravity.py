@@ -222,14 +222,14 @@ def sensitivity(
         rstar if rule != "threshold" else 0.05,
         threshold if threshold is not None else 1e-3,
     )
+    # rows are scaled as in GRAV3D's model norm, by w·sqrt(V): the large padding cells then
+    # hold little energy and compress well; the inversion's weights (w) are stored apart
+    vol = m.cell_volumes[active]
+    scaling = (w if scale else 1.0) * np.sqrt(vol / vol.min())
     bar = _Bar("compress", quiet)
-    comp = CompressedSensitivity.compress(
-        g, m.shape_cells, active, w if scale else None, cfg, callback=bar
-    )
+    comp = CompressedSensitivity.compress(g, m.shape_cells, active, scaling, cfg, callback=bar)
     bar.close()
-    if not scale:  # weights in the model objective only
-        comp.weights = np.ones_like(w)
-    save_sensitivity(out, comp, m, record)
+    save_sensitivity(out, comp, m, record, model_weights=w)
     diag = comp.diagnostics(g, _test_model(m, active), st.std)
     typer.echo(
         f"wrote {out}: compression {diag['ratio_entries']:.1f}x "
@@ -239,8 +239,6 @@ def sensitivity(
     )
     if diagnostics:
         (folder / "sens_diagnostics.json").write_text(json.dumps(diag, indent=2) + "\n")
-    if not scale:
-        np.save(folder / "sens_weights.npy", w)
 
 
 @app.command()

@@ -52,6 +52,7 @@ def projected_cg(
     tol: float = 1e-4,
     max_cg: int = 200,
     max_outer: int = 20,
+    precondition: Callable[[np.ndarray], np.ndarray] | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, BoundedCGInfo]:
     """Minimise ``½ xᵀAx − bᵀx`` with ``lower <= x <= upper`` (A symmetric positive definite).
@@ -74,6 +75,9 @@ def projected_cg(
         CG iterations per active-set iteration.
     max_outer : int
         Active-set iterations.
+    precondition : callable, optional
+        ``r -> M⁻¹ r`` with M symmetric positive definite (e.g. a multigrid cycle of the
+        regularisation operator); applied on the free cells only (frozen entries zeroed).
     callback : callable, optional
         ``callback(k)`` after each CG iteration with the running total (progress bars).
 
@@ -113,21 +117,27 @@ def projected_cg(
         # CG on the free cells: A_FF d_F = -g_F
         d = np.zeros_like(x)
         r = -g * free
-        p = r.copy()
-        rr = float(r @ r)
+
+        def psolve(v, free=free):
+            return v if precondition is None else precondition(v) * free
+
+        z = psolve(r)
+        p = z.copy()
+        rz = float(r @ z)
         for _k in range(max_cg):
             ap = apply_a(p) * free
             info.cg_iterations += 1
             if callback is not None:
                 callback(info.cg_iterations)
-            alpha = rr / float(p @ ap)
+            alpha = rz / float(p @ ap)
             d += alpha * p
             r -= alpha * ap
-            rr_new = float(r @ r)
-            if np.sqrt(rr_new) <= scale:
+            if np.linalg.norm(r) <= scale:
                 break
-            p = r + (rr_new / rr) * p
-            rr = rr_new
+            z = psolve(r)
+            rz_new = float(r @ z)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
         # projected line search
         f0 = 0.5 * float(x @ ax) - float(b @ x)
         t = 1.0

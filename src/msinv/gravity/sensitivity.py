@@ -82,7 +82,7 @@ def _mesh_arrays(mesh) -> dict:
     }
 
 
-def save_sensitivity(path, op, mesh, config: dict | None = None) -> Path:
+def save_sensitivity(path, op, mesh, config: dict | None = None, model_weights=None) -> Path:
     """Write a sensitivity (GZSEN3D's ``gzinv3d.mtx``) with its mesh, as NumPy ``.npz``.
 
     Parameters
@@ -97,6 +97,9 @@ def save_sensitivity(path, op, mesh, config: dict | None = None) -> Path:
         The mesh (stored as ``mesh_hx``, ``mesh_hy``, ``mesh_hz``, ``mesh_origin``).
     config : dict, optional
         Recorded in the provenance.
+    model_weights : (n_active,) numpy.ndarray, optional
+        Depth/distance weights for the inversion when they differ from the compression's row
+        scaling (stored as ``model_weights``).
 
     Notes
     -----
@@ -111,7 +114,10 @@ def save_sensitivity(path, op, mesh, config: dict | None = None) -> Path:
 
     path = Path(path)
     if isinstance(op, CompressedSensitivity):
-        return op.save(path, config, extra=_mesh_arrays(mesh))
+        extra = _mesh_arrays(mesh)
+        if model_weights is not None:
+            extra["model_weights"] = np.asarray(model_weights, dtype=np.float64)
+        return op.save(path, config, extra=extra)
     g, active, weights = op
     with path.open("wb") as fh:
         np.savez(
@@ -137,6 +143,8 @@ def load_sensitivity(path):
     mesh : discretize.TensorMesh
     active : (n_cells,) bool numpy.ndarray
     weights : (n_active,) numpy.ndarray
+        The depth/distance weights for the inversion (``model_weights`` when stored, else
+        the row scaling).
     """
     from msinv.core.optional import require
     from msinv.gravity.compression import FORMAT, CompressedSensitivity
@@ -157,5 +165,6 @@ def load_sensitivity(path):
         )
         if kind == DENSE_FORMAT:
             return GravityOperator(f["g"]), mesh, f["active"], f["weights"]
+        model_weights = f["model_weights"] if "model_weights" in f else None
     op = CompressedSensitivity.load(path)
-    return op, mesh, op.active, op.weights
+    return op, mesh, op.active, op.weights if model_weights is None else model_weights
