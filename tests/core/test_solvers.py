@@ -21,11 +21,14 @@ def test_unbounded_equals_the_linear_solve(rng):
     assert info.converged and info.n_lower == info.n_upper == 0
 
 
-def test_bounds_reached_never_passed_and_kkt_optimal(rng):
+@pytest.mark.parametrize("jacobi", [False, True])
+def test_bounds_reached_never_passed_and_kkt_optimal(rng, jacobi):
     a, d = _problem(rng)
+    a = a * rng.uniform(0.1, 10, a.shape[1])  # badly scaled columns
     h = a.T @ a + 0.01 * np.eye(a.shape[1])
     lo, hi = -0.2, 0.3
     seen = []
+    pre = (lambda r: r / np.diag(h)) if jacobi else None
     x, info = projected_cg(
         lambda v: h @ v,
         a.T @ d,
@@ -34,6 +37,7 @@ def test_bounds_reached_never_passed_and_kkt_optimal(rng):
         hi,
         tol=1e-12,
         max_outer=100,
+        precondition=pre,
         callback=seen.append,
     )
     assert x.min() >= lo and x.max() <= hi  # never passed
