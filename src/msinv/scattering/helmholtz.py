@@ -183,6 +183,12 @@ def incident_fields(geometry: Geometry, omega: float) -> np.ndarray:
     return u
 
 
+@lru_cache(maxsize=32)
+def _representation_matrix_as(geometry: Geometry, omega: float, dtype: np.dtype) -> np.ndarray:
+    """The receiver representation matrix in the solver's precision (cached)."""
+    return representation_matrix(geometry, omega).astype(dtype)
+
+
 class HelmholtzSolver:
     """One factorisation of ``A(eta, omega)``, many solves: fields, data, ``jvp`` and ``vjp``.
 
@@ -334,8 +340,8 @@ class HelmholtzSolver:
     def _read(self, u_sc_total: np.ndarray, eta_u: np.ndarray | None) -> np.ndarray:
         """Receiver reading: ``P u_sc`` or ``M (eta u)`` -> ``(n_receivers, k)``."""
         if self.receiver_interpolation == "representation":
-            m = representation_matrix(self.geometry, self.omega)
-            return (m @ eta_u.reshape(eta_u.shape[0], -1).T).astype(self.dtype)
+            m = _representation_matrix_as(self.geometry, self.omega, self.dtype)
+            return m @ eta_u.reshape(eta_u.shape[0], -1).T.astype(self.dtype)
         p = interpolation_matrix(self.geometry, self.receiver_interpolation)
         return np.asarray(p @ u_sc_total).astype(self.dtype)
 
