@@ -154,6 +154,11 @@ def test_solver_fields_and_adjoint_solve(rng):
     np.testing.assert_allclose(np.vdot(s.solve(f), g_), np.vdot(f, s.solve_adjoint(g_)), rtol=1e-10)
 
 
+def test_geometry_must_be_a_geometry():
+    with pytest.raises(ValueError, match="expected a msinv Geometry"):
+        simulate(np.zeros((16, 16)), {"n": 16}, [1.0])
+
+
 @pytest.mark.parametrize(
     ("eta", "kwargs", "match"),
     [

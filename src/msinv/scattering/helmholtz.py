@@ -73,6 +73,8 @@ def check_eta(eta, geometry: Geometry, *, batch: bool = True) -> np.ndarray:
     ValueError
         On a wrong dimension or shape, a complex dtype, NaN/inf, or ``1 + eta <= 0``.
     """
+    if not isinstance(geometry, Geometry):
+        raise ValueError(f"geometry is a {type(geometry).__name__}: expected a msinv Geometry")
     eta = np.asarray(eta)
     n = geometry.n
     allowed = "(n, n) or (b, n, n)" if batch else "(n, n)"
