@@ -88,10 +88,10 @@ class Normalisation:
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> Normalisation:
         """Inverse of :meth:`state_dict`."""
         return cls(
-            eta_mean=state["eta_mean"].numpy(),
+            eta_mean=state["eta_mean"].cpu().numpy(),
             eta_std=float(state["eta_std"]),
-            data_mean=state["data_mean"].numpy(),
-            data_std=state["data_std"].numpy(),
+            data_mean=state["data_mean"].cpu().numpy(),
+            data_std=state["data_std"].cpu().numpy(),
         )
 
 

@@ -376,7 +376,7 @@ def _train(
     step = 0
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if ckpt["world_size"] != world:
             raise UserInputError(
                 f"{ckpt_path}: written by {ckpt['world_size']} processes, resumed with {world}"
