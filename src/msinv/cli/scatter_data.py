@@ -55,10 +55,16 @@ def _order(order: str) -> int | str:
     return int(order)
 
 
-def _geometry(name: GeometryName, n: int):
+def _geometry(name: GeometryName, n: int, pml_width: int | None):
     from msinv.scattering import Geometry
 
-    return Geometry.paper(n)
+    return Geometry.paper(n, pml_width=pml_width)
+
+
+_PML_HELP = (
+    "PML width in nodes (default: the paper's 20 at n = 80, scaled with n). 10 nodes with "
+    "--order auto is the fast set-up that keeps the disk accuracy (docs/benchmarks.md)."
+)
 
 
 def simulate(
@@ -73,6 +79,7 @@ def simulate(
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
     order: str = typer.Option("8", help=_ORDER_HELP),
+    pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
 ) -> None:
     """Simulate the data of one contrast: a .npy image or one draw of a family.
 
@@ -88,7 +95,7 @@ def simulate(
     from msinv.scattering.dataset import sample_eta
 
     f = _frequencies(freqs, ctx)
-    geo = _geometry(geometry, n)
+    geo = _geometry(geometry, n, pml_width)
     if (eta_file is None) == (family is None):
         raise UserInputError("give exactly one of --eta FILE.npy and --family NAME")
     if eta_file is not None:
@@ -132,6 +139,7 @@ def generate(
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
     order: str = typer.Option("8", help=_ORDER_HELP),
+    pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
     seed: int = typer.Option(
         0, min=0, help="Root seed: sample i is drawn from SeedSequence((seed, i))."
     ),
@@ -162,7 +170,7 @@ def generate(
         out,
         family=family,
         count=count,
-        geometry=_geometry(geometry, n),
+        geometry=_geometry(geometry, n, pml_width),
         freqs=f,
         order=_order(order),
         seed=seed,
