@@ -247,6 +247,7 @@ def table(result: dict) -> str:
         (
             "db2, r* = 0.05: coefficients kept / memory vs float64 G",
             f"{c['ratio_entries']:.1f}x / {c['ratio_memory_vs_float64']:.1f}x "
+            f"(vs float32 G: {c['ratio_memory_vs_float32']:.1f}x) "
             f"({c['compressed_bytes'] / 2**20:.0f} MiB)",
             "no compression",
             "",

@@ -20,7 +20,7 @@ PyWavelets' ``periodization`` mode is exactly orthonormal only when every level 
 length, so each axis is zero-padded to a multiple of ``2**level``.
 
 File format (:meth:`CompressedSensitivity.save`): a NumPy ``.npz`` holding the CSR arrays
-``data`` (float32), ``indices`` (int32), ``indptr`` (int64) and ``shape`` (n_data,
+``data`` (float32), ``indices`` and ``indptr`` (int32, int64 beyond 2**31 entries) and ``shape`` (n_data,
 n_coefficients) of :math:`\\tilde H^s`; ``grid`` (nx, ny, nz) of the mesh, ``wavelet`` (the
 GRAV3D name, e.g. ``daub2``), ``level``; ``active`` (n_cells,) bool and ``weights``
 (n_active,) float64 (ones when rows were not scaled); ``r`` (n_data,) the achieved errors;
@@ -293,8 +293,14 @@ class CompressedSensitivity(LinearOperator):
             indptr.append(indptr[-1] + kept.size)
             if callback is not None:
                 callback(i + 1, g.shape[0])
+        # int32 indices while they fit (scipy would otherwise widen both index arrays to int64)
+        itype = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
         matrix = sp.csr_array(
-            (np.concatenate(data), np.concatenate(indices), np.asarray(indptr, dtype=np.int64)),
+            (
+                np.concatenate(data),
+                np.concatenate(indices).astype(itype),
+                np.asarray(indptr, dtype=itype),
+            ),
             shape=(g.shape[0], transform.shape_out[0]),
         )
         return cls(matrix, transform, active, w, r)
@@ -319,6 +325,7 @@ class CompressedSensitivity(LinearOperator):
             "nnz": int(self.matrix.nnz),
             "ratio_entries": g.size / self.matrix.nnz,
             "ratio_memory_vs_float64": g.size * 8 / self.nbytes,
+            "ratio_memory_vs_float32": g.size * 4 / self.nbytes,
             "compressed_bytes": self.nbytes,
             "r_min": float(self.r.min()),
             "r_median": float(np.median(self.r)),
@@ -344,7 +351,7 @@ class CompressedSensitivity(LinearOperator):
                 format=FORMAT,
                 data=m.data.astype(np.float32),
                 indices=m.indices.astype(np.int32),
-                indptr=m.indptr.astype(np.int64),
+                indptr=m.indptr,
                 shape=np.asarray(m.shape, dtype=np.int64),
                 grid=np.asarray(self.transform.grid, dtype=np.int64),
                 wavelet=self.transform.wavelet,
