@@ -346,6 +346,7 @@ def demo(
     n_levels: int = 32,
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
+    threads: int = 1,
 ) -> dict:
     """Main job: reconstruct the built-in example with uncertainty from the shipped checkpoint.
 
@@ -363,6 +364,9 @@ def demo(
     seed : int
     checkpoint : path-like, optional
         Another checkpoint trained on the same grid (default: the shipped one).
+    threads : int
+        Torch intra-op threads while sampling (1: robust on a busy machine, where two
+        threads on two cores ran several times slower; 0: torch's default).
 
     Returns
     -------
@@ -378,9 +382,15 @@ def demo(
     with np.load(DEMO_EXAMPLE) as ex:
         eta, data, freqs = ex["eta"], ex["data"], ex["freqs"]
         geometry = Geometry.from_dict(json.loads(str(ex["geometry"])))
-    t0 = time.perf_counter()
-    samples = posterior(loaded, data[None], draws, seed=seed, n_levels=n_levels)[0]
-    seconds = time.perf_counter() - t0
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        t0 = time.perf_counter()
+        samples = posterior(loaded, data[None], draws, seed=seed, n_levels=n_levels)[0]
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(before)
     mean, std = samples.mean(axis=0), samples.std(axis=0)
     misfit = resimulate_misfit(
         np.concatenate([mean[None], samples])[None], data[None], geometry, freqs
