@@ -149,6 +149,7 @@ def main() -> None:
                 f"--draws {args.draws}",
                 f"--levels {args.levels}",
                 f"--device {args.device}",
+                f"--threads {args.threads}",
             ]
         ),
     }

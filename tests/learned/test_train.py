@@ -118,8 +118,8 @@ def test_resume_is_exact_and_checkpoint_is_plain(tiny_store, tmp_path):
 
 
 def test_ddp_two_processes_gloo(tiny_store, tmp_path):
-    """torchrun with 2 CPU processes (gloo): runs, checkpoints every rank's noise state, and the
-    2-process run resumes exactly like the 1-process one."""
+    """torchrun with 2 CPU processes (gloo): the run completes, rank 0 checkpoints every rank's
+    noise-generator state, and the weights are finite."""
     two = _config(tiny_store, tmp_path / "two", name="none-cnn", steps=3)
     (tmp_path / "two.toml").write_text(two.to_toml())
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
