@@ -33,9 +33,11 @@ def test_v6_through_the_cli_with_its_own_control_files(grav3d_example, tmp_path)
     shutil.copytree(grav3d_example / "inv_L2", work)
     shutil.copy(grav3d_example / "pfweight" / "pfweight.inp", work / "pfweight.inp")
     runner = CliRunner()
-    for args in (["weights", str(work / "pfweight.inp"), "--out", str(work / "w.txt")],
-                 ["sensitivity", str(work / "sens.inp"), "--quiet"],
-                 ["invert", str(work / "inv.inp"), "--quiet"]):
+    for args in (
+        ["weights", str(work / "pfweight.inp"), "--out", str(work / "w.txt")],
+        ["sensitivity", str(work / "sens.inp"), "--quiet"],
+        ["invert", str(work / "inv.inp"), "--quiet"],
+    ):
         result = runner.invoke(app, ["gravity", *args])
         assert result.exit_code == 0, result.output
     record = json.loads((work / "gzinv3d.json").read_text())
