@@ -43,8 +43,12 @@ def _entropic(a_pts, b_pts, metric: str, eps: float, max_iter: int, tol: float):
     def step(f, g, e):
         f_new = -e * logsumexp(log_b[None, :] + (g[None, :] - cost) / e, axis=1)
         g_new = -e * logsumexp(log_a[:, None] + (f[:, None] - cost) / e, axis=0)
-        change = max(np.max(np.abs(f_new - f)), np.max(np.abs(g_new - g)))
-        return 0.5 * (f + f_new), 0.5 * (g + g_new), change
+        # L1 violation of the marginals by the plan of (f, g): row i sums to a_i e^{(f - f_new)/e}
+        violation = max(
+            float(np.sum(np.exp(log_a) * np.abs(np.expm1((f - f_new) / e)))),
+            float(np.sum(np.exp(log_b) * np.abs(np.expm1((g - g_new) / e)))),
+        )
+        return 0.5 * (f + f_new), 0.5 * (g + g_new), violation
 
     # epsilon scaling: anneal from the largest cost down to eps, warm-starting the potentials
     e = max(float(cost.max()), eps)
@@ -53,8 +57,8 @@ def _entropic(a_pts, b_pts, metric: str, eps: float, max_iter: int, tol: float):
             f, g, _ = step(f, g, e)
         e = max(e * _ANNEAL, eps)
     for _ in range(max_iter):
-        f, g, change = step(f, g, eps)
-        if change <= tol * max(1.0, float(np.max(np.abs(f)))):
+        f, g, violation = step(f, g, eps)
+        if violation <= tol:
             break
     else:
         raise RuntimeError(f"Sinkhorn: not converged in {max_iter} iterations (eps={eps:.3g})")
@@ -64,7 +68,7 @@ def _entropic(a_pts, b_pts, metric: str, eps: float, max_iter: int, tol: float):
 
 @lower_is_better(True)
 def sinkhorn_divergence(
-    x, y, eps: float | None = None, max_iter: int = 10_000, tol: float = 1e-9
+    x, y, eps: float | None = None, max_iter: int = 10_000, tol: float = 1e-5
 ) -> float:
     """Debiased Sinkhorn divergence between two sets of images, squared Euclidean cost.
 
@@ -78,7 +82,9 @@ def sinkhorn_divergence(
         Entropic regularisation. Default: ``0.05 x`` the mean of the cross cost matrix
         ``||x_i - y_j||^2`` (the same ``eps`` for all three terms).
     max_iter, tol : int, float
-        Sinkhorn iteration cap and stopping threshold on the change of the potentials.
+        Sinkhorn iteration cap and stopping threshold on the L1 violation of the marginals by
+        the entropic plan (the potentials themselves drift slowly along their free constant
+        and converge slowly when the plan is nearly diagonal; the plan converges much sooner).
 
     Returns
     -------
@@ -119,7 +125,7 @@ def sinkhorn_divergence(
 
 
 @lower_is_better(True)
-def sinkhorn_cost_reference(x, y, max_iter: int = 10_000, tol: float = 1e-9) -> float:
+def sinkhorn_cost_reference(x, y, max_iter: int = 10_000, tol: float = 1e-5) -> float:
     """The quantity the paper's reference code reported as "SD" (for comparison with its tables).
 
     Parameters
@@ -129,7 +135,7 @@ def sinkhorn_cost_reference(x, y, max_iter: int = 10_000, tol: float = 1e-9) -> 
     y : (k, ...) array_like
         True images.
     max_iter, tol : int, float
-        Sinkhorn iteration cap and stopping threshold.
+        Sinkhorn iteration cap and stopping threshold on the L1 marginal violation.
 
     Returns
     -------
