@@ -16,6 +16,7 @@ app = typer.Typer(
     "and GRAV3D-style gravity inversion.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
