@@ -23,7 +23,10 @@ app = typer.Typer(
 for _name, _help in [
     ("scatter", "Wideband inverse scattering: simulate, generate datasets, invert (Born, FWI)."),
     ("learn", "Back-Projection Diffusion: train, sample, evaluate, reconstruct."),
-    ("gravity", "Gravity inversion in the GRAV3D tradition: forward, weights, sensitivity, invert."),
+    (
+        "gravity",
+        "Gravity inversion in the GRAV3D tradition: forward, weights, sensitivity, invert.",
+    ),
 ]:
     try:
         _module = import_module(f"msinv.cli.{_name}")

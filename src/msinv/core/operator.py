@@ -58,7 +58,7 @@ class LinearOperator(ABC):
         return self.forward(x)
 
     @property
-    def H(self) -> LinearOperator:  # noqa: N802 - the conventional name
+    def H(self) -> LinearOperator:
         """The adjoint operator as an object."""
         return _Adjoint(self)
 
@@ -87,7 +87,7 @@ class _Adjoint(LinearOperator):
         return self.op.forward(y)
 
     @property
-    def H(self):  # noqa: N802
+    def H(self):
         return self.op
 
 
