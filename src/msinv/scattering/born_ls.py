@@ -253,3 +253,64 @@ def born_ls(
     rel = pts - pts[0]
     dist = np.abs(rel[:, 0] * chord[1] - rel[:, 1] * chord[0]) / max(np.linalg.norm(chord), 1e-300)
     return eta_b + scale * sols[int(np.argmax(dist))]
+
+
+def filtered_backprojection(
+    data: np.ndarray,
+    geometry: Geometry,
+    freqs: Sequence[float],
+    *,
+    eps: float = 1e-2,
+    iterations: int = 50,
+) -> np.ndarray:
+    """Filtered back-projection from far-field data: the zero-iteration Born estimate.
+
+    Parameters
+    ----------
+    data : (n_freq, n_receivers, n_sources) complex numpy.ndarray
+        Near-field data on the receiver circle, as returned by ``simulate``.
+    geometry : Geometry
+    freqs : sequence of float
+    eps : float
+        Tikhonov filter relative to the largest eigenvalue of :math:`\\sum_\\omega F^*F`.
+    iterations : int
+        Conjugate-gradient iterations on the normal equations.
+
+    Returns
+    -------
+    (n, n) numpy.ndarray
+        :math:`\\eta^* = (\\sum_\\omega \\mathrm{Re}\\,F_\\omega^* F_\\omega + \\epsilon I)^{-1}
+        \\sum_\\omega \\mathrm{Re}\\,F_\\omega^* \\Lambda^\\infty_\\omega`.
+
+    Notes
+    -----
+    The data are mapped to the far field by :func:`msinv.scattering.born.near_to_far`;
+    :math:`F_\\omega` is the asymptotic far-field Born map
+    :math:`(F\\eta)(r, s) \\propto \\int e^{i\\omega(s - r)\\cdot y}\\eta(y)\\,dy` of
+    :class:`msinv.scattering.born.BackProjection` (whose ``forward`` is :math:`F^*`).
+    :math:`F^*F` is a convolution (translation-equivariant), so the filter resolves the
+    low-passed contrast; it is the starting point that Born least squares refines.
+    """
+    from scipy.sparse.linalg import cg
+
+    from msinv.scattering.born import BackProjection, near_to_far
+
+    freqs = [float(f) for f in freqs]
+    bp = BackProjection(geometry, freqs, far_field_input=True)
+    far = np.stack([near_to_far(d, geometry, f) for d, f in zip(data, freqs, strict=True)])
+    n = geometry.n
+
+    def normal(v):
+        alpha = bp.forward(bp.far_field_born(v.reshape(n, n)))
+        return alpha.real.sum(axis=0).ravel()
+
+    # largest eigenvalue of the normal operator by power iteration (it is symmetric, PSD)
+    v = np.ones(n * n) / n
+    for _ in range(10):
+        w = normal(v)
+        lam = float(np.linalg.norm(w))
+        v = w / lam
+    op = SciPyOperator((n * n, n * n), matvec=lambda x: normal(x) + eps * lam * x, dtype=float)
+    rhs = bp.forward(far).real.sum(axis=0).ravel()
+    eta, _ = cg(op, rhs, maxiter=iterations)
+    return eta.reshape(n, n)
