@@ -7,7 +7,7 @@ kernels are built on first use::
     from msinv.gravity import gz, build_sensitivity, CompressedSensitivity, invert
 """
 
-from importlib import import_module
+from msinv.core.lazy import lazy_exports
 
 _PUBLIC = {
     "gz": "forward",
@@ -29,14 +29,4 @@ _PUBLIC = {
     "invert": "inversion",
 }
 
-__all__ = sorted(_PUBLIC)
-
-# operators register themselves for the generic adjoint test when their modules are imported
-for _module in ("forward", "compression", "regularisation"):
-    import_module(f"msinv.gravity.{_module}")
-
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(import_module(f"msinv.gravity.{_PUBLIC[name]}"), name)
-    raise AttributeError(f"module 'msinv.gravity' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _PUBLIC)

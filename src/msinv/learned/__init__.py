@@ -12,7 +12,7 @@ name            module                               what
 ==============  ===================================  ======================================
 """
 
-from importlib import import_module
+from msinv.core.lazy import lazy_exports
 
 _WHERE = {
     "build": "models",
@@ -22,10 +22,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(import_module(f"msinv.learned.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'msinv.learned' has no attribute {name!r}")
-
-
-__all__ = sorted(_WHERE)
+__getattr__, __all__ = lazy_exports(__name__, _WHERE)

@@ -16,7 +16,7 @@ name                   module                               what
 =====================  ===================================  ==============================
 """
 
-from importlib import import_module
+from msinv.core.lazy import lazy_exports
 
 _WHERE = {
     "Geometry": "geometry",
@@ -30,10 +30,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(import_module(f"msinv.scattering.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'msinv.scattering' has no attribute {name!r}")
-
-
-__all__ = sorted(_WHERE)
+__getattr__, __all__ = lazy_exports(__name__, _WHERE)
