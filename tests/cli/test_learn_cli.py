@@ -40,6 +40,8 @@ def trained(tmp_path_factory):
 
 
 def test_sample_writes_samples_mean_std_config(trained):
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(2)  # --threads 1 below must bring it to 1
     out = trained / "post.npz"
     r = runner.invoke(
         app,
@@ -59,9 +61,13 @@ def test_sample_writes_samples_mean_std_config(trained):
             "--levels",
             "8",
             "--misfit",
+            "--threads",
+            "1",
         ],
     )
     assert r.exit_code == 0, r.output
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(threads_before)
     with np.load(out) as f:
         assert f["samples"].shape == (2, 3, 16, 16)
         np.testing.assert_allclose(f["mean"], f["samples"].mean(axis=1), rtol=1e-6)

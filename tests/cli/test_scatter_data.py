@@ -77,6 +77,19 @@ def test_generate_rerun_is_a_no_op_and_mismatch_is_refused(store):
     assert open_dataset(store).data[:].tobytes() == before
 
 
+def test_generate_with_family_parameters(tmp_path):
+    path = tmp_path / "p.zarr"
+    args = ["generate", "--family", "squares", "--count", "1", "--out", str(path), *SMALL]
+    ok = _run(*args, "--param", "count=2", "--param", "side=25")
+    assert ok.exit_code == 0, ok.output
+    params = open_dataset(path).config["family_params"]
+    assert params["count"] == 2 and params["side"] == 25
+    bad = _run(*args, "--param", "count")
+    assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
+    bad = _run(*[a if a != str(path) else str(tmp_path / "q.zarr") for a in args], "--param", "x=1")
+    _one_line_error(bad, "family 'squares' has no parameter 'x'")
+
+
 def test_generate_bad_family_and_bad_path(tmp_path):
     bad = _run(
         "generate", "--family", "circles", "--count", "2", "--out", str(tmp_path / "c.zarr"), *SMALL

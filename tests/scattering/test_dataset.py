@@ -148,6 +148,25 @@ def test_mismatched_rerun_is_refused_and_nothing_touched(reference, change, fiel
     assert _bytes(reference) == before
 
 
+def test_family_parameters_are_used_recorded_and_checked_on_resume(tmp_path):
+    path = tmp_path / "big.zarr"
+    params = {"count": 3, "side": 25}
+    generate(path, count=2, family_params=params, **KW)
+    ds = open_dataset(path)
+    assert ds.config["family_params"] == {"count": 3, "side": 25, "radius": 0.35, "value": 0.2}
+    # the stored samples are the family's draws with these parameters, not the defaults
+    assert np.array_equal(ds.eta[1], sample_eta("squares", 3, 1, 16, params).astype(np.float32))
+    assert not np.array_equal(ds.eta[1], sample_eta("squares", 3, 1, 16).astype(np.float32))
+    side = round(25 * 15 / 79)  # 25 pixels of the 80-node grid -> 5 on the 16-node grid
+    assert np.isclose(ds.eta[1].sum(), 3 * 0.2 * side**2, atol=1e-5)
+    generate(path, count=2, family_params=params, **KW)  # same parameters: resumes (no-op)
+    with pytest.raises(DatasetError, match=r"stored family_params=.* but the command asks for"):
+        generate(path, count=2, family_params={"count": 4, "side": 25}, **KW)
+    with pytest.raises(ValueError, match=r"no parameter 'sides': expected some of count, side"):
+        generate(tmp_path / "bad.zarr", count=2, family_params={"sides": 3}, **KW)
+    assert not (tmp_path / "bad.zarr").exists()
+
+
 def test_unknown_family_lists_known_ones(tmp_path):
     with pytest.raises(ValueError, match="expected one of squares, triangles, shepp_logan, brain"):
         generate(tmp_path / "x.zarr", **{**KW, "family": "circles"}, count=2)

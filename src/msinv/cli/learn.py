@@ -16,6 +16,16 @@ from msinv.cli.errors import UserInputError, friendly
 app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
 
+_THREADS_HELP = "Torch CPU threads (0: torch's default, one per core)."
+
+
+def _set_threads(threads: int) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _pairs(items: list[str], what: str) -> dict[str, str]:
     out = {}
     for item in items:
@@ -62,8 +72,10 @@ def sample_cmd(
     seed: int = typer.Option(0, help="Seed of the sampler (datum j uses seed + j)."),
     misfit: bool = typer.Option(False, help="Re-simulate every sample and store its data misfit."),
     device: str = typer.Option("cpu", help="Torch device (cpu, cuda)."),
+    threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
     """Draw posterior samples for data in a store; writes samples, mean, std and the config."""
+    _set_threads(threads)
     import numpy as np
 
     from msinv.core.provenance import provenance
@@ -114,8 +126,10 @@ def evaluate_cmd(
     misfit: str = typer.Option("mean", help="Re-simulate: mean | samples | none."),
     seed: int = typer.Option(0, help="Sampler seed."),
     device: str = typer.Option("cpu", help="Torch device."),
+    threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
     """Table 1 of the paper for any models and datasets (Markdown + CSV + JSON) and figures."""
+    _set_threads(threads)
     from msinv.learned.reconstruct import evaluate
 
     result = evaluate(
@@ -147,8 +161,10 @@ def reconstruct_cmd(
     levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
     seed: int = typer.Option(0, help="Sampler seed."),
     device: str = typer.Option("cpu", help="Torch device."),
+    threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
     """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit."""
+    _set_threads(threads)
     import numpy as np
 
     from msinv.learned.reconstruct import load, plot_posterior, posterior, resimulate_misfit

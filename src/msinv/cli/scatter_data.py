@@ -156,6 +156,12 @@ def generate(
         0.0, min=0.0, help="Also store targets blurred by this many pixels (published: 0.5)."
     ),
     progress: bool = typer.Option(True, help="Progress bar with samples/s and time left."),
+    param: list[str] = typer.Option(
+        [],
+        "--param",
+        help="Family parameter KEY=VALUE that differs from the paper's law (repeatable), "
+        "e.g. --param count=5 --param side=25 for squares.",
+    ),
 ) -> None:
     """Generate a dataset of a perturbation family and its multi-frequency data (zarr v3).
 
@@ -179,8 +185,28 @@ def generate(
         chunk=chunk,
         target_blur=target_blur,
         progress=progress,
+        family_params=_family_params(param),
     )
     typer.echo(f"complete: {count} samples of {family} in {path}")
+
+
+def _family_params(items: list[str]) -> dict:
+    """``["count=5", "radius=0.3"]`` -> ``{"count": 5, "radius": 0.3}`` (values read as JSON)."""
+    import json
+
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--param")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            raise typer.BadParameter(
+                f"{item!r}: the value is not a number, list or quoted string",
+                param_hint="--param",
+            ) from None
+    return params
 
 
 def info(path: Path = typer.Argument(..., help="A dataset store (*.zarr).")) -> None:

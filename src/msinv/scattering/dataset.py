@@ -91,6 +91,9 @@ class DatasetConfig:
         ``"module:function"`` of the simulator, called as
         ``simulator(eta (b, n, n), geometry, freqs, order=..., dtype=complex64,
         receiver_interpolation=...)``.
+    family_params : dict
+        Parameters of the family's generator that differ from its defaults (the paper's law),
+        e.g. ``{"count": 5, "side": 25}`` for squares; the full set is recorded.
     """
 
     family: str
@@ -103,11 +106,12 @@ class DatasetConfig:
     target_blur: float = 0.0
     receiver_interpolation: str = "representation"
     simulator: str = _SIMULATE
-    family_params: dict[str, Any] = field(default_factory=dict, compare=False)
+    family_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.family != EXTERNAL:
             fam = get_family(self.family)  # unknown family -> error listing the known ones
+            fam = fam.with_params(**dict(self.family_params or {}))
             object.__setattr__(self, "family", fam.name)
             object.__setattr__(self, "family_params", fam.record()["params"])
         for name, low in (("count", 1), ("seed", 0), ("chunk", 1)):
@@ -161,21 +165,23 @@ class DatasetConfig:
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> DatasetConfig:
-        """Inverse of :meth:`to_attrs` (the family parameters are those of the registry)."""
+        """Inverse of :meth:`to_attrs`."""
         a = dict(attrs)
-        a.pop("family_params", None)
         a["geometry"] = Geometry.from_dict(a["geometry"])
         a["freqs"] = tuple(a["freqs"])
         return cls(**a)
 
 
-def sample_eta(family: str, seed: int, index: int, n: int) -> np.ndarray:
-    """Sample ``index`` of a family for a root ``seed``: (n, n) float64, depends only on these.
+def sample_eta(
+    family: str, seed: int, index: int, n: int, params: dict[str, Any] | None = None
+) -> np.ndarray:
+    """Sample ``index`` of a family for a root ``seed``: (n, n) float64, depends only on these
+    (and on ``params``, the family parameters that differ from its defaults).
 
     The generator is ``default_rng(SeedSequence([seed, index]))``.
     """
     rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
-    return get_family(family)(rng, n)
+    return get_family(family).with_params(**(params or {}))(rng, n)
 
 
 def _load(qualname: str) -> Callable:
@@ -193,7 +199,9 @@ def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndar
     """
     n = config.geometry.n
     idx = config.chunk_range(k)
-    eta = np.stack([sample_eta(config.family, config.seed, i, n) for i in idx]).astype(np.float32)
+    eta = np.stack(
+        [sample_eta(config.family, config.seed, i, n, config.family_params) for i in idx]
+    ).astype(np.float32)
     simulate = _load(config.simulator)
     data = simulate(
         eta.astype(np.float64),
@@ -356,6 +364,7 @@ def generate(
     receiver_interpolation: str = "representation",
     simulator: str = _SIMULATE,
     progress: bool = True,
+    family_params: dict[str, Any] | None = None,
 ) -> Path:
     """Generate (or complete) a dataset of ``count`` samples and their data at ``path``.
 
@@ -366,6 +375,7 @@ def generate(
         same configuration, refused otherwise (one-line :class:`DatasetError` naming the field,
         the stored and the requested value; nothing written is touched).
     family, count, geometry, freqs, order, seed, target_blur, receiver_interpolation, simulator
+    family_params
         See :class:`DatasetConfig`.
     workers : int
         Local worker processes (>= 1; 1 computes in this process). Ignored with ``scheduler``.
@@ -383,7 +393,8 @@ def generate(
         The store, complete.
     """
     path = Path(path)
-    get_family(family)  # unknown family -> error listing the known ones, before any I/O
+    # unknown family or parameter -> one-line error, before any I/O
+    get_family(family).with_params(**(family_params or {}))
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise ValueError(f"workers={workers!r}: expected an integer >= 1")
     chunk_given = chunk is not None
@@ -401,6 +412,7 @@ def generate(
         target_blur=target_blur,
         receiver_interpolation=receiver_interpolation,
         simulator=simulator,
+        family_params=family_params or {},
     )
     group = _prepare(path, config, chunk_given=chunk_given)
     done = np.asarray(group["done"][:], dtype=bool)

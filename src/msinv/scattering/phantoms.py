@@ -408,6 +408,16 @@ class Family:
         """Draw one image with the family's parameters."""
         return self.sample(rng, n, **self.params)
 
+    def with_params(self, **overrides: Any) -> Family:
+        """The same family with some parameters changed (unknown names raise a ValueError)."""
+        unknown = sorted(set(overrides) - set(self.params))
+        if unknown:
+            raise ValueError(
+                f"family {self.name!r} has no parameter {', '.join(map(repr, unknown))}: "
+                f"expected some of {', '.join(self.params)}"
+            )
+        return Family(self.name, self.sample, {**self.params, **overrides})
+
     def record(self) -> dict[str, Any]:
         """JSON-serialisable description (name and parameters) for dataset attributes."""
         return {"name": self.name, "params": _jsonable(self.params)}
