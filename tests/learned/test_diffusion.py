@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from msinv.learned.diffusion.ema import ema_model
+from msinv.learned.diffusion.ema import ema_decay, ema_model
 from msinv.learned.diffusion.loss import DenoisingLoss
 from msinv.learned.diffusion.precond import EDMDenoiser
 from msinv.learned.diffusion.sampler import sample
@@ -75,17 +75,37 @@ def test_loss_stratified_sigma_and_weight():
     assert per.shape == (64,) and float(per.abs().max()) == 0.0
 
 
-def test_ema_rule():
+@pytest.mark.parametrize("warmup", [False, True])
+def test_ema_rule(warmup):
     lin = torch.nn.Linear(2, 1, bias=False)
-    ema = ema_model(lin, 0.9)
-    w0 = lin.weight.detach().clone()
+    ema = ema_model(lin, 0.9, warmup=warmup)
+    w = [lin.weight.detach().clone()]
     ema.update_parameters(lin)  # first update copies
-    with torch.no_grad():
-        lin.weight.add_(1.0)
-    ema.update_parameters(lin)
-    torch.testing.assert_close(ema.module.weight, 0.9 * w0 + 0.1 * (w0 + 1.0))
+    torch.testing.assert_close(ema.module.weight, w[0])
+    expected = w[0]
+    for k in range(1, 40):
+        with torch.no_grad():
+            lin.weight.add_(float(k))
+        ema.update_parameters(lin)
+        d = min(0.9, (1 + k) / (10 + k)) if warmup else 0.9
+        expected = d * expected + (1 - d) * lin.weight.detach()
+        torch.testing.assert_close(ema.module.weight, expected)
+    # the warm-up forgets the initial weights much faster than the plain rule
+    assert ema_decay(0.999, 10) == 11 / 20 and ema_decay(0.999, 10, warmup=False) == 0.999
+    assert ema_decay(0.999, 10**6) == 0.999
     with pytest.raises(ValueError, match="decay"):
         ema_model(lin, 1.0)
+
+
+def test_ema_copies_integer_buffers():
+    """Models hold integer index buffers (the polar interpolation): copied, not averaged."""
+    net = torch.nn.Linear(2, 1)
+    net.register_buffer("index", torch.arange(4))
+    ema = ema_model(net, 0.999)
+    ema.update_parameters(net)
+    net.index.add_(1)
+    ema.update_parameters(net)
+    assert torch.equal(ema.module.index, torch.arange(1, 5))
 
 
 def test_sampler_reproduces_gaussian_posterior():

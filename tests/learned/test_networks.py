@@ -18,10 +18,13 @@ def test_score_cnn_parameter_count_matches_reference():
     assert _count(ScoreCNN(3)) == 374_575  # reference CNN of EquiNet-CNN: 374,575
 
 
+@pytest.mark.parametrize("cond_norm", ["layer", "none"])
 @pytest.mark.parametrize("shift", [(3, 0), (0, 5), (7, 11)])
-def test_score_cnn_translation_equivariant(shift):
+def test_score_cnn_translation_equivariant(shift, cond_norm):
     torch.manual_seed(0)
-    net = ScoreCNN(3, cond_rounds=2, width=24, bottleneck=6, blocks=2, groups=(6, 3)).double()
+    net = ScoreCNN(
+        3, cond_rounds=2, width=24, bottleneck=6, blocks=2, groups=(6, 3), cond_norm=cond_norm
+    ).double()
     g = torch.Generator().manual_seed(1)
     eta = torch.randn(2, 1, 20, 20, generator=g, dtype=torch.float64)
     alpha = torch.randn(2, 3, 20, 20, generator=g, dtype=torch.float64)
@@ -31,6 +34,21 @@ def test_score_cnn_translation_equivariant(shift):
     torch.testing.assert_close(rolled, torch.roll(out, shift, (2, 3)), rtol=0, atol=1e-12)
     # and it is not trivially constant
     assert float((out[0] - out[0].mean()).abs().max()) > 1e-3
+
+
+def test_score_cnn_conditioning_norm():
+    """The paper's LayerNorm keeps only the direction of alpha's channel vector at a pixel."""
+    g = torch.Generator().manual_seed(4)
+    alpha = torch.randn(1, 3, 8, 8, generator=g)
+    scaled = alpha * 5.0 + 2.0  # per-pixel affine change of the 3-vector
+    layer, plain = ScoreCNN(3, cond_rounds=1), ScoreCNN(3, cond_rounds=1, cond_norm="none")
+    torch.testing.assert_close(  # up to LayerNorm's eps on pixels of small channel variance
+        layer.condition(alpha).tensor, layer.condition(scaled).tensor, rtol=0, atol=2e-3
+    )
+    assert not torch.allclose(plain.condition(alpha).tensor, plain.condition(scaled).tensor)
+    assert _count(layer) - _count(plain) == 6  # the LayerNorm's affine weights
+    with pytest.raises(ValueError, match="cond_norm must be"):
+        ScoreCNN(3, cond_norm="batch")
 
 
 def test_score_cnn_precomputed_features_equal_alpha_path():

@@ -115,6 +115,7 @@ class RunConfig:
     out: str  # output folder (relative to the config file)
     batch: int = 16  # global batch size (all processes together)
     ema: float = 0.999  # EMA decay of the sampling weights
+    ema_warmup: bool = True  # decay min(ema, (1+k)/(10+k)) after k updates (False: plain)
     checkpoint_every: int = 1000  # steps between checkpoints
     log_every: int = 50  # steps between JSONL log lines
     device: str = "auto"  # auto | cpu | cuda
@@ -368,7 +369,7 @@ def _train(
 
     torch.manual_seed(config.seed)
     model = build_from_config(config.model).to(device)
-    ema = ema_model(model, config.run.ema)
+    ema = ema_model(model, config.run.ema, warmup=config.run.ema_warmup)
     opt = torch.optim.Adam(model.parameters(), lr=config.optim.lr, betas=config.optim.betas)
     steps = config.run.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: config.optim.factor(s, steps))

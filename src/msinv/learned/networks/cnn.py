@@ -120,6 +120,11 @@ class ScoreCNN(nn.Module):
         Noise-embedding width (spec: 96).
     groups : tuple of int
         GroupNorm groups on the width and bottleneck channels (spec: 24, 3).
+    cond_norm : {"layer", "none"}
+        Normalisation of alpha before the conditioning branch: the paper's LayerNorm over the
+        channels at each pixel, or none. With C = 3 channels the LayerNorm keeps one degree
+        of freedom per pixel (the 3-vector is centred and scaled to unit norm), so the
+        back-projection has to encode the image in the ratios of its channels.
     """
 
     def __init__(
@@ -132,13 +137,16 @@ class ScoreCNN(nn.Module):
         blocks: int = 8,  # residual blocks
         emb_dim: int = 96,  # noise embedding width
         groups: tuple[int, int] = (24, 3),  # GroupNorm groups (width, bottleneck)
+        cond_norm: str = "layer",  # "layer" (paper) or "none"
     ) -> None:
         super().__init__()
+        if cond_norm not in ("layer", "none"):
+            raise ValueError(f"cond_norm must be 'layer' or 'none', got {cond_norm!r}")
         if width % groups[0] or bottleneck % groups[1]:
             raise ValueError(
                 f"groups {groups} must divide (width, bottleneck) = {width, bottleneck}"
             )
-        self.norm = ChannelLayerNorm(cond_channels)
+        self.norm = ChannelLayerNorm(cond_channels) if cond_norm == "layer" else nn.Identity()
         self.rounds = nn.ModuleList(
             nn.Sequential(
                 conv3(cond_channels + k * cond_width, cond_width),
