@@ -1,6 +1,13 @@
 """Reduced Back-Projection Diffusion benchmark: EquiNet-CNN vs deterministic EquiNet vs
 Analytical-CNN on the squares family at 32x32 (configs/learned-reduced-*.toml).
 
+The reduced problem keeps the paper's acquisition scaled to 32 nodes (f = 1, 2, 4: 8 points per
+wavelength at the top frequency, as f = 10 on 80 nodes) and keeps the *size of the squares in
+wavelengths*: the paper's squares are 10 h = 0.127 = 1.27 wavelengths of its top frequency; at
+f = 4 that is 0.32 = 10 nodes of the 32-node grid, i.e. ``side = 25`` pixels of the 80-node grid
+(:func:`msinv.scattering.phantoms.squares`). Five such squares (instead of twenty 4-node ones,
+which the data at f <= 4 cannot resolve) cover a similar share of the disk of centres.
+
 Stages (all by default; each resumable):
 
 * ``data``: generate ``data/reduced/squares32-{train,test}.zarr`` (2,000 training pairs,
@@ -12,7 +19,7 @@ Stages (all by default; each resumable):
   misfit) -> ``benchmarks/results/learned_reduced.{json,md}``.
 
 Usage: ``python benchmarks/learned_reduced.py [--stages data,train,evaluate] [--workers 2]
-[--test-count 100] [--draws 10] [--device auto]``
+[--test-count 200] [--eval-count 50] [--draws 4] [--models equinet-cnn,...] [--device auto]``
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ RESULTS = REPO / "benchmarks" / "results"
 MODELS = ["equinet-cnn", "equinet", "analytical-cnn"]
 FREQS = [1.0, 2.0, 4.0]
 N = 32
+FAMILY_PARAMS = {"count": 5, "side": 25}  # squares of 1.27 wavelengths at f = 4, as in the paper
 
 
 def config_path(model: str) -> Path:
@@ -51,19 +59,20 @@ def stage_data(workers: int, train_count: int, test_count: int) -> dict:
             freqs=FREQS,
             seed=seed,
             workers=workers,
+            family_params=FAMILY_PARAMS,
         )
         times[split] = round(time.perf_counter() - t0, 1)
         print(f"data {split}: {count} pairs in {times[split]} s", flush=True)
     return times
 
 
-def stage_train(device: str, steps: int | None) -> dict:
+def stage_train(device: str, steps: int | None, models: list[str]) -> dict:
     import dataclasses
 
     from msinv.learned.train import TrainConfig, train
 
     times = {}
-    for model in MODELS:
+    for model in models:
         cfg = TrainConfig.from_toml(config_path(model))
         run = dataclasses.replace(cfg.run, device=device, **({"steps": steps} if steps else {}))
         t0 = time.perf_counter()
@@ -73,7 +82,7 @@ def stage_train(device: str, steps: int | None) -> dict:
     return times
 
 
-def stage_evaluate(test_count: int, draws: int, n_levels: int, device: str) -> dict:
+def stage_evaluate(count: int, draws: int, n_levels: int, device: str) -> dict:
     from msinv.learned.reconstruct import evaluate
 
     checkpoints = {}
@@ -89,7 +98,7 @@ def stage_evaluate(test_count: int, draws: int, n_levels: int, device: str) -> d
         checkpoints,
         {"squares": test},
         draws=draws,
-        count=test_count,
+        count=count,
         n_levels=n_levels,
         device=device,
         out=RESULTS / "learned_reduced",
@@ -127,8 +136,10 @@ def main() -> None:
     ap.add_argument("--stages", default="data,train,evaluate")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--train-count", type=int, default=2000)
-    ap.add_argument("--test-count", type=int, default=100)
-    ap.add_argument("--draws", type=int, default=10)
+    ap.add_argument("--test-count", type=int, default=200, help="held-out pairs generated")
+    ap.add_argument("--eval-count", type=int, default=50, help="held-out pairs evaluated")
+    ap.add_argument("--draws", type=int, default=4)
+    ap.add_argument("--models", default=",".join(MODELS), help="models to train (comma list)")
     ap.add_argument("--levels", type=int, default=256)
     ap.add_argument("--steps", type=int, default=None, help="override run.steps (smoke runs)")
     ap.add_argument("--device", default="auto")
@@ -146,6 +157,8 @@ def main() -> None:
                 "python benchmarks/learned_reduced.py",
                 f"--stages {args.stages}",
                 f"--test-count {args.test_count}",
+                f"--eval-count {args.eval_count}",
+                f"--models {args.models}",
                 f"--draws {args.draws}",
                 f"--levels {args.levels}",
                 f"--device {args.device}",
@@ -156,13 +169,13 @@ def main() -> None:
     if "data" in stages:
         record["data_seconds"] = stage_data(args.workers, args.train_count, args.test_count)
     if "train" in stages:
-        record["train_seconds"] = stage_train(args.device, args.steps)
+        record["train_seconds"] = stage_train(args.device, args.steps, args.models.split(","))
     if "ship" in stages:
         record["ship"] = stage_ship()
     if "evaluate" in stages:
-        record["evaluation"] = stage_evaluate(args.test_count, args.draws, args.levels, args.device)
+        record["evaluation"] = stage_evaluate(args.eval_count, args.draws, args.levels, args.device)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = "-".join(stages)
+    stamp = "-".join(stages) + ("" if args.models == ",".join(MODELS) else "-" + args.models)
     (RESULTS / f"learned_reduced_{stamp}_log.json").write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2))
 
