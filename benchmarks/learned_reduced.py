@@ -175,7 +175,7 @@ def main() -> None:
     if "evaluate" in stages:
         record["evaluation"] = stage_evaluate(args.eval_count, args.draws, args.levels, args.device)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = "-".join(stages) + ("" if args.models == ",".join(MODELS) else "-" + args.models)
+    stamp = "-".join(stages)
     (RESULTS / f"learned_reduced_{stamp}_log.json").write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2))
 

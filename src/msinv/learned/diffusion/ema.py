@@ -12,9 +12,9 @@ After optimiser step :math:`k` (counting updates from 0),
 decay :math:`d` (paper: 0.999); buffers are averaged too; the first update copies the weights.
 Under the plain rule the weights of step :math:`j` keep the share :math:`d^{k-j}` after
 :math:`k` steps: with :math:`d = 0.999`, 5% of the *random initial* weights is still in the
-average after 3,000 steps, which spoils short runs (measured on the reduced squares benchmark:
-the conditional-mean error of the EMA denoiser at sigma = 100 was 0.33 against 0.25 for the raw
-weights). The warm-up forgets the start at the rate of a running mean, then settles at ``d``;
+average after 3,000 steps, which spoils short runs (on a 3,000-step reduced squares run the EMA
+denoiser was clearly worse than the raw weights; ``benchmarks/learned_denoiser.py`` compares
+them). The warm-up forgets the start at the rate of a running mean, then settles at ``d``;
 over the paper's 131,250 steps the two rules give the same average.
 """
 
