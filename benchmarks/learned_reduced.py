@@ -66,14 +66,27 @@ def stage_data(workers: int, train_count: int, test_count: int) -> dict:
     return times
 
 
-def stage_train(device: str, steps: int | None, models: list[str]) -> dict:
+def config(model: str, seed: int | None = None):
+    """The reduced config of ``model``; another ``seed`` trains into ``<out>-seed<seed>``."""
     import dataclasses
 
-    from msinv.learned.train import TrainConfig, train
+    from msinv.learned.train import TrainConfig
+
+    cfg = TrainConfig.from_toml(config_path(model))
+    if seed is None or seed == cfg.seed:
+        return cfg
+    run = dataclasses.replace(cfg.run, out=f"{cfg.run.out}-seed{seed}")
+    return dataclasses.replace(cfg, seed=seed, run=run)
+
+
+def stage_train(device: str, steps: int | None, models: list[str], seed: int | None) -> dict:
+    import dataclasses
+
+    from msinv.learned.train import train
 
     times = {}
     for model in models:
-        cfg = TrainConfig.from_toml(config_path(model))
+        cfg = config(model, seed)
         run = dataclasses.replace(cfg.run, device=device, **({"steps": steps} if steps else {}))
         t0 = time.perf_counter()
         train(dataclasses.replace(cfg, run=run))
@@ -82,17 +95,12 @@ def stage_train(device: str, steps: int | None, models: list[str]) -> dict:
     return times
 
 
-def stage_evaluate(count: int, draws: int, n_levels: int, device: str) -> dict:
+def stage_evaluate(
+    count: int, draws: int, n_levels: int, device: str, models: list[str], seed: int | None
+) -> dict:
     from msinv.learned.reconstruct import evaluate
 
-    checkpoints = {}
-    for model in MODELS:
-        cfg_out = (
-            __import__("msinv.learned.train", fromlist=["TrainConfig"])
-            .TrainConfig.from_toml(config_path(model))
-            .run.out
-        )
-        checkpoints[model] = Path(cfg_out) / "checkpoint.pt"
+    checkpoints = {m: Path(config(m, seed).run.out) / "checkpoint.pt" for m in models}
     test = DATA / f"squares{N}-test.zarr"
     return evaluate(
         checkpoints,
@@ -101,7 +109,7 @@ def stage_evaluate(count: int, draws: int, n_levels: int, device: str) -> dict:
         count=count,
         n_levels=n_levels,
         device=device,
-        out=RESULTS / "learned_reduced",
+        out=RESULTS / ("learned_reduced" if seed is None else f"learned_reduced_seed{seed}"),
     )
 
 
@@ -139,7 +147,8 @@ def main() -> None:
     ap.add_argument("--test-count", type=int, default=200, help="held-out pairs generated")
     ap.add_argument("--eval-count", type=int, default=50, help="held-out pairs evaluated")
     ap.add_argument("--draws", type=int, default=4)
-    ap.add_argument("--models", default=",".join(MODELS), help="models to train (comma list)")
+    ap.add_argument("--models", default=",".join(MODELS), help="models (comma list)")
+    ap.add_argument("--seed", type=int, default=None, help="another training seed (repeat runs)")
     ap.add_argument("--levels", type=int, default=256)
     ap.add_argument("--steps", type=int, default=None, help="override run.steps (smoke runs)")
     ap.add_argument("--device", default="auto")
@@ -159,6 +168,7 @@ def main() -> None:
                 f"--test-count {args.test_count}",
                 f"--eval-count {args.eval_count}",
                 f"--models {args.models}",
+                f"--seed {args.seed}",
                 f"--draws {args.draws}",
                 f"--levels {args.levels}",
                 f"--device {args.device}",
@@ -169,13 +179,17 @@ def main() -> None:
     if "data" in stages:
         record["data_seconds"] = stage_data(args.workers, args.train_count, args.test_count)
     if "train" in stages:
-        record["train_seconds"] = stage_train(args.device, args.steps, args.models.split(","))
+        record["train_seconds"] = stage_train(
+            args.device, args.steps, args.models.split(","), args.seed
+        )
     if "ship" in stages:
         record["ship"] = stage_ship()
     if "evaluate" in stages:
-        record["evaluation"] = stage_evaluate(args.eval_count, args.draws, args.levels, args.device)
+        record["evaluation"] = stage_evaluate(
+            args.eval_count, args.draws, args.levels, args.device, args.models.split(","), args.seed
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = "-".join(stages)
+    stamp = "-".join(stages) + ("" if args.seed is None else f"_seed{args.seed}")
     (RESULTS / f"learned_reduced_{stamp}_log.json").write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2))
 
