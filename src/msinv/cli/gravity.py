@@ -27,6 +27,8 @@ from msinv.cli.errors import UserInputError, friendly
 
 app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
+MEMORY_HELP = "Memory limit in GiB [default: half of the memory available at start]."
+
 
 class _Bar:
     """A tqdm progress bar fed by ``callback(done, total)``."""
@@ -68,16 +70,28 @@ def forward(
     model: Path = typer.Argument(..., help="Density-contrast model file, g/cc."),
     topography: Path | None = typer.Argument(None, help="Topography file (optional)."),
     out: Path = typer.Option(Path("gzfor3d.grv"), help="Predicted-data file to write."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
-    """Vertical gravity (mGal, positive down) of a density model: GZFOR3D."""
-    from msinv.gravity.forward import gz
-    from msinv.gravity.ubc import read_mesh, read_model
+    """Vertical gravity (mGal, positive down) of a density model: GZFOR3D.
+
+    Cells holding -100 (GRAV3D's air cells in output models) are inactive, with or without a
+    topography file.
+    """
+    from msinv.core.memory import check_memory, memory_limit
+    from msinv.gravity.forward import forward_memory, gz
+    from msinv.gravity.ubc import read_density, read_mesh
     from msinv.gravity.ubc_data import GravityData, write_data
 
     m = read_mesh(mesh)
-    active = _active(m, topography)
-    rho = np.where(active, read_model(model, m), 0.0)
     st = _stations(locations)
+    check_memory(
+        forward_memory(m, st.n_data), memory_limit(memory), f"forward of {st.n_data} stations"
+    )
+    active = _active(m, topography)
+    values, air = read_density(model, m)
+    rho = np.where(active, values, 0.0)
+    if air.any():
+        typer.echo(f"{model}: {int(air.sum())} cells at -100 (air) are inactive")
     write_data(
         out,
         GravityData(st.locations, gz(m, st.locations, rho)),
@@ -162,8 +176,10 @@ def sensitivity(
         None, help="Sensitivity file [default: gzinv3d.mtx beside the control file]."
     ),
     quiet: bool = typer.Option(False, help="No progress bars."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
     """Sensitivity matrix, wavelet-compressed, saved with its mesh: GZSEN3D."""
+    from msinv.core.memory import check_memory, memory_limit
     from msinv.gravity.compression import CompressedSensitivity, CompressionConfig
     from msinv.gravity.sensitivity import build_sensitivity, save_sensitivity, sensitivity_memory
     from msinv.gravity.ubc import read_mesh, read_model
@@ -200,6 +216,12 @@ def sensitivity(
         if np.any(w <= 0):
             raise UserInputError(f"{weights_file}: weights of active cells must be > 0")
     need = sensitivity_memory(st.n_data, int(active.sum()), dtype)
+    check_memory(
+        need,
+        memory_limit(memory),
+        f"dense G of {st.n_data} data x {int(active.sum())} cells ({dtype})",
+        "fewer stations or cells, or a larger --memory",
+    )
     typer.echo(f"G: {st.n_data} data x {int(active.sum())} cells, {need / 2**30:.2f} GiB {dtype}")
     bar = _Bar("G rows", quiet)
     g = build_sensitivity(m, st.locations, active, dtype=np.dtype(dtype), chunk=16, callback=bar)
@@ -213,7 +235,7 @@ def sensitivity(
         "scale_sensitivity": scale,
     }
     if wavelet.upper() == "NONE":
-        save_sensitivity(out, (g, active, w), m, record)
+        save_sensitivity(out, (g, active, w), m, record, stations=st.locations)
         typer.echo(f"wrote {out} (dense)")
         return
     cfg = CompressionConfig(
@@ -229,7 +251,7 @@ def sensitivity(
     bar = _Bar("compress", quiet)
     comp = CompressedSensitivity.compress(g, m.shape_cells, active, scaling, cfg, callback=bar)
     bar.close()
-    save_sensitivity(out, comp, m, record, model_weights=w)
+    save_sensitivity(out, comp, m, record, model_weights=w, stations=st.locations)
     diag = comp.diagnostics(g, _test_model(m, active), st.std)
     typer.echo(
         f"wrote {out}: compression {diag['ratio_entries']:.1f}x "
@@ -246,16 +268,25 @@ def sensitivity(
 def invert(
     control: Path = typer.Argument(..., help="GZINV3D control file (inv.inp)."),
     out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
+    full_finish: bool = typer.Option(
+        True,
+        help="With a compressed sensitivity: rebuild the exact G (when it fits in --memory) and "
+        "finish the inversion with it, so that phi_d is the true misfit; else report the true "
+        "misfit of the compressed result from the exact forward.",
+    ),
+    mode3: str = typer.Option("gcv", help="Mode 3's choice of beta: gcv (GRAV3D) or lcurve."),
     quiet: bool = typer.Option(False, help="No progress bars."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
     """Bounded Tikhonov inversion: GZINV3D (writes gzinv3d.den/.pre/.out/.vtk)."""
+    from msinv.core.memory import memory_limit
+    from msinv.gravity.compression import CompressedSensitivity
     from msinv.gravity.control import read_inversion_control
     from msinv.gravity.inversion import InversionConfig
-    from msinv.gravity.inversion import invert as run_inversion
     from msinv.gravity.regularisation import Regularisation, RegularisationConfig
-    from msinv.gravity.sensitivity import load_sensitivity
+    from msinv.gravity.sensitivity import check_stations, load_sensitivity
     from msinv.gravity.ubc import model_or_value, read_active, write_model, write_vtk
-    from msinv.gravity.ubc_data import GravityData, read_observations, write_data
+    from msinv.gravity.ubc_data import GravityData, read_observations, read_weights, write_data
 
     c = read_inversion_control(control)
     if c.norms is not None:
@@ -263,15 +294,15 @@ def invert(
             f"{control}: sparse norms (v6 lines 13-14) are not supported; use "
             "null for least squares"
         )
+    if mode3 not in ("gcv", "lcurve"):
+        raise UserInputError(f"--mode3: expected gcv or lcurve, got {mode3!r}")
+    limit = memory_limit(memory)
     out = out or control.parent
     out.mkdir(parents=True, exist_ok=True)
     op, mesh, below, w_sens = load_sensitivity(c.sensitivity_file)
     obs = read_observations(c.obs_file)
-    if obs.n_data != op.shape_out[0]:
-        raise UserInputError(
-            f"{c.obs_file}: {obs.n_data} data, but the sensitivity "
-            f"{c.sensitivity_file} has {op.shape_out[0]} rows"
-        )
+    check_stations(c.sensitivity_file, obs.locations, c.obs_file)
+    _check_length_scales(control, c, mesh)
     codes = np.where(below, 1, 0)
     if c.active_file is not None:
         codes = np.where(below, read_active(c.active_file, mesh), 0)
@@ -282,41 +313,48 @@ def invert(
         )
     weights = np.ones(mesh.n_cells)
     weights[below] = w_sens
-    ref = model_or_value(c.reference_model, mesh)
+    user = None
+    if c.weights_file is not None:
+        if not c.weights_file.is_file():
+            raise UserInputError(f"{control}: line 12: weights file {c.weights_file} not found")
+        uw = read_weights(c.weights_file, mesh)
+        user = {"s": uw.s.reshape(-1, order="F"), "x": uw.x, "y": uw.y, "z": uw.z}
+    ref = model_or_value(c.reference_model, mesh, density=True)
     a = c.resolved_alphas
-    reg = Regularisation(mesh, RegularisationConfig(*a, smooth=c.smooth), codes, weights, ref)
+    reg = Regularisation(
+        mesh, RegularisationConfig(*a, smooth=c.smooth), codes, weights, ref, user_weights=user
+    )
     cfg = InversionConfig(
         mode=c.mode,
         chifact=c.par if c.mode == 1 else 1.0,
         tolc=c.tolc,
         beta=c.par if c.mode == 2 else None,
+        mode3=mode3,
     )
-    from tqdm import tqdm
-
-    bar = tqdm(desc="CG", unit="it", disable=quiet, leave=False)
-
-    def progress(event, info):
-        if event == "cg":
-            bar.update(1)
-        elif not quiet:
-            bar.write(
-                f"beta {info['beta']:.4e}: phi_d {info['phi_d']:.4e}, phi_m "
-                f"{info['phi_m']:.4e}, {info['cg_iterations']} CG, "
-                f"{info['n_lower'] + info['n_upper']} at bounds"
-            )
-
-    res = run_inversion(
+    bounds = {
+        "lower": model_or_value(c.lower, mesh)[below],
+        "upper": model_or_value(c.upper, mesh)[below],
+    }
+    res = _run_inversion(
         op,
-        obs.values,
-        obs.std,
+        obs,
         reg,
-        lower=model_or_value(c.lower, mesh)[below],
-        upper=model_or_value(c.upper, mesh)[below],
-        initial=model_or_value(c.initial_model, mesh)[below],
-        config=cfg,
-        callback=progress,
+        bounds,
+        model_or_value(c.initial_model, mesh, density=True)[below],
+        cfg,
+        quiet,
+        finish=_exact_operator(mesh, obs, below, limit, quiet)
+        if full_finish and isinstance(op, CompressedSensitivity)
+        else None,
     )
-    bar.close()
+    if isinstance(op, CompressedSensitivity) and res.phi_d_approximate is None:
+        from msinv.gravity.forward import gz
+
+        exact = gz(mesh, obs.locations, reg.full_model(res.model, fill=0.0))
+        res.phi_d_approximate = res.phi_d
+        res.phi_d = float(np.sum(((exact - obs.values) / obs.std) ** 2))
+        res.predicted = exact
+        res.converged = res.target is None or abs(res.phi_d - res.target) <= c.tolc * res.target
     full = reg.full_model(res.model)
     write_model(out / "gzinv3d.den", mesh, full, active=below)
     write_data(
@@ -332,16 +370,95 @@ def invert(
         {"control": str(control), "mode": c.mode, "alphas": list(a), "smooth": c.smooth}
     )
     record.update(
-        beta=res.beta, phi_d=res.phi_d, phi_m=res.phi_m, target=res.target, converged=res.converged
+        beta=res.beta,
+        phi_d=res.phi_d,
+        phi_d_compressed=res.phi_d_approximate,
+        phi_m=res.phi_m,
+        target=res.target,
+        converged=res.converged,
+        weights_file=None if c.weights_file is None else str(c.weights_file),
     )
     (out / "gzinv3d.json").write_text(json.dumps(record, indent=2) + "\n")
     target = f" (target {res.target:.1f})" if res.target is not None else ""
+    approx = (
+        f", compressed G gave {res.phi_d_approximate:.2f}"
+        if res.phi_d_approximate is not None
+        else ""
+    )
     typer.echo(
-        f"beta {res.beta:.4e}: phi_d {res.phi_d:.2f}{target}; wrote gzinv3d.den, "
+        f"beta {res.beta:.4e}: true phi_d {res.phi_d:.2f}{target}{approx}; wrote gzinv3d.den, "
         f".pre, .out, .vtk in {out}"
     )
     if c.mode == 1 and not res.converged:
-        typer.secho("warning: the misfit did not reach the target within tolc", err=True)
+        typer.secho("warning: the true misfit is not within tolc of the target", err=True)
+
+
+def _check_length_scales(control: Path, c, mesh) -> None:
+    """Refuse GZINV3D length scales shorter than the smallest cell: they are α's written in
+    GZES's three-number form (``alpha_s alpha_x alpha_y``) far more often than lengths."""
+    if c.length_scales is None:
+        return
+    from msinv.gravity.ubc import content_lines
+
+    smallest = min(float(np.min(h)) for h in mesh.h)
+    if min(c.length_scales) < smallest:
+        line, text = content_lines(control)[9]
+        raise UserInputError(
+            f"{control}: line {line}: three numbers are GZINV3D's length scales Lx Ly Lz in "
+            f"metres, but {min(c.length_scales):g} m is shorter than the smallest cell "
+            f"({smallest:g} m), found {text!r}; for alpha_s alpha_x alpha_y alpha_z write four "
+            "numbers (GZES's three-alpha form is read by 'msinv gravity es-invert')"
+        )
+
+
+def _exact_operator(mesh, obs, active, limit: int, quiet: bool):
+    """The dense G of the stations (float32) when it fits in ``limit`` bytes, else None."""
+    from msinv.gravity.forward import GravityOperator
+    from msinv.gravity.sensitivity import build_sensitivity, sensitivity_memory
+
+    need = sensitivity_memory(obs.n_data, int(active.sum()), np.float32)
+    if need > limit:
+        typer.echo(
+            f"the exact G ({need / 2**30:.2f} GiB) exceeds --memory: the true misfit is "
+            "computed from the exact forward instead of finishing with G"
+        )
+        return None
+    bar = _Bar("exact G rows", quiet)
+    g = build_sensitivity(mesh, obs.locations, active, dtype=np.float32, chunk=16, callback=bar)
+    bar.close()
+    return GravityOperator(g)
+
+
+def _run_inversion(op, obs, reg, bounds, initial, cfg, quiet: bool, finish=None):
+    """Invert (and finish with the exact G when given) with progress on the terminal."""
+    from tqdm import tqdm
+
+    from msinv.gravity.inversion import finish as finish_with
+    from msinv.gravity.inversion import invert as run_inversion
+
+    bar = tqdm(desc="CG", unit="it", disable=quiet, leave=False)
+
+    def progress(event, info):
+        if event == "cg":
+            bar.update(1)
+        elif not quiet:
+            bar.write(
+                f"beta {info['beta']:.4e}: phi_d {info['phi_d']:.4e}, phi_m "
+                f"{info['phi_m']:.4e}, {info['cg_iterations']} CG, "
+                f"{info['n_lower'] + info['n_upper']} at bounds"
+            )
+
+    res = run_inversion(
+        op, obs.values, obs.std, reg, **bounds, initial=initial, config=cfg, callback=progress
+    )
+    if finish is not None:
+        if not quiet:
+            bar.write(f"compressed G: phi_d {res.phi_d:.4e}; finishing with the exact G")
+        res = finish_with(
+            finish, res, obs.values, obs.std, reg, **bounds, config=cfg, callback=progress
+        )
+    bar.close()
+    return res
 
 
 @app.command()
@@ -349,27 +466,35 @@ def invert(
 def predict(
     sensitivity_file: Path = typer.Argument(..., help="Sensitivity file (gzinv3d.mtx)."),
     locations: Path = typer.Argument(..., help="Locations or observations file."),
-    model: Path = typer.Argument(..., help="Model file, g/cc."),
+    model: Path = typer.Argument(..., help="Model file, g/cc (-100 cells are inactive)."),
     out: Path = typer.Option(Path("gzpre3d.grv"), help="Predicted-data file to write."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
     """Data of a model from a saved sensitivity: GZPRE3D."""
-    from msinv.gravity.sensitivity import load_sensitivity
-    from msinv.gravity.ubc import read_model
+    from msinv.core.memory import check_memory, memory_limit
+    from msinv.gravity.sensitivity import check_stations, load_sensitivity
+    from msinv.gravity.ubc import read_density
     from msinv.gravity.ubc_data import GravityData, write_data
 
+    if sensitivity_file.is_dir():
+        raise UserInputError(f"{sensitivity_file}: expected a file, found a directory")
+    check_memory(
+        sensitivity_file.stat().st_size * 2, memory_limit(memory), f"loading {sensitivity_file}"
+    )
     op, mesh, active, _ = load_sensitivity(sensitivity_file)
     st = _stations(locations)
-    if st.n_data != op.shape_out[0]:
-        raise UserInputError(
-            f"{locations}: {st.n_data} stations, the sensitivity has {op.shape_out[0]}"
-        )
-    rho = read_model(model, mesh)[active]
+    check_stations(sensitivity_file, st.locations, locations)
+    values, air = read_density(model, mesh)
+    rho = values[active]
     write_data(
         out,
         GravityData(st.locations, op.forward(rho)),
         comment=f"msinv gravity predict {model.name}",
     )
-    typer.echo(f"wrote {out} ({st.n_data} data)")
+    typer.echo(
+        f"wrote {out} ({st.n_data} data)"
+        + (f"; {int(air.sum())} cells at -100 (air) inactive" if air.any() else "")
+    )
 
 
 @app.command()

@@ -120,8 +120,11 @@ class Regularisation:
     reference : (n_cells,) numpy.ndarray, optional
         Reference model ρ_0 (g/cc); also the value of fixed cells. Zeros by default.
     user_weights : dict, optional
-        Extra cell weights ``{"s": ws, "x": wx, "y": wy, "z": wz}`` ((n_cells,) each, >= 0);
-        face weights are the mean of the two cells.
+        Extra weights ``{"s": ws, "x": wx, "y": wy, "z": wz}``, >= 0: ``ws`` one per cell
+        (n_cells,); ``wx``, ``wy``, ``wz`` either one per cell (a face then takes the mean of
+        its two cells) or one per interface, shaped like the interfaces of a GRAV3D weights
+        file ((nx−1, ny, nz), (nx, ny−1, nz), (nx, ny, nz−1); see
+        :class:`msinv.gravity.ubc_data.ObjectiveWeights`).
     """
 
     def __init__(
@@ -146,8 +149,9 @@ class Regularisation:
             raise ValueError(f"reference model must have {n} values, got {ref.shape}")
         user = user_weights or {}
         for key, value in user.items():
-            if key not in TERMS or np.shape(value) != (n,) or np.any(np.asarray(value) < 0):
-                raise ValueError(f"user weight {key!r}: expected {n} values >= 0 for s/x/y/z")
+            shapes = [(n,)] + ([_face_shape(mesh.shape_cells, key)] if key in "xyz" else [])
+            if key not in TERMS or np.shape(value) not in shapes or np.any(np.asarray(value) < 0):
+                raise ValueError(f"user weight {key!r}: expected shape {shapes} of values >= 0")
         self.active = codes == 1
         self.codes, self.weights, self.reference = codes, w, ref
         inside = codes != 0
@@ -175,6 +179,7 @@ class Regularisation:
             if alphas[term] == 0:
                 continue
             uw = np.asarray(user.get(term, np.ones(n)), dtype=np.float64)
+            per_face = uw.ndim == 3
             if term == "s":
                 keep = np.flatnonzero(inside)
                 rows = sp.eye(n, format="csr")[keep]
@@ -188,7 +193,10 @@ class Regularisation:
                 centres = np.asarray(mesh.cell_centers)[:, axis]
                 dist = centres[pairs[:, 1]] - centres[pairs[:, 0]]
                 face_vol = vol[pairs[:, 0]] / h[axis][_axis_index(mesh, pairs[:, 0], axis)] * dist
-                face_w = 0.5 * (uw[pairs[:, 0]] + uw[pairs[:, 1]])
+                if per_face:
+                    face_w = uw.ravel(order="F")[keep]
+                else:
+                    face_w = 0.5 * (uw[pairs[:, 0]] + uw[pairs[:, 1]])
                 coef = np.sqrt(alphas[term] * face_vol * face_w) / dist
                 shift = ref if self.config.smooth == "SMOOTH_MOD_DIF" else np.zeros(n)
             a_full = sp.diags_array(coef) @ rows @ scale_w
@@ -225,6 +233,13 @@ class Regularisation:
             full[~self.active] = fill
         full[self.active] = m
         return full
+
+
+def _face_shape(shape_cells, term: str) -> tuple[int, int, int]:
+    """Interfaces between neighbours along the axis of ``term`` (``x``, ``y`` or ``z``)."""
+    shape = list(shape_cells)
+    shape["xyz".index(term)] -= 1
+    return tuple(int(v) for v in shape)
 
 
 def _axis_index(mesh, cells: np.ndarray, axis: int) -> np.ndarray:

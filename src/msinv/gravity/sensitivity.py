@@ -82,7 +82,9 @@ def _mesh_arrays(mesh) -> dict:
     }
 
 
-def save_sensitivity(path, op, mesh, config: dict | None = None, model_weights=None) -> Path:
+def save_sensitivity(
+    path, op, mesh, config: dict | None = None, model_weights=None, stations=None
+) -> Path:
     """Write a sensitivity (GZSEN3D's ``gzinv3d.mtx``) with its mesh, as NumPy ``.npz``.
 
     Parameters
@@ -100,6 +102,9 @@ def save_sensitivity(path, op, mesh, config: dict | None = None, model_weights=N
     model_weights : (n_active,) numpy.ndarray, optional
         Depth/distance weights for the inversion when they differ from the compression's row
         scaling (stored as ``model_weights``).
+    stations : (n_data, 3) numpy.ndarray, optional
+        Station positions of the rows (stored as ``stations``, checked against the data by
+        :func:`check_stations` when the file is used).
 
     Notes
     -----
@@ -113,8 +118,10 @@ def save_sensitivity(path, op, mesh, config: dict | None = None, model_weights=N
     from msinv.gravity.compression import CompressedSensitivity
 
     path = Path(path)
+    extra = _mesh_arrays(mesh)
+    if stations is not None:
+        extra["stations"] = np.asarray(stations, dtype=np.float64)
     if isinstance(op, CompressedSensitivity):
-        extra = _mesh_arrays(mesh)
         if model_weights is not None:
             extra["model_weights"] = np.asarray(model_weights, dtype=np.float64)
         return op.save(path, config, extra=extra)
@@ -127,9 +134,49 @@ def save_sensitivity(path, op, mesh, config: dict | None = None, model_weights=N
             active=np.asarray(active, bool),
             weights=np.asarray(weights, np.float64),
             provenance=json.dumps(provenance(config)),
-            **_mesh_arrays(mesh),
+            **extra,
         )
     return path
+
+
+def sensitivity_stations(path) -> np.ndarray | None:
+    """Station positions stored with a sensitivity file, (n_data, 3); None in older files."""
+    with np.load(path, allow_pickle=False) as f:
+        return f["stations"] if "stations" in f else None
+
+
+def check_stations(path, stations: np.ndarray, data_file) -> None:
+    """Refuse data whose stations are not the rows of the sensitivity file ``path``.
+
+    The count must match, and every position within 1 mm (or 1e-9 of the survey's extent)
+    of the stored one, in the same order.
+
+    Raises
+    ------
+    ValueError
+        Naming the first station that differs (1-based, as in the data file).
+    """
+    saved = sensitivity_stations(path)
+    stations = np.asarray(stations, dtype=np.float64)
+    if saved is None:
+        raise ValueError(
+            f"{path}: no station positions stored (written by an older msinv); "
+            "recompute the sensitivity so that the data can be checked against it"
+        )
+    if saved.shape != stations.shape:
+        raise ValueError(
+            f"{data_file}: {stations.shape[0]} stations, but the sensitivity {path} has "
+            f"{saved.shape[0]} rows"
+        )
+    tol = max(1e-3, 1e-9 * float(np.abs(saved).max(initial=0.0)))
+    bad = np.flatnonzero(np.abs(saved - stations).max(axis=1) > tol)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{data_file}: station {i + 1} at {stations[i].tolist()} is not the sensitivity's "
+            f"row {i + 1} at {saved[i].tolist()} ({bad.size} stations differ); the data must be "
+            f"the stations {path} was computed for, in the same order"
+        )
 
 
 def load_sensitivity(path):
