@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from msinv.learned.diffusion.sampler import GeneratorBank
-from msinv.learned.reconstruct import load, posterior
+from msinv.learned.loading import load
+from msinv.learned.sampling import posterior
 
 
 def test_batched_across_data_equals_one_datum_at_a_time():

@@ -290,7 +290,8 @@ def _steps_done(run: Path) -> int:
 def stage_evaluate(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable) -> None:
     """Posterior draws for the test data, block by block (resumable, budget-aware)."""
     from msinv.learned.data import load_pairs
-    from msinv.learned.reconstruct import load, posterior
+    from msinv.learned.loading import load
+    from msinv.learned.sampling import posterior
 
     loaded = load(Path(cfg.out) / "run" / "checkpoint.pt", device=cfg.torch_device())
     pairs = load_pairs(Path(cfg.out) / "test.zarr")
@@ -379,7 +380,7 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
     out = Path(cfg.out)
     _write_text(out / "row.json", json.dumps(report, indent=2))
     _write_text(out / "row.md", row_markdown(cfg, report))
-    from msinv.learned.reconstruct import plot_posterior
+    from msinv.learned.figures import plot_posterior
 
     plot_posterior(truth[0], samples[0], out / "row-figure.png")
     log(row_markdown(cfg, report))
@@ -482,7 +483,7 @@ def plan(cfg: PaperRowConfig, *, log: Callable[[str], None] = print) -> dict:
     train(c, resume=False)
     lines = [json.loads(x) for x in (scratch / "run" / "log.jsonl").read_text().splitlines()]
     train_rate = 3 / max(lines[-1]["seconds"] - lines[0]["seconds"], 1e-9)
-    from msinv.learned.reconstruct import load
+    from msinv.learned.loading import load
 
     loaded = load(scratch / "run" / "checkpoint.pt", device=cfg.torch_device())
     b = min(cfg.sample_batch, cfg.test_count * cfg.draws)

@@ -547,7 +547,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write an inference-only copy of a checkpoint: EMA weights, normalisation, config.
 
     Drops the raw weights, optimiser, scheduler and RNG states (about 4x smaller); the
-    result is what :func:`msinv.learned.reconstruct.load` needs with ``weights="ema"``.
+    result is what :func:`msinv.learned.loading.load` needs with ``weights="ema"``.
     """
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     keep = ("ema", "normalisation", "config", "step", "kind", "code_version", "provenance")
