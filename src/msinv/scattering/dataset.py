@@ -55,6 +55,8 @@ DEFAULT_CHUNK = 16
 #: Family name of a store whose samples were made elsewhere (e.g. imported from HDF5).
 EXTERNAL = "external"
 _SIMULATE = "msinv.scattering.helmholtz:simulate"
+#: The batched PyTorch solver (FFT Lippmann--Schwinger + GMRES, CPU or CUDA; ``learn`` extra).
+TORCH_SIMULATOR = "msinv.accel.lippmann_schwinger:simulate"
 
 
 class DatasetError(ValueError):
@@ -94,6 +96,10 @@ class DatasetConfig:
     family_params : dict
         Parameters of the family's generator that differ from its defaults (the paper's law),
         e.g. ``{"count": 5, "side": 25}`` for squares; the full set is recorded.
+    simulator_options : dict
+        Further keyword arguments of the simulator that change its numbers (e.g. the GMRES
+        tolerance of the PyTorch solver, :data:`TORCH_SIMULATOR`); recorded (only when given,
+        so older stores resume unchanged) and checked on resume.
     """
 
     family: str
@@ -107,6 +113,7 @@ class DatasetConfig:
     receiver_interpolation: str = "representation"
     simulator: str = _SIMULATE
     family_params: dict[str, Any] = field(default_factory=dict)
+    simulator_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.family != EXTERNAL:
@@ -137,6 +144,7 @@ class DatasetConfig:
             )
         if ":" not in self.simulator:
             raise ValueError(f"simulator={self.simulator!r}: expected 'module:function'")
+        object.__setattr__(self, "simulator_options", dict(self.simulator_options or {}))
 
     @property
     def n_chunks(self) -> int:
@@ -161,7 +169,7 @@ class DatasetConfig:
             "target_blur": self.target_blur,
             "receiver_interpolation": self.receiver_interpolation,
             "simulator": self.simulator,
-        }
+        } | ({"simulator_options": self.simulator_options} if self.simulator_options else {})
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> DatasetConfig:
@@ -197,10 +205,25 @@ def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndar
     The data are computed from the float32-rounded ``eta`` that is stored, so the store is
     self-consistent to the last bit.
     """
+    return compute_chunks(config, [k])[0]
+
+
+def compute_chunks(
+    config: DatasetConfig, ks: Sequence[int], **runtime: Any
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Compute the chunks ``ks`` with one simulator call (a batched solver's batch).
+
+    ``runtime`` holds keyword arguments of the simulator that do not change its numbers beyond
+    rounding (``device`` of the PyTorch solver); they are not recorded in the configuration.
+    """
     n = config.geometry.n
-    idx = config.chunk_range(k)
+    ranges = [config.chunk_range(k) for k in ks]
     eta = np.stack(
-        [sample_eta(config.family, config.seed, i, n, config.family_params) for i in idx]
+        [
+            sample_eta(config.family, config.seed, i, n, config.family_params)
+            for idx in ranges
+            for i in idx
+        ]
     ).astype(np.float32)
     simulate = _load(config.simulator)
     data = simulate(
@@ -210,11 +233,20 @@ def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndar
         order=config.order,
         dtype=np.complex64,
         receiver_interpolation=config.receiver_interpolation,
+        **config.simulator_options,
+        **runtime,
     )
-    out = {"eta": eta, "data": np.asarray(data, dtype=np.complex64)}
-    if config.target_blur > 0:
-        out["target"] = blur_target(eta, config.target_blur).astype(np.float32)
-    return k, out
+    data = np.asarray(data, dtype=np.complex64)
+    target = blur_target(eta, config.target_blur).astype(np.float32) if config.target_blur else None
+    out, start = [], 0
+    for k, idx in zip(ks, ranges, strict=True):
+        sl = slice(start, start + len(idx))
+        arrays = {"eta": eta[sl], "data": data[sl]}
+        if target is not None:
+            arrays["target"] = target[sl]
+        out.append((k, arrays))
+        start = sl.stop
+    return out
 
 
 # --------------------------------------------------------------------------------- the store
@@ -365,6 +397,9 @@ def generate(
     simulator: str = _SIMULATE,
     progress: bool = True,
     family_params: dict[str, Any] | None = None,
+    simulator_options: dict[str, Any] | None = None,
+    device: str | None = None,
+    batch: int | None = None,
 ) -> Path:
     """Generate (or complete) a dataset of ``count`` samples and their data at ``path``.
 
@@ -375,7 +410,7 @@ def generate(
         same configuration, refused otherwise (one-line :class:`DatasetError` naming the field,
         the stored and the requested value; nothing written is touched).
     family, count, geometry, freqs, order, seed, target_blur, receiver_interpolation, simulator
-    family_params
+    family_params, simulator_options
         See :class:`DatasetConfig`.
     workers : int
         Local worker processes (>= 1; 1 computes in this process). Ignored with ``scheduler``.
@@ -386,6 +421,12 @@ def generate(
         Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
     progress : bool
         Show a tqdm bar (samples/s and time left) on stderr.
+    device : str, optional
+        Passed to the simulator as ``device=`` (a batched PyTorch solver: ``"cpu"``,
+        ``"cuda"``); not part of the configuration. Needs ``workers=1`` and no scheduler.
+    batch : int, optional
+        Samples per simulator call, in whole chunks (default: one chunk). A batched solver
+        computes ``ceil(batch / chunk)`` chunks at once, then writes and marks each.
 
     Returns
     -------
@@ -397,6 +438,13 @@ def generate(
     get_family(family).with_params(**(family_params or {}))
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise ValueError(f"workers={workers!r}: expected an integer >= 1")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch={batch!r}: expected an integer >= 1 (samples per solver call)")
+    if (device is not None or batch is not None) and (workers > 1 or scheduler is not None):
+        raise ValueError(
+            "device/batch select a batched solver in this process: use workers=1 and no "
+            "scheduler with them"
+        )
     chunk_given = chunk is not None
     if not chunk_given and path.is_dir() and any(path.iterdir()):
         stored = dict(_open_group(path, "r").attrs)["config"]
@@ -413,8 +461,14 @@ def generate(
         receiver_interpolation=receiver_interpolation,
         simulator=simulator,
         family_params=family_params or {},
+        simulator_options=simulator_options or {},
     )
+    _load(config.simulator)  # a missing simulator (or its extra) fails before any I/O
     group = _prepare(path, config, chunk_given=chunk_given)
+    runtime = {} if device is None else {"device": device}
+    if device is not None:
+        devices = sorted({*dict(group.attrs).get("devices", []), str(device)})
+        group.attrs["devices"] = devices  # where the chunks were computed (not in config)
     done = np.asarray(group["done"][:], dtype=bool)
     todo = [int(k) for k in np.flatnonzero(~done)]
     from tqdm import tqdm
@@ -429,7 +483,12 @@ def generate(
         smoothing=0.1,
         dynamic_ncols=True,
     ) as bar:
-        for k, arrays in _run(config, todo, workers=int(workers), scheduler=scheduler):
+        group_size = 1 if batch is None else max(1, -(-batch // config.chunk))
+        if group_size > 1 or runtime:
+            runs = _run_batched(config, todo, group_size, runtime)
+        else:
+            runs = _run(config, todo, workers=int(workers), scheduler=scheduler)
+        for k, arrays in runs:
             _write_chunk(group, config, k, arrays)
             bar.update(len(config.chunk_range(k)))
     return path
@@ -446,6 +505,12 @@ def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str
             yield compute_chunk(config, k)
     else:
         yield from _run_pool(config, todo, workers)
+
+
+def _run_batched(config: DatasetConfig, todo: list[int], group_size: int, runtime: dict):
+    """Yield ``(k, arrays)`` for every chunk in ``todo``, ``group_size`` chunks per call."""
+    for start in range(0, len(todo), group_size):
+        yield from compute_chunks(config, todo[start : start + group_size], **runtime)
 
 
 def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
