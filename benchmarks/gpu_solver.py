@@ -44,7 +44,7 @@ from msinv.accel.lippmann_schwinger import DEFAULT_RESTART, DEFAULT_RTOL, solve
 from msinv.core.provenance import provenance
 from msinv.scattering import Geometry, simulate
 from msinv.scattering.analytic import disk_data, pixel_disk
-from msinv.scattering.dataset import TORCH_SIMULATOR, generate, sample_eta
+from msinv.scattering.dataset import generate, sample_eta
 
 PAPER_FREQS = (2.5, 5.0, 10.0)
 BUDGET = (0.01, 0.01, 0.02)
@@ -246,7 +246,7 @@ def store(run: Run) -> dict:
             seed=0,
             chunk=16,
             progress=False,
-            simulator=TORCH_SIMULATOR,
+            backend="torch",
             simulator_options={"rtol": args.rtol, "restart": args.restart},
             device=args.device,
             batch=args.batch,

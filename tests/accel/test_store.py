@@ -72,8 +72,7 @@ def test_torch_store_resumes_after_a_crash(stores, tmp_path, monkeypatch):
         "freqs": FREQS,
         "seed": 4,
         "progress": False,
-        "simulator": TORCH_SIMULATOR,
-        "simulator_options": {"rtol": DEFAULT_RTOL, "restart": DEFAULT_RESTART},
+        "backend": "torch",
         "device": "cpu",
         "batch": 4,
     }
@@ -109,3 +108,14 @@ def test_torch_store_refuses_mixing_and_options_it_cannot_honour(stores, tmp_pat
         bad = _generate(tmp_path / "bad.zarr", "--device", "cpu-torch", *extra)
         assert bad.exit_code == 2 and message in bad.stderr, bad.output
         assert not (tmp_path / "bad.zarr").exists()
+
+
+def test_generate_backend_is_checked_before_any_io(tmp_path):
+    kw = {"family": "triangles", "count": 2, "geometry": Geometry.paper(N), "freqs": FREQS}
+    with pytest.raises(ValueError, match="expected 'fd' or 'torch'"):
+        generate(tmp_path / "a.zarr", backend="gpu", **kw)
+    with pytest.raises(ValueError, match="give one of them"):
+        generate(tmp_path / "a.zarr", backend="torch", simulator="x:y", **kw)
+    with pytest.raises(ValueError, match="workers=1"):
+        generate(tmp_path / "a.zarr", backend="torch", device="cpu", workers=2, **kw)
+    assert not (tmp_path / "a.zarr").exists()

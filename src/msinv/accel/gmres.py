@@ -170,8 +170,9 @@ def _cycle(apply, r, cols, target, x, iterations, restart, compact_fraction) -> 
         estimate = beta * rot[:, j + 1, 0].abs()
         done = estimate <= tgt
         last = j == m - 1
-        n_done = int(done.sum())
-        breakdown = bool((hn == 0).any())  # an exact Krylov space: must leave before step j+1
+        # one host synchronisation per step; breakdown (hn = 0, an exact Krylov space) must
+        # leave before step j + 1
+        n_done, breakdown = torch.stack([done.sum(), (hn == 0).sum()]).tolist()
         if last or (n_done and (n_done == k or n_done >= compact_fraction * k or breakdown)):
             idx = torch.arange(done.numel(), device=device) if last else done.nonzero().flatten()
             _finish(basis, tri, rot, beta, idx, j + 1, live, x)
@@ -194,9 +195,11 @@ def _finish(basis, tri, rot, beta, idx, steps, live, x) -> None:
     x[live[idx]] += torch.bmm(y.transpose(1, 2), basis[idx, :steps])[:, 0]
 
 
-def _compact(basis: torch.Tensor, keep: torch.Tensor, used: int, slab: int = 256) -> torch.Tensor:
+def _compact(basis: torch.Tensor, keep: torch.Tensor, used: int) -> torch.Tensor:
     """Move rows ``keep`` (ascending) of ``basis[:, :used]`` to the front, in place, by slabs
-    (``keep[i] >= i``, so a slab never reads a row an earlier slab has overwritten)."""
+    of an eighth of the rows (the only extra memory; ``keep[i] >= i``, so a slab never reads a
+    row an earlier slab has overwritten)."""
+    slab = max(1, basis.shape[0] // 8)
     for s in range(0, keep.numel(), slab):
         rows = keep[s : s + slab]
         basis[s : s + rows.numel(), :used] = basis[rows, :used]

@@ -59,19 +59,14 @@ def _torch_backend(device: Device, order: str, workers: int, scheduler: str | No
         raise UserInputError(
             f"--device {device} batches in one process: drop --workers/--scheduler"
         )
-    from msinv.accel.lippmann_schwinger import DEFAULT_RESTART, DEFAULT_RTOL, resolve_device
-    from msinv.scattering.dataset import TORCH_SIMULATOR
+    from msinv.accel.lippmann_schwinger import resolve_device
 
     dev = "cuda" if device == Device.cuda else "cpu"
     try:
         resolve_device(dev)
     except ValueError as exc:
         raise UserInputError(f"--device {device}: {exc}") from None
-    return {
-        "simulator": TORCH_SIMULATOR,
-        "simulator_options": {"rtol": DEFAULT_RTOL, "restart": DEFAULT_RESTART},
-        "device": dev,
-    }
+    return {"backend": "torch", "device": dev}
 
 
 def _frequencies(first: list[float], ctx: typer.Context) -> list[float]:

@@ -57,6 +57,8 @@ EXTERNAL = "external"
 _SIMULATE = "msinv.scattering.helmholtz:simulate"
 #: The batched PyTorch solver (FFT Lippmann--Schwinger + GMRES, CPU or CUDA; ``learn`` extra).
 TORCH_SIMULATOR = "msinv.accel.lippmann_schwinger:simulate"
+#: Samples per call of the PyTorch solver when the caller does not choose.
+TORCH_BATCH = 256
 
 
 class DatasetError(ValueError):
@@ -398,6 +400,7 @@ def generate(
     progress: bool = True,
     family_params: dict[str, Any] | None = None,
     simulator_options: dict[str, Any] | None = None,
+    backend: str = "fd",
     device: str | None = None,
     batch: int | None = None,
 ) -> Path:
@@ -421,6 +424,11 @@ def generate(
         Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
     progress : bool
         Show a tqdm bar (samples/s and time left) on stderr.
+    backend : {"fd", "torch"}
+        ``"fd"``: ``simulator`` (default the FD solver). ``"torch"``: the batched PyTorch
+        solver :data:`TORCH_SIMULATOR` (``learn`` extra, imported only then) with its default
+        GMRES options updated by ``simulator_options``, on ``device`` (default CUDA when
+        available), :data:`TORCH_BATCH` samples per call unless ``batch`` says otherwise.
     device : str, optional
         Passed to the simulator as ``device=`` (a batched PyTorch solver: ``"cpu"``,
         ``"cuda"``); not part of the configuration. Needs ``workers=1`` and no scheduler.
@@ -445,6 +453,19 @@ def generate(
             "device/batch select a batched solver in this process: use workers=1 and no "
             "scheduler with them"
         )
+    if backend == "torch":
+        from msinv.accel.lippmann_schwinger import DEFAULT_RESTART, DEFAULT_RTOL, resolve_device
+
+        if simulator != _SIMULATE:
+            raise ValueError(f"backend='torch' with simulator={simulator!r}: give one of them")
+        simulator = TORCH_SIMULATOR
+        simulator_options = {"rtol": DEFAULT_RTOL, "restart": DEFAULT_RESTART} | dict(
+            simulator_options or {}
+        )
+        device = str(resolve_device(device))
+        batch = TORCH_BATCH if batch is None else batch
+    elif backend != "fd":
+        raise ValueError(f"backend={backend!r}: expected 'fd' or 'torch'")
     chunk_given = chunk is not None
     if not chunk_given and path.is_dir() and any(path.iterdir()):
         stored = dict(_open_group(path, "r").attrs)["config"]
