@@ -50,6 +50,7 @@ def test_torch_store_matches_the_fd_store(stores):
     assert config["simulator"] == TORCH_SIMULATOR
     assert config["simulator_options"] == {"rtol": DEFAULT_RTOL, "restart": DEFAULT_RESTART}
     assert ours.attrs["devices"] == ["cpu"]
+    assert config["backend"] == "torch" and fd.config["backend"] == "scipy"
     assert "simulator_options" not in fd.config  # FD stores keep their former attributes
 
 
@@ -102,7 +103,7 @@ def test_torch_store_refuses_mixing_and_options_it_cannot_honour(stores, tmp_pat
     mixed = _generate(ours)  # the FD solver on a store of the torch solver
     assert mixed.exit_code == 2 and "stored simulator=" in mixed.stderr, mixed.output
     for extra, message in (
-        (["--order", "4"], "has no stencil"),
+        (["--scheme", "wide4"], "has no stencil"),
         (["--workers", "2"], "batches in one process"),
     ):
         bad = _generate(tmp_path / "bad.zarr", "--device", "cpu-torch", *extra)
@@ -112,8 +113,8 @@ def test_torch_store_refuses_mixing_and_options_it_cannot_honour(stores, tmp_pat
 
 def test_generate_backend_is_checked_before_any_io(tmp_path):
     kw = {"family": "triangles", "count": 2, "geometry": Geometry.paper(N), "freqs": FREQS}
-    with pytest.raises(ValueError, match="expected 'fd' or 'torch'"):
-        generate(tmp_path / "a.zarr", backend="gpu", **kw)
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        generate(tmp_path / "a.zarr", backend="gpu", device="cpu", **kw)
     with pytest.raises(ValueError, match="give one of them"):
         generate(tmp_path / "a.zarr", backend="torch", simulator="x:y", **kw)
     with pytest.raises(ValueError, match="workers=1"):

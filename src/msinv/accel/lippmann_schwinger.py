@@ -39,6 +39,7 @@ from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import _check_freq, check_eta, incident_fields
 from msinv.scattering.lippmann_schwinger import circulant_kernel_hat
 from msinv.scattering.receivers import representation_matrix
+from msinv.scattering.spec import ForwardSpec, as_spec
 
 #: Relative GMRES residual at which a column stops (see the module notes and the tests: the
 #: data then differ from a tight solve by less than 1e-4, a hundredth of the disk budget).
@@ -263,46 +264,48 @@ def solve(
 
 def simulate(
     eta: np.ndarray,
-    geometry: Geometry,
+    geometry: Geometry | ForwardSpec,
     freqs,
     *,
-    order: int | str = 8,
-    dtype=np.complex64,
-    receiver_interpolation: str = "representation",
+    dtype=None,
+    receiver_interpolation: str | None = None,
     device: str | torch.device | None = None,
     rtol: float = DEFAULT_RTOL,
     restart: int = DEFAULT_RESTART,
     max_restarts: int = DEFAULT_MAX_RESTARTS,
     memory_bytes: int | None = None,
 ) -> np.ndarray:
-    """Drop-in for :func:`msinv.scattering.simulate` (same arguments, layout, sign, dtype).
+    """The ``backend="torch"`` of :func:`msinv.scattering.simulate`: same layout, sign, dtype.
 
-    ``order`` and ``receiver_interpolation`` exist for the simulator signature of
-    :mod:`msinv.scattering.dataset`: the integral equation has no stencil and reads the
-    receivers by the representation formula only, so ``order`` must keep its default (8, the
-    FD solver's, against which this one is checked) and the reader must be
-    ``"representation"``; anything else raises instead of being silently ignored. The other
-    arguments are those of :func:`solve`.
+    Parameters
+    ----------
+    eta : (n, n) or (b, n, n) float numpy.ndarray
+        Contrast(s).
+    geometry : Geometry or ForwardSpec
+        Acquisition, or a forward model whose ``dtype`` and ``receiver_interpolation`` are used
+        (the keywords override them). The integral equation has no stencil: the spec's
+        ``scheme`` names the FD discretisation these data stand in for and is not used. Only
+        the representation reader exists here; another raises instead of being ignored.
+    freqs : float or sequence of float
+        Ordinary frequencies.
+    device, rtol, restart, max_restarts, memory_bytes
+        See :func:`solve`.
 
     Returns
     -------
     (n_freq, n_receivers, n_sources) or (b, n_freq, n_receivers, n_sources) complex array
     """
-    if order != 8:
+    spec = as_spec(geometry, dtype=dtype, receiver_interpolation=receiver_interpolation)
+    if spec.receiver_interpolation != "representation":
         raise ValueError(
-            f"order={order!r}: the Lippmann-Schwinger solver has no stencil; leave order at 8 "
-            "(the FD default it is checked against)"
-        )
-    if receiver_interpolation != "representation":
-        raise ValueError(
-            f"receiver_interpolation={receiver_interpolation!r}: the Lippmann-Schwinger solver "
-            "reads the receivers by the representation formula only"
+            f"receiver_interpolation={spec.receiver_interpolation!r}: the Lippmann-Schwinger "
+            "solver reads the receivers by the representation formula only"
         )
     result = solve(
         eta,
-        geometry,
+        spec.geometry,
         freqs,
-        dtype=dtype,
+        dtype=spec.np_dtype,
         device=device,
         rtol=rtol,
         restart=restart,
