@@ -83,13 +83,13 @@ def test_torch_store_resumes_after_a_crash(stores, tmp_path, monkeypatch):
     monkeypatch.setattr(dsm, "_write_chunk", real_write)
     assert open_dataset(path).complete.tolist() == [True, True, False, False, False, False]
     computed = []
-    real_compute = dsm.compute_chunks
+    real_simulate = dsm.simulate_chunks
 
-    def recording(config, ks, **runtime):
+    def recording(config, ks, eta, **runtime):
         computed.append(list(ks))
-        return real_compute(config, ks, **runtime)
+        return real_simulate(config, ks, eta, **runtime)
 
-    monkeypatch.setattr(dsm, "compute_chunks", recording)
+    monkeypatch.setattr(dsm, "simulate_chunks", recording)
     generate(path, **kw)
     assert computed == [[1, 2]]  # the chunks not marked done, two per call (batch 4)
     resumed, whole = open_dataset(path, require_complete=True), open_dataset(stores[1])

@@ -139,13 +139,14 @@ class _Frequencies:
 
 def _solve_chunk(eta, freq_of, sample_of, source_of, fr: _Frequencies, n, **gmres_options):
     """GMRES for one chunk of columns; returns (data (k, n_rec), iterations, residual)."""
-    single = bool((freq_of == freq_of[0]).all())
     size = 2 * n
+    # one frequency in the chunk (the usual case): one kernel broadcast, no gather per product
+    shared = fr.kernel[int(freq_of[0])] if bool((freq_of == freq_of[0]).all()) else None
 
     def convolve(q: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """``omega^2 Phi_L * q`` for ``q`` (k, n, n) of the columns ``cols``."""
         qh = torch.fft.fft2(q, s=(size, size))
-        qh *= fr.kernel[freq_of[0]] if single else fr.kernel[freq_of[cols]]
+        qh *= shared if shared is not None else fr.kernel[freq_of[cols]]
         return torch.fft.ifft2(qh)[:, :n, :n]
 
     def apply(v: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

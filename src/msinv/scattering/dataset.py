@@ -37,7 +37,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -252,15 +252,26 @@ def compute_chunks(
     ``runtime`` holds keyword arguments of the simulator that do not change its numbers beyond
     rounding (``device`` of the PyTorch solver); they are not recorded in the configuration.
     """
+    return simulate_chunks(config, ks, draw_chunks(config, ks), **runtime)
+
+
+def draw_chunks(config: DatasetConfig, ks: Sequence[int]) -> np.ndarray:
+    """The float32 ``eta`` of the chunks ``ks``, stacked, ``(n_samples, n, n)``."""
     n = config.geometry.n
-    ranges = [config.chunk_range(k) for k in ks]
-    eta = np.stack(
+    return np.stack(
         [
             sample_eta(config.family, config.seed, i, n, config.family_params)
-            for idx in ranges
-            for i in idx
+            for k in ks
+            for i in config.chunk_range(k)
         ]
     ).astype(np.float32)
+
+
+def simulate_chunks(
+    config: DatasetConfig, ks: Sequence[int], eta: np.ndarray, **runtime: Any
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """The arrays of the chunks ``ks`` from their stacked ``eta`` (:func:`draw_chunks`), with
+    one simulator call; the data are computed from the float32 ``eta`` that is stored."""
     simulate = _load(config.simulator)
     data = simulate(
         eta.astype(np.float64),
@@ -272,8 +283,8 @@ def compute_chunks(
     data = np.asarray(data, dtype=np.complex64)
     target = blur_target(eta, config.target_blur).astype(np.float32) if config.target_blur else None
     out, start = [], 0
-    for k, idx in zip(ks, ranges, strict=True):
-        sl = slice(start, start + len(idx))
+    for k in ks:
+        sl = slice(start, start + len(config.chunk_range(k)))
         arrays = {"eta": eta[sl], "data": data[sl]}
         if target is not None:
             arrays["target"] = target[sl]
@@ -545,12 +556,11 @@ def generate(
     ) as bar:
         group_size = 1 if batch is None else max(1, -(-batch // config.chunk))
         if group_size > 1 or runtime:
-            runs = _run_batched(config, todo, group_size, runtime)
+            _generate_batched(group, config, todo, group_size, runtime, bar.update)
         else:
-            runs = _run(config, todo, workers=int(workers), scheduler=scheduler)
-        for k, arrays in runs:
-            _write_chunk(group, config, k, arrays)
-            bar.update(len(config.chunk_range(k)))
+            for k, arrays in _run(config, todo, workers=int(workers), scheduler=scheduler):
+                _write_chunk(group, config, k, arrays)
+                bar.update(len(config.chunk_range(k)))
     return path
 
 
@@ -567,10 +577,35 @@ def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str
         yield from _run_pool(config, todo, workers)
 
 
-def _run_batched(config: DatasetConfig, todo: list[int], group_size: int, runtime: dict):
-    """Yield ``(k, arrays)`` for every chunk in ``todo``, ``group_size`` chunks per call."""
-    for start in range(0, len(todo), group_size):
-        yield from compute_chunks(config, todo[start : start + group_size], **runtime)
+def _generate_batched(
+    group, config: DatasetConfig, todo: list[int], group_size: int, runtime: dict, update
+) -> None:
+    """The chunks ``todo``, ``group_size`` per simulator call, as a pipeline: while a batch is
+    solved (a GPU, or torch's threads), the next batch's ``eta`` is drawn and the previous
+    batch is written, each in a thread of its own (zarr's codecs and numpy release the GIL).
+    A chunk is marked done only after its arrays are written, as in the serial loop; on an
+    error the writes already started finish, nothing later is written."""
+    batches = [todo[s : s + group_size] for s in range(0, len(todo), group_size)]
+    if not batches:
+        return
+    with ThreadPoolExecutor(1) as drawer, ThreadPoolExecutor(1) as writer:
+        upcoming = drawer.submit(draw_chunks, config, batches[0])
+        writes: list = []
+        for i, ks in enumerate(batches):
+            eta = upcoming.result()
+            if i + 1 < len(batches):
+                upcoming = drawer.submit(draw_chunks, config, batches[i + 1])
+            results = simulate_chunks(config, ks, eta, **runtime)
+            _wait(writes, config, update)
+            writes = [(k, writer.submit(_write_chunk, group, config, k, a)) for k, a in results]
+        _wait(writes, config, update)
+
+
+def _wait(writes: list, config: DatasetConfig, update) -> None:
+    """Wait for the writes ``[(k, future)]`` in order (re-raising theirs), updating progress."""
+    for k, future in writes:
+        future.result()
+        update(len(config.chunk_range(k)))
 
 
 def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
