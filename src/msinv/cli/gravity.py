@@ -9,6 +9,9 @@ sensitivity            GZSEN3D      G, wavelet-compressed, saved with its mesh
 invert                 GZINV3D      bounded Tikhonov inversion (modes 1, 2, 3)
 predict                GZPRE3D      data of a model from a saved sensitivity
 example                --           a small GRAV3D-style example to try all of the above
+es-sensitivity         GZSENES      equivalent-source layer G (2-D compression)
+es-invert              GZINVES      fit the layer (full-G finish)
+es-predict             --           the layer's field at points / on a grid / upward
 =====================  ===========  ==================================================
 
 Every command reads GRAV3D's own files (or options instead of a control file) and fails with a
@@ -510,3 +513,6 @@ def example(
     typer.echo(
         f"wrote {len(paths)} files in {out}; next: msinv gravity weights {paths['pfweight']}"
     )
+
+
+from msinv.cli import gravity_es  # noqa: E402, F401  (registers the es-* commands on app)

@@ -240,3 +240,77 @@ def surface_elevation(points: np.ndarray, where: np.ndarray) -> np.ndarray:
     tri = mtri.Triangulation(points[:, 0], points[:, 1])
     z = mtri.LinearTriInterpolator(tri, points[:, 2])(where[:, 0], where[:, 1])
     return np.where(np.ma.getmaskarray(z), nearest, np.ma.getdata(z))
+
+
+#: Format tag of a dense layer sensitivity (GZSENES's full matrix, ``gzinves_full.mtx``).
+DENSE_LAYER_FORMAT = "msinv-layer-dense-sensitivity-1"
+
+
+def layer_arrays(layer: LayerMesh) -> dict:
+    """The layer's geometry as arrays for a ``.npz`` (``layer_*`` keys)."""
+    return {
+        "layer_hx": layer.hx,
+        "layer_hy": layer.hy,
+        "layer_origin": np.asarray(layer.origin, dtype=np.float64),
+        "layer_top": layer.top,
+        "layer_thickness": float(layer.thickness),
+    }
+
+
+def layer_from_arrays(f) -> LayerMesh:
+    """Inverse of :func:`layer_arrays` (``f`` a mapping such as an open ``.npz``)."""
+    if "layer_hx" not in f:
+        raise ValueError("not an equivalent-source layer file (no layer_* arrays)")
+    return LayerMesh(
+        f["layer_hx"],
+        f["layer_hy"],
+        tuple(f["layer_origin"]),
+        f["layer_top"],
+        float(f["layer_thickness"]),
+    )
+
+
+def layer_from_mesh(
+    mesh, topography: np.ndarray | None, depth: float = 0.0
+) -> tuple[LayerMesh, np.ndarray]:
+    """GZES's layer from a UBC mesh (and topography).
+
+    * NZ = 1: the columns of the mesh, one cell thick; draped on the topography (each top at
+      the surface's elevation at the column centre, minus ``depth``) or, without topography,
+      at the mesh top.
+    * NZ > 1 (equal thicknesses): in each column the top cell completely below the
+      topography (GRAV3D's rule, :func:`msinv.gravity.topography.active_from_topography`),
+      or the top cell without topography.
+
+    Returns
+    -------
+    layer : LayerMesh
+    cells : (nx·ny,) int numpy.ndarray
+        Index of each layer cell among the mesh's cells (mesh order), for writing models.
+    """
+    nx, ny, nz = mesh.shape_cells
+    hz = np.asarray(mesh.h[2])
+    origin = (float(mesh.origin[0]), float(mesh.origin[1]))
+    top_z = float(mesh.origin[2] + hz.sum())
+    if nz == 1:
+        top = np.full((nx, ny), top_z)
+        if topography is not None:
+            probe = LayerMesh(mesh.h[0], mesh.h[1], origin, top, float(hz[0]))
+            elev = surface_elevation(topography, probe.cell_centers()[:, :2])
+            top = elev.reshape((nx, ny), order="F") - depth
+        return LayerMesh(mesh.h[0], mesh.h[1], origin, top, float(hz[0])), np.arange(nx * ny)
+    if not np.allclose(hz, hz[0], rtol=1e-9):
+        raise ValueError(
+            "an equivalent-source mesh needs NZ = 1, or equal thicknesses so that the layer "
+            f"can follow the topography; got thicknesses from {hz.min():g} to {hz.max():g} m"
+        )
+    from msinv.gravity.topography import active_from_topography
+
+    active = active_from_topography(mesh, topography).reshape((nx, ny, nz), order="F")
+    if not active.any(axis=2).all():
+        raise ValueError("the topography lies below the mesh in some columns: no layer cell there")
+    k = nz - 1 - np.argmax(active[:, :, ::-1], axis=2)  # highest active cell of each column
+    top = mesh.origin[2] + (k + 1) * hz[0]
+    i, j = np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij")
+    cells = (i + nx * (j + ny * k)).ravel(order="F")
+    return LayerMesh(mesh.h[0], mesh.h[1], origin, top, float(hz[0])), cells
