@@ -372,6 +372,13 @@ def invert(
     record = provenance(
         {"control": str(control), "mode": c.mode, "alphas": list(a), "smooth": c.smooth}
     )
+    record["weights_file"] = None if c.weights_file is None else str(c.weights_file)
+    _report(res, record, out / "gzinv3d.json", f"wrote gzinv3d.den, .pre, .out, .vtk in {out}")
+
+
+def _report(res, record: dict, json_path: Path, wrote: str) -> None:
+    """Write the inversion's record (β, the true φ_d, the compressed G's φ_d, target) as JSON
+    and print one line; warn when the true misfit missed the target."""
     record.update(
         beta=res.beta,
         phi_d=res.phi_d,
@@ -379,20 +386,16 @@ def invert(
         phi_m=res.phi_m,
         target=res.target,
         converged=res.converged,
-        weights_file=None if c.weights_file is None else str(c.weights_file),
     )
-    (out / "gzinv3d.json").write_text(json.dumps(record, indent=2) + "\n")
+    json_path.write_text(json.dumps(record, indent=2) + "\n")
     target = f" (target {res.target:.1f})" if res.target is not None else ""
     approx = (
         f", compressed G gave {res.phi_d_approximate:.2f}"
         if res.phi_d_approximate is not None
         else ""
     )
-    typer.echo(
-        f"beta {res.beta:.4e}: true phi_d {res.phi_d:.2f}{target}{approx}; wrote gzinv3d.den, "
-        f".pre, .out, .vtk in {out}"
-    )
-    if c.mode == 1 and not res.converged:
+    typer.echo(f"beta {res.beta:.4e}: true phi_d {res.phi_d:.2f}{target}{approx}; {wrote}")
+    if res.target is not None and not res.converged:
         typer.secho("warning: the true misfit is not within tolc of the target", err=True)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import typer
 
 from msinv.cli.errors import UserInputError, friendly
-from msinv.cli.gravity import MEMORY_HELP, _Bar, _run_inversion, _stations, app
+from msinv.cli.gravity import MEMORY_HELP, _Bar, _report, _run_inversion, _stations, app
 
 #: Format tag of the fitted layer written by es-invert (``gzinves_layer.npz``).
 LAYER_MODEL_FORMAT = "msinv-equivalent-layer-1"
@@ -207,27 +207,8 @@ def es_invert(
     with (out / "gzinves_layer.npz").open("wb") as fh:
         np.savez(fh, format=LAYER_MODEL_FORMAT, density=res.model, **layer_arrays(layer))
     record = provenance({"control": str(control), "mode": c.mode, "alphas": list(c.alphas)})
-    record.update(
-        beta=res.beta,
-        phi_d=res.phi_d,
-        phi_d_compressed=res.phi_d_approximate,
-        phi_m=res.phi_m,
-        target=res.target,
-        converged=res.converged,
-    )
-    (out / "gzinves.json").write_text(json.dumps(record, indent=2) + "\n")
-    target = f" (target {res.target:.1f})" if res.target is not None else ""
-    approx = (
-        f", compressed G gave {res.phi_d_approximate:.2f}"
-        if res.phi_d_approximate is not None
-        else ""
-    )
-    typer.echo(
-        f"beta {res.beta:.4e}: true phi_d {res.phi_d:.2f}{target}{approx}; wrote gzinves.den, "
-        f".pre, .log, .json, gzinves_layer.npz in {out}"
-    )
-    if c.mode == 1 and not res.converged:
-        typer.secho("warning: the true misfit is not within tolc of the target", err=True)
+    wrote = f"wrote gzinves.den, .pre, .log, .json, gzinves_layer.npz in {out}"
+    _report(res, record, out / "gzinves.json", wrote)
 
 
 @app.command("es-predict")

@@ -354,6 +354,30 @@ class InversionControl:
         return self.par * n_data
 
 
+def _alphas_or_lengths(c: _Lines, index: int, n_alphas: int, what: str):
+    """An α line: ``n_alphas`` α's (>= 0, not all 0), or ``n_alphas − 1`` length scales
+    (> 0 m), or ``null``. Returns (alphas or None, lengths or None)."""
+    if c.is_null(index):
+        return None, None
+    numbers = c.numbers(index, (n_alphas - 1, n_alphas), what)
+    if len(numbers) == n_alphas:
+        if min(numbers) < 0 or max(numbers) == 0:
+            raise c.error(index, "alphas >= 0, not all zero")
+        return tuple(numbers), None
+    if min(numbers) <= 0:
+        raise c.error(index, "length scales > 0 (metres)")
+    return None, tuple(numbers)
+
+
+def _bounds(c: _Lines, lower_index: int, upper_index: int):
+    """Lower and upper bound items: file, ``VALUE x`` or ``null`` (∓inf), lower < upper."""
+    lower = -math.inf if c.is_null(lower_index) else c.file_or_value(lower_index, "lower bound")
+    upper = math.inf if c.is_null(upper_index) else c.file_or_value(upper_index, "upper bound")
+    if isinstance(lower, float) and isinstance(upper, float) and not lower < upper:
+        raise c.error(upper_index, f"an upper bound above the lower bound {lower}")
+    return lower, upper
+
+
 def read_inversion_control(path: str | Path) -> InversionControl:
     """Read a GZINV3D control file of GRAV3D v5 or v6.
 
@@ -376,22 +400,9 @@ def read_inversion_control(path: str | Path) -> InversionControl:
 
     reference = 0.0 if c.is_null(5) else c.file_or_value(5, "reference model")
     initial = reference if c.is_null(4) else c.file_or_value(4, "initial model")
-    lower = -math.inf if c.is_null(7) else c.file_or_value(7, "lower bound")
-    upper = math.inf if c.is_null(8) else c.file_or_value(8, "upper bound")
-    if isinstance(lower, float) and isinstance(upper, float) and not lower < upper:
-        raise c.error(8, f"an upper bound above the lower bound {lower}")
+    lower, upper = _bounds(c, 7, 8)
 
-    alphas = scales = None
-    if not c.is_null(9):
-        numbers = c.numbers(9, (3, 4), "'αs αx αy αz', 'Lx Ly Lz' or null")
-        if len(numbers) == 4:
-            if min(numbers) < 0 or max(numbers) == 0:
-                raise c.error(9, "alphas >= 0, not all zero")
-            alphas = tuple(numbers)
-        else:
-            if min(numbers) <= 0:
-                raise c.error(9, "length scales > 0 (metres)")
-            scales = tuple(numbers)
+    alphas, scales = _alphas_or_lengths(c, 9, 4, "'αs αx αy αz', 'Lx Ly Lz' or null")
 
     words = c.words(10)
     smooth = words[0].upper() if len(words) == 1 else ""
@@ -681,21 +692,11 @@ def read_layer_inversion_control(path: str | Path) -> LayerInversionControl:
         raise c.error(1, f"par > 0 ({'chifact' if mode == 1 else 'beta'} in mode {mode})")
     if not 0 < tolc < 1:
         raise c.error(1, "a tolerance 0 <= tolc < 1")
-    lower = -math.inf if c.is_null(4) else c.file_or_value(4, "lower bound")
-    upper = math.inf if c.is_null(5) else c.file_or_value(5, "upper bound")
-    if isinstance(lower, float) and isinstance(upper, float) and not lower < upper:
-        raise c.error(5, f"an upper bound above the lower bound {lower}")
-    alphas = (1e-4, 1.0, 1.0)
-    if not c.is_null(6):
-        numbers = c.numbers(6, (2, 3), "'alpha_s alpha_x alpha_y', 'Le Ln' or null")
-        if len(numbers) == 3:
-            if min(numbers) < 0 or max(numbers) == 0:
-                raise c.error(6, "alphas >= 0, not all zero")
-            alphas = tuple(numbers)
-        else:
-            if min(numbers) <= 0:
-                raise c.error(6, "length scales > 0 (metres)")
-            alphas = (1e-4, 1e-4 * numbers[0] ** 2, 1e-4 * numbers[1] ** 2)
+    lower, upper = _bounds(c, 4, 5)
+    alphas, scales = _alphas_or_lengths(c, 6, 3, "'alpha_s alpha_x alpha_y', 'Le Ln' or null")
+    if scales is not None:
+        alphas = (1e-4, *(1e-4 * length**2 for length in scales))
+    alphas = alphas or (1e-4, 1.0, 1.0)
     return LayerInversionControl(
         mode=mode,
         par=par,
