@@ -72,6 +72,9 @@ class SolveResult:
         Wall time of the solves (device synchronised).
     chunks : int
         GMRES batches run.
+    columns_per_chunk : int
+        Columns (sample, frequency, source) per batch at the end (halved after an
+        out-of-memory error).
     device : str
         Where the solves ran.
     """
@@ -81,6 +84,7 @@ class SolveResult:
     residual: np.ndarray
     seconds: float
     chunks: int
+    columns_per_chunk: int
     device: str
 
 
@@ -198,7 +202,8 @@ def solve(
     memory_bytes : int, optional
         Memory the GMRES batches may use; the columns (sample, frequency, source) are cut into
         chunks of ``memory_bytes // bytes_per_column(n, restart)``. Default: 60% of the free GPU
-        memory, or :data:`CPU_MEMORY_BYTES` on the CPU.
+        memory, or :data:`CPU_MEMORY_BYTES` on the CPU. A chunk that still runs out of GPU
+        memory (the estimate, or other processes on the GPU) is retried at half the size.
 
     Returns
     -------
@@ -240,14 +245,22 @@ def solve(
     iterations = torch.empty(total, dtype=torch.int64, device=dev)
     residual = torch.empty(total, dtype=tdtype.to_real(), device=dev)
     options = {"rtol": rtol, "restart": restart, "max_restarts": max_restarts}
-    chunks = 0
-    for lo in range(0, total, max_cols):
+    chunks, lo = 0, 0
+    while lo < total:
         sl = slice(lo, min(lo + max_cols, total))
-        d, it, res = _solve_chunk(
-            eta_dev, freq_of[sl], sample_of[sl], source_of[sl], fr, n, **options
-        )
+        try:
+            d, it, res = _solve_chunk(
+                eta_dev, freq_of[sl], sample_of[sl], source_of[sl], fr, n, **options
+            )
+        except torch.cuda.OutOfMemoryError:
+            # the budget is an estimate, and other processes may share the GPU: halve, retry
+            if max_cols == 1:
+                raise
+            max_cols //= 2
+            torch.cuda.empty_cache()
+            continue
         data[sl], iterations[sl], residual[sl] = d, it, res
-        chunks += 1
+        chunks, lo = chunks + 1, sl.stop
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - start
@@ -259,6 +272,7 @@ def solve(
         residual=residual.view(shape).transpose(0, 1).cpu().numpy().astype(np.float64),
         seconds=seconds,
         chunks=chunks,
+        columns_per_chunk=int(max_cols),
         device=str(dev),
     )
 
