@@ -54,7 +54,7 @@ def test_batch_equals_loop_and_memory_chunks_do_not_change_the_data():
     freqs = [1.0, 3.0]
     batch = solve(etas, g, freqs, device="cpu")
     chunked = solve(etas, g, freqs, device="cpu", memory_bytes=7 * bytes_per_column(24, 60))
-    assert chunked.chunks == -(-2 * 3 * 5 // 7) and batch.chunks == 1
+    assert chunked.chunks == 2 * 3 and batch.chunks == 2  # one frequency per chunk, <= 7 columns
     for i, eta in enumerate(etas):
         alone = simulate(eta, g, freqs, device="cpu")
         assert alone.shape == (2, 7, 5)
@@ -145,11 +145,11 @@ def test_a_chunk_out_of_gpu_memory_is_retried_at_half_the_size(monkeypatch):
     reference = solve(eta, g, [1.0], device="cpu")
     real, calls = ls._solve_chunk, []
 
-    def failing_once(eta_dev, freq_of, *args, **kwargs):
-        calls.append(freq_of.numel())
+    def failing_once(eta_dev, f, sample_of, *args, **kwargs):
+        calls.append(sample_of.numel())
         if len(calls) == 1:
             raise torch.cuda.OutOfMemoryError("simulated")
-        return real(eta_dev, freq_of, *args, **kwargs)
+        return real(eta_dev, f, sample_of, *args, **kwargs)
 
     monkeypatch.setattr(ls, "_solve_chunk", failing_once)
     result = solve(eta, g, [1.0], device="cpu", memory_bytes=5 * bytes_per_column(24, 60))
