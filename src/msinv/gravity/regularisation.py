@@ -20,8 +20,10 @@ the IRLS weights of :meth:`Regularisation.reweight` (GRAV3D v6 lines 13–14):
 .. math:: \\phi_m^{p,q} = \\alpha_s\\sum_j V_j\\,\\rho_{p}(f^s_j) + \\sum_{i} \\alpha_i
           \\sum_{faces} V_f\\,\\rho_{q_i}(f^i_f), \\qquad \\rho_p(f) \\approx (f^2+\\epsilon^2)^{p/2},
 
-with :math:`f^s = w(\\rho-\\rho_0)` and :math:`f^i` the difference of :math:`w\\rho` across a face
-divided by the distance between the cell centres.
+with :math:`f^s = \\rho-\\rho_0` and :math:`f^i` the difference of :math:`w\\rho` across a face
+divided by the distance between the cell centres and by the face's mean weight (≈ the
+gradient of ρ): the depth/distance weights w weight the norm, they are not inside its argument,
+as GRAV3D v6 puts them "in the model objective" for sparse norms (and SimPEG's ``Sparse``).
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ class Regularisation:
                 keep = np.flatnonzero(inside)
                 rows = sp.eye(n, format="csr")[keep]
                 coef = np.sqrt(alphas[term] * vol[keep])
-                unit, cells = coef, keep[:, None]
+                unit, cells = coef * w[keep], keep[:, None]
                 shift = ref
             else:
                 axis = TERMS.index(term) - 1
@@ -201,7 +203,7 @@ class Regularisation:
                 dist = centres[pairs[:, 1]] - centres[pairs[:, 0]]
                 face_vol = vol[pairs[:, 0]] / h[axis][_axis_index(mesh, pairs[:, 0], axis)] * dist
                 coef = np.sqrt(alphas[term] * face_vol) / dist
-                unit, cells = coef * dist, pairs
+                unit, cells = coef * dist * 0.5 * (w[pairs[:, 0]] + w[pairs[:, 1]]), pairs
                 shift = ref if self.config.smooth == "SMOOTH_MOD_DIF" else np.zeros(n)
             a_full = sp.diags_array(coef) @ rows @ scale_w
             self.operators[term] = SparseOperator(a_full @ select)
@@ -286,7 +288,8 @@ class Regularisation:
             term.set_weights("irls", None)
 
     def model_quantity(self, m: np.ndarray, term: str) -> np.ndarray:
-        """``f`` of a term: ``w(ρ−ρ0)`` per cell or the difference of ``wρ`` per metre per face."""
+        """``f`` of a term: ``ρ−ρ0`` per cell, or the difference of ``wρ`` per metre divided by
+        the face's mean weight."""
         return self.terms_[term].residual(m) / self._unit[term]
 
     @property
