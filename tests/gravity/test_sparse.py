@@ -19,7 +19,15 @@ def _true(mesh):
 def test_sparse_norms_are_more_compact_at_the_same_misfit(block):  # noqa: F811
     mesh, _, g, data, sigma, w = block
     cfg = InversionConfig(mode=1, tolc=0.02)
-    l2 = invert(GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), config=cfg)
+    l2 = invert(
+        GravityOperator(g),
+        data,
+        sigma,
+        Regularisation(mesh, weights=w),
+        lower=0.0,
+        upper=1.0,
+        config=cfg,
+    )
     reg = Regularisation(mesh, weights=w)
     sp = invert(
         GravityOperator(g),
@@ -29,7 +37,7 @@ def test_sparse_norms_are_more_compact_at_the_same_misfit(block):  # noqa: F811
         lower=0.0,
         upper=1.0,
         config=cfg,
-        sparse=SparseConfig(norms=(0.0, 1.0, 1.0, 1.0), eps=1e-3, eps_grad=1e-4),
+        sparse=SparseConfig(norms=(0.0, 0.0, 0.0, 0.0)),
     )
     target = data.size
     assert sp.converged and abs(sp.phi_d - target) <= 0.02 * target
@@ -37,9 +45,9 @@ def test_sparse_norms_are_more_compact_at_the_same_misfit(block):  # noqa: F811
     assert np.all(sp.model >= 0) and np.all(sp.model <= 1)
     true = _true(mesh)
     # compact: a larger peak and a smaller support than the smooth model, closer to the truth
-    assert sp.model.max() > 1.5 * l2.model.max()
+    assert sp.model.max() > 1.3 * l2.model.max()
     support = np.count_nonzero(sp.model > 0.1 * sp.model.max())
-    assert support < 0.7 * np.count_nonzero(l2.model > 0.1 * l2.model.max())
+    assert support < 0.8 * np.count_nonzero(l2.model > 0.1 * l2.model.max())
     corr = [np.corrcoef(m, true)[0, 1] for m in (l2.model, sp.model)]
     assert corr[1] > corr[0]
     text = sp.log_text()
@@ -89,8 +97,7 @@ def test_user_weights_scale_their_term(block):  # noqa: F811
 def test_coarse_to_fine_reaches_the_target(block):  # noqa: F811
     from msinv.core.operator import dottest
     from msinv.gravity.multilevel import coarse_level, coarsen_mesh
-    from msinv.gravity.pipeline import InversionProblem
-    from msinv.gravity.pipeline import run_inversion
+    from msinv.gravity.pipeline import InversionProblem, run_inversion
 
     mesh, st, g, data, sigma, w = block
     coarse, parent = coarsen_mesh(mesh)
@@ -99,6 +106,7 @@ def test_coarse_to_fine_reaches_the_target(block):  # noqa: F811
     reg = Regularisation(mesh, weights=w)
     op = GravityOperator(g)
     _, reg_c, op_c, lo, hi, init, p = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0)
+    assert np.all(lo == -1.0) and np.all(hi == 1.0) and np.all(init == 0.0)
     dottest(p, np.random.default_rng(2))
     x = np.random.default_rng(3).standard_normal(p.shape_in[0])
     np.testing.assert_allclose(op_c.forward(x), g @ p.forward(x))  # G_c = G P exactly
