@@ -197,7 +197,7 @@ def invert_multilevel(problem, levels: int, *, callback: Callable[[str, dict], N
     def transfer(x, previous, stage):
         if previous is None:
             return x
-        return hierarchy[stage.payload][6].forward(x)
+        return hierarchy[stage.payload - 1][6].forward(x)  # P of the coarser level
 
     stages = [
         Stage(
@@ -210,9 +210,7 @@ def invert_multilevel(problem, levels: int, *, callback: Callable[[str, dict], N
         for k, h in enumerate(hierarchy)
     ]
     continuation(stages, objective, hierarchy[0][5], transfer=transfer)
-    final = results[-1]
-    final.log = [e for r in results for e in r.log]
-    final.levels = [
+    summary = [
         {
             "level": k + 1,
             "cells": hierarchy[k][0].n_cells,
@@ -224,4 +222,7 @@ def invert_multilevel(problem, levels: int, *, callback: Callable[[str, dict], N
         }
         for k, r in enumerate(results)
     ]
+    final = results[-1]
+    final.log = [e for r in results for e in r.log]
+    final.levels = summary
     return final

@@ -191,7 +191,6 @@ def build_sensitivity_file(
     -------
     SensitivityResult
     """
-    from msinv.gravity.forward import gz
     from msinv.gravity.sensitivity import (
         build_compressed,
         build_sensitivity,
@@ -230,7 +229,8 @@ def build_sensitivity_file(
         diag = {"dense_bytes": int(g.nbytes)}
     else:
         scaling = row_scaling(mesh, active, w, settings.scale_sensitivity)
-        op, rms = build_compressed(
+        model = test_model(mesh, active)
+        op, rms, exact = build_compressed(
             mesh,
             st,
             active,
@@ -243,11 +243,9 @@ def build_sensitivity_file(
             workers=settings.workers,
             progress=progress,
             log=say,
+            probe=model,
         )
-        model = test_model(mesh, active)
-        full = np.zeros(mesh.n_cells)
-        full[active] = model
-        diag = op.diagnostics(None, model, std, exact=gz(mesh, st, full))
+        diag = op.diagnostics(None, model, std, exact=exact)
         say(
             f"compression {diag['ratio_entries']:.1f}x ({diag['ratio_memory_vs_float64']:.1f}x "
             f"memory vs float64), r_i in [{diag['r_min']:.4f}, {diag['r_max']:.4f}], test-model "

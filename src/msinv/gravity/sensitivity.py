@@ -368,6 +368,7 @@ def build_compressed(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    probe: np.ndarray | None = None,
 ):
     """Build, compress and save G block by block of stations, never holding the dense G.
 
@@ -394,12 +395,17 @@ def build_compressed(
         ``progress(done, total)`` after each row.
     log : callable, optional
         Receives one line per event (plan, resume, block written).
+    probe : (n_active,) numpy.ndarray, optional
+        A model whose exact data ``G @ probe`` are computed from the dense blocks on the way
+        (no second pass of the kernel; e.g. a test or true model).
 
     Returns
     -------
     op : CompressedSensitivity
     rms : (n_active,) numpy.ndarray
         RMS over the stations of every column of the exact G (GZSEN3D's average sensitivity).
+    probe_data : (n_data,) numpy.ndarray
+        Only when ``probe`` is given: its exact data.
 
     Notes
     -----
@@ -437,6 +443,7 @@ def build_compressed(
         "config": [config.wavelet, config.rule, config.rstar, config.threshold, config.level],
         "block_rows": plan.block_rows,
         "n_data": int(st.shape[0]),
+        "probe": None if probe is None else _digest(np.asarray(probe, dtype=np.float64)),
     }
     plan_file = partial / "plan.json"
     if partial.exists():
@@ -452,6 +459,7 @@ def build_compressed(
         plan_file.write_text(json.dumps(meta))
     kept, r = [], []
     col_sq = np.zeros(int(active.sum()))
+    probe_data = []
     delta_rel = None
     for b in range(plan.n_blocks):
         start = b * plan.block_rows
@@ -466,6 +474,8 @@ def build_compressed(
                 )
                 r.append(f["r"])
                 col_sq += f["col_sq"]
+                if probe is not None:
+                    probe_data.append(f["probe"])
                 delta_rel = float(f["delta_rel"]) if "delta_rel" in f else None
             if progress is not None:
                 progress(stop, st.shape[0])
@@ -473,6 +483,10 @@ def build_compressed(
         g = sensitivity_rows(mesh, st[start:stop], active, dtype=np.float64)
         block_sq = np.einsum("ij,ij->j", g, g)
         col_sq += block_sq
+        extra = {}
+        if probe is not None:
+            extra["probe"] = g @ np.asarray(probe, dtype=np.float64)
+            probe_data.append(extra["probe"])
         if b == 0:
             delta_rel = representative_threshold(g, transform, active, scaling, config)
 
@@ -493,6 +507,7 @@ def build_compressed(
                 data=np.concatenate([k[1] for k in block]),
                 r=rb,
                 col_sq=block_sq,
+                **extra,
                 **({} if delta_rel is None else {"delta_rel": delta_rel}),
             )
         os.replace(tmp, path)
@@ -507,4 +522,7 @@ def build_compressed(
     save_sensitivity(tmp, op, mesh, record, model_weights=weights, stations=st)
     os.replace(tmp, out)
     shutil.rmtree(partial)
-    return op, np.sqrt(col_sq / st.shape[0])
+    rms = np.sqrt(col_sq / st.shape[0])
+    if probe is not None:
+        return op, rms, np.concatenate(probe_data)
+    return op, rms
