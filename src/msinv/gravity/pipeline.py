@@ -344,8 +344,9 @@ def problem_from_control(control) -> InversionProblem:
     Raises
     ------
     ValueError
-        When the files disagree (data vs sensitivity rows or stations, active cells outside
-        the sensitivity's columns), naming the files.
+        When the files disagree (data vs sensitivity rows or stations), naming the files.
+        Cells of an active-cells file above the sensitivity's topography stay inactive, with a
+        note (``InversionProblem.notes``, written to ``gzinv3d.log``).
     """
     from msinv.gravity.inversion import InversionConfig, SparseConfig
     from msinv.gravity.regularisation import Regularisation, RegularisationConfig
@@ -362,13 +363,14 @@ def problem_from_control(control) -> InversionProblem:
             f"{op.shape_out[0]} rows"
         )
     codes = np.where(below, 1, 0)
+    notes = []
     if c.active_file is not None:
         flags = read_active(c.active_file, mesh)
-        outside = (flags == 1) & ~below
+        outside = (flags != 0) & ~below
         if outside.any():
-            raise ValueError(
-                f"{c.active_file}: {int(outside.sum())} cells are active (1) but above the "
-                f"topography of the sensitivity {c.sensitivity_file}; rebuild it or switch them off"
+            notes.append(
+                f"{int(outside.sum())} cells of {c.active_file} marked 1 or -1 lie above the "
+                f"topography of {c.sensitivity_file} (no sensitivity): kept inactive (0)"
             )
         codes = np.where(below, flags, 0)
     weights = np.ones(mesh.n_cells)
@@ -376,7 +378,6 @@ def problem_from_control(control) -> InversionProblem:
     ref = model_or_value(c.reference_model, mesh)
     a = c.resolved_alphas
     reg = Regularisation(mesh, RegularisationConfig(*a, smooth=c.smooth), codes, weights, ref)
-    notes = []
     if c.weights_file is not None:
         reg.set_user_weights(user_weights_from_file(c.weights_file, mesh))
         notes.append(f"user weights from {c.weights_file}")
