@@ -204,6 +204,61 @@ def run_msinv_sparse(example: Path, work: Path, true, res):
     return res, model
 
 
+def run_msinv_levels(example: Path, work: Path, true, res):
+    """Single-level against coarse-to-fine (``levels=2``) L2 inversions on the same sensitivity.
+
+    Uses ``inv_L2/``'s files (its ``sens.inp`` scales the rows by the weights, line 8 = 1);
+    the sensitivity is built once through the pipeline.
+    """
+    import shutil
+
+    from msinv.gravity.control import read_inversion_control, read_sensitivity_control
+    from msinv.gravity.pipeline import (
+        SensitivitySettings,
+        build_sensitivity_file,
+        problem_from_control,
+        read_cell_weights,
+        run_inversion,
+    )
+    from msinv.gravity.topography import active_from_topography
+    from msinv.gravity.ubc import read_mesh
+    from msinv.gravity.ubc_data import read_observations
+
+    if not (work / "gzinv3d.mtx").exists():
+        if work.exists():
+            shutil.rmtree(work)
+        shutil.copytree(example / "inv_L2", work)
+        c = read_sensitivity_control(work / "sens.inp")
+        mesh = read_mesh(c.mesh_file)
+        active = active_from_topography(mesh, None)
+        obs = read_observations(c.data_file)
+        settings = SensitivitySettings(
+            wavelet=c.wavelet or "NONE", rstar=c.eps, scale_sensitivity=c.scale_sensitivity
+        )
+        w = read_cell_weights(c.weights_file, mesh, active)
+        build_sensitivity_file(mesh, obs.locations, active, w, settings, work / "gzinv3d.mtx")
+    problem = problem_from_control(read_inversion_control(work / "inv.inp"))
+    models = {}
+    for name, levels in (("single_level", 1), ("coarse_to_fine", 2)):
+        t0 = time.perf_counter()
+        out = run_inversion(problem, levels=levels)
+        seconds = time.perf_counter() - t0
+        models[name] = problem.reg.full_model(out.model)
+        res[name] = {
+            "seconds": seconds,
+            "phi_d_over_target": out.phi_d / out.target,
+            "converged": out.converged,
+            "beta_solves": len(out.log),
+            "cg_iterations": sum(e.cg_iterations for e in out.log),
+            "levels": getattr(out, "levels", None),
+            "recovered_max": recovered_max(problem.mesh, models[name]),
+            "correlation_with_true": correlation(models[name], true),
+        }
+    a, b = models["single_level"], models["coarse_to_fine"]
+    res["relative_model_difference"] = float(np.linalg.norm(a - b) / np.linalg.norm(a))
+    return res
+
+
 def simpeg_worker(inputs: Path, output: Path):
     """SimPEG's L2 and sparse inversions on the arrays of ``inputs`` (run with SimPEG's Python)."""
     import discretize
@@ -541,7 +596,8 @@ def main():
     parser.add_argument(
         "--parts",
         default="l2,sparse",
-        help="comma-separated: l2 (the L2 rows), sparse (inv_sparse/ beside SimPEG's Sparse)",
+        help="comma-separated: l2 (the L2 rows), sparse (inv_sparse/ beside SimPEG's Sparse), "
+        "levels (inv_L2/ single-level against coarse-to-fine)",
     )
     parser.add_argument("--simpeg-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -588,7 +644,12 @@ def main():
             ex, work, true, {}
         )
         print(json.dumps(result["msinv_sparse"], indent=1), flush=True)
-    if args.simpeg_python is not None:
+    if "levels" in parts:
+        result["msinv_levels"] = run_msinv_levels(
+            ex, args.out.parent / "gravity_v6_levels", true, {}
+        )
+        print(json.dumps(result["msinv_levels"], indent=1), flush=True)
+    if args.simpeg_python is not None and parts & {"l2", "sparse"}:
         with tempfile.TemporaryDirectory() as tmp:
             inputs, output = Path(tmp) / "inputs.npz", Path(tmp) / "simpeg.json"
             norms = (0.0, 2.0, 2.0, 2.0)

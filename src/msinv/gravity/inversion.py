@@ -217,6 +217,10 @@ class SparseConfig:
         factor (> 1) per IRLS iteration until it reaches its floor (``eps``/``eps_grad``).
     tol : float
         After ε reached its floor: stop when the model changes by less than this (relative).
+    misfit_tolerance : float
+        At each re-weighting β is searched again until φ_d is within this relative tolerance of
+        the target (SimPEG's ``misfit_tolerance``; at least tolc); after the last re-weighting
+        it is searched to within tolc. 0 (or anything <= tolc) searches to tolc every time.
     """
 
     norms: tuple = (2.0, 2.0, 2.0, 2.0)
@@ -226,6 +230,7 @@ class SparseConfig:
     max_irls: int = 20
     cooling: float = 2.0
     tol: float = 1e-2
+    misfit_tolerance: float = 0.1
 
     def __post_init__(self):
         if len(self.norms) != 4:
@@ -242,6 +247,8 @@ class SparseConfig:
             raise ValueError(f"scale must be in [0, 1], got {self.scale}")
         if self.max_irls < 1 or not self.cooling > 1 or not self.tol > 0:
             raise ValueError("max_irls must be >= 1, cooling > 1 and tol > 0")
+        if not 0 <= self.misfit_tolerance < 1:
+            raise ValueError(f"misfit_tolerance must be in [0, 1), got {self.misfit_tolerance}")
 
 
 def invert(
@@ -402,19 +409,18 @@ def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, so
         setup()
         state["m"] = x
 
+    def search(rtol):
+        res = beta_search(
+            solve, target, result["beta"], rtol=rtol, factor=2.0, max_iter=config.max_beta
+        )
+        result["beta"], result["phi_d"] = res.beta, res.phi_d
+        result["converged"] = abs(res.phi_d - target) <= config.tolc * target
+
     def solve_irls(x):
         if target is None:
             solve(result["beta"])
         else:
-            res = beta_search(
-                solve,
-                target,
-                result["beta"],
-                rtol=config.tolc,
-                factor=2.0,
-                max_iter=config.max_beta,
-            )
-            result["beta"], result["converged"] = res.beta, res.converged
+            search(max(config.tolc, sparse.misfit_tolerance))
         return state["m"]
 
     def at_floor(k, x, change):
@@ -422,6 +428,9 @@ def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, so
         return cooled and change <= sparse.tol
 
     out = irls(solve_irls, reweight, m, max_iter=sparse.max_irls, callback=at_floor)
+    if target is not None and not result["converged"]:
+        search(config.tolc)  # land within tolc with the last weights
+        return result["beta"], state["m"], result["converged"]
     return result["beta"], out.x, result["converged"]
 
 

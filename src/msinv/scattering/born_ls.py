@@ -28,6 +28,7 @@ from scipy.sparse.linalg import LinearOperator as SciPyOperator
 from scipy.sparse.linalg import lsqr
 
 from msinv.core.continuation import IterationRecord
+from msinv.core.misfit import DataMisfit
 from msinv.core.operator import LinearOperator, power_iteration
 from msinv.core.regularisation import Gradient2D, Regulariser
 from msinv.core.solvers import irls, lcurve_corner
@@ -230,8 +231,7 @@ def born_ls(
         if callback is not None:
             callback(IterationRecord(k, label, iterations, res, np.nan, eta_b + scale * x))
 
-    def residual(x):
-        return float(np.linalg.norm(a.forward(x) - rhs))
+    residual = DataMisfit(a, rhs).residual_norm
 
     if weight_rule == "fixed":
         weight = 0.0 if reg is None else reg.weight
