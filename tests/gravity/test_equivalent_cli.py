@@ -48,7 +48,7 @@ def test_gzsenes_gzinves_and_predict_upward(project):
     r = _run("es-sensitivity", folder / "sens.inp", "--depth", "600", "--quiet")
     assert r.exit_code == 0, r.output
     assert "2-D daub2 compression" in (folder / "gzsenes.log").read_text()
-    r = _run("es-invert", folder / "inv.inp", "--quiet")
+    r = _run("es-invert", folder / "inv.inp")
     assert r.exit_code == 0, r.output
     record = json.loads((folder / "gzinves.json").read_text())
     n = len(sv.data)

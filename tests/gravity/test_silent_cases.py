@@ -157,10 +157,15 @@ def test_large_requests_are_refused_up_front(project, tmp_path):
     write_data(tmp_path / "many.loc", GravityData(st))
     r = _run(
         "sensitivity", "--mesh", project / "mesh.txt", "--data", tmp_path / "many.loc",
-        "--memory", "1", "--out", tmp_path / "g.mtx",
+        "--wavelet", "NONE", "--memory", "1", "--out", tmp_path / "g.mtx",
     )  # fmt: skip
-    assert r.exit_code == 2
-    assert "dense G of 200000 data" in r.output and "memory limit of 1.00 GiB" in r.output
+    assert r.exit_code == 2, r.output
+    assert "200000 data x" in r.output and "allowed 1.00 GiB" in r.output
+    r = _run(
+        "forward", project / "mesh.txt", tmp_path / "many.loc", project / "model.den",
+        "--memory", "0.001", "--out", tmp_path / "f.grv",
+    )  # fmt: skip
+    assert r.exit_code == 2 and "forward of 200000 stations" in r.output
     assert not (tmp_path / "g.mtx").exists()
 
 

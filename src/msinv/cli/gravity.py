@@ -5,8 +5,8 @@ msinv gravity ...      GRAV3D       does
 =====================  ===========  ==================================================
 forward                GZFOR3D      g_z of a density model at stations
 weights                PFWEIGHT     depth or distance weights
-sensitivity            GZSEN3D      G, wavelet-compressed, saved with its mesh
-invert                 GZINV3D      bounded Tikhonov inversion (modes 1, 2, 3)
+sensitivity            GZSEN3D      G, compressed block by block, saved with mesh and stations
+invert                 GZINV3D      bounded inversion, L2 or sparse (modes 1, 2, 3)
 predict                GZPRE3D      data of a model from a saved sensitivity
 example                --           a small GRAV3D-style example to try all of the above
 es-sensitivity         GZSENES      equivalent-source layer G (2-D compression)
@@ -37,9 +37,12 @@ class _Bar:
     """A tqdm progress bar fed by ``callback(done, total)``."""
 
     def __init__(self, desc: str, quiet: bool):
+        import sys
+
         from tqdm import tqdm
 
-        self.bar = tqdm(desc=desc, unit="", disable=quiet, leave=False)
+        # only on a terminal: a redirected log must not fill with carriage returns
+        self.bar = tqdm(desc=desc, unit="", disable=quiet or not sys.stderr.isatty(), leave=False)
 
     def __call__(self, done: int, total: int):
         self.bar.total = total
@@ -153,13 +156,17 @@ def weights(
     typer.echo(f"wrote {out} ({kind} weighting, {int(active.sum())} active cells)")
 
 
-def _test_model(mesh, active):
-    """A block of 0.1 g/cc in the middle of the mesh (diagnostics' test model)."""
-    c = mesh.cell_centers
-    mid = [0.5 * (n[0] + n[-1]) for n in (mesh.nodes_x, mesh.nodes_y, mesh.nodes_z)]
-    ext = [0.1 * (n[-1] - n[0]) for n in (mesh.nodes_x, mesh.nodes_y, mesh.nodes_z)]
-    inside = np.all(np.abs(c - mid) <= ext, axis=1)
-    return np.where(inside, 0.1, 0.0)[active]
+def _logger(path: Path, echo: bool = True):
+    """``say(line)``: append to a log file (created afresh) and echo to the terminal."""
+    fh = path.open("w")
+
+    def say(line: str):
+        fh.write(line + "\n")
+        fh.flush()
+        if echo:
+            typer.echo(line)
+
+    return say, fh
 
 
 @app.command()
@@ -173,19 +180,31 @@ def sensitivity(
     wavelet: str = typer.Option("daub2", help="daub1..daub6, symm4..symm6, or NONE."),
     rstar: float = typer.Option(0.05, min=0.0, max=1.0, help="Relative error r* per row."),
     rule: str = typer.Option("per_row", help="per_row, representative or threshold."),
-    dtype: str = typer.Option("float32", help="Precision of the dense G: float32/float64."),
+    dtype: str = typer.Option("float32", help="Precision of a dense G: float32/float64."),
+    memory: float | None = typer.Option(
+        None,
+        min=0.01,
+        help="Memory budget in GiB for building G [default: a quarter of the machine's RAM].",
+    ),
+    workers: int | None = typer.Option(None, min=1, help="Compression threads [default: all]."),
     diagnostics: bool = typer.Option(False, help="Write sens_diagnostics.json."),
     out: Path | None = typer.Option(
         None, help="Sensitivity file [default: gzinv3d.mtx beside the control file]."
     ),
     quiet: bool = typer.Option(False, help="No progress bars."),
-    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
-    """Sensitivity matrix, wavelet-compressed, saved with its mesh: GZSEN3D."""
-    from msinv.core.memory import check_memory, memory_limit
-    from msinv.gravity.compression import CompressedSensitivity, CompressionConfig
-    from msinv.gravity.sensitivity import build_sensitivity, save_sensitivity, sensitivity_memory
-    from msinv.gravity.ubc import read_mesh, read_model
+    """Sensitivity matrix, wavelet-compressed block by block, saved with its mesh: GZSEN3D.
+
+    G is built in blocks of stations that fit the memory budget, each block compressed at once
+    and written to OUT.partial/; a killed run started again resumes there. Writes the
+    sensitivity file, sensitivity.txt (RMS sensitivity of every cell) and gzsen3d.log.
+    """
+    from msinv.gravity.pipeline import (
+        SensitivitySettings,
+        build_sensitivity_file,
+        read_cell_weights,
+    )
+    from msinv.gravity.ubc import read_mesh
 
     folder, threshold, scale = Path("."), None, True
     if control is not None:
@@ -208,62 +227,41 @@ def sensitivity(
         folder = control.parent
     if mesh is None or data is None:
         raise UserInputError("give a GZSEN3D control file, or --mesh and --data")
-    if dtype not in ("float32", "float64"):
-        raise UserInputError(f"--dtype: expected float32 or float64, got {dtype!r}")
+    settings = SensitivitySettings(
+        wavelet=wavelet,
+        rule=rule,
+        rstar=rstar,
+        threshold=threshold if threshold is not None else 1e-3,
+        scale_sensitivity=scale,
+        dtype=dtype,
+        memory=None if memory is None else int(memory * 2**30),
+        workers=workers,
+    )
     m = read_mesh(mesh)
     active = _active(m, topography)
     st = _stations(data)
-    w = np.ones(int(active.sum()))
-    if weights_file is not None:
-        w = read_model(weights_file, m)[active]
-        if np.any(w <= 0):
-            raise UserInputError(f"{weights_file}: weights of active cells must be > 0")
-    need = sensitivity_memory(st.n_data, int(active.sum()), dtype)
-    check_memory(
-        need,
-        memory_limit(memory),
-        f"dense G of {st.n_data} data x {int(active.sum())} cells ({dtype})",
-        "fewer stations or cells, or a larger --memory",
-    )
-    typer.echo(f"G: {st.n_data} data x {int(active.sum())} cells, {need / 2**30:.2f} GiB {dtype}")
-    bar = _Bar("G rows", quiet)
-    g = build_sensitivity(m, st.locations, active, dtype=np.dtype(dtype), chunk=16, callback=bar)
-    bar.close()
+    w = None if weights_file is None else read_cell_weights(weights_file, m, active)
     out = out or folder / "gzinv3d.mtx"
-    record = {
-        "wavelet": wavelet,
-        "rstar": rstar,
-        "rule": rule,
-        "threshold": threshold,
-        "scale_sensitivity": scale,
-    }
-    if wavelet.upper() == "NONE":
-        save_sensitivity(out, (g, active, w), m, record, stations=st.locations)
-        typer.echo(f"wrote {out} (dense)")
-        return
-    cfg = CompressionConfig(
-        wavelet.lower(),
-        rule,
-        rstar if rule != "threshold" else 0.05,
-        threshold if threshold is not None else 1e-3,
-    )
-    # rows are scaled as in GRAV3D's model norm, by w·sqrt(V): the large padding cells then
-    # hold little energy and compress well; the inversion's weights (w) are stored apart
-    vol = m.cell_volumes[active]
-    scaling = (w if scale else 1.0) * np.sqrt(vol / vol.min())
-    bar = _Bar("compress", quiet)
-    comp = CompressedSensitivity.compress(g, m.shape_cells, active, scaling, cfg, callback=bar)
-    bar.close()
-    save_sensitivity(out, comp, m, record, model_weights=w, stations=st.locations)
-    diag = comp.diagnostics(g, _test_model(m, active), st.std)
-    typer.echo(
-        f"wrote {out}: compression {diag['ratio_entries']:.1f}x "
-        f"({diag['ratio_memory_vs_float64']:.1f}x memory vs float64), r_i in "
-        f"[{diag['r_min']:.4f}, {diag['r_max']:.4f}], test-model data error "
-        f"{diag['data_relative_error']:.2%}"
-    )
+    say, fh = _logger(out.parent / "gzsen3d.log")
+    bar = _Bar("G rows", quiet)
+    try:
+        res = build_sensitivity_file(
+            m,
+            st.locations,
+            active,
+            w,
+            settings,
+            out,
+            std=st.std,
+            sensitivity_txt=out.parent / "sensitivity.txt",
+            progress=bar,
+            log=say,
+        )
+    finally:
+        bar.close()
+        fh.close()
     if diagnostics:
-        (folder / "sens_diagnostics.json").write_text(json.dumps(diag, indent=2) + "\n")
+        (folder / "sens_diagnostics.json").write_text(json.dumps(res.diagnostics, indent=2) + "\n")
 
 
 @app.command()
@@ -271,6 +269,12 @@ def sensitivity(
 def invert(
     control: Path = typer.Argument(..., help="GZINV3D control file (inv.inp)."),
     out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
+    levels: int = typer.Option(
+        1, min=1, max=4, help="Mesh levels: 2 or more inverts coarse-to-fine (cells merged 2x2x2)."
+    ),
+    every_iteration: bool = typer.Option(
+        False, help="Also write gzinv3d_NNN.den/.pre after every beta solve."
+    ),
     full_finish: bool = typer.Option(
         True,
         help="With a compressed sensitivity: rebuild the exact G (when it fits in --memory) and "
@@ -281,113 +285,73 @@ def invert(
     quiet: bool = typer.Option(False, help="No progress bars."),
     memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
-    """Bounded Tikhonov inversion: GZINV3D (writes gzinv3d.den/.pre/.out/.vtk)."""
+    """Bounded inversion, L2 or sparse (v6 lines 13-14, IRLS): GZINV3D.
+
+    Writes gzinv3d.den/.pre/.out/.log/.vtk/.json (and gzinv3d_NNN.den/.pre on request).
+    """
+    import sys
+    import time
+    from dataclasses import replace
+
     from msinv.core.memory import memory_limit
-    from msinv.gravity.compression import CompressedSensitivity
     from msinv.gravity.control import read_inversion_control
-    from msinv.gravity.inversion import InversionConfig
-    from msinv.gravity.regularisation import Regularisation, RegularisationConfig
-    from msinv.gravity.sensitivity import check_stations, load_sensitivity
-    from msinv.gravity.ubc import model_or_value, read_active, write_model, write_vtk
-    from msinv.gravity.ubc_data import GravityData, read_observations, read_weights, write_data
+    from msinv.gravity.pipeline import (
+        iteration_writer,
+        problem_from_control,
+        run_inversion,
+        write_inversion_outputs,
+    )
 
     c = read_inversion_control(control)
-    if c.norms is not None:
-        raise UserInputError(
-            f"{control}: sparse norms (v6 lines 13-14) are not supported; use "
-            "null for least squares"
-        )
     if mode3 not in ("gcv", "lcurve"):
         raise UserInputError(f"--mode3: expected gcv or lcurve, got {mode3!r}")
+    if c.weights_file is not None and not c.weights_file.is_file():
+        raise UserInputError(f"{control}: line 12: weights file {c.weights_file} not found")
     limit = memory_limit(memory)
     out = out or control.parent
     out.mkdir(parents=True, exist_ok=True)
-    op, mesh, below, w_sens = load_sensitivity(c.sensitivity_file)
-    obs = read_observations(c.obs_file)
-    check_stations(c.sensitivity_file, obs.locations, c.obs_file)
-    _check_length_scales(control, c, mesh)
-    codes = np.where(below, 1, 0)
-    if c.active_file is not None:
-        codes = np.where(below, read_active(c.active_file, mesh), 0)
-    if np.any(codes[below] != 1):
-        raise UserInputError(
-            f"{c.active_file}: cells inactive below the topography are not "
-            "supported yet; regenerate the sensitivity with the same active cells"
-        )
-    weights = np.ones(mesh.n_cells)
-    weights[below] = w_sens
-    user = None
-    if c.weights_file is not None:
-        if not c.weights_file.is_file():
-            raise UserInputError(f"{control}: line 12: weights file {c.weights_file} not found")
-        uw = read_weights(c.weights_file, mesh)
-        user = {"s": uw.s.reshape(-1, order="F"), "x": uw.x, "y": uw.y, "z": uw.z}
-    ref = model_or_value(c.reference_model, mesh, density=True)
-    a = c.resolved_alphas
-    reg = Regularisation(
-        mesh, RegularisationConfig(*a, smooth=c.smooth), codes, weights, ref, user_weights=user
-    )
-    cfg = InversionConfig(
-        mode=c.mode,
-        chifact=c.par if c.mode == 1 else 1.0,
-        tolc=c.tolc,
-        beta=c.par if c.mode == 2 else None,
-        mode3=mode3,
-    )
-    bounds = {
-        "lower": model_or_value(c.lower, mesh)[below],
-        "upper": model_or_value(c.upper, mesh)[below],
+    t0 = time.perf_counter()
+    problem = problem_from_control(c)
+    _check_length_scales(control, c, problem.mesh)
+    problem.config = replace(problem.config, mode3=mode3)
+    from tqdm import tqdm
+
+    bar = tqdm(desc="CG", unit="it", disable=quiet or not sys.stderr.isatty(), leave=False)
+    write_iteration = iteration_writer(problem, out) if every_iteration else None
+
+    def progress(event, info):
+        if event == "cg":
+            bar.update(1)
+            return
+        if write_iteration is not None:
+            write_iteration(event, info)
+        if not quiet:
+            stage = f"IRLS {info['irls']}, " if info.get("irls") else ""
+            bar.write(
+                f"{stage}beta {info['beta']:.4e}: phi_d {info['phi_d']:.4e}, phi_m "
+                f"{info['phi_m']:.4e}, {info['cg_iterations']} CG, "
+                f"{info['n_lower'] + info['n_upper']} at bounds"
+            )
+
+    res = run_inversion(problem, levels=levels, callback=progress)
+    res = _true_misfit(problem, res, full_finish, limit, quiet, progress)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    record = {
+        "control": str(control),
+        "mode": c.mode,
+        "alphas": list(c.resolved_alphas),
+        "smooth": c.smooth,
+        "norms": None if c.norms is None else [float(np.mean(p)) for p in c.norms],
+        "levels": levels,
     }
-    res = _run_inversion(
-        op,
-        obs,
-        reg,
-        bounds,
-        model_or_value(c.initial_model, mesh, density=True)[below],
-        cfg,
-        quiet,
-        finish=_exact_operator(mesh, obs, below, limit, quiet)
-        if full_finish and isinstance(op, CompressedSensitivity)
-        else None,
-    )
-    if isinstance(op, CompressedSensitivity) and res.phi_d_approximate is None:
-        from msinv.gravity.forward import gz
-
-        exact = gz(mesh, obs.locations, reg.full_model(res.model, fill=0.0))
-        res.phi_d_approximate = res.phi_d
-        res.phi_d = float(np.sum(((exact - obs.values) / obs.std) ** 2))
-        res.predicted = exact
-        res.converged = res.target is None or abs(res.phi_d - res.target) <= c.tolc * res.target
-    full = reg.full_model(res.model)
-    write_model(out / "gzinv3d.den", mesh, full, active=below)
-    write_data(
-        out / "gzinv3d.pre",
-        GravityData(obs.locations, res.predicted),
-        comment="msinv gravity invert: predicted data",
-    )
-    (out / "gzinv3d.out").write_text(res.log_text())
-    write_vtk(out / "gzinv3d.vtk", mesh, {"density": full}, active=below)
-    from msinv.core.provenance import provenance
-
-    record = provenance(
-        {"control": str(control), "mode": c.mode, "alphas": list(a), "smooth": c.smooth}
-    )
-    record["weights_file"] = None if c.weights_file is None else str(c.weights_file)
-    _report(res, record, out / "gzinv3d.json", f"wrote gzinv3d.den, .pre, .out, .vtk in {out}")
+    write_inversion_outputs(problem, res, out, control_path=control, seconds=seconds, record=record)
+    _echo_result(res, f"wrote gzinv3d.den, .pre, .out, .log, .vtk in {out}")
 
 
-def _report(res, record: dict, json_path: Path, wrote: str) -> None:
-    """Write the inversion's record (β, the true φ_d, the compressed G's φ_d, target) as JSON
-    and print one line; warn when the true misfit missed the target."""
-    record.update(
-        beta=res.beta,
-        phi_d=res.phi_d,
-        phi_d_compressed=res.phi_d_approximate,
-        phi_m=res.phi_m,
-        target=res.target,
-        converged=res.converged,
-    )
-    json_path.write_text(json.dumps(record, indent=2) + "\n")
+def _echo_result(res, wrote: str) -> None:
+    """One line: β, the true φ_d, the target and what the compressed G claimed; a warning when
+    the true misfit missed the target."""
     target = f" (target {res.target:.1f})" if res.target is not None else ""
     approx = (
         f", compressed G gave {res.phi_d_approximate:.2f}"
@@ -397,6 +361,48 @@ def _report(res, record: dict, json_path: Path, wrote: str) -> None:
     typer.echo(f"beta {res.beta:.4e}: true phi_d {res.phi_d:.2f}{target}{approx}; {wrote}")
     if res.target is not None and not res.converged:
         typer.secho("warning: the true misfit is not within tolc of the target", err=True)
+
+
+def _true_misfit(problem, res, full_finish: bool, limit: int, quiet: bool, progress):
+    """After an inversion with a compressed G: finish with the exact G when it fits in
+    ``limit`` bytes (least squares only), else measure the true misfit with the exact forward."""
+    from msinv.gravity.compression import CompressedSensitivity
+    from msinv.gravity.forward import GravityOperator, gz
+    from msinv.gravity.inversion import finish
+    from msinv.gravity.pipeline import Selection
+    from msinv.gravity.sensitivity import build_sensitivity, sensitivity_memory
+
+    p = problem
+    op = getattr(p.op, "a", p.op)  # G itself when fixed cells made it G @ Selection
+    if not isinstance(op, CompressedSensitivity):
+        return res
+    need = sensitivity_memory(p.locations.shape[0], int(p.below.sum()), np.float32)
+    if full_finish and p.sparse is None and need <= limit:
+        bar = _Bar("exact G rows", quiet)
+        g = build_sensitivity(p.mesh, p.locations, p.below, dtype=np.float32, chunk=16,
+                              callback=bar)  # fmt: skip
+        bar.close()
+        exact = GravityOperator(g)
+        params = p.reg.active[p.below]
+        if not params.all():
+            exact = exact @ Selection(params)
+        bounds = {"lower": p.lower, "upper": p.upper}
+        res.predicted = res.predicted - p.fixed_data
+        res = finish(exact, res, p.data, p.std, p.reg, **bounds, config=p.config, callback=progress)
+        res.predicted = res.predicted + p.fixed_data
+        return res
+    if full_finish and need > limit:
+        typer.echo(
+            f"the exact G ({need / 2**30:.2f} GiB) exceeds --memory: the true misfit is "
+            "computed from the exact forward instead of finishing with G"
+        )
+    predicted = gz(p.mesh, p.locations, p.reg.full_model(res.model, fill=0.0) * p.below)
+    res.phi_d_approximate = res.phi_d
+    res.phi_d = float(np.sum(((predicted - p.observed) / p.std) ** 2))
+    res.predicted = predicted
+    if res.target is not None:
+        res.converged = abs(res.phi_d - res.target) <= p.config.tolc * res.target
+    return res
 
 
 def _check_length_scales(control: Path, c, mesh) -> None:
@@ -417,56 +423,6 @@ def _check_length_scales(control: Path, c, mesh) -> None:
         )
 
 
-def _exact_operator(mesh, obs, active, limit: int, quiet: bool):
-    """The dense G of the stations (float32) when it fits in ``limit`` bytes, else None."""
-    from msinv.gravity.forward import GravityOperator
-    from msinv.gravity.sensitivity import build_sensitivity, sensitivity_memory
-
-    need = sensitivity_memory(obs.n_data, int(active.sum()), np.float32)
-    if need > limit:
-        typer.echo(
-            f"the exact G ({need / 2**30:.2f} GiB) exceeds --memory: the true misfit is "
-            "computed from the exact forward instead of finishing with G"
-        )
-        return None
-    bar = _Bar("exact G rows", quiet)
-    g = build_sensitivity(mesh, obs.locations, active, dtype=np.float32, chunk=16, callback=bar)
-    bar.close()
-    return GravityOperator(g)
-
-
-def _run_inversion(op, obs, reg, bounds, initial, cfg, quiet: bool, finish=None):
-    """Invert (and finish with the exact G when given) with progress on the terminal."""
-    from tqdm import tqdm
-
-    from msinv.gravity.inversion import finish as finish_with
-    from msinv.gravity.inversion import invert as run_inversion
-
-    bar = tqdm(desc="CG", unit="it", disable=quiet, leave=False)
-
-    def progress(event, info):
-        if event == "cg":
-            bar.update(1)
-        elif not quiet:
-            bar.write(
-                f"beta {info['beta']:.4e}: phi_d {info['phi_d']:.4e}, phi_m "
-                f"{info['phi_m']:.4e}, {info['cg_iterations']} CG, "
-                f"{info['n_lower'] + info['n_upper']} at bounds"
-            )
-
-    res = run_inversion(
-        op, obs.values, obs.std, reg, **bounds, initial=initial, config=cfg, callback=progress
-    )
-    if finish is not None:
-        if not quiet:
-            bar.write(f"compressed G: phi_d {res.phi_d:.4e}; finishing with the exact G")
-        res = finish_with(
-            finish, res, obs.values, obs.std, reg, **bounds, config=cfg, callback=progress
-        )
-    bar.close()
-    return res
-
-
 @app.command()
 @friendly
 def predict(
@@ -478,7 +434,7 @@ def predict(
 ) -> None:
     """Data of a model from a saved sensitivity: GZPRE3D."""
     from msinv.core.memory import check_memory, memory_limit
-    from msinv.gravity.sensitivity import check_stations, load_sensitivity
+    from msinv.gravity.sensitivity import load_sensitivity
     from msinv.gravity.ubc import read_density
     from msinv.gravity.ubc_data import GravityData, write_data
 
@@ -487,14 +443,16 @@ def predict(
     check_memory(
         sensitivity_file.stat().st_size * 2, memory_limit(memory), f"loading {sensitivity_file}"
     )
-    op, mesh, active, _ = load_sensitivity(sensitivity_file)
     st = _stations(locations)
-    check_stations(sensitivity_file, st.locations, locations)
+    op, mesh, active, _ = load_sensitivity(sensitivity_file, stations=st.locations)
+    if st.n_data != op.shape_out[0]:
+        raise UserInputError(
+            f"{locations}: {st.n_data} stations, the sensitivity has {op.shape_out[0]}"
+        )
     values, air = read_density(model, mesh)
-    rho = values[active]
     write_data(
         out,
-        GravityData(st.locations, op.forward(rho)),
+        GravityData(st.locations, op.forward(values[active])),
         comment=f"msinv gravity predict {model.name}",
     )
     typer.echo(

@@ -18,7 +18,7 @@ import numpy as np
 import typer
 
 from msinv.cli.errors import UserInputError, friendly
-from msinv.cli.gravity import MEMORY_HELP, _Bar, _report, _run_inversion, _stations, app
+from msinv.cli.gravity import MEMORY_HELP, _Bar, _echo_result, _stations, app
 
 #: Format tag of the fitted layer written by es-invert (``gzinves_layer.npz``).
 LAYER_MODEL_FORMAT = "msinv-equivalent-layer-1"
@@ -147,7 +147,6 @@ def _load_layer_matrix(path: Path):
 def es_invert(
     control: Path = typer.Argument(..., help="GZINVES control file."),
     out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
-    quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
     """Fit the layer: GZINVES (gzinves.den/.pre/.log/.json and gzinves_layer.npz)."""
     import discretize
@@ -164,13 +163,13 @@ def es_invert(
     c = read_layer_inversion_control(control)
     out = out or control.parent
     out.mkdir(parents=True, exist_ok=True)
-    op, layer, _, arrays = _load_layer_matrix(c.sensitivity_file)
+    op, layer, stations, arrays = _load_layer_matrix(c.sensitivity_file)
     obs = read_observations(c.obs_file)
-    check_stations(c.sensitivity_file, obs.locations, c.obs_file)
+    check_stations(c.sensitivity_file, stations, obs.locations)
     finish = None
     if c.full_file is not None:
-        finish = _load_layer_matrix(c.full_file)[0]
-        check_stations(c.full_file, obs.locations, c.obs_file)
+        finish, _, full_stations, _ = _load_layer_matrix(c.full_file)
+        check_stations(c.full_file, full_stations, obs.locations)
     mesh = discretize.TensorMesh(
         [arrays["mesh_hx"], arrays["mesh_hy"], arrays["mesh_hz"]], origin=arrays["mesh_origin"]
     )
@@ -187,13 +186,22 @@ def es_invert(
         tolc=c.tolc,
         beta=c.par if c.mode == 2 else None,
     )
-    res = _run_inversion(op, obs, reg, bounds, 0.0, cfg, quiet, finish=finish)
-    if finish is None and isinstance(op, CompressedSensitivity):
+    from msinv.gravity.inversion import finish as finish_with
+    from msinv.gravity.pipeline import InversionProblem, run_inversion
+
+    problem = InversionProblem(
+        mesh=layer.tensor_mesh(), op=op, data=obs.values, std=obs.std, locations=obs.locations,
+        observed=obs.values, reg=reg, **bounds, initial=np.zeros(layer.n_cells), config=cfg,
+        sparse=None, below=np.ones(layer.n_cells, bool), fixed_data=np.zeros(obs.n_data),
+    )  # fmt: skip
+    res = run_inversion(problem)
+    if finish is not None:
+        res = finish_with(finish, res, obs.values, obs.std, reg, **bounds, config=cfg)
+    elif isinstance(op, CompressedSensitivity):
         exact = layer.gz(obs.locations, res.model)
-        phi = float(np.sum(((exact - obs.values) / obs.std) ** 2))
-        if abs(phi - res.phi_d) > 1e-9 * max(phi, 1.0):
-            res.phi_d_approximate, res.phi_d, res.predicted = res.phi_d, phi, exact
-            res.converged = res.target is None or abs(phi - res.target) <= c.tolc * res.target
+        res.phi_d_approximate, res.predicted = res.phi_d, exact
+        res.phi_d = float(np.sum(((exact - obs.values) / obs.std) ** 2))
+        res.converged = res.target is None or abs(res.phi_d - res.target) <= c.tolc * res.target
     full = np.zeros(mesh.n_cells)
     full[cells] = res.model
     active = np.zeros(mesh.n_cells, bool)
@@ -207,8 +215,12 @@ def es_invert(
     with (out / "gzinves_layer.npz").open("wb") as fh:
         np.savez(fh, format=LAYER_MODEL_FORMAT, density=res.model, **layer_arrays(layer))
     record = provenance({"control": str(control), "mode": c.mode, "alphas": list(c.alphas)})
-    wrote = f"wrote gzinves.den, .pre, .log, .json, gzinves_layer.npz in {out}"
-    _report(res, record, out / "gzinves.json", wrote)
+    record.update(
+        beta=res.beta, phi_d=res.phi_d, phi_d_compressed=res.phi_d_approximate, phi_m=res.phi_m,
+        target=res.target, converged=res.converged,
+    )  # fmt: skip
+    (out / "gzinves.json").write_text(json.dumps(record, indent=2) + "\n")
+    _echo_result(res, f"wrote gzinves.den, .pre, .log, .json, gzinves_layer.npz in {out}")
 
 
 @app.command("es-predict")
