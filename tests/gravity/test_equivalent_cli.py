@@ -90,3 +90,21 @@ def test_four_alphas_and_uneven_meshes_are_refused(project, tmp_path):
     write_mesh(tmp_path / "mesh.txt", TensorMesh([[10.0] * 3, [10.0] * 3, [5.0, 10.0]]))
     r = _run("es-sensitivity", "--mesh", tmp_path / "mesh.txt", "--data", folder / "obs.grv")
     assert r.exit_code == 2 and "equal thicknesses" in r.output
+
+
+def test_gzines_and_gzsenes_readers(tmp_path):
+    from msinv.gravity.control import (
+        read_layer_inversion_control,
+        read_layer_sensitivity_control,
+    )
+
+    (tmp_path / "inv.inp").write_text(
+        "2\n0.5 0\nobs.grv\ngzinves.mtx\nnull\nVALUE 3\n100 200 ! Le Ln\nnull\n"
+    )
+    c = read_layer_inversion_control(tmp_path / "inv.inp")
+    assert (c.mode, c.par, c.tolc) == (2, 0.5, 0.02)
+    assert c.alphas == pytest.approx((1e-4, 1.0, 4.0)) and c.full_file is None
+    assert c.lower == -np.inf and c.upper == 3.0
+    (tmp_path / "sens.inp").write_text("mesh.txt\nobs.grv\nnull\nNONE\n2 1e-3\n")
+    s = read_layer_sensitivity_control(tmp_path / "sens.inp")
+    assert s.wavelet is None and (s.itol, s.eps) == (2, 1e-3) and s.topography_file is None
