@@ -232,6 +232,22 @@ def figure(folder: Path, n: int, results: dict) -> Path:
     return path
 
 
+def table(results: dict) -> str:
+    """The results as a Markdown table (RMS errors in mGal, times in s, memory in MB)."""
+    rows = [
+        "| method | upward 300 m | surface (interior) | gap | fit wall s | fit CPU s | peak MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["methods"].items():
+        cpu = r.get("fit_cpu_seconds")
+        rows.append(
+            f"| {name} | {r['rms_upward_300m']:.4f} | {r['rms_surface_interior']:.4f} | "
+            f"{r['rms_surface_gap']:.4f} | {r['fit_seconds']:.1f} | "
+            f"{'-' if cpu is None else f'{cpu:.1f}'} | {r['peak_rss_bytes'] / 1e6:.0f} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stations", type=int, default=2000)
@@ -281,6 +297,8 @@ def main(argv=None):
     if n <= 5000 and not args.no_figure and "msinv" in results["methods"]:
         results["figure"] = str(figure(args.out, n, results).relative_to(HERE.parent))
     (args.out / f"N{n}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"N{n}.md").write_text(table(results))
+    print(table(results))
 
 
 if __name__ == "__main__":
