@@ -434,7 +434,7 @@ def predict(
 ) -> None:
     """Data of a model from a saved sensitivity: GZPRE3D."""
     from msinv.core.memory import check_memory, memory_limit
-    from msinv.gravity.sensitivity import load_sensitivity
+    from msinv.gravity.sensitivity import check_stations, load_sensitivity, stored_stations
     from msinv.gravity.ubc import read_density
     from msinv.gravity.ubc_data import GravityData, write_data
 
@@ -443,8 +443,9 @@ def predict(
     check_memory(
         sensitivity_file.stat().st_size * 2, memory_limit(memory), f"loading {sensitivity_file}"
     )
+    op, mesh, active, _ = load_sensitivity(sensitivity_file)
     st = _stations(locations)
-    op, mesh, active, _ = load_sensitivity(sensitivity_file, stations=st.locations)
+    check_stations(sensitivity_file, stored_stations(sensitivity_file), st.locations)
     if st.n_data != op.shape_out[0]:
         raise UserInputError(
             f"{locations}: {st.n_data} stations, the sensitivity has {op.shape_out[0]}"

@@ -85,7 +85,7 @@ class InversionConfig:
     preconditioner: str = "jacobi"
     beta_start: float = 1e3
     mode3: str = "gcv"
-    n_gcv_probe: int = 4
+    n_gcv_probe: int = 2
 
     def __post_init__(self):
         if self.mode3 not in ("gcv", "lcurve"):
@@ -407,7 +407,16 @@ def invert(
         else:
             gcv = [
                 gcv_score(
-                    op, sigma, state["reg_h"], e.beta, e.phi_d, models[e.beta], lo, hi, config
+                    op,
+                    sigma,
+                    state["reg_h"],
+                    e.beta,
+                    e.phi_d,
+                    models[e.beta],
+                    lo,
+                    hi,
+                    config,
+                    state["precondition_for"](e.beta),
                 )
                 for e in log
             ]
@@ -422,7 +431,9 @@ def invert(
     )
 
 
-def gcv_score(op, sigma, reg_h, beta, phi_d, model, lower, upper, config) -> float:
+def gcv_score(
+    op, sigma, reg_h, beta, phi_d, model, lower, upper, config, precondition=None
+) -> float:
     r"""Generalised cross-validation function of one β (Wahba 1977; GRAV3D's mode 3).
 
     .. math:: V(\beta) = \frac{N\,\phi_d(\beta)}{\big(N - \mathrm{tr}\,A(\beta)\big)^2},
@@ -430,14 +441,20 @@ def gcv_score(op, sigma, reg_h, beta, phi_d, model, lower, upper, config) -> flo
 
     with G_f, R_f restricted to the cells strictly inside the bounds (cells at a bound are
     fixed, as in the bounded solve). The trace is estimated by Hutchinson's method with
-    ``config.n_gcv_probe`` Rademacher vectors (seed 0), each one CG solve.
+    ``config.n_gcv_probe`` Rademacher vectors (seed 0), each one CG solve preconditioned by
+    ``precondition`` (the inversion's Jacobi preconditioner at β; the regularisation's
+    diagonal when None).
     """
     from scipy.sparse.linalg import LinearOperator as ScipyOperator
     from scipy.sparse.linalg import cg
 
     n_data = sigma.size
     free = ((model > lower) & (model < upper)).astype(np.float64)
-    diag = free * reg_h.diagonal() * beta + (1.0 - free)
+    if precondition is None:
+        diag = reg_h.diagonal() * beta
+
+        def precondition(r):
+            return r / diag
 
     def apply(v):
         v = free * v
@@ -445,7 +462,9 @@ def gcv_score(op, sigma, reg_h, beta, phi_d, model, lower, upper, config) -> flo
 
     n = free.size
     a = ScipyOperator((n, n), matvec=apply, dtype=np.float64)
-    m_inv = ScipyOperator((n, n), matvec=lambda r: r / diag, dtype=np.float64)
+    m_inv = ScipyOperator(
+        (n, n), matvec=lambda r: free * precondition(free * r) + (1 - free) * r, dtype=np.float64
+    )
     rng = np.random.default_rng(0)
     trace = 0.0
     for _ in range(config.n_gcv_probe):
