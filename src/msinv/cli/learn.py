@@ -17,6 +17,14 @@ app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": [
 
 
 _THREADS_HELP = "Torch CPU threads (0: torch's default, one per core)."
+_CHECK_ORDER_HELP = (
+    "Stencil order of the re-simulation (default: the data store's own; another order "
+    "avoids the inverse crime)."
+)
+_NOISE_HELP = (
+    "Stated noise level of the likelihood weights: Gaussian noise of LEVEL x the data's "
+    "standard deviation per frequency."
+)
 
 
 def _set_threads(threads: int) -> None:
@@ -69,8 +77,18 @@ def sample_cmd(
     start: int = typer.Option(0, min=0, help="First datum."),
     count: int = typer.Option(None, min=1, help="Number of data (default: all from --start)."),
     levels: int = typer.Option(256, min=2, max=4096, help="Noise levels of the reverse SDE."),
-    seed: int = typer.Option(0, help="Seed of the sampler (datum j uses seed + j)."),
-    misfit: bool = typer.Option(False, help="Re-simulate every sample and store its data misfit."),
+    seed: int = typer.Option(0, help="Sampler seed (datum j uses seed + j)."),
+    check: bool = typer.Option(
+        False,
+        "--check/--no-check",
+        "--misfit/--no-misfit",
+        help="Re-simulate every draw at every frequency: per-draw, per-frequency misfits, "
+        "likelihood weights and ESS in the .npz, misfit summary <out>-check.json and figure "
+        "<out>-misfits.png, OOD flags when the checkpoint holds a calibrated alarm.",
+    ),
+    check_order: str = typer.Option(None, help=_CHECK_ORDER_HELP),
+    noise_level: float = typer.Option(0.05, help=_NOISE_HELP),
+    workers: int = typer.Option(1, min=1, help="Processes for the re-simulation."),
     device: str = typer.Option("cpu", help="Torch device (cpu, cuda)."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
@@ -81,16 +99,35 @@ def sample_cmd(
     from msinv.core.provenance import provenance
     from msinv.learned.data import load_pairs
     from msinv.learned.loading import load
-    from msinv.learned.physics import resimulate_misfit
     from msinv.learned.sampling import posterior
 
+    config = _check_config(data, check_order, noise_level, workers) if check else None
+    out.parent.mkdir(parents=True, exist_ok=True)
     loaded = load(checkpoint, device=device)
     pairs = load_pairs(data, start, count)
     samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=levels)
     extra = {}
-    if misfit:
-        extra["data_misfit"] = resimulate_misfit(samples, pairs.data, pairs.geometry, pairs.freqs)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if check:
+        from msinv.learned.figures import plot_misfits
+        from msinv.learned.physics import check_draws
+
+        result = check_draws(samples, pairs.data, pairs.geometry, pairs.freqs, config)
+        extra = result.arrays()
+        summary = result.summary()
+        if loaded.alarm is not None:
+            from msinv.learned.alarm import score
+
+            extra["ood_flag"] = loaded.alarm.flags(result.misfit)
+            extra["ood_score"] = score(result.misfit)
+            summary["ood"] = {
+                "flagged": int(extra["ood_flag"].sum()),
+                "of": len(extra["ood_flag"]),
+                "threshold": loaded.alarm.threshold,
+            }
+        stem = out.with_suffix("")
+        threshold = loaded.alarm.threshold if loaded.alarm is not None else None
+        plot_misfits(result, Path(f"{stem}-misfits.png"), threshold=threshold)
+        Path(f"{stem}-check.json").write_text(json.dumps(summary, indent=2))
     np.savez_compressed(
         out,
         samples=samples,
@@ -106,12 +143,65 @@ def sample_cmd(
                     "draws": draws,
                     "levels": levels,
                     "seed": seed,
+                    "check": config.to_dict() if check else None,
                 }
             )
         ),
         **extra,
     )
     typer.echo(f"{samples.shape[0]} data x {samples.shape[1]} draws -> {out}")
+    if check:
+        a = summary["all"]
+        typer.echo(
+            f"data misfit of the draws: median {100 * a['median']:.2f}%, "
+            f"range {100 * a['min']:.2f}-{100 * a['max']:.2f}%; mean ESS "
+            f"{summary['ess']['mean']:.2f} of {draws} (noise level {noise_level:g})"
+            + (
+                f"; OOD flags {summary['ood']['flagged']}/{summary['ood']['of']}"
+                if "ood" in summary
+                else ""
+            )
+        )
+
+
+@app.command("calibrate")
+@friendly
+def calibrate_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint to hold the alarm (rewritten)."),
+    data: Path = typer.Argument(..., help="Held-out store of the training family."),
+    start: int = typer.Option(0, min=0, help="First calibration datum."),
+    count: int = typer.Option(None, min=1, help="Number of data (default: all from --start)."),
+    draws: int = typer.Option(8, "--draws", "-k", min=1, help="Posterior samples per datum."),
+    levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
+    quantile: float = typer.Option(0.99, min=0.5, max=0.9999, help="Quantile of the scores."),
+    seed: int = typer.Option(0, help="Sampler seed."),
+    check_order: str = typer.Option(None, help=_CHECK_ORDER_HELP),
+    workers: int = typer.Option(1, min=1, help="Processes for the re-simulation."),
+    device: str = typer.Option("cpu", help="Torch device."),
+    threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
+) -> None:
+    """Calibrate the out-of-distribution alarm on held-out in-family data; store it in the
+    checkpoint (threshold = QUANTILE of the median misfit of the draws)."""
+    _set_threads(threads)
+    from msinv.learned.alarm import calibrate
+
+    alarm = calibrate(
+        checkpoint,
+        data,
+        start=start,
+        count=count,
+        draws=draws,
+        n_levels=levels,
+        quantile=quantile,
+        seed=seed,
+        check=_check_config(data, check_order, 0.05, workers),
+        device=device,
+    )
+    typer.echo(
+        f"OOD alarm: threshold {100 * alarm.threshold:.3f}% (quantile {quantile:g} of "
+        f"{alarm.count} held-out data, scores {100 * alarm.scores['min']:.3f}-"
+        f"{100 * alarm.scores['max']:.3f}%) stored in {checkpoint}"
+    )
 
 
 @app.command("evaluate")
@@ -162,55 +252,136 @@ def reconstruct_cmd(
     draws: int = typer.Option(20, "--draws", "-k", min=1, help="Posterior samples."),
     levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
     seed: int = typer.Option(0, help="Sampler seed."),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Store every draw's per-frequency misfits, weights and ESS; misfits.png figure.",
+    ),
+    check_order: str = typer.Option(None, help=_CHECK_ORDER_HELP),
+    noise_level: float = typer.Option(0.05, help=_NOISE_HELP),
+    polish: str = typer.Option(
+        None, help="FWI polish from the posterior mean (and --polish-draws draws): fwi[:ITER]."
+    ),
+    polish_draws: int = typer.Option(0, min=0, help="Draws polished besides the mean."),
+    schedule: str = typer.Option(
+        None, help="Polish stages, e.g. '1;2;4' (default one per frequency) or '4' (top only)."
+    ),
+    reg: str = typer.Option(None, help="Polish regulariser: tv:W, gradient:W, tikhonov:W."),
+    order: int = typer.Option(6, help="Stencil order of the polish's FWI (2, 4, 6, 8)."),
+    lower: float = typer.Option(-0.9, help="Polish lower bound on eta."),
+    upper: float = typer.Option(None, help="Polish upper bound on eta (default none)."),
+    workers: int = typer.Option(1, min=1, help="Processes for re-simulation and polish."),
     device: str = typer.Option("cpu", help="Torch device."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
-    """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit."""
+    """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit, the OOD
+    flag (when the checkpoint holds a calibrated alarm), and optionally an FWI polish."""
     _set_threads(threads)
-    import numpy as np
-
-    from msinv.learned.figures import plot_posterior
     from msinv.learned.loading import load
-    from msinv.learned.physics import resimulate_misfit
-    from msinv.learned.sampling import posterior
+    from msinv.learned.reconstruct import ReconstructConfig, reconstruct, write
 
+    store = _store_of(datum)
+    if store is not None:
+        check_config = _check_config(store, check_order, noise_level, workers)
+    else:
+        check_config = _check_config(None, check_order, noise_level, workers)
+    polish_config = None
+    if polish is not None:
+        polish_config = _polish_config(
+            polish, polish_draws, schedule, reg, order, (lower, upper), workers, draws
+        )
     loaded = load(checkpoint, device=device)
     eta, data, geometry, freqs = _datum(datum)
-    samples = posterior(loaded, data[None], draws, seed=seed, n_levels=levels)
-    mean, std = samples[0].mean(axis=0), samples[0].std(axis=0)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "checkpoint": str(checkpoint),
-        "datum": datum,
-        "draws": int(samples.shape[1]),
-        "mean_posterior_std": float(std.mean()),
-    }
-    if geometry is not None:
-        mis = resimulate_misfit(
-            np.concatenate([mean[None], samples[0]])[None], data[None], geometry, freqs
-        )[0]
-        summary["data_misfit_posterior_mean"] = float(mis[0])
-        summary["data_misfit_samples_mean"] = float(mis[1:].mean())
-    if eta is not None:
-        from msinv.metrics import rrmse
+    if polish_config is not None and geometry is None:
+        raise UserInputError(f"{datum}: --polish needs the data's geometry and freqs")
+    if polish_config is not None and polish_config.schedule is not None:
+        missing = {f for g in polish_config.schedule for f in g} - {float(f) for f in freqs}
+        if missing:
+            raise UserInputError(f"--schedule: frequencies {sorted(missing)} are not in the data")
+    config = ReconstructConfig(draws, levels, seed, check_config, polish_config)
+    rec = reconstruct(loaded, data, geometry, freqs, config)
+    summary = write(
+        rec, out, eta, detail=check, extra={"checkpoint": str(checkpoint), "datum": datum}
+    )
+    typer.echo(json.dumps({k: v for k, v in summary.items() if not isinstance(v, list | dict)}))
+    if "ood" in summary and summary["ood"]["flagged"]:
+        typer.echo(
+            f"OOD ALARM: the draws cannot explain this datum (median misfit "
+            f"{100 * summary['ood']['score']:.2f}% > threshold "
+            f"{100 * summary['ood']['threshold']:.2f}%)"
+        )
+    if "polish" in summary:
+        p = summary["polish"]
+        typer.echo(
+            "FWI polish (misfit before -> after): "
+            + ", ".join(
+                f"{lab} {100 * a:.2f}% -> {100 * b:.2f}%"
+                for lab, a, b in zip(
+                    p["starts"], p["data_misfit_before"], p["data_misfit_after"], strict=True
+                )
+            )
+        )
 
-        summary["rrmse_posterior_mean"] = float(rrmse(mean[None], eta[None])[0])
-        plot_posterior(eta, samples[0], out / "figure.png")
-        summary["figure"] = str(out / "figure.png")
-    np.savez_compressed(out / "posterior.npz", samples=samples[0], mean=mean, std=std)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    typer.echo(json.dumps(summary))
+
+def _check_config(store, order: str | None, noise_level: float, workers: int):
+    """The physics-check settings: the store's forward model unless ``order`` is given."""
+    from msinv.learned.physics import CheckConfig, NoiseModel
+
+    if order is not None and order != "auto" and order not in ("2", "4", "6", "8"):
+        raise UserInputError(f"--check-order {order}: expected 2, 4, 6, 8 or auto")
+    parsed = None if order is None else (order if order == "auto" else int(order))
+    try:
+        noise = NoiseModel(noise_level)
+    except ValueError as exc:
+        raise UserInputError(f"--noise-level: {exc}") from None
+    if store is None:
+        return CheckConfig(noise=noise, workers=workers, **({"order": parsed} if parsed else {}))
+    return CheckConfig.of_store(store, order=parsed, noise=noise, workers=workers)
+
+
+def _polish_config(text, draws, schedule, reg, order, bounds, workers, sampled):
+    from msinv.cli.scatter_invert import parse_schedule
+    from msinv.core.regularisation import Regulariser
+    from msinv.learned.polish import PolishConfig
+
+    if draws > sampled:
+        raise UserInputError(f"--polish-draws {draws}: only {sampled} draws are sampled")
+    if order not in (2, 4, 6, 8):
+        raise UserInputError(f"--order {order}: expected 2, 4, 6 or 8")
+    if reg is not None:
+        try:
+            Regulariser.parse(reg)
+        except ValueError as exc:
+            raise UserInputError(f"--reg {reg}: {exc}") from None
+    try:
+        return PolishConfig.parse(
+            text,
+            draws=draws,
+            schedule=parse_schedule(schedule),
+            reg=reg,
+            bounds=bounds,
+            order=order,
+            workers=workers,
+        )
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+
+
+def _store_of(spec: str) -> str | None:
+    """The store of a STORE.zarr:INDEX datum, None for an .npz."""
+    store, sep, index = spec.rpartition(":")
+    return store if sep and index.isdigit() and Path(store).exists() else None
 
 
 def _datum(spec: str):
     """(eta or None, data, geometry or None, freqs or None) of STORE:INDEX or an .npz."""
     import numpy as np
 
-    store, sep, index = spec.rpartition(":")
-    if sep and index.isdigit() and Path(store).exists():
+    store = _store_of(spec)
+    if store is not None:
         from msinv.learned.data import load_pairs
 
-        p = load_pairs(store, int(index), 1)
+        p = load_pairs(store, int(spec.rpartition(":")[2]), 1)
         return p.eta[0], p.data[0], p.geometry, p.freqs
     path = Path(spec)
     if path.suffix != ".npz" or not path.is_file():

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from msinv.cli.errors import UserInputError
+from msinv.learned.alarm import KEY as ALARM_KEY
+from msinv.learned.alarm import Alarm
 from msinv.learned.data import Normalisation
 
 #: The shipped reduced-configuration checkpoint and its built-in example datum.
@@ -32,12 +34,15 @@ class Loaded:
         The resolved training configuration.
     step : int
         Training steps behind the weights.
+    alarm : msinv.learned.alarm.Alarm or None
+        The out-of-distribution alarm, once calibrated (:func:`msinv.learned.alarm.calibrate`).
     """
 
     model: nn.Module
     norm: Normalisation
     config: object
     step: int
+    alarm: Alarm | None = None
 
     @property
     def kind(self) -> str:
@@ -78,6 +83,11 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
         state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
         model.load_state_dict(state)
     model.eval()
+    alarm = Alarm.from_dict(ckpt[ALARM_KEY]) if ALARM_KEY in ckpt else None
     return Loaded(
-        model, Normalisation.from_state_dict(ckpt["normalisation"]), config, int(ckpt["step"])
+        model,
+        Normalisation.from_state_dict(ckpt["normalisation"]),
+        config,
+        int(ckpt["step"]),
+        alarm,
     )
