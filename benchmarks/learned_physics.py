@@ -26,6 +26,7 @@ Usage: ``nice python benchmarks/learned_physics.py [--checkpoint CKPT] [--count 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -314,33 +315,22 @@ def figures(result: dict) -> list[str]:
     FIGURES.mkdir(parents=True, exist_ok=True)
     paths = []
     # 1. reconstructions: truth, learned mean, FWI from 0, learned + polish
-    shown = sorted(STATE.glob("compare-*.npz"))[:3]
-    if shown:
-        fig, axes = plt.subplots(len(shown), 4, figsize=(11, 2.8 * len(shown)), squeeze=False)
-        for row, path in zip(axes, shown, strict=True):
-            with np.load(path) as f:
-                truth, mean, models = f["truth"], f["samples"].mean(axis=0), f["models"]
-            for ax, (title, img) in zip(
-                row,
+    rows = []
+    for path in sorted(STATE.glob("compare-*.npz"))[:3]:
+        with np.load(path) as f:
+            truth, mean, models = f["truth"], f["samples"].mean(axis=0), f["models"]
+        rows.append(
+            (
+                truth,
                 [
-                    ("truth", truth),
                     ("learned (mean)", mean),
                     ("FWI from 0", models[0]),
                     ("learned + FWI polish", models[1]),
                 ],
-                strict=True,
-            ):
-                ax.imshow(img, origin="lower", cmap="viridis", vmin=truth.min(), vmax=truth.max())
-                err = (
-                    ""
-                    if title == "truth"
-                    else f"\nRRMSE {np.linalg.norm(img - truth) / np.linalg.norm(truth):.3f}"
-                )
-                ax.set_title(title + err, fontsize=9)
-                ax.set_xticks([])
-                ax.set_yticks([])
-        fig.tight_layout()
-        paths.append(_save(fig, "learned_physics_compare.png"))
+            )
+        )
+    if rows:
+        paths.append(_image_grid(rows, "learned_physics_compare.png"))
     # 2. misfit distribution of the draws per frequency (compare set) + OOD scores
     comp = result.get("compare_records")
     alarm = result.get("alarm")
@@ -354,8 +344,10 @@ def figures(result: dict) -> list[str]:
             axes[i].set_xlabel("relative data misfit (%)")
         if alarm is not None:
             ax = axes[-1]
+            every = 100 * np.concatenate([s["scores"] for s in alarm["sets"].values()])
+            bins = np.geomspace(every.min(), every.max(), 40)
             for name, s in alarm["sets"].items():
-                ax.hist(100 * np.array(s["scores"]), bins=20, alpha=0.6, label=name)
+                ax.hist(100 * np.array(s["scores"]), bins=bins, alpha=0.6, label=name)
             ax.axvline(100 * alarm["alarm"]["threshold"], color="k", ls="--", label="threshold")
             ax.set_xscale("log")
             ax.set_title("OOD score (median misfit of draws)")
@@ -364,35 +356,42 @@ def figures(result: dict) -> list[str]:
         fig.tight_layout()
         paths.append(_save(fig, "learned_physics_misfits.png"))
     # 3. cycle skipping at the top frequency
-    shown = sorted(STATE.glob("cycle-*.npz"))[:2]
-    if shown:
-        fig, axes = plt.subplots(len(shown), 4, figsize=(11, 2.8 * len(shown)), squeeze=False)
-        for row, path in zip(axes, shown, strict=True):
-            with np.load(path) as f:
-                truth, draw, models = f["truth"], f["draw"], f["models"]
-            for ax, (title, img) in zip(
-                row,
+    rows = []
+    for path in sorted(STATE.glob("cycle-*.npz"))[:2]:
+        with np.load(path) as f:
+            truth, draw, models = f["truth"], f["draw"], f["models"]
+        rows.append(
+            (
+                truth,
                 [
-                    ("truth", truth),
                     ("FWI at f = 4 alone from 0", models[0]),
                     ("posterior draw", draw),
                     ("FWI at f = 4 from the draw", models[1]),
                 ],
-                strict=True,
-            ):
-                lo, hi = min(truth.min(), img.min()), truth.max()
-                ax.imshow(img, origin="lower", cmap="viridis", vmin=lo, vmax=hi)
-                err = (
-                    ""
-                    if title == "truth"
-                    else f"\nRRMSE {np.linalg.norm(img - truth) / np.linalg.norm(truth):.3f}"
-                )
-                ax.set_title(title + err, fontsize=9)
-                ax.set_xticks([])
-                ax.set_yticks([])
-        fig.tight_layout()
-        paths.append(_save(fig, "learned_physics_cycle.png"))
+            )
+        )
+    if rows:
+        paths.append(_image_grid(rows, "learned_physics_cycle.png"))
     return paths
+
+
+def _image_grid(rows: list, name: str) -> str:
+    """One row per datum: its truth, then each (title, image) with its RRMSE."""
+    import matplotlib.pyplot as plt
+
+    cols = 1 + len(rows[0][1])
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.8 * cols, 2.8 * len(rows)), squeeze=False)
+    for row, (truth, panels) in zip(axes, rows, strict=True):
+        for ax, (title, img) in zip(row, [("truth", truth), *panels], strict=True):
+            lo, hi = min(truth.min(), img.min()), truth.max()
+            ax.imshow(img, origin="lower", cmap="viridis", vmin=lo, vmax=hi)
+            if title != "truth":
+                title += f"\nRRMSE {np.linalg.norm(img - truth) / np.linalg.norm(truth):.3f}"
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return _save(fig, name)
 
 
 def _save(fig, name: str) -> str:
@@ -406,10 +405,11 @@ def _save(fig, name: str) -> str:
 
 def markdown(result: dict) -> str:
     c = result["compare"]
+    cfg = result["stages"]["compare"]["config"]
     lines = [
         f"Held-out squares 0..{c['count'] - 1} of `{TEST.relative_to(REPO)}` "
-        f"({result['config']['draws']} draws per datum, {result['config']['levels']} noise levels; "
-        f"FWI: schedule 1 -> 2 -> 4, {result['config']['iterations']} L-BFGS-B iterations per "
+        f"({cfg['draws']} draws per datum, {cfg['levels']} noise levels; "
+        f"FWI: schedule 1 -> 2 -> 4, {cfg['iterations']} L-BFGS-B iterations per "
         "stage, order 6, bounds (-0.9, none), no regularisation, both from 0 and from the mean).",
         "",
         "| method | RRMSE (mean) | RRMSE (max) | MELR×100 | data misfit | misfit f=1 / 2 / 4 | s per datum |",
@@ -456,7 +456,8 @@ def markdown(result: dict) -> str:
             lines.append(f"| {name} | {s['count']} | {s['flagged']} | {100 * s['rate']:.1f}% |")
         lines.append(
             f"\nThreshold {100 * a['alarm']['threshold']:.3f}% = quantile {a['alarm']['quantile']} of "
-            f"the median draw misfit of {a['alarm']['count']} held-out squares ({a['alarm']['data']}); "
+            f"the scores ({a['alarm']['draws']} draws, {a['alarm']['n_levels']} noise levels) of "
+            f"{a['alarm']['count']} held-out squares ({a['alarm']['data'].split('/')[-1]}); "
             f"false alarms {100 * a['false_alarm_rate']:.1f}%, detections {100 * a['detection_rate']:.1f}%."
         )
     return "\n".join(lines) + "\n"
@@ -491,27 +492,32 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     STATE.mkdir(parents=True, exist_ok=True)
     stages = args.stages.split(",")
-    state_file = STATE / "result.json"
-    result = json.loads(state_file.read_text()) if state_file.exists() else {}
-    result["config"] = vars(args)
-    result["machine"] = MACHINE
-    result["command"] = "nice python benchmarks/learned_physics.py " + " ".join(sys.argv[1:])
+    run = {
+        "config": vars(args),
+        "machine": MACHINE,
+        "command": "nice python benchmarks/learned_physics.py " + " ".join(sys.argv[1:]),
+        "checkpoint_sha256": hashlib.sha256(Path(args.checkpoint).read_bytes()).hexdigest(),
+    }
     for name, fn in [
         ("data", stage_data),
-        ("alarm", stage_alarm),
         ("compare", stage_compare),
         ("cycle", stage_cycle),
+        ("alarm", stage_alarm),
     ]:
-        if name in stages:
+        if name in stages:  # one file per stage: stages may run in separate processes
             t0 = time.perf_counter()
-            result[name] = fn(args)
-            result.setdefault("stage_seconds", {})[name] = round(time.perf_counter() - t0, 1)
-            state_file.write_text(json.dumps(result, indent=2))
+            out = {**run, "result": fn(args), "seconds": round(time.perf_counter() - t0, 1)}
+            (STATE / f"{name}.json").write_text(json.dumps(out, indent=2))
     if "report" in stages:
+        result = {"stages": {}}
+        for name in ("data", "compare", "cycle", "alarm"):
+            path = STATE / f"{name}.json"
+            if path.exists():
+                stage = json.loads(path.read_text())
+                result[name] = stage.pop("result")
+                result["stages"][name] = stage
         log = STATE / "compare.jsonl"
-        records = (
-            [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        )
+        records = [json.loads(line) for line in log.read_text().splitlines()]
         result["compare_records"] = sorted(records, key=lambda r: r["index"])
         result["figures"] = figures(result)
         result["provenance"] = provenance(vars(args))

@@ -1,10 +1,12 @@
 """Physics checks of draws, the noise model and likelihood weights, the OOD alarm, the FWI polish."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
-import torch
 
-from msinv.learned.alarm import Alarm, calibrate, score, threshold_from
+from msinv.learned.alarm import Alarm, score, store, threshold_from
 from msinv.learned.loading import load
 from msinv.learned.physics import CheckConfig, NoiseModel, check_draws, importance_weights
 from msinv.learned.polish import PolishConfig, polish
@@ -46,6 +48,17 @@ def test_truth_explains_its_data_and_another_stencil_does_not_exactly(pairs):
     assert np.all(other.misfit_freq > 1e-4)  # order 4: a different operator (no inverse crime)
 
 
+def test_unphysical_draw_gets_infinite_misfit_and_zero_weight(pairs):
+    samples = np.repeat(pairs.eta[:1, None].astype(np.float64), 2, axis=1)
+    samples[0, 1, 3, 3] = -1.5  # 1 + eta < 0: no medium
+    with pytest.warns(RuntimeWarning, match="1 of 2 draws have 1 \\+ eta <= 0"):
+        result = check_draws(samples, pairs.data[:1], pairs.geometry, pairs.freqs)
+    assert np.isinf(result.misfit[0, 1]) and result.misfit[0, 0] < 1e-5
+    np.testing.assert_allclose(result.weights[0], [1.0, 0.0])
+    assert result.summary()["unphysical_draws"] == 1
+    assert np.isfinite(result.summary()["all"]["max"])
+
+
 def test_noise_model_level_and_likelihood(rng):
     clean = rng.standard_normal((3, 40, 50)) + 1j * rng.standard_normal((3, 40, 50))
     clean *= np.array([1.0, 5.0, 0.1])[:, None, None]
@@ -71,9 +84,11 @@ def test_importance_weights_and_ess():
     assert ess[0] == pytest.approx(1.0)
     np.testing.assert_allclose(w[1], [2 / 3, 1 / 3, 0])
     assert ess[1] == pytest.approx(1 / (4 / 9 + 1 / 9))
+    w, ess = importance_weights(np.full((1, 3), -np.inf))  # no draw explains anything
+    assert np.all(w == 0) and ess[0] == 0
 
 
-def test_alarm_threshold_flags_and_checkpoint_round_trip(tmp_path, tiny_store):
+def test_alarm_threshold_flags_and_checkpoint_round_trip(tmp_path, tiny_store, tiny_checkpoint):
     assert threshold_from(np.arange(101.0), 0.99) == pytest.approx(99.0)
     with pytest.raises(ValueError, match="quantile"):
         threshold_from(np.ones(3), 1.0)
@@ -81,12 +96,13 @@ def test_alarm_threshold_flags_and_checkpoint_round_trip(tmp_path, tiny_store):
     np.testing.assert_allclose(score(mis), [0.02, 0.2])
     alarm = Alarm(0.1, 0.99, 3, 8, 2, "x", {}, {})
     assert alarm.flags(mis).tolist() == [False, True]
-    ckpt = _tiny_checkpoint(tmp_path, tiny_store)
+    ckpt = Path(shutil.copy(tiny_checkpoint, tmp_path / "ckpt.pt"))
     assert load(ckpt).alarm is None
-    calibrated = calibrate(ckpt, tiny_store, start=4, count=3, draws=2, n_levels=4, quantile=0.9)
-    back = load(ckpt).alarm
-    assert back == calibrated and back.count == 3 and back.draws == 2
-    assert back.scores["min"] <= back.threshold <= back.scores["max"]
+    store(ckpt, alarm)
+    assert load(ckpt).alarm == alarm and load(tiny_checkpoint).alarm is None
+    with pytest.raises(ValueError, match="1 of 2 calibration data"):
+        threshold_from(np.array([0.1, np.inf]), 0.9)
+    # calibrate end to end: tests/cli/test_learn_cli.py::test_sample_check_...
 
 
 def test_polish_lowers_misfit_and_error_from_a_blurred_start(rng):
@@ -112,27 +128,3 @@ def test_polish_lowers_misfit_and_error_from_a_blurred_start(rng):
     assert PolishConfig.parse("fwi:7").iterations == 7
     with pytest.raises(ValueError, match="fwi or fwi:ITER"):
         PolishConfig.parse("lbfgs")
-
-
-def _tiny_checkpoint(tmp_path, store):
-    from msinv.learned.train import TrainConfig, train
-
-    torch.manual_seed(0)
-    cfg = TrainConfig.from_dict(
-        {
-            "data": {"train": str(store), "count": 4},
-            "model": {
-                "name": "none-cnn",
-                "score": {
-                    "cond_rounds": 1,
-                    "width": 12,
-                    "bottleneck": 6,
-                    "blocks": 1,
-                    "groups": [3, 3],
-                    "emb_dim": 16,
-                },
-            },
-            "run": {"steps": 1, "batch": 2, "out": str(tmp_path / "run"), "progress": False},
-        }
-    )
-    return train(cfg)

@@ -88,8 +88,14 @@ def threshold_from(scores: np.ndarray, quantile: float) -> float:
     if not 0 < quantile < 1:
         raise ValueError(f"quantile={quantile!r}: expected a number in (0, 1)")
     s = np.asarray(scores, dtype=np.float64)
-    if s.size == 0 or not np.all(np.isfinite(s)):
-        raise ValueError("threshold_from: need at least one finite score")
+    if s.size == 0:
+        raise ValueError("threshold_from: no calibration scores")
+    bad = int(np.sum(~np.isfinite(s)))
+    if bad:
+        raise ValueError(
+            f"{bad} of {s.size} calibration data have no finite score (most draws unphysical): "
+            "the model does not explain its own family; no threshold"
+        )
     return float(np.quantile(s, quantile))
 
 

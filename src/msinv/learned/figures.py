@@ -81,6 +81,7 @@ def plot_misfits(check, path: Path, *, threshold: float | None = None) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0), sharey=True)
     for ax, (title, values) in zip(axes, panels, strict=True):
         v = 100 * np.asarray(values).ravel()
+        v = v[np.isfinite(v)]  # unphysical draws (misfit inf) are left out
         ax.hist(v, bins=max(5, min(40, v.size // 3)), color="tab:blue", alpha=0.8)
         ax.axvline(np.median(v), color="k", lw=1, label=f"median {np.median(v):.2f}%")
         if threshold is not None and title == "all frequencies":

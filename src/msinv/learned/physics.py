@@ -32,6 +32,7 @@ level, an ESS near 1 that one draw explains the data far better than the others.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,9 +107,12 @@ def importance_weights(log_likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarr
         :math:`1 / \\sum_k w_k^2`.
     """
     ll = np.asarray(log_likelihood, dtype=np.float64)
-    w = np.exp(ll - ll.max(axis=-1, keepdims=True))
-    w /= w.sum(axis=-1, keepdims=True)
-    return w, 1.0 / np.sum(w**2, axis=-1)
+    top = ll.max(axis=-1, keepdims=True)
+    none = ~np.isfinite(top)  # no draw with a finite likelihood: weights 0, ESS 0
+    w = np.exp(ll - np.where(none, 0.0, top))
+    w = np.where(none, 0.0, w / np.where(none, 1.0, w.sum(axis=-1, keepdims=True)))
+    total = np.sum(w**2, axis=-1)
+    return w, np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
 
 
 def resimulate(
@@ -262,11 +266,13 @@ class PhysicsCheck:
         dict
             ``{"per_frequency": {f: stats}, "all": stats, "ess": {...}, "config": {...}}`` where
             stats holds the mean, standard deviation, minimum, median, 90th percentile and
-            maximum of the relative misfits over every draw of every datum.
+            maximum of the relative misfits over every draw of every datum (unphysical draws,
+            counted in ``unphysical_draws``, left out).
         """
 
         def stats(x: np.ndarray) -> dict[str, float]:
             x = np.asarray(x, dtype=np.float64).ravel()
+            x = x[np.isfinite(x)] if np.isfinite(x).any() else np.full(1, np.nan)
             return {
                 "mean": float(x.mean()),
                 "std": float(x.std()),
@@ -280,6 +286,7 @@ class PhysicsCheck:
         return {
             "data": m,
             "draws": k,
+            "unphysical_draws": int(np.sum(~np.isfinite(self.misfit))),
             "per_frequency": {
                 f"{f:g}": stats(self.misfit_freq[..., i]) for i, f in enumerate(self.freqs)
             },
@@ -312,6 +319,8 @@ def check_draws(
     Returns
     -------
     PhysicsCheck
+        A draw with :math:`1 + \\eta \\le 0` somewhere is no physical medium: it is not
+        simulated, its misfits are ``inf``, its weight 0 (with a warning).
     """
     from msinv.metrics import data_misfit
 
@@ -324,21 +333,36 @@ def check_draws(
         )
     if data.shape[1] != len(freqs):
         raise ValueError(f"check_draws: data hold {data.shape[1]} frequencies, freqs {len(freqs)}")
-    pred = resimulate(
-        samples,
-        geometry,
-        freqs,
-        order=config.order,
-        receiver_interpolation=config.receiver_interpolation,
-        workers=config.workers,
-    ).astype(np.complex128)
-    obs = data.astype(np.complex128)[:, None]
-    ll = config.noise.log_likelihood(pred, obs)
+    m, k = samples.shape[:2]
+    valid = np.all(1.0 + np.asarray(samples) > 0, axis=(-2, -1))  # (m, K)
+    misfit_freq = np.full((m, k, len(freqs)), np.inf)
+    misfit = np.full((m, k), np.inf)
+    ll = np.full((m, k), -np.inf)
+    if not valid.all():
+        warnings.warn(
+            f"{int((~valid).sum())} of {m * k} draws have 1 + eta <= 0 somewhere (no physical "
+            "medium): their misfit is inf and their weight 0",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    if valid.any():
+        pred = resimulate(
+            np.asarray(samples)[valid][:, None],
+            geometry,
+            freqs,
+            order=config.order,
+            receiver_interpolation=config.receiver_interpolation,
+            workers=config.workers,
+        )[:, 0].astype(np.complex128)
+        obs = data.astype(np.complex128)[np.nonzero(valid)[0]]
+        misfit_freq[valid] = data_misfit(pred, obs, ndim=2)
+        misfit[valid] = data_misfit(pred, obs)
+        ll[valid] = config.noise.log_likelihood(pred, obs)
     weights, ess = importance_weights(ll)
     return PhysicsCheck(
         freqs=np.asarray(freqs, dtype=np.float64),
-        misfit_freq=np.asarray(data_misfit(pred, obs, ndim=2), dtype=np.float64),
-        misfit=np.asarray(data_misfit(pred, obs), dtype=np.float64),
+        misfit_freq=misfit_freq,
+        misfit=misfit,
         log_likelihood=ll,
         weights=weights,
         ess=ess,
