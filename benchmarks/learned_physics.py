@@ -100,12 +100,12 @@ def stage_alarm(args) -> dict:
     print(f"alarm: threshold {alarm.threshold:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     loaded = load(ckpt)
     squares = load_pairs(TEST, 0, args.eval_count)
-    sets = {"squares (held-out)": (squares.data, squares.geometry, squares.freqs)}
+    sets = {"squares (held-out)": (squares.data, squares.spec, squares.freqs)}
     for family, path in OOD.items():
         p = load_pairs(path, 0, args.ood_count)
-        sets[family] = (p.data, p.geometry, p.freqs)
+        sets[family] = (p.data, p.spec, p.freqs)
     noisy = NoiseModel(0.4).add(squares.data[: args.ood_count], seed=7)
-    sets["squares + 40% noise"] = (noisy, squares.geometry, squares.freqs)
+    sets["squares + 40% noise"] = (noisy, squares.spec, squares.freqs)
     out = {"alarm": alarm.to_dict(), "sets": {}}
     for name, (data, geometry, freqs) in sets.items():
         t0 = time.perf_counter()
@@ -153,7 +153,7 @@ def stage_compare(args) -> dict:
         if j in done:
             continue
         truth, data = pairs.eta[j].astype(np.float64), pairs.data[j]
-        g, freqs = pairs.geometry, pairs.freqs
+        g, freqs = pairs.spec, pairs.freqs
         samples, t_sample = _draws(loaded, data[None], args.draws, args.levels, j)
         t0 = time.perf_counter()
         drawn = check_draws(samples, data[None], g, freqs, check)
@@ -273,11 +273,11 @@ def stage_cycle(args) -> dict:
         with np.load(path) as f:
             truth, draw = f["truth"], f["samples"][0].astype(np.float64)
         starts = np.stack([np.zeros_like(draw), draw])
-        models, seconds = fwi_from(starts, pairs.data[j], pairs.geometry, pairs.freqs, cfg)
+        models, seconds = fwi_from(starts, pairs.data[j], pairs.spec, pairs.freqs, cfg)
         mis = check_draws(
             np.stack([starts, models])[:, :, None].reshape(4, 1, *draw.shape),
             np.repeat(pairs.data[j][None], 4, 0),
-            pairs.geometry,
+            pairs.spec,
             pairs.freqs,
             CheckConfig(),
         ).misfit[:, 0]
@@ -410,7 +410,7 @@ def markdown(result: dict) -> str:
         f"Held-out squares 0..{c['count'] - 1} of `{TEST.relative_to(REPO)}` "
         f"({cfg['draws']} draws per datum, {cfg['levels']} noise levels; "
         f"FWI: schedule 1 -> 2 -> 4, {cfg['iterations']} L-BFGS-B iterations per "
-        "stage, order 6, bounds (-0.9, none), no regularisation, both from 0 and from the mean).",
+        "stage, scheme wide6, bounds (-0.9, none), no regularisation, both from 0 and from the mean).",
         "",
         "| method | RRMSE (mean) | RRMSE (max) | MELR×100 | data misfit | misfit f=1 / 2 / 4 | s per datum |",
         "|---|---|---|---|---|---|---|",
@@ -430,7 +430,7 @@ def markdown(result: dict) -> str:
     d = c["draws"]
     lines += [
         "",
-        f"Every draw re-simulated (order 8, the data's own): median misfit {100 * d['misfit_median']:.2f}% "
+        f"Every draw re-simulated (wide8, the data's own forward model): median misfit {100 * d['misfit_median']:.2f}% "
         f"(per frequency {' / '.join(f'{100 * v:.2f}%' for v in d['misfit_freq_median'])}); mean RRMSE "
         f"per draw {100 * d['rrmse_mean']:.2f}%; mean ESS {d['ess_mean']:.2f} of {d['per_datum']} under "
         "Gaussian noise of 5% of the data's std. Polish beats learned alone on "

@@ -23,7 +23,7 @@ def pairs(tiny_store):
 def test_per_draw_per_frequency_misfits_match_own_resimulation(pairs, rng):
     """Every value equals ||F_f(eta_k) - Lambda_f|| / ||Lambda_f|| from an independent simulate."""
     samples = pairs.eta[:2, None] + 0.05 * rng.standard_normal((2, 3, 16, 16))
-    result = check_draws(samples, pairs.data[:2], pairs.geometry, pairs.freqs)
+    result = check_draws(samples, pairs.data[:2], pairs.spec, pairs.freqs)
     assert result.misfit_freq.shape == (2, 3, 2) and result.misfit.shape == (2, 3)
     for j in range(2):
         for k in range(3):
@@ -42,10 +42,12 @@ def test_per_draw_per_frequency_misfits_match_own_resimulation(pairs, rng):
 
 def test_truth_explains_its_data_and_another_stencil_does_not_exactly(pairs):
     truth = pairs.eta[:1, None].astype(np.float64)
-    same = check_draws(truth, pairs.data[:1], pairs.geometry, pairs.freqs)
-    other = check_draws(truth, pairs.data[:1], pairs.geometry, pairs.freqs, CheckConfig(order=4))
-    assert np.all(same.misfit_freq < 1e-5)  # the store's own forward model (order 8), float32
-    assert np.all(other.misfit_freq > 1e-4)  # order 4: a different operator (no inverse crime)
+    same = check_draws(truth, pairs.data[:1], pairs.spec, pairs.freqs)
+    with pytest.warns(UserWarning, match="scheme='wide4' overrides the data's forward model"):
+        other = check_draws(truth, pairs.data[:1], pairs.spec, pairs.freqs, CheckConfig(scheme=4))
+    assert np.all(same.misfit_freq < 1e-5)  # the store's own forward model (wide8), float32
+    assert np.all(other.misfit_freq > 1e-4)  # wide4: a different operator (no inverse crime)
+    assert same.config["scheme"] == "wide8" and other.config["scheme"] == "wide4"
 
 
 def test_unphysical_draw_gets_infinite_misfit_and_zero_weight(pairs):

@@ -7,6 +7,7 @@ input (a missing file, a wrong field in a config, an index out of range).
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -17,9 +18,9 @@ app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": [
 
 
 _THREADS_HELP = "Torch CPU threads (0: torch's default, one per core)."
-_CHECK_ORDER_HELP = (
-    "Stencil order of the re-simulation (default: the data store's own; another order "
-    "avoids the inverse crime)."
+_CHECK_SCHEME_HELP = (
+    "Scheme of the re-simulation: a name (wide2-wide8) or a wide order (2-8); default the "
+    "data store's own, another one avoids the inverse crime."
 )
 _NOISE_HELP = (
     "Stated noise level of the likelihood weights: Gaussian noise of LEVEL x the data's "
@@ -86,7 +87,7 @@ def sample_cmd(
         "likelihood weights and ESS in the .npz, misfit summary <out>-check.json and figure "
         "<out>-misfits.png, OOD flags when the checkpoint holds a calibrated alarm.",
     ),
-    check_order: str = typer.Option(None, help=_CHECK_ORDER_HELP),
+    check_scheme: str = typer.Option(None, help=_CHECK_SCHEME_HELP),
     noise_level: float = typer.Option(0.05, help=_NOISE_HELP),
     workers: int = typer.Option(1, min=1, help="Processes for the re-simulation."),
     device: str = typer.Option("cpu", help="Torch device (cpu, cuda)."),
@@ -101,7 +102,7 @@ def sample_cmd(
     from msinv.learned.loading import load
     from msinv.learned.sampling import posterior
 
-    config = _check_config(data, check_order, noise_level, workers) if check else None
+    config = _check_config(check_scheme, noise_level, workers) if check else None
     out.parent.mkdir(parents=True, exist_ok=True)
     loaded = load(checkpoint, device=device)
     pairs = load_pairs(data, start, count)
@@ -111,7 +112,10 @@ def sample_cmd(
         from msinv.learned.figures import plot_misfits
         from msinv.learned.physics import check_draws
 
-        result = check_draws(samples, pairs.data, pairs.geometry, pairs.freqs, config)
+        with _echo_warnings():
+            result = check_draws(
+                samples, pairs.data, pairs.spec or pairs.geometry, pairs.freqs, config
+            )
         extra = result.arrays()
         summary = result.summary()
         if loaded.alarm is not None:
@@ -175,7 +179,7 @@ def calibrate_cmd(
     levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
     quantile: float = typer.Option(0.99, min=0.5, max=0.9999, help="Quantile of the scores."),
     seed: int = typer.Option(0, help="Sampler seed."),
-    check_order: str = typer.Option(None, help=_CHECK_ORDER_HELP),
+    check_scheme: str = typer.Option(None, help=_CHECK_SCHEME_HELP),
     workers: int = typer.Option(1, min=1, help="Processes for the re-simulation."),
     device: str = typer.Option("cpu", help="Torch device."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
@@ -194,7 +198,7 @@ def calibrate_cmd(
         n_levels=levels,
         quantile=quantile,
         seed=seed,
-        check=_check_config(data, check_order, 0.05, workers),
+        check=_check_config(check_scheme, 0.05, workers),
         device=device,
     )
     typer.echo(
@@ -257,7 +261,7 @@ def reconstruct_cmd(
         "--check",
         help="Store every draw's per-frequency misfits, weights and ESS; misfits.png figure.",
     ),
-    check_order: str = typer.Option(None, help=_CHECK_ORDER_HELP),
+    check_scheme: str = typer.Option(None, help=_CHECK_SCHEME_HELP),
     noise_level: float = typer.Option(0.05, help=_NOISE_HELP),
     polish: str = typer.Option(
         None, help="FWI polish from the posterior mean (and --polish-draws draws): fwi[:ITER]."
@@ -267,7 +271,12 @@ def reconstruct_cmd(
         None, help="Polish stages, e.g. '1;2;4' (default one per frequency) or '4' (top only)."
     ),
     reg: str = typer.Option(None, help="Polish regulariser: tv:W, gradient:W, tikhonov:W."),
-    order: int = typer.Option(6, help="Stencil order of the polish's FWI (2, 4, 6, 8)."),
+    scheme: str = typer.Option(
+        "wide6",
+        "--scheme",
+        "--order",
+        help="Scheme of the polish's FWI: a name (wide2-wide8) or a wide order (2-8).",
+    ),
     lower: float = typer.Option(-0.9, help="Polish lower bound on eta."),
     upper: float = typer.Option(None, help="Polish upper bound on eta (default none)."),
     workers: int = typer.Option(1, min=1, help="Processes for re-simulation and polish."),
@@ -280,15 +289,11 @@ def reconstruct_cmd(
     from msinv.learned.loading import load
     from msinv.learned.reconstruct import ReconstructConfig, reconstruct, write
 
-    store = _store_of(datum)
-    if store is not None:
-        check_config = _check_config(store, check_order, noise_level, workers)
-    else:
-        check_config = _check_config(None, check_order, noise_level, workers)
+    check_config = _check_config(check_scheme, noise_level, workers)
     polish_config = None
     if polish is not None:
         polish_config = _polish_config(
-            polish, polish_draws, schedule, reg, order, (lower, upper), workers, draws
+            polish, polish_draws, schedule, reg, scheme, (lower, upper), workers, draws
         )
     loaded = load(checkpoint, device=device)
     eta, data, geometry, freqs = _datum(datum)
@@ -299,7 +304,8 @@ def reconstruct_cmd(
         if missing:
             raise UserInputError(f"--schedule: frequencies {sorted(missing)} are not in the data")
     config = ReconstructConfig(draws, levels, seed, check_config, polish_config)
-    rec = reconstruct(loaded, data, geometry, freqs, config)
+    with _echo_warnings():
+        rec = reconstruct(loaded, data, geometry, freqs, config)
     summary = write(
         rec, out, eta, detail=check, extra={"checkpoint": str(checkpoint), "datum": datum}
     )
@@ -323,31 +329,48 @@ def reconstruct_cmd(
         )
 
 
-def _check_config(store, order: str | None, noise_level: float, workers: int):
-    """The physics-check settings: the store's forward model unless ``order`` is given."""
+def _check_config(scheme: str | None, noise_level: float, workers: int):
+    """The physics-check settings: the data's own forward model unless ``scheme`` is given."""
     from msinv.learned.physics import CheckConfig, NoiseModel
 
-    if order is not None and order != "auto" and order not in ("2", "4", "6", "8"):
-        raise UserInputError(f"--check-order {order}: expected 2, 4, 6, 8 or auto")
-    parsed = None if order is None else (order if order == "auto" else int(order))
     try:
         noise = NoiseModel(noise_level)
     except ValueError as exc:
         raise UserInputError(f"--noise-level: {exc}") from None
-    if store is None:
-        return CheckConfig(noise=noise, workers=workers, **({"order": parsed} if parsed else {}))
-    return CheckConfig.of_store(store, order=parsed, noise=noise, workers=workers)
+    return CheckConfig(noise=noise, scheme=_scheme(scheme, "--check-scheme"), workers=workers)
 
 
-def _polish_config(text, draws, schedule, reg, order, bounds, workers, sampled):
+def _scheme(text: str | None, option: str) -> str | None:
+    """A scheme name from ``wide6`` or ``6`` (None stays None)."""
+    from msinv.scattering.schemes import scheme_name
+
+    if text is None:
+        return None
+    try:
+        return scheme_name(int(text) if text.isdigit() else text)
+    except ValueError as exc:
+        raise UserInputError(f"{option} {text}: {exc}") from None
+
+
+@contextmanager
+def _echo_warnings():
+    """Show warnings of the library (e.g. a forward model overridden) as one line each."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+
+
+def _polish_config(text, draws, schedule, reg, scheme, bounds, workers, sampled):
     from msinv.cli.scatter_invert import parse_schedule
     from msinv.core.regularisation import Regulariser
     from msinv.learned.polish import PolishConfig
 
     if draws > sampled:
         raise UserInputError(f"--polish-draws {draws}: only {sampled} draws are sampled")
-    if order not in (2, 4, 6, 8):
-        raise UserInputError(f"--order {order}: expected 2, 4, 6 or 8")
     if reg is not None:
         try:
             Regulariser.parse(reg)
@@ -360,29 +383,24 @@ def _polish_config(text, draws, schedule, reg, order, bounds, workers, sampled):
             schedule=parse_schedule(schedule),
             reg=reg,
             bounds=bounds,
-            order=order,
+            scheme=_scheme(scheme, "--scheme"),
             workers=workers,
         )
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
 
 
-def _store_of(spec: str) -> str | None:
-    """The store of a STORE.zarr:INDEX datum, None for an .npz."""
-    store, sep, index = spec.rpartition(":")
-    return store if sep and index.isdigit() and Path(store).exists() else None
-
-
 def _datum(spec: str):
-    """(eta or None, data, geometry or None, freqs or None) of STORE:INDEX or an .npz."""
+    """(eta or None, data, forward model or None, freqs or None) of STORE:INDEX or an .npz
+    (the store's spec; an .npz's geometry)."""
     import numpy as np
 
-    store = _store_of(spec)
-    if store is not None:
+    store, sep, index = spec.rpartition(":")
+    if sep and index.isdigit() and Path(store).exists():
         from msinv.learned.data import load_pairs
 
-        p = load_pairs(store, int(spec.rpartition(":")[2]), 1)
-        return p.eta[0], p.data[0], p.geometry, p.freqs
+        p = load_pairs(store, int(index), 1)
+        return p.eta[0], p.data[0], p.spec or p.geometry, p.freqs
     path = Path(spec)
     if path.suffix != ".npz" or not path.is_file():
         raise UserInputError(f"{spec}: expected STORE.zarr:INDEX or an existing .npz file")

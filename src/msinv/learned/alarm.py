@@ -53,7 +53,8 @@ class Alarm:
     data : str
         Store (and range) of the calibration data.
     check : dict
-        Re-simulation settings (:meth:`msinv.learned.physics.CheckConfig.to_dict`).
+        Re-simulation settings, with the effective scheme and receiver reader
+        (:meth:`msinv.learned.physics.CheckConfig.to_dict`).
     scores : dict
         Minimum, median and maximum of the calibration scores.
     statistic : str
@@ -141,7 +142,7 @@ def calibrate(
     quantile : float
         Quantile of the scores taken as the threshold.
     check : msinv.learned.physics.CheckConfig, optional
-        Re-simulation settings (default: order 8, the representation reader).
+        Re-simulation settings (default: the store's own forward model).
     device : str
     write : bool
         Store the alarm in the checkpoint (False: only return it).
@@ -161,7 +162,7 @@ def calibrate(
     loaded = load(checkpoint, device=device)
     pairs = load_pairs(store_path, start, count)
     samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=n_levels)
-    result = check_draws(samples, pairs.data, pairs.geometry, pairs.freqs, check)
+    result = check_draws(samples, pairs.data, pairs.spec or pairs.geometry, pairs.freqs, check)
     s = score(result.misfit)
     m = len(s)
     settings = {"draws": int(samples.shape[1]), "n_levels": n_levels, "quantile": quantile}
@@ -172,7 +173,7 @@ def calibrate(
         n_levels=n_levels,
         count=m,
         data=f"{store_path}[{start}:{start + m}]",
-        check=check.to_dict(),
+        check=result.config,
         scores={"min": float(s.min()), "median": float(np.median(s)), "max": float(s.max())},
         provenance=provenance(settings),
     )

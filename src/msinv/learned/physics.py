@@ -117,11 +117,11 @@ def importance_weights(log_likelihood: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def resimulate(
     samples: np.ndarray,
-    geometry,
+    forward,
     freqs,
     *,
-    order: int | str = 8,
-    receiver_interpolation: str = "representation",
+    scheme=None,
+    receiver_interpolation: str | None = None,
     workers: int = 1,
 ) -> np.ndarray:
     """Data of every draw, re-simulated with the forward solver.
@@ -129,24 +129,24 @@ def resimulate(
     Parameters
     ----------
     samples : (m, K, n, n) float numpy.ndarray
-    geometry : msinv.scattering.Geometry
+    forward : msinv.scattering.Geometry or msinv.scattering.spec.ForwardSpec
+        The data's forward model (a store's ``spec``) or a bare geometry (default model).
     freqs : sequence of float
-    order, receiver_interpolation, workers
-        As in :func:`msinv.scattering.simulate` (order 8 and the representation reader are
-        the defaults the datasets are made with).
+    scheme, receiver_interpolation, workers
+        As in :func:`msinv.scattering.simulate` (``None``: the forward model's own).
 
     Returns
     -------
-    (m, K, n_freq, n_rec, n_src) complex64 numpy.ndarray
+    (m, K, n_freq, n_rec, n_src) complex numpy.ndarray
     """
     from msinv.scattering import simulate
 
     m, k = samples.shape[:2]
     pred = simulate(
         np.asarray(samples, dtype=np.float64).reshape(m * k, *samples.shape[2:]),
-        geometry,
+        forward,
         list(freqs),
-        order=order,
+        scheme=scheme,
         receiver_interpolation=receiver_interpolation,
         workers=workers,
     )
@@ -184,41 +184,45 @@ class CheckConfig:
     ----------
     noise : NoiseModel
         The stated noise model of the likelihood weights (default: 5% of the data's std).
-    order : int or str
-        Stencil order of the re-simulation: the data's own (8 for the stores made by
-        ``msinv scatter generate``) or another one to avoid the inverse crime.
-    receiver_interpolation : str
-        Receiver reader of the re-simulation (the data's own by default).
+    scheme : str or int, optional
+        Scheme of the re-simulation; default the data's own (a store's spec), another one
+        (e.g. ``"wide6"``) to avoid the inverse crime.
+    receiver_interpolation : str, optional
+        Receiver reader of the re-simulation; default the data's own.
     workers : int
         Processes over (draw, frequency) pairs.
     """
 
     noise: NoiseModel = field(default_factory=lambda: NoiseModel(0.05))
-    order: int | str = 8
-    receiver_interpolation: str = "representation"
+    scheme: str | int | None = None
+    receiver_interpolation: str | None = None
     workers: int = 1
 
-    @classmethod
-    def of_store(cls, path, **overrides) -> CheckConfig:
-        """The forward model a dataset store was made with (its order and receiver reader),
-        with the non-``None`` ``overrides`` applied."""
-        from msinv.scattering import open_dataset
+    def forward(self, forward):
+        """The forward model of the check: ``forward`` (a spec or a geometry) with this
+        config's choices, with a warning for each that differs from the data's own."""
+        from msinv.scattering.spec import as_spec
 
-        stored = open_dataset(path).config
-        fields = {
-            "order": stored.get("order", 8),
-            "receiver_interpolation": stored.get("receiver_interpolation", "representation"),
-        }
-        fields.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**fields)
+        return as_spec(forward).override(
+            what="the data's forward model",
+            scheme=self.scheme,
+            receiver_interpolation=self.receiver_interpolation,
+        )
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, forward=None) -> dict:
+        """The settings; with ``forward``, the effective scheme and receiver reader."""
+        out = {
             "noise_level": self.noise.level,
             "noise_model": "additive circular complex Gaussian, sigma_f = level * std(Lambda_f)",
-            "order": self.order,
+            "scheme": self.scheme,
             "receiver_interpolation": self.receiver_interpolation,
         }
+        if forward is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the check itself has already said so
+                spec = self.forward(forward)
+            out.update(scheme=spec.scheme, receiver_interpolation=spec.receiver_interpolation)
+        return out
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,8 @@ class PhysicsCheck:
         Self-normalised importance weights.
     ess : (m,) numpy.ndarray
         Effective sample size of the weights.
-    config : CheckConfig
+    config : dict
+        :meth:`CheckConfig.to_dict` with the effective scheme and receiver reader.
     """
 
     freqs: np.ndarray
@@ -247,7 +252,7 @@ class PhysicsCheck:
     log_likelihood: np.ndarray
     weights: np.ndarray
     ess: np.ndarray
-    config: CheckConfig
+    config: dict
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays to store beside the draws (``data_misfit`` is :attr:`misfit`)."""
@@ -294,14 +299,14 @@ class PhysicsCheck:
             },
             "all": stats(self.misfit),
             "ess": {"mean": float(self.ess.mean()), "min": float(self.ess.min()), "of": k},
-            "config": self.config.to_dict(),
+            "config": self.config,
         }
 
 
 def check_draws(
     samples: np.ndarray,
     data: np.ndarray,
-    geometry,
+    forward,
     freqs,
     config: CheckConfig | None = None,
 ) -> PhysicsCheck:
@@ -313,7 +318,9 @@ def check_draws(
         Draws (physical units), K per datum.
     data : (m, n_freq, n_rec, n_src) complex numpy.ndarray
         The data the draws were conditioned on.
-    geometry : msinv.scattering.Geometry
+    forward : msinv.scattering.spec.ForwardSpec or msinv.scattering.Geometry
+        The data's forward model (a store's ``spec``, see
+        :attr:`msinv.learned.data.Pairs.spec`) or a bare geometry (the default model).
     freqs : sequence of float
         Frequencies of ``data``.
     config : CheckConfig, optional
@@ -335,6 +342,7 @@ def check_draws(
         )
     if data.shape[1] != len(freqs):
         raise ValueError(f"check_draws: data hold {data.shape[1]} frequencies, freqs {len(freqs)}")
+    spec = config.forward(forward)
     m, k = samples.shape[:2]
     valid = np.all(1.0 + np.asarray(samples) > 0, axis=(-2, -1))  # (m, K)
     misfit_freq = np.full((m, k, len(freqs)), np.inf)
@@ -348,14 +356,9 @@ def check_draws(
             stacklevel=2,
         )
     if valid.any():
-        pred = resimulate(
-            np.asarray(samples)[valid][:, None],
-            geometry,
-            freqs,
-            order=config.order,
-            receiver_interpolation=config.receiver_interpolation,
-            workers=config.workers,
-        )[:, 0].astype(np.complex128)
+        pred = resimulate(np.asarray(samples)[valid][:, None], spec, freqs, workers=config.workers)[
+            :, 0
+        ].astype(np.complex128)
         obs = data.astype(np.complex128)[np.nonzero(valid)[0]]
         misfit_freq[valid] = data_misfit(pred, obs, ndim=2)
         misfit[valid] = data_misfit(pred, obs)
@@ -368,5 +371,5 @@ def check_draws(
         log_likelihood=ll,
         weights=weights,
         ess=ess,
-        config=config,
+        config=config.to_dict(spec),
     )

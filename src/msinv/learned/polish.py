@@ -36,9 +36,9 @@ class PolishConfig:
         ``"tv:W"``, ``"gradient:W"``, ``"tikhonov:W"``.
     bounds : (lo, hi)
         Box bounds on eta (default ``(-0.9, None)``).
-    order : int, optional
-        Stencil order of the inversion (default that of :func:`~msinv.scattering.invert`: 6, not
-        the data's 8).
+    scheme : str or int, optional
+        Scheme of the inversion's solver (default that of :func:`~msinv.scattering.invert`:
+        ``"wide6"``, not the data's ``"wide8"``: no inverse crime).
     workers : int
         Processes over the starting models.
     """
@@ -48,7 +48,7 @@ class PolishConfig:
     schedule: list[list[float]] | None = None
     reg: str | None = None
     bounds: tuple[float | None, float | None] = (-0.9, None)
-    order: int | None = None
+    scheme: str | int | None = None
     workers: int = 1
 
     def __post_init__(self) -> None:
@@ -75,7 +75,7 @@ class PolishConfig:
             "schedule": self.schedule,
             "reg": self.reg,
             "bounds": list(self.bounds),
-            "order": self.order,
+            "scheme": self.scheme,
         }
 
 
@@ -94,7 +94,7 @@ def _fwi_one(task) -> tuple[np.ndarray, float]:
         reg=config.reg,
         bounds=config.bounds,
         eta0=start,
-        order=config.order,
+        scheme=config.scheme,
     )
     return model, time.perf_counter() - t0
 
@@ -109,7 +109,8 @@ def fwi_from(
     starts : (S, n, n) float numpy.ndarray
         Starting models (zeros: plain FWI).
     data : (n_freq, n_rec, n_src) complex numpy.ndarray
-    geometry : msinv.scattering.Geometry
+    geometry : msinv.scattering.Geometry or msinv.scattering.spec.ForwardSpec
+        The data's forward model (its receiver reader is used by the inversion).
     freqs : sequence of float
     config : PolishConfig
 
@@ -190,11 +191,12 @@ def polish(
     samples : (K, n, n) float numpy.ndarray
         Posterior draws of the datum.
     data : (n_freq, n_rec, n_src) complex numpy.ndarray
-    geometry : msinv.scattering.Geometry
+    geometry : msinv.scattering.Geometry or msinv.scattering.spec.ForwardSpec
+        The data's forward model.
     freqs : sequence of float
     config : PolishConfig
     check : msinv.learned.physics.CheckConfig, optional
-        Forward model of the before/after misfits (default: order 8, representation reader).
+        Re-simulation of the before/after misfits (default: the data's own forward model).
 
     Returns
     -------

@@ -141,7 +141,7 @@ class Reconstruction:
 def reconstruct(
     loaded: Loaded,
     data: np.ndarray,
-    geometry=None,
+    forward=None,
     freqs=None,
     config: ReconstructConfig | None = None,
 ) -> Reconstruction:
@@ -151,8 +151,9 @@ def reconstruct(
     ----------
     loaded : Loaded
     data : (n_freq, n_rec, n_src) complex numpy.ndarray
-    geometry : msinv.scattering.Geometry, optional
-        Acquisition of ``data``; without it (and ``freqs``) nothing is re-simulated.
+    forward : msinv.scattering.spec.ForwardSpec or msinv.scattering.Geometry, optional
+        Forward model (or bare geometry) of ``data``; without it (and ``freqs``) nothing is
+        re-simulated.
     freqs : sequence of float, optional
     config : ReconstructConfig, optional
 
@@ -161,7 +162,7 @@ def reconstruct(
     Reconstruction
     """
     config = config or ReconstructConfig()
-    if config.polish is not None and geometry is None:
+    if config.polish is not None and forward is None:
         raise ValueError("the FWI polish needs the data's geometry and frequencies")
     data = np.asarray(data)
     samples = posterior(
@@ -169,31 +170,29 @@ def reconstruct(
     )
     samples = samples[0]
     check = mean_check = flagged = polished = None
-    if geometry is not None:
-        check = check_draws(samples[None], data[None], geometry, freqs, config.check)
+    if forward is not None:
+        check = check_draws(samples[None], data[None], forward, freqs, config.check)
         mean = samples.mean(axis=0)[None, None]
-        mean_check = check_draws(mean, data[None], geometry, freqs, config.check)
+        mean_check = check_draws(mean, data[None], forward, freqs, config.check)
         if loaded.alarm is not None:
             flagged = bool(loaded.alarm.flags(check.misfit)[0])
-            _warn_if_alarm_differs(loaded.alarm, config)
+            _warn_if_alarm_differs(loaded.alarm, check, config.draws)
     if config.polish is not None:
-        polished = polish(samples, data, geometry, freqs, config.polish, check=config.check)
+        polished = polish(samples, data, forward, freqs, config.polish, check=config.check)
     return Reconstruction(samples, check, mean_check, flagged, polished, config, loaded.alarm)
 
 
-def _warn_if_alarm_differs(alarm, config: ReconstructConfig) -> None:
+def _warn_if_alarm_differs(alarm, check: PhysicsCheck, draws: int) -> None:
     """The alarm's threshold holds for the settings it was calibrated with: say when they differ."""
     import warnings
 
-    now = {
-        "order": config.check.order,
-        "receiver_interpolation": config.check.receiver_interpolation,
-    }
-    then = {k: alarm.check.get(k) for k in now}
-    if now != then or config.draws < alarm.draws:
+    keys = ("scheme", "receiver_interpolation")
+    now = {k: check.config.get(k) for k in keys}
+    then = {k: alarm.check.get(k) for k in keys}
+    if now != then or draws < alarm.draws:
         warnings.warn(
             f"the OOD alarm was calibrated with {then} and {alarm.draws} draws; this check uses "
-            f"{now} and {config.draws} draws: its score is not on the same scale",
+            f"{now} and {draws} draws: its score is not on the same scale",
             UserWarning,
             stacklevel=3,
         )
