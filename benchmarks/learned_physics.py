@@ -42,8 +42,8 @@ REPO = reduced.REPO
 STATE = REPO / "out" / "learned_physics"
 RESULTS = REPO / "benchmarks" / "results"
 FIGURES = REPO / "docs" / "figures"
-TEST = reduced.DATA / f"squares{reduced.N}-test.zarr"
-OOD = {f: reduced.DATA / f"{f}{reduced.N}-ood.zarr" for f in ("shepp_logan", "triangles")}
+TEST = reduced.store(reduced.Sizes(), "test")
+OOD = {f: TEST.parent / f"{f}{reduced.N}-ood.zarr" for f in ("shepp_logan", "triangles")}
 MACHINE = "shared 2-core x86_64 VM, under load from parallel work (about 9 agents)"
 
 
@@ -469,7 +469,9 @@ def main() -> None:
     ap.add_argument(
         "--checkpoint", default=str(REPO / "src/msinv/learned/checkpoints/equinet-cnn-squares32.pt")
     )
-    ap.add_argument("--test-count", type=int, default=200, help="as learned_reduced.py")
+    ap.add_argument(
+        "--test-count", type=int, default=reduced.Sizes().test_count, help="as learned_reduced.py"
+    )
     ap.add_argument("--count", type=int, default=16, help="held-out data compared")
     ap.add_argument("--draws", type=int, default=8)
     ap.add_argument("--levels", type=int, default=256)
@@ -505,6 +507,7 @@ def main() -> None:
         ("alarm", stage_alarm),
     ]:
         if name in stages:  # one file per stage: stages may run in separate processes
+            (STATE / f"{name}-run.json").write_text(json.dumps(run, indent=2))
             t0 = time.perf_counter()
             out = {**run, "result": fn(args), "seconds": round(time.perf_counter() - t0, 1)}
             (STATE / f"{name}.json").write_text(json.dumps(out, indent=2))
@@ -516,9 +519,12 @@ def main() -> None:
                 stage = json.loads(path.read_text())
                 result[name] = stage.pop("result")
                 result["stages"][name] = stage
+        # the per-datum records are the source: a compare stage still running is reported so far
         log = STATE / "compare.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines()]
         result["compare_records"] = sorted(records, key=lambda r: r["index"])
+        result["compare"] = summarise_compare(records)
+        result["stages"]["compare"] = json.loads((STATE / "compare-run.json").read_text())
         result["figures"] = figures(result)
         result["provenance"] = provenance(vars(args))
         RESULTS.mkdir(parents=True, exist_ok=True)
