@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import UserInputError
 from msinv.learned.train import TrainConfig, batch_indices, train
 
 TINY_SCORE = {"cond_rounds": 1, "width": 12, "bottleneck": 6, "blocks": 1, "groups": [3, 3]}

@@ -23,9 +23,14 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from msinv.cli.errors import UserInputError, friendly
+from msinv.cli.errors import OneLineGroup, friendly
+from msinv.core.errors import UserInputError
 
-app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(
+    cls=OneLineGroup,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 class _Bar:

@@ -10,7 +10,10 @@ from importlib import import_module
 
 import typer
 
+from msinv.cli.errors import OneLineGroup
+
 app = typer.Typer(
+    cls=OneLineGroup,
     name="msinv",
     help="msinv: multi-scale inversion -- wideband inverse scattering, Back-Projection Diffusion "
     "and GRAV3D-style gravity inversion.",

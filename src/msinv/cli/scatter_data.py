@@ -14,7 +14,8 @@ from pathlib import Path
 
 import typer
 
-from msinv.cli.errors import UserInputError, friendly
+from msinv.cli.errors import friendly
+from msinv.core.errors import UserInputError
 
 _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": False}
 _FAMILY_HELP = (

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from msinv.cli.errors import UserInputError, friendly
+from msinv.cli.errors import friendly
+from msinv.core.errors import UserInputError
 
 #: Figures are drawn for at most this many data of a run.
 MAX_FIGURES = 8

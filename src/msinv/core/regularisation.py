@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 
 #: Regulariser kinds: ``tikhonov`` (identity), ``gradient`` (first differences), ``tv``.
@@ -77,11 +78,13 @@ class Regulariser:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"regulariser kind {self.kind!r}: expected one of {KINDS}")
+            raise UserInputError(f"regulariser kind {self.kind!r}: expected one of {KINDS}")
         if not (np.isfinite(self.weight) and self.weight >= 0):
-            raise ValueError(f"regulariser weight {self.weight!r}: expected a finite number >= 0")
+            raise UserInputError(
+                f"regulariser weight {self.weight!r}: expected a finite number >= 0"
+            )
         if not self.eps > 0:
-            raise ValueError(f"TV smoothing eps {self.eps!r}: expected > 0")
+            raise UserInputError(f"TV smoothing eps {self.eps!r}: expected > 0")
 
     @classmethod
     def parse(cls, spec: str | None) -> Regulariser | None:
@@ -94,7 +97,7 @@ class Regulariser:
         except ValueError:
             value = float("nan")
         if kind not in KINDS or not np.isfinite(value):
-            raise ValueError(
+            raise UserInputError(
                 f"regulariser {spec!r}: expected KIND:WEIGHT with KIND in {KINDS}, e.g. 'tv:1e-3'"
             )
         return cls(kind, value)
@@ -105,7 +108,7 @@ class Regulariser:
             return Gradient2D(shape)
         if self.kind == "tikhonov":
             return None
-        raise ValueError("total variation is not quadratic: it has no single operator L")
+        raise UserInputError("total variation is not quadratic: it has no single operator L")
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Value and gradient at ``x`` (n0, n1)."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass
 class BoundedCGInfo:
@@ -99,7 +101,7 @@ def projected_cg(
     lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), b.shape)
     hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), b.shape)
     if np.any(lo > hi):
-        raise ValueError("lower bound above upper bound")
+        raise UserInputError("lower bound above upper bound")
     x = np.clip(np.asarray(x0, dtype=np.float64), lo, hi)
     info = BoundedCGInfo()
     scale = None
@@ -198,7 +200,7 @@ def beta_search(
         The last β evaluated is the one returned, so the caller's state matches it.
     """
     if not target > 0 or not beta0 > 0 or not factor > 1:
-        raise ValueError("target and beta0 must be > 0, factor > 1")
+        raise UserInputError("target and beta0 must be > 0, factor > 1")
     history: list[tuple[float, float]] = []
     lo = hi = None  # (log β, log φ_d - log target) below / above the target
     side_lo = side_hi = 0  # how many times in a row each end has been kept
@@ -249,7 +251,9 @@ def lcurve_corner(phi_d, phi_m) -> int:
     x = np.log(np.asarray(phi_d, dtype=np.float64))
     y = np.log(np.asarray(phi_m, dtype=np.float64))
     if x.size < 3 or x.size != y.size:
-        raise ValueError("the L-curve needs at least three (phi_d, phi_m) pairs of equal length")
+        raise UserInputError(
+            "the L-curve needs at least three (phi_d, phi_m) pairs of equal length"
+        )
     best, kappa_best = 1, -np.inf
     for i in range(1, x.size - 1):
         a = np.array([x[i - 1], y[i - 1]])

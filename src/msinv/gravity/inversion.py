@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 from msinv.core.solvers import beta_search, lcurve_corner, projected_cg
 from msinv.gravity.regularisation import Regularisation
@@ -76,27 +77,27 @@ class InversionConfig:
 
     def __post_init__(self):
         if self.preconditioner not in ("jacobi", "none"):
-            raise ValueError(
+            raise UserInputError(
                 f"preconditioner must be 'jacobi' or 'none', got {self.preconditioner!r}"
             )
         if not self.beta_start > 0:
-            raise ValueError(f"beta_start must be > 0, got {self.beta_start}")
+            raise UserInputError(f"beta_start must be > 0, got {self.beta_start}")
         if self.mode not in (1, 2, 3):
-            raise ValueError(f"mode must be 1, 2 or 3, got {self.mode}")
+            raise UserInputError(f"mode must be 1, 2 or 3, got {self.mode}")
         if not self.chifact > 0:
-            raise ValueError(f"chifact must be > 0, got {self.chifact}")
+            raise UserInputError(f"chifact must be > 0, got {self.chifact}")
         if not 0 < self.tolc < 1:
-            raise ValueError(f"tolc must be in (0, 1), got {self.tolc}")
+            raise UserInputError(f"tolc must be in (0, 1), got {self.tolc}")
         if self.mode == 2 and (self.beta is None or not self.beta > 0):
-            raise ValueError("mode 2 needs a fixed beta > 0")
+            raise UserInputError("mode 2 needs a fixed beta > 0")
         if self.beta is not None and not self.beta > 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
+            raise UserInputError(f"beta must be > 0, got {self.beta}")
         if self.n_lcurve < 3 or not self.lcurve_step > 1:
-            raise ValueError("n_lcurve must be >= 3 and lcurve_step > 1")
+            raise UserInputError("n_lcurve must be >= 3 and lcurve_step > 1")
         if not 0 < self.cg_tol < 1:
-            raise ValueError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
+            raise UserInputError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
         if min(self.max_cg, self.max_outer, self.max_beta) < 1:
-            raise ValueError("max_cg, max_outer and max_beta must be >= 1")
+            raise UserInputError("max_cg, max_outer and max_beta must be >= 1")
 
 
 @dataclass
@@ -229,11 +230,13 @@ def invert(
     data = np.asarray(data, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if data.shape != op.shape_out or sigma.shape != op.shape_out:
-        raise ValueError(f"data and sigma must have {op.shape_out[0]} values")
+        raise UserInputError(f"data and sigma must have {op.shape_out[0]} values")
     if np.any(sigma <= 0):
-        raise ValueError("uncertainties must be > 0")
+        raise UserInputError("uncertainties must be > 0")
     if reg.n_active != op.shape_in[0]:
-        raise ValueError(f"regularisation has {reg.n_active} active cells, G has {op.shape_in[0]}")
+        raise UserInputError(
+            f"regularisation has {reg.n_active} active cells, G has {op.shape_in[0]}"
+        )
     wd2 = 1.0 / sigma**2
     n = op.shape_in[0]
     reg_h = sum(o.matrix.T @ o.matrix for o in reg.operators.values()).tocsr()

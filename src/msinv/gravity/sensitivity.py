@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.gravity.forward import sensitivity_rows
 
 
@@ -49,14 +50,14 @@ def build_sensitivity(
     (n_data, n_active) numpy.ndarray
     """
     if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+        raise UserInputError(f"chunk must be >= 1, got {chunk}")
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        raise UserInputError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     st = np.atleast_2d(np.asarray(stations, dtype=np.float64))
     n_active = mesh.n_cells if active is None else int(np.count_nonzero(active))
     need = sensitivity_memory(st.shape[0], n_active, dtype)
     if max_bytes is not None and need > max_bytes:
-        raise ValueError(
+        raise UserInputError(
             f"dense G needs {need / 2**30:.2f} GiB ({st.shape[0]} data x {n_active} cells, "
             f"{np.dtype(dtype).name}), more than the allowed {max_bytes / 2**30:.2f} GiB"
         )
@@ -155,11 +156,13 @@ def load_sensitivity(path):
     try:
         f = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a sensitivity file written by msinv ({exc})") from None
+        raise UserInputError(f"{path}: not a sensitivity file written by msinv ({exc})") from None
     with f:
         kind = str(f["format"]) if "format" in f else ""
         if kind not in (FORMAT, DENSE_FORMAT) or "mesh_hx" not in f:
-            raise ValueError(f"{path}: not a sensitivity file written by msinv gravity sensitivity")
+            raise UserInputError(
+                f"{path}: not a sensitivity file written by msinv gravity sensitivity"
+            )
         mesh = discretize.TensorMesh(
             [f["mesh_hx"], f["mesh_hy"], f["mesh_hz"]], origin=f["mesh_origin"]
         )

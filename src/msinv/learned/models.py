@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from msinv.core.errors import UserInputError
 from msinv.learned.diffusion.loss import DenoisingLoss
 from msinv.learned.diffusion.precond import EDMDenoiser
 from msinv.learned.networks.cnn import Features, ScoreCNN
@@ -142,7 +143,7 @@ def build(
     BPDiffusion or BPRegression
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+        raise UserInputError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
     front, net = MODELS[name]
     if front == "none":
         bp = RawData(n, n_freq)

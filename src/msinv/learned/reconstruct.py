@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import UserInputError
 from msinv.learned.data import Normalisation
 from msinv.learned.diffusion.sampler import sample
 from msinv.learned.diffusion.schedule import geometric_levels
@@ -82,7 +82,7 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
     except (KeyError, RuntimeError, tomllib.TOMLDecodeError) as exc:
         raise UserInputError(f"{path}: not a msinv learned checkpoint ({exc})") from None
     if weights not in ("ema", "model", "init"):
-        raise ValueError(f"weights must be 'ema', 'model' or 'init', got {weights!r}")
+        raise UserInputError(f"weights must be 'ema', 'model' or 'init', got {weights!r}")
     torch.manual_seed(config.seed)
     model = build_from_config(config.model).to(device)
     if weights == "model":
@@ -139,7 +139,7 @@ def posterior(
         eta = model(x)[:, :1]
         return norm.eta_inverse(eta.double().cpu().numpy()).astype(np.float32)
     if draws < 1:
-        raise ValueError(f"draws must be >= 1, got {draws}")
+        raise UserInputError(f"draws must be >= 1, got {draws}")
     sigmas = geometric_levels(n_levels)
     out = np.empty((x.shape[0], draws, n, n), dtype=np.float32)
     for j in range(x.shape[0]):
@@ -232,7 +232,7 @@ def evaluate(
     from msinv.learned.data import load_pairs
 
     if misfit not in ("mean", "samples", "none"):
-        raise ValueError(f"misfit must be 'mean', 'samples' or 'none', got {misfit!r}")
+        raise UserInputError(f"misfit must be 'mean', 'samples' or 'none', got {misfit!r}")
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     rows = []

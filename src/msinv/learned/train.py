@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import UserInputError
 from msinv.core.provenance import code_version, provenance
 from msinv.learned.data import Normalisation, PairDataset, load_pairs
 from msinv.learned.diffusion.ema import ema_model
@@ -58,7 +58,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.start < 0 or (self.count is not None and self.count < 1):
-            raise ValueError(
+            raise UserInputError(
                 f"data.start must be >= 0 and data.count >= 1, got {self.start}, {self.count}"
             )
 
@@ -77,7 +77,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.name not in MODELS:
-            raise ValueError(f"model.name must be one of {', '.join(MODELS)}, got {self.name!r}")
+            raise UserInputError(
+                f"model.name must be one of {', '.join(MODELS)}, got {self.name!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,9 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.lr_start >= 0 and self.lr_end >= 0):
-            raise ValueError("optim.lr must be > 0 and optim.lr_start, optim.lr_end >= 0")
+            raise UserInputError("optim.lr must be > 0 and optim.lr_start, optim.lr_end >= 0")
         if not 0 <= self.warmup < 1:
-            raise ValueError(f"optim.warmup must be in [0, 1), got {self.warmup}")
+            raise UserInputError(f"optim.warmup must be in [0, 1), got {self.warmup}")
 
     def factor(self, step: int, steps: int) -> float:
         """Learning rate at ``step`` divided by ``lr``."""
@@ -124,15 +126,15 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.checkpoint_every < 1 or self.log_every < 1:
-            raise ValueError(
+            raise UserInputError(
                 "run.steps, run.batch, run.checkpoint_every, run.log_every must be >= 1"
             )
         if not 0 <= self.ema < 1:
-            raise ValueError(f"run.ema must be in [0, 1), got {self.ema}")
+            raise UserInputError(f"run.ema must be in [0, 1), got {self.ema}")
         if self.threads < 0:
-            raise ValueError(f"run.threads must be >= 0, got {self.threads}")
+            raise UserInputError(f"run.threads must be >= 0, got {self.threads}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"run.device must be auto, cpu or cuda, got {self.device!r}")
+            raise UserInputError(f"run.device must be auto, cpu or cuda, got {self.device!r}")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ target and renamed into place, so a half-created store never exists under the fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -35,6 +36,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -42,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from msinv.core.errors import Interrupted, UserInputError
+from msinv.core.interrupts import die_with_parent, sigterm_as_interrupt
 from msinv.core.provenance import provenance
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.phantoms import blur_target, get_family
@@ -57,7 +61,7 @@ EXTERNAL = "external"
 _SIMULATE = "msinv.scattering.helmholtz:simulate"
 
 
-class DatasetError(ValueError):
+class DatasetError(UserInputError):
     """A store that cannot be used as asked: foreign, corrupt, mismatched or unwritable."""
 
 
@@ -117,26 +121,30 @@ class DatasetConfig:
         for name, low in (("count", 1), ("seed", 0), ("chunk", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ValueError(f"{name}={value!r}: expected an integer >= {low}")
+                raise UserInputError(f"{name}={value!r}: expected an integer >= {low}")
             object.__setattr__(self, name, int(value))
         if not isinstance(self.geometry, Geometry):
-            raise ValueError(f"geometry={self.geometry!r}: expected a msinv Geometry")
+            raise UserInputError(f"geometry={self.geometry!r}: expected a msinv Geometry")
         freqs = tuple(float(f) for f in np.atleast_1d(np.asarray(self.freqs, dtype=float)))
         if not freqs or not all(math.isfinite(f) and f > 0 for f in freqs):
-            raise ValueError(f"freqs={list(freqs)}: expected one or more finite frequencies > 0")
+            raise UserInputError(
+                f"freqs={list(freqs)}: expected one or more finite frequencies > 0"
+            )
         object.__setattr__(self, "freqs", freqs)
         if self.order not in (2, 4, 6, 8, "auto"):
-            raise ValueError(f"order={self.order!r}: expected 2, 4, 6, 8 or 'auto'")
+            raise UserInputError(f"order={self.order!r}: expected 2, 4, 6, 8 or 'auto'")
         if not (math.isfinite(self.target_blur) and self.target_blur >= 0):
-            raise ValueError(f"target_blur={self.target_blur!r}: expected a number >= 0 (pixels)")
+            raise UserInputError(
+                f"target_blur={self.target_blur!r}: expected a number >= 0 (pixels)"
+            )
         object.__setattr__(self, "target_blur", float(self.target_blur))
         if self.receiver_interpolation not in ("representation", "cubic", "bilinear"):
-            raise ValueError(
+            raise UserInputError(
                 f"receiver_interpolation={self.receiver_interpolation!r}: expected "
                 "'representation', 'cubic' or 'bilinear'"
             )
         if ":" not in self.simulator:
-            raise ValueError(f"simulator={self.simulator!r}: expected 'module:function'")
+            raise UserInputError(f"simulator={self.simulator!r}: expected 'module:function'")
 
     @property
     def n_chunks(self) -> int:
@@ -191,11 +199,16 @@ def _load(qualname: str) -> Callable:
     return getattr(import_module(module), name)
 
 
-def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndarray]]:
+def compute_chunk(
+    config: DatasetConfig, k: int, on_sample: Callable[[], None] | None = None
+) -> tuple[int, dict[str, np.ndarray]]:
     """Compute chunk ``k``: its ``eta`` (float32), ``data`` (complex64) and ``target``.
 
     The data are computed from the float32-rounded ``eta`` that is stored, so the store is
-    self-consistent to the last bit.
+    self-consistent to the last bit. Samples are simulated one at a time (the simulator treats
+    every contrast independently, so the bytes equal those of one batched call) and
+    ``on_sample()`` is called after each (progress); in a pool worker the default reports to
+    the parent's progress bar.
     """
     n = config.geometry.n
     idx = config.chunk_range(k)
@@ -203,18 +216,40 @@ def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndar
         [sample_eta(config.family, config.seed, i, n, config.family_params) for i in idx]
     ).astype(np.float32)
     simulate = _load(config.simulator)
-    data = simulate(
-        eta.astype(np.float64),
-        config.geometry,
-        list(config.freqs),
-        order=config.order,
-        dtype=np.complex64,
-        receiver_interpolation=config.receiver_interpolation,
-    )
-    out = {"eta": eta, "data": np.asarray(data, dtype=np.complex64)}
+    report = on_sample or _report_to_parent
+    data = []
+    for e in eta:
+        data.append(
+            simulate(
+                e[None].astype(np.float64),
+                config.geometry,
+                list(config.freqs),
+                order=config.order,
+                dtype=np.complex64,
+                receiver_interpolation=config.receiver_interpolation,
+            )[0]
+        )
+        report()
+    out = {"eta": eta, "data": np.asarray(np.stack(data), dtype=np.complex64)}
     if config.target_blur > 0:
         out["target"] = blur_target(eta, config.target_blur).astype(np.float32)
     return k, out
+
+
+#: In a pool worker: the queue on which :func:`compute_chunk` reports each finished sample.
+_PROGRESS_QUEUE = None
+
+
+def _init_worker(parent_pid: int, queue) -> None:
+    """Pool worker initializer: die with the parent, report progress on ``queue``."""
+    global _PROGRESS_QUEUE
+    die_with_parent(parent_pid)
+    _PROGRESS_QUEUE = queue
+
+
+def _report_to_parent() -> None:
+    if _PROGRESS_QUEUE is not None:
+        _PROGRESS_QUEUE.put(1)
 
 
 # --------------------------------------------------------------------------------- the store
@@ -385,7 +420,7 @@ def generate(
     chunk : int, optional
         Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
     progress : bool
-        Show a tqdm bar (samples/s and time left) on stderr.
+        Show a tqdm bar (samples/s and time left) on stderr when it is a terminal.
 
     Returns
     -------
@@ -396,7 +431,7 @@ def generate(
     # unknown family or parameter -> one-line error, before any I/O
     get_family(family).with_params(**(family_params or {}))
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
-        raise ValueError(f"workers={workers!r}: expected an integer >= 1")
+        raise UserInputError(f"workers={workers!r}: expected an integer >= 1")
     chunk_given = chunk is not None
     if not chunk_given and path.is_dir() and any(path.iterdir()):
         stored = dict(_open_group(path, "r").attrs)["config"]
@@ -420,42 +455,68 @@ def generate(
     from tqdm import tqdm
 
     finished = sum(len(config.chunk_range(int(k))) for k in np.flatnonzero(done))
-    with tqdm(
-        total=config.count,
-        initial=finished,
-        unit="sample",
-        disable=not progress,
-        desc=path.name,
-        smoothing=0.1,
-        dynamic_ncols=True,
-    ) as bar:
-        for k, arrays in _run(config, todo, workers=int(workers), scheduler=scheduler):
-            _write_chunk(group, config, k, arrays)
-            bar.update(len(config.chunk_range(k)))
+    written = finished
+    try:
+        with (
+            sigterm_as_interrupt(),
+            tqdm(
+                total=config.count,
+                initial=finished,
+                unit="sample",
+                disable=None if progress else True,  # None: only on a terminal
+                desc=path.name,
+                smoothing=0.1,
+                dynamic_ncols=True,
+            ) as bar,
+        ):
+            runs = _run(config, todo, workers=int(workers), scheduler=scheduler, bar=bar)
+            with contextlib.closing(runs):  # an interrupt stops the workers at once
+                for k, arrays in runs:
+                    _write_chunk(group, config, k, arrays)
+                    written += len(config.chunk_range(k))
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"{path}: kept {written} of {config.count} samples (every finished chunk); run the "
+            "same command again to compute the rest"
+        ) from None
     return path
 
 
-def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str | None):
-    """Yield ``(k, arrays)`` for every chunk in ``todo``, in completion order."""
+def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str | None, bar):
+    """Yield ``(k, arrays)`` for every chunk in ``todo``, in completion order.
+
+    ``bar`` (a tqdm bar) advances by one per computed sample (per chunk with a scheduler).
+    """
     if not todo:
         return
     if scheduler is not None:
-        yield from _run_dask(config, todo, scheduler)
+        for k, arrays in _run_dask(config, todo, scheduler):
+            bar.update(len(config.chunk_range(k)))
+            yield k, arrays
     elif workers == 1:
         for k in todo:
-            yield compute_chunk(config, k)
+            yield compute_chunk(config, k, on_sample=lambda: bar.update(1))
     else:
-        yield from _run_pool(config, todo, workers)
+        yield from _run_pool(config, todo, workers, bar)
 
 
-def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
+def _run_pool(config: DatasetConfig, todo: list[int], workers: int, bar):
     """A local pool of spawned processes, at most ``2 * workers`` chunks in flight.
 
-    On an error or an interrupt the chunks not started are cancelled (their work is lost, as
-    it is not marked done) instead of being waited for.
+    The workers die with this process (:func:`msinv.core.interrupts.die_with_parent`, SIGKILL
+    included) and ignore Ctrl-C; on an error or an interrupt here they are terminated at once
+    (the chunks they were computing are not marked done and are computed again on resume).
     """
+    ctx = get_context("spawn")
+    queue = ctx.SimpleQueue()
     pending = iter(todo)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(os.getpid(), queue),
+    )
+    ok = False
     try:
         running = set()
         for k in pending:
@@ -463,14 +524,38 @@ def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
             if len(running) >= 2 * workers:
                 break
         while running:
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            finished, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            while not queue.empty():
+                bar.update(queue.get())
             for fut in finished:
-                yield fut.result()
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise DatasetError(
+                        "a worker process died (killed from outside, or out of memory); the "
+                        "finished chunks are kept: run the same command again to resume"
+                    ) from None
+                yield result
                 nxt = next(pending, None)
                 if nxt is not None:
                     running.add(pool.submit(compute_chunk, config, nxt))
+        ok = True
     finally:
+        if not ok:
+            _terminate(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+        queue.close()
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers of ``pool`` now instead of waiting for their chunks to finish."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.kill()
+    for proc in processes:
+        proc.join(timeout=10)
 
 
 def _run_dask(config: DatasetConfig, todo: list[int], scheduler: str):
@@ -639,5 +724,5 @@ def write_chunk(group, config: DatasetConfig, k: int, arrays: dict[str, np.ndarr
     """Write chunk ``k`` (``eta``, ``data`` and ``target`` if any) and mark it complete."""
     expected = {"eta", "data"} | ({"target"} if config.target_blur > 0 else set())
     if set(arrays) != expected:
-        raise ValueError(f"chunk arrays {sorted(arrays)}: expected {sorted(expected)}")
+        raise UserInputError(f"chunk arrays {sorted(arrays)}: expected {sorted(expected)}")
     _write_chunk(group, config, k, arrays)

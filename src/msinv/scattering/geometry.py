@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -64,7 +66,7 @@ class Geometry:
 
     def __post_init__(self):
         def bad(field, value, expected):
-            raise ValueError(f"Geometry.{field}={value!r}: expected {expected}")
+            raise UserInputError(f"Geometry.{field}={value!r}: expected {expected}")
 
         if not isinstance(self.n, int | np.integer) or not 16 <= self.n <= 1024:
             bad("n", self.n, "an integer in [16, 1024]")
@@ -173,11 +175,11 @@ class Geometry:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(
+            raise UserInputError(
                 f"Geometry.from_dict: unknown keys {sorted(unknown)}; expected {sorted(names)}"
             )
         if "n" not in d:
-            raise ValueError("Geometry.from_dict: missing key 'n'")
+            raise UserInputError("Geometry.from_dict: missing key 'n'")
         d = dict(d)
         if "extent" in d:
             d["extent"] = tuple(d["extent"])

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.scattering.dataset import (
     EXTERNAL,
     DatasetConfig,
@@ -59,7 +60,7 @@ SCATTER_FILE = "scatter.h5"
 
 def _reversed_sources(n_src: int) -> np.ndarray:
     if n_src % 2:
-        raise ValueError(
+        raise UserInputError(
             f"n_sources={n_src}: the published convention reverses the incidence direction, "
             "which needs an even number of equiangular sources"
         )

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from msinv.core.continuation import IterationRecord
+from msinv.core.errors import UserInputError
 from msinv.core.regularisation import Regulariser
 from msinv.scattering.born_ls import born_ls
 from msinv.scattering.fwi import DEFAULT_BOUNDS, DEFAULT_ORDER, fwi
@@ -71,15 +72,15 @@ def invert(
         The reconstructed ``eta[iy, ix]``.
     """
     if method not in METHODS:
-        raise ValueError(f"method={method!r}: expected one of {METHODS}")
+        raise UserInputError(f"method={method!r}: expected one of {METHODS}")
     if not isinstance(iterations, int | np.integer) or iterations < 1:
-        raise ValueError(f"iterations={iterations!r}: expected an integer >= 1")
+        raise UserInputError(f"iterations={iterations!r}: expected an integer >= 1")
     order = DEFAULT_ORDER if order is None else order
     weight_rule = "fixed"
     if isinstance(reg, str):
         if reg.endswith(":auto"):
             if method != "born":
-                raise ValueError(f"reg={reg!r}: an automatic weight is only offered for Born")
+                raise UserInputError(f"reg={reg!r}: an automatic weight is only offered for Born")
             reg, weight_rule = Regulariser(reg.split(":")[0], 0.0), "lcurve"
         else:
             reg = Regulariser.parse(reg)

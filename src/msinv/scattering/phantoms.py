@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from msinv.core.errors import UserInputError
+
 #: Pixel sizes of the families are defined on the paper grid of this many nodes.
 PAPER_N = 80
 
@@ -112,7 +114,7 @@ def blur_target(eta: np.ndarray, sigma: float = 0.5) -> np.ndarray:
         Standard deviation in pixels (>= 0; 0 returns a copy).
     """
     if not (math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"blur sigma={sigma!r}: expected a finite number >= 0 (pixels)")
+        raise UserInputError(f"blur sigma={sigma!r}: expected a finite number >= 0 (pixels)")
     eta = np.asarray(eta, dtype=np.float64)
     if sigma == 0:
         return eta.copy()
@@ -135,7 +137,7 @@ def _paste(eta: np.ndarray, mask: np.ndarray, centre: tuple[float, float], value
     i0 = round((centre[1] + 0.5) * (n - 1) - (k_y - 1) / 2)
     j0 = round((centre[0] + 0.5) * (n - 1) - (k_x - 1) / 2)
     if i0 < 0 or j0 < 0 or i0 + k_y > n or j0 + k_x > n:
-        raise ValueError(f"shape of {mask.shape} at {centre} does not fit the {n}x{n} grid")
+        raise UserInputError(f"shape of {mask.shape} at {centre} does not fit the {n}x{n} grid")
     eta[i0 : i0 + k_y, j0 : j0 + k_x] += value * mask
 
 
@@ -383,7 +385,7 @@ def brain(
 
 def _check_n(n: int) -> None:
     if not isinstance(n, int | np.integer) or n < 16:
-        raise ValueError(f"n={n!r}: expected an integer number of nodes per axis >= 16")
+        raise UserInputError(f"n={n!r}: expected an integer number of nodes per axis >= 16")
 
 
 @dataclass(frozen=True)
@@ -412,7 +414,7 @@ class Family:
         """The same family with some parameters changed (unknown names raise a ValueError)."""
         unknown = sorted(set(overrides) - set(self.params))
         if unknown:
-            raise ValueError(
+            raise UserInputError(
                 f"family {self.name!r} has no parameter {', '.join(map(repr, unknown))}: "
                 f"expected some of {', '.join(self.params)}"
             )
@@ -448,5 +450,5 @@ def get_family(name: str) -> Family:
     """The family called ``name``; an unknown name raises a ValueError listing the known ones."""
     key = name.replace("-", "_")
     if key not in FAMILIES:
-        raise ValueError(f"unknown family {name!r}: expected one of {', '.join(FAMILIES)}")
+        raise UserInputError(f"unknown family {name!r}: expected one of {', '.join(FAMILIES)}")
     return FAMILIES[key]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import torch
 
+from msinv.core.errors import UserInputError
 from msinv.learned.diffusion.schedule import TangentSchedule
 
 
@@ -64,7 +65,7 @@ def sample(
     schedule = schedule or TangentSchedule()
     sigmas = sigmas.to(device=x_T.device, dtype=torch.float64)
     if sigmas.ndim != 1 or sigmas.numel() < 2 or not bool(torch.all(sigmas[1:] < sigmas[:-1])):
-        raise ValueError("sigmas must be a strictly decreasing 1-D tensor of at least 2 levels")
+        raise UserInputError("sigmas must be a strictly decreasing 1-D tensor of at least 2 levels")
     times = schedule.inverse(sigmas)
     x = x_T.to(torch.float64)
     b = x.shape[0]

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class Features:
@@ -74,7 +76,7 @@ class NoiseEmbedding(nn.Module):
     def __init__(self, dim: int = 96, max_freq: float = 2e4) -> None:
         super().__init__()
         if dim % 2:
-            raise ValueError(f"embedding dim must be even, got {dim}")
+            raise UserInputError(f"embedding dim must be even, got {dim}")
         freqs = math.pi * torch.exp(torch.linspace(0.0, math.log(max_freq), dim // 2))
         self.register_buffer("freqs", freqs, persistent=False)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
@@ -141,9 +143,9 @@ class ScoreCNN(nn.Module):
     ) -> None:
         super().__init__()
         if cond_norm not in ("layer", "none"):
-            raise ValueError(f"cond_norm must be 'layer' or 'none', got {cond_norm!r}")
+            raise UserInputError(f"cond_norm must be 'layer' or 'none', got {cond_norm!r}")
         if width % groups[0] or bottleneck % groups[1]:
-            raise ValueError(
+            raise UserInputError(
                 f"groups {groups} must divide (width, bottleneck) = {width, bottleneck}"
             )
         self.norm = ChannelLayerNorm(cond_channels) if cond_norm == "layer" else nn.Identity()
