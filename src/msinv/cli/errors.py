@@ -1,33 +1,30 @@
 """How the command line reports problems: one line, a meaningful exit code, no traceback.
 
 The error types live in :mod:`msinv.core.errors` (the engines raise them); this module only
-formats them.
+formats them. On stderr:
 
-==================================================  =====  ===================================
-what happened                                       exit   printed on stderr
-==================================================  =====  ===================================
-bad input (:class:`~msinv.core.errors.UserInputError`  2   ``error: <message>``
-and its subclasses)
-a file-system error (``OSError``: missing file,       2   ``error: <path>: <reason>``
-no permission, disk full)
-a wrong option or argument (click's usage errors)     2   ``error: <message> (see '<command>
-                                                           --help')``
-Ctrl-C or SIGTERM                                    130  ``interrupted: <what was kept, how
-                                                           to resume>``
-anything else: a bug in msinv                         1   the full traceback
-==================================================  =====  ===================================
+- bad input (:class:`~msinv.core.errors.UserInputError` and its subclasses) and file-system
+  errors (``OSError``: a missing file, no permission, a full disk): ``error: <message>``, exit
+  code 2;
+- a wrong option or argument (click's usage errors): ``error: <message> (see '<command>
+  --help')``, exit code 2;
+- a warning: ``warning: <message>`` (the command goes on);
+- Ctrl-C or SIGTERM: ``interrupted: <what was kept, how to resume>``, exit code 130;
+- anything else is a bug in msinv: the full traceback, exit code 1.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 
 import typer
 from typer.core import TyperGroup
 
-from msinv.core.errors import Interrupted, UserInputError
+from msinv.cli.options import expand_lists
+from msinv.core.errors import Interrupted, MsinvWarning, UserInputError
 
 # click's exceptions, from the click that typer uses (recent typer versions vendor it)
 _click = sys.modules[typer.BadParameter.__module__]
@@ -83,17 +80,22 @@ def friendly(func: Callable) -> Callable:
 
 
 class OneLineGroup(TyperGroup):
-    """Top-level click group whose usage errors are one line (no box, no separate usage text).
+    """Top-level click group: lists as ``--freqs 2.5 5 10`` (:mod:`msinv.cli.options`), usage
+    errors on one line (no box, no separate usage text), warnings on one line.
 
     ``error: Invalid value for '--count': ... (see 'msinv scatter generate --help')``, exit
     code 2; ``Aborted`` (an end of input) and interrupts are reported the same way.
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = expand_lists(sys.argv[1:] if args is None else args)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", MsinvWarning)
+                warnings.showwarning = _show_warning
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _click.NoArgsIsHelpError as exc:  # no arguments: the help, as before
             exc.show()
             sys.exit(exc.exit_code)
@@ -112,6 +114,14 @@ class OneLineGroup(TyperGroup):
             sys.exit(EXIT_INTERRUPTED)
         # non-standalone click returns the code of an explicit exit, else the command's value
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``warning:`` line (msinv's own without their category)."""
+    text = one_line(str(message))
+    if not issubclass(category, MsinvWarning):
+        text = f"{category.__name__}: {text}"
+    typer.secho(f"warning: {text}", err=True, fg=typer.colors.YELLOW)
 
 
 def _echo_error(line: str) -> None:

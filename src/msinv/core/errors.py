@@ -16,12 +16,22 @@ type                     raised for
 :class:`OutputError`     an output path that cannot be written as asked
 :class:`Interrupted`     a run stopped by Ctrl-C or SIGTERM: says what was kept and how
                          to resume (a ``KeyboardInterrupt``)
+:class:`MsinvWarning`    a warning: input that is allowed but probably not what was meant
+                         (too few points per wavelength), or work redone (a damaged chunk);
+                         the command line prints it as one ``warning:`` line
 =======================  =============================================================
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "FileFormatError", "Interrupted", "OutputError", "UserInputError"]
+__all__ = [
+    "ConfigError",
+    "FileFormatError",
+    "Interrupted",
+    "MsinvWarning",
+    "OutputError",
+    "UserInputError",
+]
 
 
 class UserInputError(ValueError):
@@ -60,3 +70,11 @@ class Interrupted(KeyboardInterrupt):
 
     def __str__(self) -> str:
         return self.message
+
+
+class MsinvWarning(UserWarning):
+    """Input that is allowed but probably not meant, or work that had to be redone.
+
+    The message names the input and the exact figure (e.g. points per wavelength); the command
+    line prints it as one ``warning:`` line.
+    """

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from msinv.core.errors import UserInputError
+from msinv.core.errors import FileFormatError, UserInputError
+from msinv.core.inputs import npz_errors, open_npz
 from msinv.gravity.forward import sensitivity_rows
 
 
@@ -154,10 +155,12 @@ def load_sensitivity(path):
     discretize = require("discretize", "read a sensitivity file")
     path = Path(path)
     try:
-        f = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"{path}: not a sensitivity file written by msinv ({exc})") from None
-    with f:
+        f = open_npz(path)
+    except FileFormatError as exc:
+        raise FileFormatError(
+            f"{exc}; expected a sensitivity file written by `msinv gravity sensitivity`"
+        ) from None
+    with f, npz_errors(path):
         kind = str(f["format"]) if "format" in f else ""
         if kind not in (FORMAT, DENSE_FORMAT) or "mesh_hx" not in f:
             raise UserInputError(
@@ -169,5 +172,6 @@ def load_sensitivity(path):
         if kind == DENSE_FORMAT:
             return GravityOperator(f["g"]), mesh, f["active"], f["weights"]
         model_weights = f["model_weights"] if "model_weights" in f else None
-    op = CompressedSensitivity.load(path)
+    with npz_errors(path):
+        op = CompressedSensitivity.load(path)
     return op, mesh, op.active, op.weights if model_weights is None else model_weights

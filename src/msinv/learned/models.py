@@ -8,13 +8,17 @@ diffusion models, :class:`BPDiffusion`) or a deterministic head (``head``,
 
 from __future__ import annotations
 
+import inspect
+import json
+import typing
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from msinv.core.errors import UserInputError
+from msinv.core.errors import ConfigError, UserInputError
+from msinv.core.fields import expected_type
 from msinv.learned.diffusion.loss import DenoisingLoss
 from msinv.learned.diffusion.precond import EDMDenoiser
 from msinv.learned.networks.cnn import Features, ScoreCNN
@@ -105,6 +109,48 @@ class BPRegression(nn.Module):
     ) -> torch.Tensor:
         """Per-sample mean squared error (b,); the generator is unused (no randomness)."""
         return ((self(data) - eta) ** 2).flatten(1).mean(dim=1)
+
+
+def check_options(name: str, score: dict | None, head: dict | None) -> None:
+    """Refuse unknown or mistyped options of the networks of model ``name``.
+
+    ``score`` must hold only keyword arguments of the model's score network
+    (:class:`ScoreCNN` or :class:`ScoreUViT`) and ``head`` of :class:`DenseHead`, each with the
+    annotated type (a boolean is not an integer).
+
+    Raises
+    ------
+    ConfigError
+        Naming the section (``[model.score]``), the key and what was expected.
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+    net = MODELS[name][1]
+    sections = {"score": (ScoreCNN if net == "cnn" else ScoreUViT), "head": DenseHead}
+    used = {"head"} if net is None else {"score"}
+    for section, options in (("score", score), ("head", head)):
+        if not options:
+            continue
+        if section not in used:
+            raise ConfigError(
+                f"[model.{section}] is not used by {name!r} (it has a "
+                f"{'deterministic head' if net is None else 'score network'}); remove it"
+            )
+        cls = sections[section]
+        params = list(inspect.signature(cls.__init__).parameters)[2:]  # after self, channels
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise ConfigError(
+                f"[model.{section}] unknown key(s) {unknown} for {cls.__name__}; expected some "
+                f"of {params}"
+            )
+        hints = typing.get_type_hints(cls.__init__)
+        for key, value in options.items():
+            expected = expected_type(value, hints.get(key, typing.Any))
+            if expected is not None:
+                raise ConfigError(
+                    f"[model.{section}] {key} = {json.dumps(value)}: expected {expected}"
+                )
 
 
 def build(

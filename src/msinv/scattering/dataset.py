@@ -34,6 +34,8 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -44,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from msinv.core.errors import Interrupted, UserInputError
+from msinv.core.errors import Interrupted, MsinvWarning, UserInputError
 from msinv.core.interrupts import die_with_parent, sigterm_as_interrupt
 from msinv.core.provenance import provenance
 from msinv.scattering.geometry import Geometry
@@ -344,6 +346,9 @@ def _create(path: Path, config: DatasetConfig) -> None:
         g.create_array(
             "done", shape=(config.n_chunks,), chunks=(1,), dtype="bool", fill_value=False
         )
+        g.create_array(
+            "checksum", shape=(config.n_chunks,), chunks=(1,), dtype="uint32", fill_value=0
+        )
         g.attrs.update(
             {
                 "msinv_dataset": {"format": FORMAT, "version": FORMAT_VERSION},
@@ -378,9 +383,65 @@ def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
 def _write_chunk(group, config: DatasetConfig, k: int, arrays: dict[str, np.ndarray]) -> None:
     idx = config.chunk_range(k)
     sl = slice(idx.start, idx.stop)
-    for name, values in arrays.items():
+    stored = {name: np.asarray(values, dtype=group[name].dtype) for name, values in arrays.items()}
+    for name, values in stored.items():
         group[name][sl] = values
-    group["done"][k] = True  # only after every array of the chunk is on disk
+    if "checksum" in group:
+        group["checksum"][k] = _checksum(stored)
+    group["done"][k] = True  # only after every array of the chunk and its checksum are on disk
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> int:
+    """CRC-32 of the values of one chunk (its arrays in name order, C-order bytes)."""
+    crc = 0
+    for name in sorted(arrays):
+        crc = zlib.crc32(np.ascontiguousarray(arrays[name]).tobytes(), crc)
+    return crc
+
+
+def _damaged_chunks(group, config: DatasetConfig, chunks: Iterable[int]) -> list[int]:
+    """Which of ``chunks`` (marked done) cannot be read back or do not match their checksum.
+
+    Stores written before checksums existed are checked for readability and for NaN in
+    ``eta`` (the fill value of a chunk that is missing on disk).
+    """
+    names = [n for n in ("eta", "data", "target") if n in group]
+    sums = np.asarray(group["checksum"][:]) if "checksum" in group else None
+    bad = []
+    for k in chunks:
+        idx = config.chunk_range(int(k))
+        try:
+            arrays = {n: np.asarray(group[n][idx.start : idx.stop]) for n in names}
+        except Exception:  # a truncated or foreign chunk file: zstd, zarr or OS errors
+            bad.append(int(k))
+            continue
+        if sums is not None:
+            if _checksum(arrays) != int(sums[k]):
+                bad.append(int(k))
+        elif np.isnan(arrays["eta"]).any():
+            bad.append(int(k))
+    return bad
+
+
+def verify(path: str | os.PathLike) -> list[range]:
+    """Read every finished chunk of a store back and check it against its checksum.
+
+    Parameters
+    ----------
+    path : path-like
+        A dataset store.
+
+    Returns
+    -------
+    list of range
+        The sample ranges of the damaged chunks (empty when the store is intact). ``generate``
+        with the same command recomputes them.
+    """
+    path = Path(path)
+    group = _open_group(path, "r")
+    config = DatasetConfig.from_attrs(dict(group.attrs)["config"])
+    done = np.flatnonzero(np.asarray(group["done"][:], dtype=bool))
+    return [config.chunk_range(k) for k in _damaged_chunks(group, config, done)]
 
 
 def generate(
@@ -451,6 +512,17 @@ def generate(
     )
     group = _prepare(path, config, chunk_given=chunk_given)
     done = np.asarray(group["done"][:], dtype=bool)
+    for k in _damaged_chunks(group, config, np.flatnonzero(done)):
+        idx = config.chunk_range(k)
+        warnings.warn(
+            MsinvWarning(
+                f"{path}: chunk {k} (samples {idx.start}-{idx.stop - 1}) is damaged (unreadable "
+                "or not matching its checksum); computing it again"
+            ),
+            stacklevel=2,
+        )
+        group["done"][k] = False
+        done[k] = False
     todo = [int(k) for k in np.flatnonzero(~done)]
     from tqdm import tqdm
 

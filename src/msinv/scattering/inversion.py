@@ -16,6 +16,19 @@ from msinv.scattering.geometry import Geometry
 METHODS = ("fwi", "born")
 
 
+def check_bounds(bounds: tuple[float | None, float | None] | None) -> None:
+    """Refuse FWI bounds with ``lower >= upper`` or ``lower <= -1`` (``1 + eta`` must stay > 0)."""
+    if bounds is None:
+        return
+    lo, hi = bounds
+    if lo is not None and hi is not None and not lo < hi:
+        raise UserInputError(f"bounds lower={lo}, upper={hi}: expected lower < upper")
+    if lo is not None and not lo > -1:
+        raise UserInputError(
+            f"lower bound {lo}: expected > -1 (1 + eta must stay > 0, a positive squared slowness)"
+        )
+
+
 def invert(
     data: np.ndarray,
     geometry: Geometry,
@@ -75,6 +88,13 @@ def invert(
         raise UserInputError(f"method={method!r}: expected one of {METHODS}")
     if not isinstance(iterations, int | np.integer) or iterations < 1:
         raise UserInputError(f"iterations={iterations!r}: expected an integer >= 1")
+    data = np.asarray(data)
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise UserInputError(
+            f"data: {bad} of {data.size} values are NaN or inf; expected finite scattering data"
+        )
+    check_bounds(bounds)
     order = DEFAULT_ORDER if order is None else order
     weight_rule = "fixed"
     if isinstance(reg, str):

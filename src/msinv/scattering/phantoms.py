@@ -418,11 +418,53 @@ class Family:
                 f"family {self.name!r} has no parameter {', '.join(map(repr, unknown))}: "
                 f"expected some of {', '.join(self.params)}"
             )
+        for key, value in overrides.items():
+            _check_param(self.name, key, value, self.params[key])
         return Family(self.name, self.sample, {**self.params, **overrides})
 
     def record(self) -> dict[str, Any]:
         """JSON-serialisable description (name and parameters) for dataset attributes."""
         return {"name": self.name, "params": _jsonable(self.params)}
+
+
+#: Allowed values of family parameters beyond their type: (test, what is expected).
+_PARAM_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "count": (lambda v: v >= 1, "an integer >= 1"),
+    "side": (lambda v: v >= 1, "an integer >= 1 (pixels of the 80-node grid)"),
+    "max_count": (lambda v: v >= 1, "an integer >= 1"),
+    "legs": (lambda v: len(v) >= 1 and min(v) >= 1, "a list of integers >= 1"),
+    "radius": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "value": (lambda v: v != 0 and 1 + v > 0, "a nonzero number > -1 (1 + eta > 0)"),
+    "pad": (lambda v: v >= 0, "a number >= 0 (pixels)"),
+    "blur": (lambda v: v >= 0, "a number >= 0 (pixels)"),
+    "slices": (lambda v: len(v) == 2 and 0 <= v[0] < v[1] <= 1, "[lo, hi] with 0 <= lo < hi <= 1"),
+    "size": (lambda v: len(v) == 2 and 0 < v[0] <= v[1], "[lo, hi] with 0 < lo <= hi"),
+    "shift": (lambda v: v >= 0, "a number >= 0"),
+}
+
+
+def _check_param(family: str, key: str, value: Any, default: Any) -> None:
+    """Raise a one-line error unless ``value`` has the type of ``default`` and a valid value."""
+
+    def is_int(x):
+        return isinstance(x, int | np.integer) and not isinstance(x, bool)
+
+    def is_real(x):
+        return (is_int(x) or isinstance(x, float | np.floating)) and math.isfinite(x)
+
+    if isinstance(default, tuple):
+        item = is_int if all(is_int(d) for d in default) else is_real
+        ok = isinstance(value, list | tuple) and all(item(v) for v in value)
+        kind = "a list of integers" if item is is_int else "a list of numbers"
+    elif is_int(default):
+        ok, kind = is_int(value), "an integer"
+    else:
+        ok, kind = is_real(value), "a finite number"
+    test, expected = _PARAM_RANGES.get(key, (lambda v: True, kind))
+    if not ok or not test(value):
+        raise UserInputError(
+            f"family {family!r} parameter {key}={value!r}: expected {expected if ok else kind}"
+        )
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
