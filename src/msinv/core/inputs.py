@@ -79,11 +79,16 @@ def read_npy(path: str | os.PathLike, option: str | None = None) -> np.ndarray:
         raise FileFormatError(f"{label}: truncated .npy file") from None
 
 
-def open_npz(path: str | os.PathLike, option: str | None = None):
+def open_npz(
+    path: str | os.PathLike,
+    option: str | None = None,
+    what: str = "an .npz archive (a file saved by numpy.savez)",
+):
     """Open an ``.npz`` archive lazily (``numpy.load``'s ``NpzFile``), never unpickling.
 
     Only the header is checked here; use it as a context manager and read members inside
-    :func:`npz_errors` so that a truncated member is reported in one line too.
+    :func:`npz_errors` so that a truncated member is reported in one line too. ``what`` names
+    the expected file in the message (``"{path}: not {what}"``).
 
     Raises
     ------
@@ -94,7 +99,7 @@ def open_npz(path: str | os.PathLike, option: str | None = None):
     label = _label(path, option)
     head = _head(path, option, ".npz")
     if not head.startswith(_ZIP_MAGIC):
-        raise FileFormatError(f"{label}: not an .npz archive; expected a file saved by numpy.savez")
+        raise FileFormatError(f"{label}: not {what}")
     with npz_errors(path, option):
         return np.load(path, allow_pickle=False)
 

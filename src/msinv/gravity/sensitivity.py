@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msinv.core.errors import FileFormatError, UserInputError
+from msinv.core.errors import UserInputError
 from msinv.core.inputs import npz_errors, open_npz
 from msinv.gravity.forward import sensitivity_rows
 
@@ -154,12 +154,7 @@ def load_sensitivity(path):
 
     discretize = require("discretize", "read a sensitivity file")
     path = Path(path)
-    try:
-        f = open_npz(path)
-    except FileFormatError as exc:
-        raise FileFormatError(
-            f"{exc}; expected a sensitivity file written by `msinv gravity sensitivity`"
-        ) from None
+    f = open_npz(path, what="a sensitivity file written by `msinv gravity sensitivity`")
     with f, npz_errors(path):
         kind = str(f["format"]) if "format" in f else ""
         if kind not in (FORMAT, DENSE_FORMAT) or "mesh_hx" not in f:

@@ -115,8 +115,9 @@ def check_options(name: str, score: dict | None, head: dict | None) -> None:
     """Refuse unknown or mistyped options of the networks of model ``name``.
 
     ``score`` must hold only keyword arguments of the model's score network
-    (:class:`ScoreCNN` or :class:`ScoreUViT`) and ``head`` of :class:`DenseHead`, each with the
-    annotated type (a boolean is not an integer).
+    (:class:`ScoreCNN` or :class:`ScoreUViT`; ScoreCNN for deterministic models, which ignore
+    it) and ``head`` of :class:`DenseHead`, each with the annotated type (a boolean is not an
+    integer).
 
     Raises
     ------
@@ -126,16 +127,10 @@ def check_options(name: str, score: dict | None, head: dict | None) -> None:
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
     net = MODELS[name][1]
-    sections = {"score": (ScoreCNN if net == "cnn" else ScoreUViT), "head": DenseHead}
-    used = {"head"} if net is None else {"score"}
+    sections = {"score": (ScoreUViT if net == "uvit" else ScoreCNN), "head": DenseHead}
     for section, options in (("score", score), ("head", head)):
         if not options:
             continue
-        if section not in used:
-            raise ConfigError(
-                f"[model.{section}] is not used by {name!r} (it has a "
-                f"{'deterministic head' if net is None else 'score network'}); remove it"
-            )
         cls = sections[section]
         params = list(inspect.signature(cls.__init__).parameters)[2:]  # after self, channels
         unknown = sorted(set(options) - set(params))
