@@ -121,7 +121,7 @@ def _hdf5(root: Path) -> None:
 def _learned(root: Path) -> None:
     import torch
 
-    from msinv.learned.reconstruct import DEMO_CHECKPOINT
+    from msinv.learned.loading import DEMO_CHECKPOINT
 
     shutil.copy(DEMO_CHECKPOINT, root / "ckpt.pt")
     raw = DEMO_CHECKPOINT.read_bytes()
