@@ -197,8 +197,8 @@ CASES = [
     C("missing-out", lambda ws, t: ["scatter", "simulate", "--family", "squares"], "--out"),
     C("n-not-int", lambda ws, t: _sim(ws, t, "--family", "squares", "--n", "abc"), "--n"),
     C("n-too-small", lambda ws, t: _sim(ws, t, "--family", "squares", "--n", "8"), "--n"),
-    C("count-zero", lambda ws, t: _gen(ws, t, *SMALL) + ["--count", "0"], "--count"),
-    C("count-negative", lambda ws, t: _gen(ws, t, *SMALL) + ["--count", "-1"], "--count"),
+    C("count-zero", lambda ws, t: [*_gen(ws, t, *SMALL), "--count", "0"], "--count"),
+    C("count-negative", lambda ws, t: [*_gen(ws, t, *SMALL), "--count", "-1"], "--count"),
     C("workers-zero", lambda ws, t: _gen(ws, t, *SMALL, "--workers", "0"), "--workers"),
     C("chunk-zero", lambda ws, t: _gen(ws, t, *SMALL, "--chunk", "0"), "--chunk"),
     C("blur-negative", lambda ws, t: _gen(ws, t, *SMALL, "--target-blur", "-1"), "--target-blur"),
@@ -350,7 +350,7 @@ CASES = [
         "sim-freq-word",
         lambda ws, t: _sim(ws, t, "--family", "squares", "--freqs", "abc"),
         "--freqs",
-        "abc",
+        "valid number",
     ),
     C(
         "sim-order-3",
@@ -1180,8 +1180,9 @@ def test_the_corpus_is_large_and_unique():
 def test_bad_input_gives_one_clean_line(case, ws, tmp_path):
     if case.setup is not None:
         case.setup(ws, tmp_path)
+    args = case.args(ws, tmp_path)  # may write the input it needs (a config file)
     before = _snapshot(ws, tmp_path)
-    result = runner.invoke(app, case.args(ws, tmp_path))
+    result = runner.invoke(app, args)
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")
     assert "Traceback" not in output, output
     assert result.exception is None or isinstance(result.exception, SystemExit), (

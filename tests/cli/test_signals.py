@@ -24,11 +24,11 @@ GENERATE = [
     "--family",
     "squares",
     "--count",
-    "16",
+    "32",
     "--chunk",
     "1",
     "--n",
-    "24",
+    "32",
     "--freqs",
     "1",
     "2",
@@ -103,7 +103,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="ne
 def reference(tmp_path_factory) -> dict[str, bytes]:
     path = tmp_path_factory.mktemp("ref") / "ref.zarr"
     p = _msinv(*GENERATE, "--out", str(path), "--no-progress")
-    out, err = p.communicate(timeout=600)
+    _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err
     return _chunk_bytes(path)
 
@@ -126,7 +126,7 @@ def test_signal_to_parallel_generate(name, reference, tmp_path):
             os.killpg(p.pid, sig)  # Ctrl-C reaches the whole foreground group
         else:
             p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
+        _, err = p.communicate(timeout=60)
         stopped = time.monotonic() - t0
     finally:
         if p.poll() is None:
@@ -139,7 +139,7 @@ def test_signal_to_parallel_generate(name, reference, tmp_path):
         assert "interrupted:" in err and "kept" in err and "Traceback" not in err, err
     _wait_for(lambda: not any(_alive(w) for w in workers), 10, "the workers to exit")
     resumed = _msinv(*GENERATE, "--out", str(store), "--workers", "2", "--no-progress")
-    out, err = resumed.communicate(timeout=600)
+    _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
     assert _chunk_bytes(store) == reference
 
@@ -204,7 +204,7 @@ def _weights(run: Path) -> dict:
 def trained(tmp_path_factory, train_store) -> dict:
     folder = tmp_path_factory.mktemp("train-ref")
     p = _msinv("learn", "train", str(_train_config(folder, train_store)))
-    out, err = p.communicate(timeout=900)
+    _, err = p.communicate(timeout=900)
     assert p.returncode == 0, err
     return {"weights": _weights(folder / "run"), "log": (folder / "run" / "log.jsonl").read_text()}
 
@@ -224,7 +224,7 @@ def test_signal_to_training(name, trained, train_store, tmp_path):
             os.killpg(p.pid, sig)
         else:
             p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
+        _, err = p.communicate(timeout=60)
         stopped = time.monotonic() - t0
     finally:
         if p.poll() is None:
@@ -239,7 +239,7 @@ def test_signal_to_training(name, trained, train_store, tmp_path):
         assert f"stopped at step {step} " in err  # the checkpoint holds the step it names
     assert _children(p.pid) == []
     resumed = _msinv("learn", "train", str(config))
-    out, err = resumed.communicate(timeout=900)
+    _, err = resumed.communicate(timeout=900)
     assert resumed.returncode == 0, err
     got, want = _weights(tmp_path / "run"), trained["weights"]
     assert got["step"] == want["step"]

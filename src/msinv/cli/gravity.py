@@ -39,7 +39,7 @@ class _Bar:
     def __init__(self, desc: str, quiet: bool):
         from tqdm import tqdm
 
-        self.bar = tqdm(desc=desc, unit="", disable=quiet, leave=False)
+        self.bar = tqdm(desc=desc, unit="", disable=True if quiet else None, leave=False)
 
     def __call__(self, done: int, total: int):
         self.bar.total = total
@@ -353,7 +353,7 @@ def invert(
     )
     from tqdm import tqdm
 
-    bar = tqdm(desc="CG", unit="it", disable=quiet, leave=False)
+    bar = tqdm(desc="CG", unit="it", disable=True if quiet else None, leave=False)
 
     def progress(event, info):
         if event == "cg":

@@ -227,6 +227,7 @@ def evaluate_cmd(
         seed=seed,
         device=device,
         out=out,
+        progress=True,
     )
     typer.echo(result["markdown"])
     typer.echo(f"tables: {out}.md {out}.csv {out}.json")

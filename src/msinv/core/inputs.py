@@ -100,6 +100,8 @@ def open_npz(
     head = _head(path, option, ".npz")
     if not head.startswith(_ZIP_MAGIC):
         raise FileFormatError(f"{label}: not {what}")
+    if not zipfile.is_zipfile(path):  # checked first: numpy would leak the open file
+        raise FileFormatError(f"{label}: truncated or damaged .npz archive (no zip directory)")
     with npz_errors(path, option):
         return np.load(path, allow_pickle=False)
 

@@ -654,7 +654,7 @@ class ScatterDataset:
     ----------
     path : pathlib.Path
         The store.
-    eta : (N, n, n) float32 zarr.Array
+    eta : (N, n, n) float32 GuardedArray (a zarr.Array whose read errors are one line)
         Contrasts (NaN where a chunk is not computed yet); slicing reads only what is asked.
     data : (N, n_freq, n_rec, n_src) complex64 zarr.Array
         Scattering data, physical sign, outgoing convention (see
@@ -704,7 +704,48 @@ class ScatterDataset:
         """``{"eta", "data", "target"}`` as dask arrays chunked like the store."""
         import dask.array as da
 
-        return {name: da.from_zarr(getattr(self, name)) for name in ("eta", "data", "target")}
+        return {name: da.from_zarr(getattr(self, name).array) for name in ("eta", "data", "target")}
+
+
+class GuardedArray:
+    """A zarr array of a store whose read errors name the store and the remedy.
+
+    A damaged chunk file (truncated, overwritten) makes zarr raise a codec error deep inside
+    its decoder; reading through this wrapper turns it into a one-line :class:`DatasetError`
+    that points at ``msinv scatter info --verify``. Everything else (``shape``, ``dtype``,
+    ``chunks``, ...) is the zarr array's; :attr:`array` is the array itself.
+    """
+
+    def __init__(self, array, path: Path, name: str) -> None:
+        self.array, self._path, self._name = array, path, name
+
+    def __getattr__(self, attr: str):
+        return getattr(self.array, attr)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def _read(self, method, selection):
+        try:
+            return method(selection)
+        except (IndexError, TypeError):  # a wrong selection: the caller's error, unchanged
+            raise
+        except Exception as exc:  # codec, zarr or OS errors of a damaged chunk
+            raise DatasetError(
+                f"{self._path}: cannot read {self._name} ({type(exc).__name__}: {exc}); the "
+                f"store is damaged: `msinv scatter info {self._path} --verify` lists the damaged "
+                "samples and the generate command that made it recomputes them"
+            ) from None
+
+    def __getitem__(self, selection):
+        return self._read(self.array.__getitem__, selection)
+
+    def get_orthogonal_selection(self, selection):
+        """As :meth:`zarr.Array.get_orthogonal_selection`."""
+        return self._read(self.array.get_orthogonal_selection, selection)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self[...], dtype=dtype)
 
 
 def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> ScatterDataset:
@@ -746,7 +787,8 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
             f"{path}: {int((~complete).sum())} of {complete.size} samples are not computed "
             "yet; re-run the generate command to complete the store"
         )
-    target = group["target"] if "target" in group else eta
+    eta, data = GuardedArray(eta, path, "eta"), GuardedArray(data, path, "data")
+    target = GuardedArray(group["target"], path, "target") if "target" in group else eta
     return ScatterDataset(path, eta, data, target, geometry, freqs, attrs, complete)
 
 

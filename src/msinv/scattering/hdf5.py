@@ -130,7 +130,6 @@ def export_hdf5(store: str | os.PathLike, outdir: str | os.PathLike, *, double: 
     tuple of pathlib.Path
         ``(eta.h5, scatter.h5)``.
     """
-    import h5py
 
     ds = open_dataset(store, require_complete=True)
     outdir = Path(outdir)
@@ -138,17 +137,41 @@ def export_hdf5(store: str | os.PathLike, outdir: str | os.PathLike, *, double: 
     for p in (eta_path, scatter_path):
         if p.exists():
             raise DatasetError(f"{p}: already exists; choose an empty output folder")
+    created = not outdir.exists()
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatasetError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
-    dtype = np.float64 if double else np.float32
+    try:
+        return _write_published(ds, eta_path, scatter_path, double)
+    except BaseException:  # a damaged store or an interrupt: leave nothing half-written
+        if created:
+            shutil.rmtree(outdir, ignore_errors=True)
+        raise
+
+
+def _write_published(ds, eta_path: Path, scatter_path: Path, double: bool):
+    """Write the two published files of ``ds`` under temporary names, then rename them."""
+    _reversed_sources(ds.geometry.n_sources)
+    tmp_eta, tmp_sc = eta_path.with_suffix(".h5.partial"), scatter_path.with_suffix(".h5.partial")
+    try:
+        _fill_published(ds, tmp_eta, tmp_sc, np.float64 if double else np.float32)
+    except BaseException:
+        tmp_eta.unlink(missing_ok=True)
+        tmp_sc.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_eta, eta_path)
+    os.replace(tmp_sc, scatter_path)
+    return eta_path, scatter_path
+
+
+def _fill_published(ds, tmp_eta: Path, tmp_sc: Path, dtype) -> None:
+    import h5py
+
     g = ds.geometry
     n, n_rec, n_src, n_freq, count = g.n, g.n_receivers, g.n_sources, ds.freqs.size, len(ds)
-    _reversed_sources(n_src)
     chunk = int(ds.config["chunk"])
     rows = min(chunk, count)
-    tmp_eta, tmp_sc = eta_path.with_suffix(".h5.partial"), scatter_path.with_suffix(".h5.partial")
     with h5py.File(tmp_eta, "w") as fe, h5py.File(tmp_sc, "w") as fs:
         d_eta = fe.create_dataset("eta", (count, n * n), dtype=dtype, chunks=(rows, n * n))
         parts = {}
@@ -172,9 +195,6 @@ def export_hdf5(store: str | os.PathLike, outdir: str | os.PathLike, *, double: 
                 r = data_to_rows(pub[:, j])
                 parts[f"scatter_real_freq_{j + 1}"][sl] = r.real.astype(dtype)
                 parts[f"scatter_imag_freq_{j + 1}"][sl] = r.imag.astype(dtype)
-    os.replace(tmp_eta, eta_path)
-    os.replace(tmp_sc, scatter_path)
-    return eta_path, scatter_path
 
 
 def _freq_names(fs) -> int:
