@@ -35,11 +35,6 @@ GENERATE = [
     "--order",
     "2",
 ]
-SIGNALS = {
-    "SIGINT": signal.SIGINT,
-    "SIGTERM": signal.SIGTERM,
-    "SIGKILL": signal.SIGKILL,
-}
 
 
 def _env() -> dict[str, str]:
@@ -99,28 +94,11 @@ def _chunk_bytes(store: Path) -> dict[str, bytes]:
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, bytes]:
-    path = tmp_path_factory.mktemp("ref") / "ref.zarr"
-    p = _msinv(*GENERATE, "--out", str(path), "--no-progress")
-    _, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err
-    return _chunk_bytes(path)
-
-
-@pytest.mark.parametrize("name", SIGNALS)
-def test_signal_to_parallel_generate(name, reference, tmp_path):
-    store = tmp_path / "s.zarr"
-    p = _msinv(*GENERATE, "--out", str(store), "--workers", "2", "--no-progress")
+def _interrupt(p: subprocess.Popen, sig: int, ready, what: str) -> str:
+    """Send ``sig`` once ``ready()`` holds; return stderr after checking a prompt, clean stop."""
     try:
-        _wait_for(
-            lambda: len(list((store / "done" / "c").glob("*"))) >= 2 if store.exists() else False,
-            300,
-            "two finished chunks",
-        )
-        workers = _children(p.pid)
-        assert len(workers) >= 2, workers
-        sig = SIGNALS[name]
+        _wait_for(ready, 600, what)
+        started = _children(p.pid)
         t0 = time.monotonic()
         if sig == signal.SIGINT:
             os.killpg(p.pid, sig)  # Ctrl-C reaches the whole foreground group
@@ -131,17 +109,55 @@ def test_signal_to_parallel_generate(name, reference, tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
-    assert stopped < 20, f"took {stopped:.1f} s to stop"
+    assert stopped < 20, f"{signal.Signals(sig).name}: took {stopped:.1f} s to stop"
     if sig == signal.SIGKILL:
         assert p.returncode == -signal.SIGKILL
     else:
         assert p.returncode == 130, err
-        assert "interrupted:" in err and "kept" in err and "Traceback" not in err, err
-    _wait_for(lambda: not any(_alive(w) for w in workers), 10, "the workers to exit")
-    resumed = _msinv(*GENERATE, "--out", str(store), "--workers", "2", "--no-progress")
-    _, err = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, err
-    assert _chunk_bytes(store) == reference
+        assert "interrupted:" in err and "Traceback" not in err, err
+    _wait_for(lambda: not any(_alive(c) for c in started), 10, "every child process to exit")
+    return err
+
+
+def _done_chunks(store: Path) -> int:
+    return len(list((store / "done" / "c").glob("*"))) if store.exists() else 0
+
+
+def test_signals_to_a_parallel_generate(tmp_path):
+    """Ctrl-C, then SIGTERM on the resumed run, then SIGKILL; the last run completes the store
+    byte for byte as one uninterrupted run of one process."""
+    from msinv.scattering import Geometry
+    from msinv.scattering.dataset import generate
+
+    reference = tmp_path / "ref.zarr"
+    generate(
+        reference,
+        family="squares",
+        count=32,
+        chunk=1,
+        geometry=Geometry.paper(32),
+        freqs=[1.0, 2.0],
+        order=2,
+        progress=False,
+    )
+    store = tmp_path / "s.zarr"
+    command = [*GENERATE, "--out", str(store), "--workers", "2", "--no-progress"]
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        before = _done_chunks(store)
+        p = _msinv(*command)
+        err = _interrupt(
+            p,
+            sig,
+            lambda b=before, p=p: _done_chunks(store) >= b + 2 and len(_children(p.pid)) >= 2,
+            "two more finished chunks",
+        )
+        if sig != signal.SIGKILL:
+            assert f"kept {_done_chunks(store)} of 32 samples" in err, err
+        assert _done_chunks(store) < 32, "finished before the signal: make the run longer"
+    p = _msinv(*command)
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    assert _chunk_bytes(store) == _chunk_bytes(reference)
 
 
 TRAIN = {
@@ -152,7 +168,7 @@ TRAIN = {
     },
     "optim": {"lr": 3e-3, "warmup": 0.1},
     "run": {
-        "steps": 400,
+        "steps": 300,
         "batch": 4,
         "ema": 0.9,
         "checkpoint_every": 25,
@@ -162,24 +178,6 @@ TRAIN = {
         "threads": 1,
     },
 }
-
-
-@pytest.fixture(scope="module")
-def train_store(tmp_path_factory) -> Path:
-    from msinv.scattering import Geometry
-    from msinv.scattering.dataset import generate
-
-    path = tmp_path_factory.mktemp("train") / "sq16.zarr"
-    generate(
-        path,
-        family="squares",
-        count=8,
-        geometry=Geometry.paper(16),
-        freqs=[1.0, 2.0],
-        order=2,
-        progress=False,
-    )
-    return path
 
 
 def _train_config(folder: Path, store: Path) -> Path:
@@ -193,58 +191,59 @@ def _train_config(folder: Path, store: Path) -> Path:
     return path
 
 
-def _weights(run: Path) -> dict:
+def _checkpoint(run: Path) -> dict:
     import torch
 
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
-    return {"step": ckpt["step"], "model": ckpt["model"], "ema": ckpt["ema"]}
+    return torch.load(run / "checkpoint.pt", weights_only=True)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, train_store) -> dict:
-    folder = tmp_path_factory.mktemp("train-ref")
-    p = _msinv("learn", "train", str(_train_config(folder, train_store)))
+def _logged_step(log: Path) -> int:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return json.loads(lines[-1])["step"] if lines else 0
+
+
+def test_signals_to_training(tmp_path):
+    """Ctrl-C and SIGTERM checkpoint the step they name and stop; SIGKILL loses only the steps
+    since the last checkpoint; the resumed run ends with the weights of an uninterrupted run
+    and a log without repeated lines."""
+    import torch
+
+    from msinv.scattering import Geometry
+    from msinv.scattering.dataset import generate
+
+    store = tmp_path / "sq16.zarr"
+    generate(
+        store,
+        family="squares",
+        count=8,
+        geometry=Geometry.paper(16),
+        freqs=[1.0, 2.0],
+        order=2,
+        progress=False,
+    )
+    (tmp_path / "ref").mkdir()
+    reference = _msinv("learn", "train", str(_train_config(tmp_path / "ref", store)))
+    _, err = reference.communicate(timeout=900)
+    assert reference.returncode == 0, err
+    config = _train_config(tmp_path, store)
+    log = tmp_path / "run" / "log.jsonl"
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        before = _logged_step(log)
+        p = _msinv("learn", "train", str(config))
+        err = _interrupt(
+            p, sig, lambda b=before: _logged_step(log) >= b + 20, "20 more training steps"
+        )
+        step = int(_checkpoint(tmp_path / "run")["step"])
+        assert step < TRAIN["run"]["steps"], "finished before the signal: make the run longer"
+        if sig != signal.SIGKILL:
+            assert f"stopped at step {step} " in err, err  # the checkpoint holds that step
+    p = _msinv("learn", "train", str(config))
     _, err = p.communicate(timeout=900)
     assert p.returncode == 0, err
-    return {"weights": _weights(folder / "run"), "log": (folder / "run" / "log.jsonl").read_text()}
-
-
-@pytest.mark.parametrize("name", SIGNALS)
-def test_signal_to_training(name, trained, train_store, tmp_path):
-    import torch
-
-    config = _train_config(tmp_path, train_store)
-    log = tmp_path / "run" / "log.jsonl"
-    p = _msinv("learn", "train", str(config))
-    try:
-        _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 8, 600, "30 steps")
-        sig = SIGNALS[name]
-        t0 = time.monotonic()
-        if sig == signal.SIGINT:
-            os.killpg(p.pid, sig)
-        else:
-            p.send_signal(sig)
-        _, err = p.communicate(timeout=60)
-        stopped = time.monotonic() - t0
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert stopped < 20, f"took {stopped:.1f} s to stop"
-    if sig == signal.SIGKILL:
-        assert p.returncode == -signal.SIGKILL
-    else:
-        assert p.returncode == 130, err
-        assert "interrupted: stopped at step" in err and "Traceback" not in err, err
-        step = _weights(tmp_path / "run")["step"]
-        assert f"stopped at step {step} " in err  # the checkpoint holds the step it names
-    assert _children(p.pid) == []
-    resumed = _msinv("learn", "train", str(config))
-    _, err = resumed.communicate(timeout=900)
-    assert resumed.returncode == 0, err
-    got, want = _weights(tmp_path / "run"), trained["weights"]
-    assert got["step"] == want["step"]
+    got, want = _checkpoint(tmp_path / "run"), _checkpoint(tmp_path / "ref" / "run")
+    assert got["step"] == want["step"] == TRAIN["run"]["steps"]
     for part in ("model", "ema"):
         for key, value in want[part].items():
             assert torch.equal(got[part][key], value), f"{part}.{key} differs after resume"
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
-    assert steps == sorted(set(steps)), "a resumed run duplicated log lines"
+    assert steps == sorted(set(steps)), "a resumed run repeated log lines"
