@@ -22,13 +22,55 @@ _FAMILY_HELP = (
     "Shepp-Logan head, peak ~1), brain (MNI152 T1 axial slices, peak ~1)."
 )
 _FREQS_HELP = "Ordinary frequencies f > 0 (omega = 2 pi f), e.g. --freqs 2.5 5 10."
-_ORDER_HELP = "Finite-difference stencil order: 2, 4, 6, 8, or auto (per frequency)."
+_SCHEME_HELP = (
+    "Finite-difference scheme: a name (wide2, wide4, wide6, wide8), a wide order (2, 4, 6, 8) "
+    "or a per-frequency policy (auto)."
+)
 
 
 class GeometryName(StrEnum):
     """Named acquisition geometries."""
 
     paper = "paper"
+
+
+class Device(StrEnum):
+    """Where ``generate`` solves: the FD solver on the CPU, or the batched PyTorch solver."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+    cpu_torch = "cpu-torch"
+
+
+_DEVICE_HELP = (
+    "cpu: the finite-difference solver (SciPy, --scheme, --workers). cuda or cpu-torch: the "
+    "batched FFT Lippmann-Schwinger + GMRES solver of msinv.accel (PyTorch, learn extra) on the "
+    "GPU or the CPU, --batch samples per call; same store layout, the solver and its tolerance "
+    "recorded in the config (data agree with the FD solver's within the disk budget)."
+)
+
+
+def _torch_backend(device: Device, scheme: str, workers: int, scheduler: str | None) -> dict:
+    """generate() keyword arguments of the PyTorch solver (checked before any I/O)."""
+    from msinv.scattering.spec import DEFAULT_SCHEME
+
+    if _scheme(scheme) != DEFAULT_SCHEME:
+        raise UserInputError(
+            f"--scheme {scheme}: the {device} solver (Lippmann-Schwinger) has no stencil; "
+            "--scheme applies to --device cpu only"
+        )
+    if workers != 1 or scheduler is not None:
+        raise UserInputError(
+            f"--device {device} batches in one process: drop --workers/--scheduler"
+        )
+    from msinv.accel.lippmann_schwinger import resolve_device
+
+    dev = "cuda" if device == Device.cuda else "cpu"
+    try:
+        resolve_device(dev)
+    except ValueError as exc:
+        raise UserInputError(f"--device {device}: {exc}") from None
+    return {"backend": "torch", "device": dev}
 
 
 def _frequencies(values: list[float], option: str = "--freqs") -> list[float]:
@@ -38,12 +80,13 @@ def _frequencies(values: list[float], option: str = "--freqs") -> list[float]:
     return list(values)
 
 
-def _order(order: str) -> int | str:
-    if order == "auto":
-        return order
-    if order not in {"2", "4", "6", "8"}:
-        raise UserInputError(f"--order {order!r}: expected 2, 4, 6, 8 or auto")
-    return int(order)
+def _scheme(scheme: str) -> str:
+    from msinv.scattering.schemes import scheme_name
+
+    try:
+        return scheme_name(int(scheme) if scheme.isdigit() else scheme)
+    except ValueError as exc:
+        raise UserInputError(f"--scheme: {exc}") from None
 
 
 def _geometry(name: GeometryName, n: int, pml_width: int | None):
@@ -54,7 +97,7 @@ def _geometry(name: GeometryName, n: int, pml_width: int | None):
 
 _PML_HELP = (
     "PML width in nodes (default: the paper's 20 at n = 80, scaled with n). 10 nodes with "
-    "--order auto is the fast set-up that keeps the disk accuracy (docs/benchmarks.md)."
+    "--scheme auto is the fast set-up that keeps the disk accuracy (docs/benchmarks.md)."
 )
 
 
@@ -68,7 +111,7 @@ def simulate(
     geometry: GeometryName = typer.Option(GeometryName.paper, help="Acquisition geometry."),
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
-    order: str = typer.Option("8", help=_ORDER_HELP),
+    scheme: str = typer.Option("wide8", "--scheme", "--order", help=_SCHEME_HELP),
     pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
 ) -> None:
     """Simulate the data of one contrast: a .npy image or one draw of a family.
@@ -101,7 +144,7 @@ def simulate(
     f = _frequencies(freqs)
     check_output_dir(out, "--out")
     geo = _geometry(geometry, n, pml_width)
-    stencil = _order(order)
+    stencil = _scheme(scheme)
     if (eta_file is None) == (family is None):
         raise UserInputError("give exactly one of --eta FILE.npy and --family NAME")
     if eta_file is not None:
@@ -121,13 +164,16 @@ def simulate(
         source = {"family": family, "seed": seed, "index": 0}
     check_resolution(geo, f, float(eta.max()))
     t0 = time.perf_counter()
-    data = run_simulation(eta, geo, f, order=stencil)
+    from msinv.scattering.spec import ForwardSpec
+
+    spec = ForwardSpec(geo, scheme=stencil)
+    data = run_simulation(eta, spec, f)
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     for name, values in (("eta.npy", eta), ("data.npy", data)):
         with atomic_path(out / name) as tmp:
             np.save(tmp, values)
-    config = {**source, "geometry": geo.to_dict(), "freqs": f, "order": order}
+    config = {**source, **spec.to_dict(), "freqs": f}
     record = {**provenance(config), "simulate_seconds": round(seconds, 3)}
     write_text(out / "run.json", json.dumps(record, indent=2))
     from msinv.scattering.plotting import plot_eta_and_data
@@ -147,7 +193,7 @@ def generate(
     geometry: GeometryName = typer.Option(GeometryName.paper, help="Acquisition geometry."),
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
-    order: str = typer.Option("8", help=_ORDER_HELP),
+    scheme: str = typer.Option("wide8", "--scheme", "--order", help=_SCHEME_HELP),
     pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
     seed: int = typer.Option(
         0, min=0, help="Root seed: sample i is drawn from SeedSequence((seed, i))."
@@ -173,6 +219,13 @@ def generate(
         help="Family parameters KEY=VALUE that differ from the paper's law, e.g. "
         "--param count=5 side=25 for squares (values are JSON: numbers, lists [3, 5]).",
     ),
+    device: Device = typer.Option(Device.cpu, help=_DEVICE_HELP),
+    batch: int = typer.Option(
+        256,
+        min=1,
+        help="Samples per solver call with --device cuda/cpu-torch (whole chunks; GPU memory "
+        "is managed inside the call).",
+    ),
 ) -> None:
     """Generate a dataset of a perturbation family and its multi-frequency data (zarr v3).
 
@@ -183,7 +236,7 @@ def generate(
     is computed again (`msinv scatter info --verify` checks a store). A different
     configuration on an existing store is refused, naming the field. Run time: about 1.7 CPU s
     per sample and frequency at n = 80, order 8 (1.0 s with --pml-width 10, 0.65 s adding
-    --order auto; docs/benchmarks.md); --workers N divides the wall time by up to N.
+    --scheme auto; docs/benchmarks.md); --workers N divides the wall time by up to N.
 
     **Examples**
 
@@ -200,8 +253,11 @@ def generate(
     f = _frequencies(freqs)
     check_output_dir(out, "--out")
     geo = _geometry(geometry, n, pml_width)
-    stencil = _order(order)
+    stencil = _scheme(scheme)
     params = _family_params(param)
+    backend = {}
+    if device != Device.cpu:
+        backend = {**_torch_backend(device, scheme, workers, scheduler), "batch": batch}
     # a wrong family or parameter fails here, before a store exists
     check_resolution(geo, f, float(sample_eta(family, seed, 0, n, params).max()))
     path = run_generate(
@@ -210,7 +266,7 @@ def generate(
         count=count,
         geometry=geo,
         freqs=f,
-        order=stencil,
+        scheme=stencil,
         seed=seed,
         workers=workers,
         scheduler=scheduler,
@@ -218,6 +274,7 @@ def generate(
         target_blur=target_blur,
         progress=progress,
         family_params=params,
+        **backend,
     )
     typer.echo(f"complete: {count} samples of {family} in {path}")
 
@@ -335,7 +392,10 @@ def import_hdf5(
     check_output_dir(store, "STORE")
     path = run_import(indir, store, freqs=tuple(f) if f else None)
     ds = open_dataset(path)
-    typer.echo(f"imported {len(ds)} samples ({ds.geometry.n}x{ds.geometry.n}) into {path}")
+    typer.echo(
+        f"imported {len(ds)} samples ({ds.geometry.n}x{ds.geometry.n}) into {path}; forward "
+        f"model {ds.spec.scheme}, {ds.spec.receiver_interpolation} receivers, {ds.spec.dtype}"
+    )
 
 
 def register(app: typer.Typer) -> None:

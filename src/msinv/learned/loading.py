@@ -73,7 +73,7 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
             f"{path}: damaged checkpoint, its config or normalisation ({exc})"
         ) from None
     torch.manual_seed(config.seed)
-    model = build_from_config(config.model).to(device)
+    model = build_from_config(config.model, int(ckpt.get("architecture", 1))).to(device)
     if weights == "model":
         if "model" not in ckpt:
             raise UserInputError(f"{path}: an exported checkpoint holds only the EMA weights")

@@ -10,11 +10,18 @@ array      shape / dtype                       what
 ``target`` (count, n, n) float32               ``eta`` blurred by ``target_blur`` pixels
                                                (only when ``target_blur > 0``)
 ``done``   (n_chunks,) bool                    chunk ``k`` (samples ``k*chunk ...``) complete
+``checksum`` (n_chunks,) uint32                CRC-32 of chunk ``k``'s values, written before
+                                               its ``done`` flag; checked on resume (a
+                                               damaged chunk is computed again) and by
+                                               :func:`verify`
 =========  ==================================  ===========================================
 
-and the attributes ``msinv_dataset`` (format and version), ``config`` (geometry, frequencies,
-order, family and its parameters, seed, count, chunk, target blur, receiver reader, simulator)
-and ``provenance`` (msinv version, date, machine).
+and the attributes ``msinv_dataset`` (format and version), ``config`` (the forward model --
+geometry, scheme, receiver reader, precision, backend, see :class:`ForwardSpec` -- frequencies,
+family and its parameters, seed, count, chunk, target blur, simulator) and ``provenance``
+(msinv version, date, machine). Stores of the first layout record ``order`` (an integer or
+``"auto"``) instead of ``scheme`` and no precision or backend; they read as the spec they were
+computed with (``"wide8"``, complex64, scipy).
 
 Sample ``i`` depends only on ``(seed, i)``: its generator is
 ``numpy.random.default_rng(numpy.random.SeedSequence([seed, i]))``, so the bytes of every array
@@ -37,7 +44,7 @@ import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -51,6 +58,8 @@ from msinv.core.interrupts import die_with_parent, sigterm_as_interrupt
 from msinv.core.provenance import provenance
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.phantoms import blur_target, get_family
+from msinv.scattering.schemes import Scheme, scheme_name
+from msinv.scattering.spec import DEFAULT_SCHEME, ForwardSpec, as_spec
 
 #: Value of the ``msinv_dataset`` attribute ``format`` that marks our stores.
 FORMAT = "msinv-scatter-dataset"
@@ -61,6 +70,11 @@ DEFAULT_CHUNK = 16
 #: Family name of a store whose samples were made elsewhere (e.g. imported from HDF5).
 EXTERNAL = "external"
 _SIMULATE = "msinv.scattering.helmholtz:simulate"
+#: The batched PyTorch solver (FFT Lippmann--Schwinger + GMRES, CPU or CUDA; ``learn`` extra),
+#: the simulator of ``backend="torch"`` stores.
+TORCH_SIMULATOR = "msinv.accel.lippmann_schwinger:simulate"
+#: Samples per call of the PyTorch solver when the caller does not choose.
+TORCH_BATCH = 256
 
 
 class DatasetError(UserInputError):
@@ -82,8 +96,9 @@ class DatasetConfig:
         Grid and acquisition.
     freqs : tuple of float
         Ordinary frequencies (> 0).
-    order : int or str
-        Stencil order passed to the simulator (2, 4, 6, 8 or ``"auto"``).
+    scheme : str
+        Scheme or per-frequency policy of the simulator (:mod:`msinv.scattering.schemes`; a
+        wide order such as 8 is recorded as ``"wide8"``).
     seed : int
         Root seed (>= 0); sample ``i`` uses ``SeedSequence([seed, i])``.
     chunk : int
@@ -95,24 +110,35 @@ class DatasetConfig:
         Receiver reader of the simulator (``"representation"``, ``"cubic"``, ``"bilinear"``).
     simulator : str
         ``"module:function"`` of the simulator, called as
-        ``simulator(eta (b, n, n), geometry, freqs, order=..., dtype=complex64,
-        receiver_interpolation=...)``.
+        ``simulator(eta (b, n, n), spec, freqs)`` with ``spec`` the :attr:`spec`; its result
+        is stored as complex64.
     family_params : dict
         Parameters of the family's generator that differ from its defaults (the paper's law),
         e.g. ``{"count": 5, "side": 25}`` for squares; the full set is recorded.
+    dtype : {"complex64", "complex128"}
+        Precision of the solves (the data are stored as complex64).
+    backend : {"scipy", "torch"}
+        Solver backend (:data:`msinv.scattering.spec.BACKENDS`).
+    simulator_options : dict
+        Further keyword arguments of the simulator that change its numbers (the GMRES
+        tolerance and restart of the PyTorch solver, :data:`TORCH_SIMULATOR`); recorded (only
+        when given, so other stores keep their attributes) and checked on resume.
     """
 
     family: str
     count: int
     geometry: Geometry
     freqs: tuple[float, ...]
-    order: int | str = 8
+    scheme: str = DEFAULT_SCHEME
     seed: int = 0
     chunk: int = DEFAULT_CHUNK
     target_blur: float = 0.0
     receiver_interpolation: str = "representation"
     simulator: str = _SIMULATE
     family_params: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "complex64"
+    backend: str = "scipy"
+    simulator_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.family != EXTERNAL:
@@ -133,20 +159,28 @@ class DatasetConfig:
                 f"freqs={list(freqs)}: expected one or more finite frequencies > 0"
             )
         object.__setattr__(self, "freqs", freqs)
-        if self.order not in (2, 4, 6, 8, "auto"):
-            raise UserInputError(f"order={self.order!r}: expected 2, 4, 6, 8 or 'auto'")
         if not (math.isfinite(self.target_blur) and self.target_blur >= 0):
             raise UserInputError(
                 f"target_blur={self.target_blur!r}: expected a number >= 0 (pixels)"
             )
         object.__setattr__(self, "target_blur", float(self.target_blur))
-        if self.receiver_interpolation not in ("representation", "cubic", "bilinear"):
-            raise UserInputError(
-                f"receiver_interpolation={self.receiver_interpolation!r}: expected "
-                "'representation', 'cubic' or 'bilinear'"
-            )
+        spec = self.spec  # validates scheme, reader, dtype and backend
+        object.__setattr__(self, "scheme", spec.scheme)
+        object.__setattr__(self, "dtype", spec.dtype)
         if ":" not in self.simulator:
             raise UserInputError(f"simulator={self.simulator!r}: expected 'module:function'")
+        object.__setattr__(self, "simulator_options", dict(self.simulator_options or {}))
+
+    @property
+    def spec(self) -> ForwardSpec:
+        """The forward model of the data."""
+        return ForwardSpec(
+            self.geometry,
+            scheme=self.scheme,
+            receiver_interpolation=self.receiver_interpolation,
+            dtype=self.dtype,
+            backend=self.backend,
+        )
 
     @property
     def n_chunks(self) -> int:
@@ -165,21 +199,35 @@ class DatasetConfig:
             "count": self.count,
             "geometry": self.geometry.to_dict(),
             "freqs": list(self.freqs),
-            "order": self.order,
+            "scheme": self.scheme,
             "seed": self.seed,
             "chunk": self.chunk,
             "target_blur": self.target_blur,
             "receiver_interpolation": self.receiver_interpolation,
             "simulator": self.simulator,
-        }
+            "dtype": self.dtype,
+            "backend": self.backend,
+        } | ({"simulator_options": self.simulator_options} if self.simulator_options else {})
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> DatasetConfig:
-        """Inverse of :meth:`to_attrs`."""
-        a = dict(attrs)
+        """Inverse of :meth:`to_attrs` (also reads the first layout, see the module notes)."""
+        a = upgrade_attrs(attrs)
         a["geometry"] = Geometry.from_dict(a["geometry"])
         a["freqs"] = tuple(a["freqs"])
         return cls(**a)
+
+
+def upgrade_attrs(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``config`` attribute in the current layout: ``order`` -> ``scheme`` (8 -> ``"wide8"``),
+    ``dtype`` complex64 and ``backend`` scipy when absent (what the first layout computed)."""
+    a = dict(config)
+    if "order" in a:
+        order = a.pop("order")
+        a.setdefault("scheme", scheme_name(order))
+    a.setdefault("dtype", "complex64")
+    a.setdefault("backend", "scipy")
+    return a
 
 
 def sample_eta(
@@ -202,43 +250,87 @@ def _load(qualname: str) -> Callable:
 
 
 def compute_chunk(
-    config: DatasetConfig, k: int, on_sample: Callable[[], None] | None = None
+    config: DatasetConfig, k: int, on_samples: Callable[[int], None] | None = None
 ) -> tuple[int, dict[str, np.ndarray]]:
     """Compute chunk ``k``: its ``eta`` (float32), ``data`` (complex64) and ``target``.
 
     The data are computed from the float32-rounded ``eta`` that is stored, so the store is
-    self-consistent to the last bit. Samples are simulated one at a time (the simulator treats
-    every contrast independently, so the bytes equal those of one batched call) and
-    ``on_sample()`` is called after each (progress); in a pool worker the default reports to
-    the parent's progress bar.
+    self-consistent to the last bit. ``on_samples(count)`` reports progress (see
+    :func:`simulate_chunks`).
     """
+    return compute_chunks(config, [k], on_samples=on_samples)[0]
+
+
+def compute_chunks(
+    config: DatasetConfig,
+    ks: Sequence[int],
+    on_samples: Callable[[int], None] | None = None,
+    **runtime: Any,
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Compute the chunks ``ks`` with one simulator call (a batched solver's batch).
+
+    ``runtime`` holds keyword arguments of the simulator that do not change its numbers beyond
+    rounding (``device`` of the PyTorch solver); they are not recorded in the configuration.
+    """
+    eta = draw_chunks(config, ks)
+    return simulate_chunks(config, ks, eta, on_samples=on_samples, **runtime)
+
+
+def draw_chunks(config: DatasetConfig, ks: Sequence[int]) -> np.ndarray:
+    """The float32 ``eta`` of the chunks ``ks``, stacked, ``(n_samples, n, n)``."""
     n = config.geometry.n
-    idx = config.chunk_range(k)
-    eta = np.stack(
-        [sample_eta(config.family, config.seed, i, n, config.family_params) for i in idx]
+    return np.stack(
+        [
+            sample_eta(config.family, config.seed, i, n, config.family_params)
+            for k in ks
+            for i in config.chunk_range(k)
+        ]
     ).astype(np.float32)
+
+
+def simulate_chunks(
+    config: DatasetConfig,
+    ks: Sequence[int],
+    eta: np.ndarray,
+    on_samples: Callable[[int], None] | None = None,
+    **runtime: Any,
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """The arrays of the chunks ``ks`` from their stacked ``eta`` (:func:`draw_chunks`), with
+    one simulator call; the data are computed from the float32 ``eta`` that is stored.
+
+    The finite-difference solver treats every contrast alone, so it is called per sample (the
+    bytes equal those of one batched call) and ``on_samples(1)`` follows each sample; a
+    batched solver reports its whole batch at the end. In a pool worker the default reports
+    to the parent's progress bar.
+    """
     simulate = _load(config.simulator)
-    report = on_sample or _report_to_parent
-    data = []
-    for e in eta:
-        data.append(
-            simulate(
-                e[None].astype(np.float64),
-                config.geometry,
-                list(config.freqs),
-                order=config.order,
-                dtype=np.complex64,
-                receiver_interpolation=config.receiver_interpolation,
-            )[0]
-        )
-        report()
-    out = {"eta": eta, "data": np.asarray(np.stack(data), dtype=np.complex64)}
-    if config.target_blur > 0:
-        out["target"] = blur_target(eta, config.target_blur).astype(np.float32)
-    return k, out
+    report = on_samples or _report_to_parent
+    options = {**config.simulator_options, **runtime}
+    if config.simulator == _SIMULATE:
+        data = []
+        for e in eta:
+            data.append(
+                simulate(e[None].astype(np.float64), config.spec, list(config.freqs), **options)
+            )
+            report(1)
+        data = np.asarray(np.concatenate(data), dtype=np.complex64)
+    else:
+        data = simulate(eta.astype(np.float64), config.spec, list(config.freqs), **options)
+        data = np.asarray(data, dtype=np.complex64)
+        report(len(eta))
+    target = blur_target(eta, config.target_blur).astype(np.float32) if config.target_blur else None
+    out, start = [], 0
+    for k in ks:
+        sl = slice(start, start + len(config.chunk_range(k)))
+        arrays = {"eta": eta[sl], "data": data[sl]}
+        if target is not None:
+            arrays["target"] = target[sl]
+        out.append((k, arrays))
+        start = sl.stop
+    return out
 
 
-#: In a pool worker: the queue on which :func:`compute_chunk` reports each finished sample.
+#: In a pool worker: the queue on which :func:`simulate_chunks` reports finished samples.
 _PROGRESS_QUEUE = None
 
 
@@ -249,9 +341,9 @@ def _init_worker(parent_pid: int, queue) -> None:
     _PROGRESS_QUEUE = queue
 
 
-def _report_to_parent() -> None:
+def _report_to_parent(count: int) -> None:
     if _PROGRESS_QUEUE is not None:
-        _PROGRESS_QUEUE.put(1)
+        _PROGRESS_QUEUE.put(count)
 
 
 # --------------------------------------------------------------------------------- the store
@@ -369,7 +461,7 @@ def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
     if path.is_dir() and any(path.iterdir()):
         group = _open_group(path, "r+")
         asked = config.to_attrs()
-        stored = dict(group.attrs)["config"]
+        stored = upgrade_attrs(dict(group.attrs)["config"])
         if not chunk_given:
             asked["chunk"] = stored.get("chunk")
         _check_same(path, stored, asked)
@@ -439,7 +531,10 @@ def verify(path: str | os.PathLike) -> list[range]:
     """
     path = Path(path)
     group = _open_group(path, "r")
-    config = DatasetConfig.from_attrs(dict(group.attrs)["config"])
+    try:
+        config = DatasetConfig.from_attrs(dict(group.attrs)["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: corrupt dataset attributes ({exc})") from None
     done = np.flatnonzero(np.asarray(group["done"][:], dtype=bool))
     return [config.chunk_range(k) for k in _damaged_chunks(group, config, done)]
 
@@ -449,18 +544,22 @@ def generate(
     *,
     family: str,
     count: int,
-    geometry: Geometry,
+    geometry: Geometry | ForwardSpec,
     freqs: Sequence[float],
-    order: int | str = 8,
+    scheme: Scheme | str | int | None = None,
     seed: int = 0,
     workers: int = 1,
     scheduler: str | None = None,
     chunk: int | None = None,
     target_blur: float = 0.0,
-    receiver_interpolation: str = "representation",
+    receiver_interpolation: str | None = None,
     simulator: str = _SIMULATE,
     progress: bool = True,
     family_params: dict[str, Any] | None = None,
+    backend: str | None = None,
+    simulator_options: dict[str, Any] | None = None,
+    device: str | None = None,
+    batch: int | None = None,
 ) -> Path:
     """Generate (or complete) a dataset of ``count`` samples and their data at ``path``.
 
@@ -470,9 +569,15 @@ def generate(
         Store folder (``*.zarr``); created if absent, resumed if it holds a dataset with the
         same configuration, refused otherwise (one-line :class:`DatasetError` naming the field,
         the stored and the requested value; nothing written is touched).
-    family, count, geometry, freqs, order, seed, target_blur, receiver_interpolation, simulator
-    family_params
-        See :class:`DatasetConfig`.
+    geometry : Geometry or ForwardSpec
+        Grid and acquisition, or the whole forward model (its fields are overridden by
+        ``scheme``, ``receiver_interpolation`` and ``backend`` when given).
+    family, count, freqs, scheme, seed, target_blur, receiver_interpolation, simulator
+    family_params, backend, simulator_options
+        See :class:`DatasetConfig`. ``backend="torch"`` computes with :data:`TORCH_SIMULATOR`
+        (``learn`` extra, imported only then), its default GMRES options updated by
+        ``simulator_options``, on ``device`` (default CUDA when available), :data:`TORCH_BATCH`
+        samples per call unless ``batch`` says otherwise.
     workers : int
         Local worker processes (>= 1; 1 computes in this process). Ignored with ``scheduler``.
     scheduler : str, optional
@@ -482,6 +587,13 @@ def generate(
         Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
     progress : bool
         Show a tqdm bar (samples/s and time left) on stderr when it is a terminal.
+    device : str, optional
+        Passed to the simulator as ``device=`` (the PyTorch solver: ``"cpu"``, ``"cuda"``); not
+        part of the configuration (the attribute ``devices`` lists where chunks were computed).
+        Needs ``workers=1`` and no scheduler.
+    batch : int, optional
+        Samples per simulator call, in whole chunks (default: one chunk). A batched solver
+        computes ``ceil(batch / chunk)`` chunks at once, then writes and marks each.
 
     Returns
     -------
@@ -493,24 +605,56 @@ def generate(
     get_family(family).with_params(**(family_params or {}))
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise UserInputError(f"workers={workers!r}: expected an integer >= 1")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise UserInputError(f"batch={batch!r}: expected an integer >= 1 (samples per solver call)")
+    torch_backend = backend == "torch" or (
+        backend is None and isinstance(geometry, ForwardSpec) and geometry.backend == "torch"
+    )
+    if torch_backend:
+        from msinv.accel.lippmann_schwinger import DEFAULT_RESTART, DEFAULT_RTOL, resolve_device
+
+        if simulator != _SIMULATE:
+            raise UserInputError(f"backend='torch' with simulator={simulator!r}: give one of them")
+        simulator = TORCH_SIMULATOR
+        simulator_options = {"rtol": DEFAULT_RTOL, "restart": DEFAULT_RESTART} | dict(
+            simulator_options or {}
+        )
+        device = str(resolve_device(device))
+        batch = TORCH_BATCH if batch is None else batch
+    if (device is not None or batch is not None) and (workers > 1 or scheduler is not None):
+        raise UserInputError(
+            "device/batch select a batched solver in this process: use workers=1 and no "
+            "scheduler with them"
+        )
     chunk_given = chunk is not None
     if not chunk_given and path.is_dir() and any(path.iterdir()):
         stored = dict(_open_group(path, "r").attrs)["config"]
         chunk = int(stored.get("chunk", DEFAULT_CHUNK))
+    spec = as_spec(
+        geometry, scheme=scheme, receiver_interpolation=receiver_interpolation, backend=backend
+    )
     config = DatasetConfig(
         family=family,
         count=count,
-        geometry=geometry,
+        geometry=spec.geometry,
         freqs=tuple(freqs),
-        order=order,
+        scheme=spec.scheme,
         seed=seed,
         chunk=DEFAULT_CHUNK if chunk is None else chunk,
         target_blur=target_blur,
-        receiver_interpolation=receiver_interpolation,
+        receiver_interpolation=spec.receiver_interpolation,
         simulator=simulator,
         family_params=family_params or {},
+        dtype=spec.dtype,
+        backend=spec.backend,
+        simulator_options=simulator_options or {},
     )
+    _load(config.simulator)  # a missing simulator (or its extra) fails before any I/O
     group = _prepare(path, config, chunk_given=chunk_given)
+    runtime = {} if device is None else {"device": device}
+    if device is not None:
+        devices = sorted({*dict(group.attrs).get("devices", []), str(device)})
+        group.attrs["devices"] = devices  # where the chunks were computed (not in config)
     done = np.asarray(group["done"][:], dtype=bool)
     for k in _damaged_chunks(group, config, np.flatnonzero(done)):
         idx = config.chunk_range(k)
@@ -527,7 +671,6 @@ def generate(
     from tqdm import tqdm
 
     finished = sum(len(config.chunk_range(int(k))) for k in np.flatnonzero(done))
-    written = finished
     try:
         with (
             sigterm_as_interrupt(),
@@ -541,17 +684,26 @@ def generate(
                 dynamic_ncols=True,
             ) as bar,
         ):
-            runs = _run(config, todo, workers=int(workers), scheduler=scheduler, bar=bar)
-            with contextlib.closing(runs):  # an interrupt stops the workers at once
-                for k, arrays in runs:
-                    _write_chunk(group, config, k, arrays)
-                    written += len(config.chunk_range(k))
+            group_size = 1 if batch is None else max(1, -(-batch // config.chunk))
+            if group_size > 1 or runtime:
+                _generate_batched(group, config, todo, group_size, runtime, bar.update)
+            else:
+                runs = _run(config, todo, workers=int(workers), scheduler=scheduler, bar=bar)
+                with contextlib.closing(runs):  # an interrupt stops the workers at once
+                    for k, arrays in runs:
+                        _write_chunk(group, config, k, arrays)
     except KeyboardInterrupt:
         raise Interrupted(
-            f"{path}: kept {written} of {config.count} samples (every finished chunk); run the "
-            "same command again to compute the rest"
+            f"{path}: kept {_kept(group, config)} of {config.count} samples (every finished "
+            "chunk); run the same command again to compute the rest"
         ) from None
     return path
+
+
+def _kept(group, config: DatasetConfig) -> int:
+    """Samples of the chunks marked done."""
+    done = np.flatnonzero(np.asarray(group["done"][:], dtype=bool))
+    return sum(len(config.chunk_range(int(k))) for k in done)
 
 
 def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str | None, bar):
@@ -567,17 +719,49 @@ def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str
             yield k, arrays
     elif workers == 1:
         for k in todo:
-            yield compute_chunk(config, k, on_sample=lambda: bar.update(1))
+            yield compute_chunk(config, k, on_samples=bar.update)
     else:
         yield from _run_pool(config, todo, workers, bar)
+
+
+def _generate_batched(
+    group, config: DatasetConfig, todo: list[int], group_size: int, runtime: dict, update
+) -> None:
+    """The chunks ``todo``, ``group_size`` per simulator call, as a pipeline: while a batch is
+    solved (a GPU, or torch's threads), the next batch's ``eta`` is drawn and the previous
+    batch is written, each in a thread of its own (zarr's codecs and numpy release the GIL).
+    A chunk is marked done only after its arrays are written, as in the serial loop; on an
+    error the writes already started finish, nothing later is written."""
+    batches = [todo[s : s + group_size] for s in range(0, len(todo), group_size)]
+    if not batches:
+        return
+    with ThreadPoolExecutor(1) as drawer, ThreadPoolExecutor(1) as writer:
+        upcoming = drawer.submit(draw_chunks, config, batches[0])
+        writes: list = []
+        for i, ks in enumerate(batches):
+            eta = upcoming.result()
+            if i + 1 < len(batches):
+                upcoming = drawer.submit(draw_chunks, config, batches[i + 1])
+            results = simulate_chunks(config, ks, eta, **runtime)
+            _wait(writes, config, update)
+            writes = [(k, writer.submit(_write_chunk, group, config, k, a)) for k, a in results]
+        _wait(writes, config, update)
+
+
+def _wait(writes: list, config: DatasetConfig, update) -> None:
+    """Wait for the writes ``[(k, future)]`` in order (re-raising theirs), updating progress."""
+    for k, future in writes:
+        future.result()
+        update(len(config.chunk_range(k)))
 
 
 def _run_pool(config: DatasetConfig, todo: list[int], workers: int, bar):
     """A local pool of spawned processes, at most ``2 * workers`` chunks in flight.
 
     The workers die with this process (:func:`msinv.core.interrupts.die_with_parent`, SIGKILL
-    included) and ignore Ctrl-C; on an error or an interrupt here they are terminated at once
-    (the chunks they were computing are not marked done and are computed again on resume).
+    included), ignore Ctrl-C and report every finished sample to ``bar``; on an error or an
+    interrupt here they are terminated at once (the chunks they were computing are not marked
+    done and are computed again on resume).
     """
     ctx = get_context("spawn")
     queue = ctx.SimpleQueue()
@@ -664,6 +848,9 @@ class ScatterDataset:
         itself when no blur was asked.
     geometry : Geometry
         Grid and acquisition of the data.
+    spec : ForwardSpec
+        The forward model of the data (geometry, scheme, receiver reader, precision,
+        backend); re-simulation and inversion of the store should use it.
     freqs : (n_freq,) float64 numpy.ndarray
         Frequencies.
     attrs : dict
@@ -677,6 +864,7 @@ class ScatterDataset:
     data: Any
     target: Any
     geometry: Geometry
+    spec: ForwardSpec
     freqs: np.ndarray
     attrs: dict[str, Any]
     complete: np.ndarray
@@ -766,8 +954,14 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
     group = _open_group(path, "r")
     attrs = dict(group.attrs)
     try:
-        config = attrs["config"]
-        geometry = Geometry.from_dict(config["geometry"])
+        config = upgrade_attrs(attrs["config"])
+        spec = ForwardSpec.from_dict(
+            {
+                k: config[k]
+                for k in ("geometry", "scheme", "receiver_interpolation", "dtype", "backend")
+            }
+        )
+        geometry = spec.geometry
         freqs = np.asarray(config["freqs"], dtype=np.float64)
         chunk = int(config["chunk"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -789,7 +983,7 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
         )
     eta, data = GuardedArray(eta, path, "eta"), GuardedArray(data, path, "data")
     target = GuardedArray(group["target"], path, "target") if "target" in group else eta
-    return ScatterDataset(path, eta, data, target, geometry, freqs, attrs, complete)
+    return ScatterDataset(path, eta, data, target, geometry, spec, freqs, attrs, complete)
 
 
 def summary(path: str | os.PathLike) -> str:
@@ -806,7 +1000,8 @@ def summary(path: str | os.PathLike) -> str:
         f"(sigma_max {g.pml_strength:g})",
         f"acquisition  {g.n_sources} sources, {g.n_receivers} receivers on R = "
         f"{g.receiver_radius:g} ({c.get('receiver_interpolation')})",
-        f"frequencies  {', '.join(f'{f:g}' for f in ds.freqs)}; order {c.get('order')}",
+        f"frequencies  {', '.join(f'{f:g}' for f in ds.freqs)}; scheme {ds.spec.scheme} "
+        f"({ds.spec.dtype}, {ds.spec.backend})",
         f"seed         {c.get('seed')}; chunk {c.get('chunk')} samples; target blur "
         f"{c.get('target_blur', 0):g} px",
         f"arrays       eta {ds.eta.shape} {ds.eta.dtype}, data {ds.data.shape} {ds.data.dtype} "
