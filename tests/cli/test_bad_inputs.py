@@ -48,7 +48,7 @@ def ws(tmp_path_factory) -> Path:
         chunk=1,
         geometry=Geometry.paper(16),
         freqs=[1.0, 2.0],
-        order=2,
+        scheme="wide2",
         progress=False,
     )
     shutil.copytree(root / "store.zarr", root / "damaged.zarr")
@@ -355,8 +355,8 @@ CASES = [
     C(
         "sim-order-3",
         lambda ws, t: _sim(ws, t, "--family", "squares", "--n", "16", "--order", "3"),
-        "--order",
-        "2, 4, 6, 8",
+        "--scheme",
+        "wide order (2, 4, 6, 8)",
     ),
     C(
         "sim-pml-small",
@@ -544,7 +544,11 @@ CASES = [
         ],
         "unknown family 'x'",
     ),
-    C("gen-order-bad", lambda ws, t: _gen(ws, t, "--n", "16", "--order", "10"), "--order"),
+    C(
+        "gen-order-bad",
+        lambda ws, t: _gen(ws, t, "--n", "16", "--order", "10"),
+        "--scheme: scheme=10",
+    ),
     # ---------------------------------------------------------------- scatter info
     C("info-missing", lambda ws, t: ["scatter", "info", str(ws / "nope.zarr")], "nope.zarr"),
     C("info-file", lambda ws, t: ["scatter", "info", str(ws / "a_file")], "a_file"),
@@ -675,7 +679,11 @@ CASES = [
         "lower bound -2.0",
         "> -1",
     ),
-    C("inv-order-bad", lambda ws, t: _inv(ws, t, ws / "datum.npz", "--order", "3"), "--order 3"),
+    C(
+        "inv-order-bad",
+        lambda ws, t: _inv(ws, t, ws / "datum.npz", "--order", "3"),
+        "--scheme: scheme=3",
+    ),
     C(
         "inv-freq-not-in-data",
         lambda ws, t: _inv(ws, t, ws / "datum.npz", "--freqs", "7"),

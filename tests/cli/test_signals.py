@@ -137,7 +137,7 @@ def test_signals_to_a_parallel_generate(tmp_path):
         chunk=1,
         geometry=Geometry.paper(32),
         freqs=[1.0, 2.0],
-        order=2,
+        scheme="wide2",
         progress=False,
     )
     store = tmp_path / "s.zarr"
@@ -218,7 +218,7 @@ def test_signals_to_training(tmp_path):
         count=8,
         geometry=Geometry.paper(16),
         freqs=[1.0, 2.0],
-        order=2,
+        scheme="wide2",
         progress=False,
     )
     (tmp_path / "ref").mkdir()
