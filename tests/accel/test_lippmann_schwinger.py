@@ -54,7 +54,7 @@ def test_batch_equals_loop_and_memory_chunks_do_not_change_the_data():
     freqs = [1.0, 3.0]
     batch = solve(etas, g, freqs, device="cpu")
     chunked = solve(etas, g, freqs, device="cpu", memory_bytes=7 * bytes_per_column(24, 60))
-    assert chunked.chunks == -(-2 * 3 * 5 // 7) and batch.chunks == 1
+    assert chunked.chunks == 2 * 3 and batch.chunks == 2  # one frequency per chunk, <= 7 columns
     for i, eta in enumerate(etas):
         alone = simulate(eta, g, freqs, device="cpu")
         assert alone.shape == (2, 7, 5)
@@ -135,3 +135,23 @@ def test_cuda_agrees_with_the_cpu():
     assert gpu.device.startswith("cuda")
     assert _rel(gpu.data, cpu.data) < 1e-5
     assert np.abs(gpu.iterations - cpu.iterations).max() <= 1
+
+
+def test_a_chunk_out_of_gpu_memory_is_retried_at_half_the_size(monkeypatch):
+    import msinv.accel.lippmann_schwinger as ls
+
+    g = _small()
+    eta = _bump(g)
+    reference = solve(eta, g, [1.0], device="cpu")
+    real, calls = ls._solve_chunk, []
+
+    def failing_once(eta_dev, f, sample_of, *args, **kwargs):
+        calls.append(sample_of.numel())
+        if len(calls) == 1:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(eta_dev, f, sample_of, *args, **kwargs)
+
+    monkeypatch.setattr(ls, "_solve_chunk", failing_once)
+    result = solve(eta, g, [1.0], device="cpu", memory_bytes=5 * bytes_per_column(24, 60))
+    assert calls == [5, 2, 2, 1] and result.columns_per_chunk == 2 and result.chunks == 3
+    assert _rel(result.data, reference.data) < 1e-6

@@ -11,7 +11,7 @@ Phys. 2016), exactly as the NumPy cross-check :func:`msinv.scattering.lippmann_s
 lippmann_schwinger_data`; the convolution is applied on the ``2n x 2n`` circulant embedding of
 the kernel's offsets (:func:`msinv.scattering.lippmann_schwinger.circulant_kernel_hat`). Every
 (sample, frequency, source) triple is one column of a batched GMRES (:mod:`msinv.accel.gmres`);
-the columns are cut into chunks whose Krylov bases fit a memory budget. The data are read with
+the columns are cut into chunks of one frequency whose Krylov bases fit a memory budget. The data are read with
 the representation formula, as :func:`msinv.scattering.simulate` does by default:
 
 .. math:: \\Lambda[r, s] = \\sum_j M_{rj}\\, \\eta_j\\, (u_{in,s} + u_{sc,s})_j,
@@ -42,8 +42,9 @@ from msinv.scattering.lippmann_schwinger import circulant_kernel_hat
 from msinv.scattering.receivers import representation_matrix
 from msinv.scattering.spec import ForwardSpec, as_spec
 
-#: Relative GMRES residual at which a column stops (see the module notes and the tests: the
-#: data then differ from a tight solve by less than 1e-4, a hundredth of the disk budget).
+#: Relative GMRES residual at which a column stops: on the paper(80) disks the data then
+#: differ from a complex128 solve at 1e-10 by 1.6e-5 (benchmarks/gpu_solver.py), under a
+#: hundredth of the disk budget; complex64 reaches about 1e-6, so there is a margin of 10.
 DEFAULT_RTOL = 1e-5
 #: Arnoldi steps per GMRES cycle.
 DEFAULT_RESTART = 60
@@ -73,6 +74,9 @@ class SolveResult:
         Wall time of the solves (device synchronised).
     chunks : int
         GMRES batches run.
+    columns_per_chunk : int
+        Columns (sample, frequency, source) per batch at the end (halved after an
+        out-of-memory error).
     device : str
         Where the solves ran.
     """
@@ -82,6 +86,7 @@ class SolveResult:
     residual: np.ndarray
     seconds: float
     chunks: int
+    columns_per_chunk: int
     device: str
 
 
@@ -138,32 +143,28 @@ class _Frequencies:
         ).to(dtype)
 
 
-def _solve_chunk(eta, freq_of, sample_of, source_of, fr: _Frequencies, n, **gmres_options):
-    """GMRES for one chunk of columns; returns (data (k, n_rec), iterations, residual)."""
+def _solve_chunk(eta, f, sample_of, source_of, fr: _Frequencies, n, **gmres_options):
+    """GMRES for one chunk of columns of frequency index ``f`` (``sample_of``/``source_of``
+    give each column's sample and source); returns (data (k, n_rec), iterations, residual)."""
     size = 2 * n
-    # one frequency in the chunk (the usual case): one kernel broadcast, no gather per product
-    shared = fr.kernel[int(freq_of[0])] if bool((freq_of == freq_of[0]).all()) else None
+    kernel = fr.kernel[f]  # broadcast over the chunk: every column has this frequency
 
-    def convolve(q: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        """``omega^2 Phi_L * q`` for ``q`` (k, n, n) of the columns ``cols``."""
+    def convolve(q: torch.Tensor) -> torch.Tensor:
+        """``omega^2 Phi_L * q`` for ``q`` (k, n, n)."""
         qh = torch.fft.fft2(q, s=(size, size))
-        qh *= shared if shared is not None else fr.kernel[freq_of[cols]]
+        qh *= kernel
         return torch.fft.ifft2(qh)[:, :n, :n]
 
     def apply(v: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         u = v.view(-1, n, n)
-        return (u - convolve(eta[sample_of[cols]] * u, cols)).reshape(v.shape)
+        return (u - convolve(eta[sample_of[cols]] * u)).reshape(v.shape)
 
-    every = torch.arange(freq_of.numel(), device=freq_of.device)
-    u_in = fr.incident[freq_of, source_of]
-    rhs = convolve(eta[sample_of] * u_in, every).reshape(every.numel(), n * n)
+    k = sample_of.numel()
+    u_in = fr.incident[f, source_of]
+    rhs = convolve(eta[sample_of] * u_in).reshape(k, n * n)
     result = gmres(apply, rhs, **gmres_options)
-    total = (eta[sample_of] * (u_in + result.x.view(-1, n, n))).reshape(every.numel(), n * n)
-    data = torch.empty(every.numel(), fr.receivers.shape[1], dtype=rhs.dtype, device=rhs.device)
-    for f in torch.unique(freq_of).tolist():
-        sel = (freq_of == f).nonzero().flatten()
-        data[sel] = total[sel] @ fr.receivers[f].T
-    return data, result.iterations, result.residual
+    total = (eta[sample_of] * (u_in + result.x.view(-1, n, n))).reshape(k, n * n)
+    return total @ fr.receivers[f].T, result.iterations, result.residual
 
 
 def solve(
@@ -199,7 +200,8 @@ def solve(
     memory_bytes : int, optional
         Memory the GMRES batches may use; the columns (sample, frequency, source) are cut into
         chunks of ``memory_bytes // bytes_per_column(n, restart)``. Default: 60% of the free GPU
-        memory, or :data:`CPU_MEMORY_BYTES` on the CPU.
+        memory, or :data:`CPU_MEMORY_BYTES` on the CPU. A chunk that still runs out of GPU
+        memory (the estimate, or other processes on the GPU) is retried at half the size.
 
     Returns
     -------
@@ -233,22 +235,36 @@ def solve(
     start = time.perf_counter()
     fr = _Frequencies(g, freq_list, tdtype, dev)
     eta_dev = torch.as_tensor(etas, device=dev).to(tdtype.to_real())
-    # columns in (frequency, sample, source) order
-    total = n_f * n_s * n_src
-    col = torch.arange(total, device=dev)
-    freq_of, sample_of, source_of = col // (n_s * n_src), (col // n_src) % n_s, col % n_src
+    # columns in (frequency, sample, source) order; a GMRES chunk holds one frequency (its
+    # kernel is broadcast), its columns cut into near-equal chunks of at most max_cols
+    per_freq = n_s * n_src
+    total = n_f * per_freq
+    col = torch.arange(per_freq, device=dev)
+    sample_of, source_of = col // n_src, col % n_src
     data = torch.empty(total, g.n_receivers, dtype=tdtype, device=dev)
     iterations = torch.empty(total, dtype=torch.int64, device=dev)
     residual = torch.empty(total, dtype=tdtype.to_real(), device=dev)
     options = {"rtol": rtol, "restart": restart, "max_restarts": max_restarts}
     chunks = 0
-    for lo in range(0, total, max_cols):
-        sl = slice(lo, min(lo + max_cols, total))
-        d, it, res = _solve_chunk(
-            eta_dev, freq_of[sl], sample_of[sl], source_of[sl], fr, n, **options
-        )
-        data[sl], iterations[sl], residual[sl] = d, it, res
-        chunks += 1
+    for f in range(n_f):
+        lo = 0
+        while lo < per_freq:
+            left = per_freq - lo
+            hi = lo + -(-left // -(-left // max_cols))
+            try:
+                d, it, res = _solve_chunk(
+                    eta_dev, f, sample_of[lo:hi], source_of[lo:hi], fr, n, **options
+                )
+            except torch.cuda.OutOfMemoryError:
+                # the budget is an estimate, and other processes may share the GPU: halve, retry
+                if max_cols == 1:
+                    raise
+                max_cols //= 2
+                torch.cuda.empty_cache()
+                continue
+            sl = slice(f * per_freq + lo, f * per_freq + hi)
+            data[sl], iterations[sl], residual[sl] = d, it, res
+            chunks, lo = chunks + 1, hi
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - start
@@ -260,6 +276,7 @@ def solve(
         residual=residual.view(shape).transpose(0, 1).cpu().numpy().astype(np.float64),
         seconds=seconds,
         chunks=chunks,
+        columns_per_chunk=int(max_cols),
         device=str(dev),
     )
 
