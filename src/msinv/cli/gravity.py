@@ -249,6 +249,8 @@ def sensitivity(
         folder = control.parent
     if mesh is None or data is None:
         raise UserInputError("give a GZSEN3D control file, or --mesh and --data")
+    if dtype not in ("float32", "float64"):
+        raise UserInputError(f"--dtype {dtype!r}: expected float32 or float64")
     out = check_output_file(out or folder / "gzinv3d.mtx", "--out")
     settings = SensitivitySettings(
         wavelet=wavelet,
