@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 #: Checkpoint key of the calibrated alarm.
 KEY = "ood_alarm"
 #: What the score is, recorded with the alarm.
@@ -87,13 +89,13 @@ class Alarm:
 def threshold_from(scores: np.ndarray, quantile: float) -> float:
     """The ``quantile`` of in-family ``scores`` (linear interpolation between order statistics)."""
     if not 0 < quantile < 1:
-        raise ValueError(f"quantile={quantile!r}: expected a number in (0, 1)")
+        raise UserInputError(f"quantile={quantile!r}: expected a number in (0, 1)")
     s = np.asarray(scores, dtype=np.float64)
     if s.size == 0:
-        raise ValueError("threshold_from: no calibration scores")
+        raise UserInputError("threshold_from: no calibration scores")
     bad = int(np.sum(~np.isfinite(s)))
     if bad:
-        raise ValueError(
+        raise UserInputError(
             f"{bad} of {s.size} calibration data have no finite score (most draws unphysical): "
             "the model does not explain its own family; no threshold"
         )

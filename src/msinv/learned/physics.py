@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class NoiseModel:
@@ -59,7 +61,7 @@ class NoiseModel:
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.level) or self.level <= 0:
-            raise ValueError(f"noise level={self.level!r}: expected a finite number > 0")
+            raise UserInputError(f"noise level={self.level!r}: expected a finite number > 0")
 
     def sigma(self, data: np.ndarray) -> np.ndarray:
         """:math:`\\sigma_f` of ``data`` (..., n_freq, n_rec, n_src) -> (..., n_freq)."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 #: ``--polish`` method names.
 METHODS = ("fwi",)
 
@@ -53,16 +55,16 @@ class PolishConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.iterations, int | np.integer) or self.iterations < 1:
-            raise ValueError(f"polish iterations={self.iterations!r}: expected an integer >= 1")
+            raise UserInputError(f"polish iterations={self.iterations!r}: expected an integer >= 1")
         if not isinstance(self.draws, int | np.integer) or self.draws < 0:
-            raise ValueError(f"polish draws={self.draws!r}: expected an integer >= 0")
+            raise UserInputError(f"polish draws={self.draws!r}: expected an integer >= 0")
 
     @classmethod
     def parse(cls, text: str, **options) -> PolishConfig:
         """``"fwi"`` or ``"fwi:ITER"`` (iterations per stage) plus the other fields."""
         method, sep, iters = text.partition(":")
         if method not in METHODS or (sep and not iters.isdigit()) or (sep and int(iters) < 1):
-            raise ValueError(f"--polish {text!r}: expected fwi or fwi:ITER (ITER >= 1)")
+            raise UserInputError(f"--polish {text!r}: expected fwi or fwi:ITER (ITER >= 1)")
         if sep:
             options["iterations"] = int(iters)
         return cls(**options)
@@ -205,7 +207,7 @@ def polish(
     from msinv.learned.physics import CheckConfig, check_draws
 
     if config.draws > len(samples):
-        raise ValueError(f"polish draws={config.draws}: only {len(samples)} draws were sampled")
+        raise UserInputError(f"polish draws={config.draws}: only {len(samples)} draws were sampled")
     starts = np.concatenate([samples.mean(axis=0)[None], samples[: config.draws]])
     labels = ["mean"] + [f"draw {i}" for i in range(config.draws)]
     after, seconds = fwi_from(starts, data, geometry, freqs, config)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from msinv.core.outputs import atomic_path, write_text
 from msinv.learned.figures import plot_misfits, plot_polish, plot_posterior
 from msinv.learned.loading import DEMO_CHECKPOINT, DEMO_EXAMPLE, Loaded, load
 from msinv.learned.physics import CheckConfig, PhysicsCheck, check_draws, resimulate_misfit
@@ -144,6 +145,8 @@ def reconstruct(
     forward=None,
     freqs=None,
     config: ReconstructConfig | None = None,
+    *,
+    callback=None,
 ) -> Reconstruction:
     """Posterior draws of one datum, their physics check, the OOD flag and the FWI polish.
 
@@ -156,6 +159,8 @@ def reconstruct(
         re-simulated.
     freqs : sequence of float, optional
     config : ReconstructConfig, optional
+    callback : callable, optional
+        Progress of the sampler, ``callback(datum_index, draws_done)``.
 
     Returns
     -------
@@ -209,24 +214,22 @@ def write(rec: Reconstruction, out_dir, truth=None, *, detail=False, extra=None)
     summary = dict(extra or {})
     summary.update(rec.summary(truth, detail=detail))
     if truth is not None:
-        plot_posterior(truth, rec.samples, out / "figure.png")
+        with atomic_path(out / "figure.png") as tmp:
+            plot_posterior(truth, rec.samples, tmp)
         summary["figure"] = str(out / "figure.png")
     if detail and rec.check is not None:
         threshold = rec.alarm.threshold if rec.alarm is not None else None
-        plot_misfits(rec.check, out / "misfits.png", threshold=threshold)
+        with atomic_path(out / "misfits.png") as tmp:
+            plot_misfits(rec.check, tmp, threshold=threshold)
         summary["misfit_figure"] = str(out / "misfits.png")
     if rec.polished is not None:
-        plot_polish(rec.polished, out / "polish.png", truth)
+        with atomic_path(out / "polish.png") as tmp:
+            plot_polish(rec.polished, tmp, truth)
         summary["polish_figure"] = str(out / "polish.png")
-    _atomic(out / "posterior.npz", lambda p: np.savez_compressed(p, **rec.arrays()))
-    _atomic(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
+    with atomic_path(out / "posterior.npz") as tmp:
+        np.savez_compressed(tmp, **rec.arrays())
+    write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
-
-
-def _atomic(path: Path, write_to) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write_to(tmp)
-    os.replace(tmp, path)
 
 
 def demo(
