@@ -22,7 +22,7 @@ import torch
 
 from msinv.core.provenance import provenance
 from msinv.learned.data import load_pairs
-from msinv.learned.reconstruct import load
+from msinv.learned.loading import load
 
 SIGMAS = [1e-3, 1e-2, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 20.0, 100.0]
 

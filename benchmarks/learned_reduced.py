@@ -98,7 +98,7 @@ def stage_train(device: str, steps: int | None, models: list[str], seed: int | N
 def stage_evaluate(
     count: int, draws: int, n_levels: int, device: str, models: list[str], seed: int | None
 ) -> dict:
-    from msinv.learned.reconstruct import evaluate
+    from msinv.learned.evaluation import evaluate
 
     checkpoints = {m: Path(config(m, seed).run.out) / "checkpoint.pt" for m in models}
     test = DATA / f"squares{N}-test.zarr"
@@ -120,7 +120,7 @@ def stage_ship() -> dict:
     import numpy as np
 
     from msinv.learned.data import load_pairs
-    from msinv.learned.reconstruct import DEMO_CHECKPOINT, DEMO_EXAMPLE
+    from msinv.learned.loading import DEMO_CHECKPOINT, DEMO_EXAMPLE
     from msinv.learned.train import TrainConfig, export
 
     run = Path(TrainConfig.from_toml(config_path("equinet-cnn")).run.out)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from msinv.learned.reconstruct import DEMO_CHECKPOINT, demo, load, posterior
+from msinv.learned.loading import DEMO_CHECKPOINT, load
+from msinv.learned.reconstruct import demo
+from msinv.learned.sampling import posterior
 from msinv.learned.train import TrainConfig, export, train
 
 

@@ -83,7 +83,7 @@ def _fixed_loss(model, store, repeats=8):
 
 
 def test_loss_falls_on_tiny_problem(tiny_store, tmp_path):
-    from msinv.learned.reconstruct import load
+    from msinv.learned.loading import load
 
     cfg = _config(tiny_store, tmp_path / "run", steps=100, log_every=25)
     ckpt = train(cfg)

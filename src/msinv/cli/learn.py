@@ -80,7 +80,9 @@ def sample_cmd(
 
     from msinv.core.provenance import provenance
     from msinv.learned.data import load_pairs
-    from msinv.learned.reconstruct import load, posterior, resimulate_misfit
+    from msinv.learned.loading import load
+    from msinv.learned.physics import resimulate_misfit
+    from msinv.learned.sampling import posterior
 
     loaded = load(checkpoint, device=device)
     pairs = load_pairs(data, start, count)
@@ -130,7 +132,7 @@ def evaluate_cmd(
 ) -> None:
     """Table 1 of the paper for any models and datasets (Markdown + CSV + JSON) and figures."""
     _set_threads(threads)
-    from msinv.learned.reconstruct import evaluate
+    from msinv.learned.evaluation import evaluate
 
     result = evaluate(
         _pairs(model, "--model"),
@@ -167,7 +169,10 @@ def reconstruct_cmd(
     _set_threads(threads)
     import numpy as np
 
-    from msinv.learned.reconstruct import load, plot_posterior, posterior, resimulate_misfit
+    from msinv.learned.figures import plot_posterior
+    from msinv.learned.loading import load
+    from msinv.learned.physics import resimulate_misfit
+    from msinv.learned.sampling import posterior
 
     loaded = load(checkpoint, device=device)
     eta, data, geometry, freqs = _datum(datum)

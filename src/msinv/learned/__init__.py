@@ -7,7 +7,7 @@ name            module                               what
 ==============  ===================================  ======================================
 ``build``       :mod:`msinv.learned.models`          a model by its Table-1 name
 ``train``       :mod:`msinv.learned.train`           the trainer (TOML config -> checkpoint)
-``load``        :mod:`msinv.learned.reconstruct`     a checkpoint -> a ready model
+``load``        :mod:`msinv.learned.loading`         a checkpoint -> a ready model
 ``demo``        :mod:`msinv.learned.reconstruct`     the main job on the shipped checkpoint
 ==============  ===================================  ======================================
 """
@@ -17,7 +17,7 @@ from msinv.core.lazy import lazy_exports
 _WHERE = {
     "build": "models",
     "train": "train",
-    "load": "reconstruct",
+    "load": "loading",
     "demo": "reconstruct",
 }
 

@@ -46,6 +46,8 @@ from msinv.learned.models import MODELS, build
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
+PRECISIONS = ("fp32", "tf32", "bf16")
+INDEX_BLOCK = 512  # batches whose sample indices are sent to the device at once
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,10 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda
     progress: bool = True  # tqdm progress bar
     threads: int = 0  # torch intra-op threads per process (0: torch's default)
+    precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls and convolutions in TF32) | bf16 (autocast)
+    compile: bool = False  # torch.compile the back-projection and the score network
+    channels_last: bool = False  # NHWC memory layout for the convolutions
+    noise: str = "cpu"  # cpu: noise from a CPU generator (same on any device) | device: on it
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.checkpoint_every < 1 or self.log_every < 1:
@@ -133,6 +139,12 @@ class RunConfig:
             raise ValueError(f"run.threads must be >= 0, got {self.threads}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"run.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"run.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.noise not in ("cpu", "device"):
+            raise ValueError(f"run.noise must be cpu or device, got {self.noise!r}")
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,41 @@ def batch_indices(seed: int, step: int, batch: int, n_samples: int) -> np.ndarra
         sel = k // n_samples == epoch
         out[sel] = perm[k[sel] % n_samples]
     return out
+
+
+def _index_block(config: TrainConfig, start: int, stop: int, n_samples: int) -> torch.Tensor:
+    """Global batches of steps ``start`` to ``stop - 1`` as one (steps, batch) int64 tensor."""
+    rows = [batch_indices(config.seed, s, config.run.batch, n_samples) for s in range(start, stop)]
+    return torch.from_numpy(np.stack(rows))
+
+
+def accelerate(model: nn.Module, run: RunConfig, device: torch.device) -> nn.Module:
+    """Apply the run's speed switches to ``model`` in place and return it.
+
+    ``precision = "tf32"`` lets CUDA matrix products and convolutions use TF32 (a process-wide
+    setting); ``channels_last`` stores the convolution weights in NHWC layout; ``compile``
+    compiles the back-projection, the score network (or deterministic head) and the score
+    network's conditioning branch with :func:`torch.compile`, falling back to eager execution
+    wherever compilation fails. None of them changes the model's parameters or state dict;
+    results agree with the plain run up to floating-point rounding (bf16 autocast, applied
+    in the training loop, to bf16 rounding).
+    """
+    if run.precision == "tf32" and device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if run.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if run.compile:
+        from torch import _dynamo
+
+        _dynamo.config.suppress_errors = True  # eager fallback, never a failed run
+        for name in ("backprojection", "score", "head"):
+            part = getattr(model, name, None)
+            if isinstance(part, nn.Module):
+                part.compile()
+                if callable(getattr(part, "condition", None)):
+                    part.condition = torch.compile(part.condition)
+    return model
 
 
 class _Loss(nn.Module):
@@ -370,10 +417,14 @@ def _train(
     torch.manual_seed(config.seed)
     model = build_from_config(config.model).to(device)
     ema = ema_model(model, config.run.ema, warmup=config.run.ema_warmup)
+    accelerate(model, config.run, device)
+    if config.run.channels_last:
+        ema.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=config.optim.lr, betas=config.optim.betas)
     steps = config.run.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: config.optim.factor(s, steps))
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
+    noise_device = device if config.run.noise == "device" else torch.device("cpu")
+    generator = torch.Generator(device=noise_device).manual_seed(config.seed * 1_000_003 + rank)
     step = 0
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
@@ -405,30 +456,39 @@ def _train(
             total=steps, initial=step, desc=config.model.name, dynamic_ncols=True, file=sys.stderr
         )
     log = open(out / LOG, "a") if rank == 0 else None
-    window, t0 = [], time.perf_counter()
+    amp = config.run.precision == "bf16"
+    # the window's losses are summed on the device: the host waits for the GPU only at log time
+    window_sum, window_count = torch.zeros((), dtype=torch.float64, device=device), 0
+    t0 = time.perf_counter()
     try:
         last = steps if stop_after is None else min(steps, stop_after)
+        block, block_start = None, step
+        model.train()
         while step < last:
-            idx = batch_indices(config.seed, step, config.run.batch, len(dataset))[rank::world]
-            idx_t = torch.from_numpy(idx).to(device)
-            model.train()
-            loss = loss_module(eta_all[idx_t], data_all[idx_t], generator)
+            if block is None or step - block_start >= len(block):
+                block_start = step
+                block = _index_block(config, step, min(last, step + INDEX_BLOCK), len(dataset))
+                block = block[:, rank::world].to(device, non_blocking=True)
+            idx_t = block[step - block_start]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = loss_module(eta_all[idx_t], data_all[idx_t], generator)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             ema.update_parameters(model)
             step += 1
-            window.append(float(loss.detach()))
+            window_sum += loss.detach().double()
+            window_count += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{window[-1]:.4g}")
             if log is not None and (step % config.run.log_every == 0 or step == steps):
+                mean_loss = float(window_sum) / window_count
                 log.write(
                     json.dumps(
                         {
                             "step": step,
-                            "loss": float(np.mean(window)),
+                            "loss": mean_loss,
                             "lr": sched.get_last_lr()[0],
                             "seconds": round(time.perf_counter() - t0, 3),
                         }
@@ -436,7 +496,10 @@ def _train(
                     + "\n"
                 )
                 log.flush()
-                window = []
+                if bar is not None:
+                    bar.set_postfix(loss=f"{mean_loss:.4g}")
+                window_sum.zero_()
+                window_count = 0
             if step % config.run.checkpoint_every == 0 or step == last:
                 _checkpoint(
                     ckpt_path, config, model, ema, opt, sched, generator, norm, step, world, rank
@@ -484,7 +547,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write an inference-only copy of a checkpoint: EMA weights, normalisation, config.
 
     Drops the raw weights, optimiser, scheduler and RNG states (about 4x smaller); the
-    result is what :func:`msinv.learned.reconstruct.load` needs with ``weights="ema"``.
+    result is what :func:`msinv.learned.loading.load` needs with ``weights="ema"``.
     """
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     keep = ("ema", "normalisation", "config", "step", "kind", "code_version", "provenance")

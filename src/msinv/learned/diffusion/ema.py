@@ -30,7 +30,38 @@ def ema_decay(decay: float, updates: int, warmup: bool = True) -> float:
     return min(decay, (1 + updates) / (10 + updates)) if warmup else decay
 
 
-def ema_model(model: nn.Module, decay: float, *, warmup: bool = True) -> AveragedModel:
+class EMA(AveragedModel):
+    """``AveragedModel`` with the EMA rule above, applied without a device synchronisation.
+
+    The update count ``n_averaged`` stays a CPU buffer (saved in the state dict, so a resumed
+    run continues with the same decays) and the decay is computed on the host: no per-step
+    wait for the GPU, unlike ``AveragedModel.update_parameters``.
+    """
+
+    def __init__(self, model: nn.Module, decay: float, warmup: bool) -> None:
+        super().__init__(model, use_buffers=True)
+        self.decay = decay
+        self.warmup = warmup
+
+    @torch.no_grad()
+    def update_parameters(self, model: nn.Module) -> None:
+        averaged = [*self.module.parameters(), *self.module.buffers()]
+        current = [t.detach() for t in (*model.parameters(), *model.buffers())]
+        updates = int(self.n_averaged)
+        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
+        if updates == 0 or not floats:
+            for a, c in zip(averaged, current, strict=True):
+                a.copy_(c)
+        else:
+            d = ema_decay(self.decay, updates, self.warmup)
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1.0 - d)
+            for a, c in zip(averaged, current, strict=True):
+                if not a.is_floating_point():  # integer buffers (indices) are copied
+                    a.copy_(c)
+        self.n_averaged += 1
+
+
+def ema_model(model: nn.Module, decay: float, *, warmup: bool = True) -> EMA:
     """A copy of ``model`` whose ``update_parameters(model)`` applies the EMA rule.
 
     Parameters
@@ -42,23 +73,7 @@ def ema_model(model: nn.Module, decay: float, *, warmup: bool = True) -> Average
     warmup : bool
         Use the warm-up decay ``min(decay, (1 + k) / (10 + k))`` (default) instead of the
         plain rule.
-
-    Notes
-    -----
-    The update count is torch's ``n_averaged`` buffer, saved in the state dict: a resumed run
-    continues with the same decays.
     """
     if not 0 <= decay < 1:
         raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
-
-    @torch.no_grad()
-    def update(averaged: list, current: list, n_averaged) -> None:
-        d = ema_decay(decay, int(n_averaged), warmup)
-        pairs = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
-        if pairs:
-            torch._foreach_lerp_([a for a, _ in pairs], [c for _, c in pairs], 1.0 - d)
-        for a, c in zip(averaged, current, strict=True):
-            if not a.is_floating_point():  # integer buffers (indices) are copied
-                a.copy_(c)
-
-    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+    return EMA(model, decay, warmup)

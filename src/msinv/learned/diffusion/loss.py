@@ -49,8 +49,9 @@ class DenoisingLoss:
     def sample_sigma(self, b: int, generator: torch.Generator, device=None) -> torch.Tensor:
         """Stratified noise levels for a batch of b, shape (b,), float32."""
         t_min = float(self.schedule.inverse(torch.tensor(self.sigma_min, dtype=torch.float64)))
-        u = torch.rand(b, generator=generator, dtype=torch.float64)
-        t = t_min + (1.0 - t_min) * (torch.arange(b, dtype=torch.float64) + u) / b
+        u = torch.rand(b, generator=generator, dtype=torch.float64, device=generator.device)
+        j = torch.arange(b, dtype=torch.float64, device=generator.device)
+        t = t_min + (1.0 - t_min) * (j + u) / b
         return self.schedule.sigma(t).to(device=device, dtype=torch.float32)
 
     def weight(self, sigma: torch.Tensor) -> torch.Tensor:
@@ -71,11 +72,12 @@ class DenoisingLoss:
         cond : torch.Tensor
             Conditioning passed to the denoiser.
         generator : torch.Generator
-            CPU generator for sigma and the noise (kept on CPU so runs reproduce on any device).
+            Generator of sigma and the noise; a CPU generator gives the same numbers on any
+            device, one on the training device avoids a host-to-device copy per step.
         """
         b = eta.shape[0]
         sigma = self.sample_sigma(b, generator, eta.device)
-        eps = torch.randn(eta.shape, generator=generator).to(eta.device)
+        eps = torch.randn(eta.shape, generator=generator, device=generator.device).to(eta.device)
         noisy = eta + sigma.reshape(-1, 1, 1, 1) * eps
         err = (denoiser(noisy, cond, sigma) - eta) ** 2
         return self.weight(sigma) * err.flatten(1).mean(dim=1)

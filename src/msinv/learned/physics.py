@@ -1,0 +1,33 @@
+"""Physics checks of posterior draws: re-simulation with the forward solver and data misfits.
+
+Each draw :math:`\\hat\\eta` can be re-simulated with the forward solver: its data misfit is
+:math:`\\|\\mathcal F(\\hat\\eta) - \\Lambda\\| / \\|\\Lambda\\|`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def resimulate_misfit(samples: np.ndarray, data: np.ndarray, geometry, freqs) -> np.ndarray:
+    """Data misfit of every sample, re-simulated with the forward solver.
+
+    Parameters
+    ----------
+    samples : (m, K, n, n) float numpy.ndarray
+    data : (m, n_freq, n_rec, n_src) complex numpy.ndarray
+    geometry : msinv.scattering.Geometry
+    freqs : sequence of float
+
+    Returns
+    -------
+    (m, K) float64 numpy.ndarray
+        ||F(eta_k) - Lambda|| / ||Lambda|| per datum and sample.
+    """
+    from msinv.metrics import data_misfit
+    from msinv.scattering import simulate
+
+    m, k = samples.shape[:2]
+    pred = simulate(samples.reshape(m * k, *samples.shape[2:]), geometry, list(freqs))
+    obs = np.repeat(np.asarray(data), k, axis=0)
+    return np.asarray(data_misfit(pred, obs), dtype=np.float64).reshape(m, k)
