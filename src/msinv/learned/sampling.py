@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from msinv.learned.diffusion.sampler import sample
+from msinv.learned.diffusion.sampler import GeneratorBank, sample
 from msinv.learned.diffusion.schedule import geometric_levels
 from msinv.learned.loading import Loaded
 
@@ -45,7 +45,9 @@ def posterior(
     n_levels : int
         Noise levels of the sampler (paper: 256).
     batch : int
-        Draws integrated together.
+        Images integrated together: with ``draws <= batch``, the draws of ``batch // draws``
+        data at once (each datum keeps its own random stream, seeded ``seed + j``); otherwise
+        one datum at a time in slices of ``batch`` draws.
     callback : callable, optional
         ``callback(datum_index, draws_done)`` for progress reporting.
 
@@ -64,6 +66,20 @@ def posterior(
         raise ValueError(f"draws must be >= 1, got {draws}")
     sigmas = geometric_levels(n_levels)
     out = np.empty((x.shape[0], draws, n, n), dtype=np.float32)
+    if draws <= batch:  # whole data integrated together: batch // draws data at a time
+        per = batch // draws
+        for j0 in range(0, x.shape[0], per):
+            j1 = min(x.shape[0], j0 + per)
+            features = model.condition(x[j0:j1]).repeat(draws)  # once per datum
+            gens = [torch.Generator(device=device).manual_seed(seed + j) for j in range(j0, j1)]
+            bank = GeneratorBank(gens, [draws] * len(gens))
+            x_T = bank.randn((len(gens) * draws, 1, n, n), dtype=torch.float64, device=device)
+            eta = sample(model, x_T, sigmas, features, generator=bank)
+            out[j0:j1] = norm.eta_inverse(eta[:, 0].cpu().numpy()).reshape(j1 - j0, draws, n, n)
+            if callback is not None:
+                for j in range(j0, j1):
+                    callback(j, draws)
+        return out
     for j in range(x.shape[0]):
         features = model.condition(x[j : j + 1])  # once per datum
         gen = torch.Generator(device=device).manual_seed(seed + j)

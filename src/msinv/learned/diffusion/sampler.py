@@ -26,6 +26,43 @@ import torch
 from msinv.learned.diffusion.schedule import TangentSchedule
 
 
+class GeneratorBank:
+    """Independent random streams for consecutive blocks of one batch.
+
+    Block ``j`` (``sizes[j]`` rows) draws from ``generators[j]`` only, so that each datum's
+    draws do not depend on which other data share the batch.
+
+    Parameters
+    ----------
+    generators : sequence of torch.Generator
+        One per block, all on the device of the batch.
+    sizes : sequence of int
+        Rows of each block.
+    """
+
+    def __init__(self, generators, sizes) -> None:
+        if len(generators) != len(sizes):
+            raise ValueError("one generator per block is needed")
+        self.generators = list(generators)
+        self.sizes = [int(s) for s in sizes]
+
+    def randn(self, shape, *, dtype, device) -> torch.Tensor:
+        """Standard normal (sum(sizes), *shape[1:]) drawn block by block."""
+        if shape[0] != sum(self.sizes):
+            raise ValueError(f"batch of {shape[0]} rows but the blocks hold {sum(self.sizes)}")
+        parts = [
+            torch.randn((s, *shape[1:]), generator=g, dtype=dtype, device=device)
+            for g, s in zip(self.generators, self.sizes, strict=True)
+        ]
+        return torch.cat(parts)
+
+
+def _randn(generator, shape, *, dtype, device) -> torch.Tensor:
+    if isinstance(generator, GeneratorBank):
+        return generator.randn(shape, dtype=dtype, device=device)
+    return torch.randn(shape, generator=generator, dtype=dtype, device=device)
+
+
 def sample(
     denoiser: Callable,
     x_T: torch.Tensor,
@@ -49,8 +86,9 @@ def sample(
         Decreasing noise levels (e.g. :func:`~msinv.learned.diffusion.schedule.geometric_levels`).
     cond : torch.Tensor or object
         Conditioning, computed once per datum and passed unchanged to every denoiser call.
-    generator : torch.Generator
-        Generator on the device of x_T for the Brownian increments.
+    generator : torch.Generator or GeneratorBank
+        Generator on the device of x_T for the Brownian increments (a bank: one stream per
+        block of rows).
     callback : callable, optional
         ``callback(i, x)`` after step i (progress bars, trajectories).
     schedule : TangentSchedule, optional
@@ -81,7 +119,7 @@ def sample(
         drift = (2.0 * dsigma / sigma + dlog_scale) * x - 2.0 * dsigma / sigma * scale * denoise(
             x, sigma, scale
         )
-        noise = torch.randn(x.shape, generator=generator, dtype=torch.float64, device=x.device)
+        noise = _randn(generator, x.shape, dtype=torch.float64, device=x.device)
         x = x + drift * dt + scale * torch.sqrt(2.0 * dsigma * sigma * (-dt)) * noise
         if callback is not None:
             callback(i, x)

@@ -43,6 +43,10 @@ class Features:
         """The same features repeated to a batch of b (from a batch of 1)."""
         return Features(self.tensor.expand(b, *self.tensor.shape[1:]))
 
+    def repeat(self, k: int) -> Features:
+        """Each datum's features repeated k times in a row: (b, ...) -> (b k, ...)."""
+        return Features(self.tensor.repeat_interleave(k, dim=0))
+
 
 def conv3(c_in: int, c_out: int) -> nn.Conv2d:
     """3x3 convolution with circular padding (shift-equivariant on the torus)."""
