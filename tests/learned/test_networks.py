@@ -18,7 +18,7 @@ def test_score_cnn_parameter_count_matches_reference():
     assert _count(ScoreCNN(3)) == 374_575  # reference CNN of EquiNet-CNN: 374,575
 
 
-@pytest.mark.parametrize("cond_norm", ["layer", "none"])
+@pytest.mark.parametrize("cond_norm", ["image", "channel", "none"])
 @pytest.mark.parametrize("shift", [(3, 0), (0, 5), (7, 11)])
 def test_score_cnn_translation_equivariant(shift, cond_norm):
     torch.manual_seed(0)
@@ -36,19 +36,67 @@ def test_score_cnn_translation_equivariant(shift, cond_norm):
     assert float((out[0] - out[0].mean()).abs().max()) > 1e-3
 
 
-def test_score_cnn_conditioning_norm():
-    """The paper's LayerNorm keeps only the direction of alpha's channel vector at a pixel."""
+def test_conditioning_norms_invariances_and_counts():
+    """ "channel" (the reference's Flax LayerNorm) forgets a per-pixel gain and offset of alpha's
+    channel vector; "image" only one gain and offset per datum; "none" nothing."""
     g = torch.Generator().manual_seed(4)
     alpha = torch.randn(1, 3, 8, 8, generator=g)
-    scaled = alpha * 5.0 + 2.0  # per-pixel affine change of the 3-vector
-    layer, plain = ScoreCNN(3, cond_rounds=1), ScoreCNN(3, cond_rounds=1, cond_norm="none")
-    torch.testing.assert_close(  # up to LayerNorm's eps on pixels of small channel variance
-        layer.condition(alpha).tensor, layer.condition(scaled).tensor, rtol=0, atol=2e-3
+    per_pixel = alpha * (1 + torch.rand(1, 1, 8, 8, generator=g)) + torch.randn(1, 1, 8, 8)
+    global_affine = alpha * 5.0 + 2.0
+    nets = {k: ScoreCNN(3, cond_rounds=1, cond_norm=k) for k in ("image", "channel", "none")}
+
+    def feats(kind, a):
+        return nets[kind].condition(a).tensor
+
+    # up to the norms' eps on pixels of small variance
+    torch.testing.assert_close(
+        feats("channel", alpha), feats("channel", per_pixel), atol=2e-3, rtol=0
     )
-    assert not torch.allclose(plain.condition(alpha).tensor, plain.condition(scaled).tensor)
-    assert _count(layer) - _count(plain) == 6  # the LayerNorm's affine weights
-    with pytest.raises(ValueError, match="cond_norm must be"):
-        ScoreCNN(3, cond_norm="batch")
+    torch.testing.assert_close(
+        feats("image", alpha), feats("image", global_affine), atol=1e-4, rtol=0
+    )
+    assert (feats("image", alpha) - feats("image", per_pixel)).abs().max() > 0.1
+    assert (feats("none", alpha) - feats("none", global_affine)).abs().max() > 0.1
+    # image statistics: zero mean and unit variance over channels and pixels, before the affine
+    normed = nets["image"].norm(alpha)
+    assert abs(float(normed.mean())) < 1e-6 and abs(float(normed.var(unbiased=False)) - 1) < 1e-4
+    counts = {k: _count(v) for k, v in nets.items()}
+    assert counts["image"] == counts["channel"] == counts["none"] + 6  # 2C affine weights
+
+
+def test_conditioning_norm_refuses_channel_norm_below_three_channels_and_unknown_names():
+    with pytest.raises(ValueError, match="only a sign for C = 2"):
+        ScoreCNN(2, cond_norm="channel")
+    with pytest.raises(ValueError, match="only a sign for C = 2"):
+        ScoreUViT(1, cond_norm="channel")
+    with pytest.raises(ValueError, match="cond_norm must be one of image, channel, none"):
+        ScoreCNN(3, cond_norm="layer")
+
+
+def _film_reference(block_film, x, emb):
+    """The paper's Algorithm 3 FiLM: (scale, shift) = Affine(Swish(emb)); x (1 + scale) + shift."""
+    p = torch.nn.functional.silu(emb) @ block_film.weight.T + block_film.bias
+    scale, shift = p[:, : x.shape[1], None, None], p[:, x.shape[1] :, None, None]
+    return x * (1 + scale) + shift
+
+
+@pytest.mark.parametrize("name", ["equinet-cnn", "equinet-uvit"])
+def test_film_applies_swish_to_the_noise_embedding(name):
+    from msinv.learned.models import build
+
+    score = {
+        "cnn": {"cond_rounds": 1, "width": 12, "bottleneck": 6, "blocks": 1, "groups": (3, 3)},
+        "uvit": {"widths": (16, 32), "blocks": 1, "depth": 1, "heads": 2, "emb_dim": 32},
+    }
+    model = build(name, n=16, n_freq=3, score=score[name.split("-")[1]])
+    block = model.score.blocks[0] if name.endswith("cnn") else model.score.down1[0]
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, block.conv1.in_channels, 16, 16, generator=g)
+    emb = model.score.embed(torch.tensor([0.01, 30.0]))
+    assert float(emb.min()) < -0.1  # the Swish matters
+    h = block.conv1(torch.nn.functional.silu(block.norm1(x)))
+    h = block.conv2(torch.nn.functional.silu(_film_reference(block.film, block.norm2(h), emb)))
+    torch.testing.assert_close(block(x, emb), (block.skip(x) + h) / 2**0.5)
 
 
 def test_score_cnn_precomputed_features_equal_alpha_path():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from msinv.cli.errors import UserInputError
+from msinv.learned.models import ARCHITECTURE
 from msinv.learned.train import TrainConfig, batch_indices, train
 
 TINY_SCORE = {"cond_rounds": 1, "width": 12, "bottleneck": 6, "blocks": 1, "groups": [3, 3]}
@@ -83,7 +84,7 @@ def _fixed_loss(model, store, repeats=8):
 def test_loss_falls_on_tiny_problem(tiny_store, tmp_path):
     from msinv.learned.loading import load
 
-    cfg = _config(tiny_store, tmp_path / "run", steps=100, log_every=25)
+    cfg = _config(tiny_store, tmp_path / "run", name="equinet-cnn", steps=100, log_every=25)
     ckpt = train(cfg)
     lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [25, 50, 75, 100]
@@ -109,6 +110,11 @@ def test_resume_is_exact_and_checkpoint_is_plain(tiny_store, tmp_path):
             assert torch.equal(value, b[key][name]), (key, name)
     # a plain dict with everything needed to reproduce and to use the model
     assert {"optimizer", "scheduler", "rng", "normalisation", "config", "code_version"} <= set(a)
+    assert a["architecture"] == ARCHITECTURE
+    # a run written by other network definitions is not resumed with these
+    torch.save({**half, "architecture": ARCHITECTURE - 1}, tmp_path / "b" / "checkpoint.pt")
+    with pytest.raises(UserInputError, match="architecture 1 of the networks"):
+        train(cfg_b)
     assert set(a["rng"]) >= {"torch", "numpy", "python", "noise"}
     resolved = TrainConfig.from_dict(__import__("tomllib").loads(a["config"]))
     assert resolved.model.n == 16 and resolved.model.n_freq == 2

@@ -69,7 +69,7 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
     if weights not in ("ema", "model", "init"):
         raise ValueError(f"weights must be 'ema', 'model' or 'init', got {weights!r}")
     torch.manual_seed(config.seed)
-    model = build_from_config(config.model).to(device)
+    model = build_from_config(config.model, int(ckpt.get("architecture", 1))).to(device)
     if weights == "model":
         if "model" not in ckpt:
             raise UserInputError(f"{path}: an exported checkpoint holds only the EMA weights")

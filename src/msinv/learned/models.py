@@ -20,6 +20,12 @@ from msinv.learned.networks.cnn import Features, ScoreCNN
 from msinv.learned.networks.deterministic import DenseHead
 from msinv.learned.networks.uvit import ScoreUViT
 
+#: Version of the network definitions, stored in checkpoints and given to :func:`build`.
+#: 1: FiLM from the raw noise embedding, conditioning LayerNorm over alpha's channels at each
+#: pixel by default (``cond_norm = "layer"``, degenerate for C < 3); 2: FiLM from
+#: Swish(embedding) (the paper's Algorithm 3) and ``cond_norm = "image"`` by default.
+ARCHITECTURE = 2
+
 #: name -> (front end, score network or None for a deterministic model)
 MODELS: dict[str, tuple[str, str | None]] = {
     "equinet-cnn": ("equinet", "cnn"),
@@ -115,6 +121,7 @@ def build(
     freqs: Sequence[float] | None = None,
     score: dict | None = None,
     head: dict | None = None,
+    architecture: int = ARCHITECTURE,
 ) -> nn.Module:
     """Build a model of Table 1 by name.
 
@@ -136,6 +143,10 @@ def build(
         Keyword options of the score network (:class:`ScoreCNN` or :class:`ScoreUViT`).
     head : dict, optional
         Keyword options of the deterministic :class:`DenseHead`.
+    architecture : int
+        :data:`ARCHITECTURE` (default), or 1 to rebuild a score CNN trained before the FiLM
+        and conditioning fixes exactly as it was trained (``cond_norm = "layer"``, its old
+        default, becomes ``"channel"``; FiLM without Swish).
 
     Returns
     -------
@@ -153,4 +164,19 @@ def build(
     if net is None:
         return BPRegression(bp, DenseHead(bp.out_channels, **(head or {})))
     cls = ScoreCNN if net == "cnn" else ScoreUViT
-    return BPDiffusion(bp, cls(bp.out_channels, **(score or {})))
+    return BPDiffusion(bp, cls(bp.out_channels, **_score_options(name, score, architecture)))
+
+
+def _score_options(name: str, score: dict | None, architecture: int) -> dict:
+    """Score-network options of a model built for ``architecture``."""
+    options = dict(score or {})
+    if architecture == ARCHITECTURE:
+        return options
+    if architecture != 1 or MODELS[name][1] != "cnn":
+        raise ValueError(
+            f"cannot rebuild {name} of architecture {architecture} (this is {ARCHITECTURE}): "
+            "retrain it"
+        )
+    if options.get("cond_norm", "layer") == "layer":
+        options["cond_norm"] = "channel"
+    return {**options, "film_swish": False}

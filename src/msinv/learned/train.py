@@ -42,7 +42,7 @@ from msinv.cli.errors import UserInputError
 from msinv.core.provenance import code_version, provenance
 from msinv.learned.data import Normalisation, PairDataset, load_pairs
 from msinv.learned.diffusion.ema import ema_model
-from msinv.learned.models import MODELS, build
+from msinv.learned.models import ARCHITECTURE, MODELS, build
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -340,8 +340,8 @@ def resolve(config: TrainConfig, pairs) -> TrainConfig:
     return dataclasses.replace(config, model=model)
 
 
-def build_from_config(model: ModelConfig) -> nn.Module:
-    """The model of a resolved [model] section."""
+def build_from_config(model: ModelConfig, architecture: int = ARCHITECTURE) -> nn.Module:
+    """The model of a resolved [model] section (as built by code of ``architecture``)."""
     return build(
         model.name,
         n=model.n,
@@ -350,6 +350,7 @@ def build_from_config(model: ModelConfig) -> nn.Module:
         freqs=model.freqs,
         score=model.score or None,
         head=model.head or None,
+        architecture=architecture,
     )
 
 
@@ -429,6 +430,11 @@ def _train(
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ckpt.get("architecture", 1) != ARCHITECTURE:
+            raise UserInputError(
+                f"{ckpt_path}: written by architecture {ckpt.get('architecture', 1)} of the "
+                f"networks, this is {ARCHITECTURE}; start a fresh run (another run.out)"
+            )
         if ckpt["world_size"] != world:
             raise UserInputError(
                 f"{ckpt_path}: written by {ckpt['world_size']} processes, resumed with {world}"
@@ -533,6 +539,7 @@ def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, wor
             "normalisation": norm.state_dict(),
             "config": config.to_toml(),
             "kind": model.kind,
+            "architecture": ARCHITECTURE,
             "code_version": code_version(),
             "provenance": json.dumps(provenance(config.to_dict())),
         }
@@ -551,7 +558,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     """
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     keep = ("ema", "normalisation", "config", "step", "kind", "code_version", "provenance")
-    slim = {k: ckpt[k] for k in keep}
+    slim = {k: ckpt[k] for k in keep} | {"architecture": ckpt.get("architecture", 1)}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, out)

@@ -5,15 +5,17 @@ Notes
 Architecture (spec, "Score network"), every convolution 3x3 with circular padding so that the
 network commutes with circular shifts of (eta, alpha):
 
-* conditioning branch (independent of eta and sigma, computed once per datum): LayerNorm over
-  the channels of alpha, then ``cond_rounds`` rounds of [conv -> k, swish, conv -> k] whose
-  outputs are concatenated DenseNet-style (C + rounds k channels);
+* conditioning branch (independent of eta and sigma, computed once per datum): a normalisation
+  of alpha (:func:`conditioning_norm`), then ``cond_rounds`` rounds of
+  [conv -> k, swish, conv -> k] whose outputs are concatenated DenseNet-style
+  (C + rounds k channels);
 * noise embedding of :math:`c_{noise} = \\tfrac14\\ln\\sigma`: ``n_freqs`` log-spaced
   frequencies :math:`\\pi e^{\\ell}`, :math:`\\ell \\in [0, \\ln f_{max}]`, sin and cos, Dense
   2d, swish, Dense d;
 * trunk: concat(c_in eta, features) -> conv -> width, ``blocks`` squeeze residual blocks
-  [GroupNorm, swish, conv width -> bottleneck, GroupNorm, FiLM (x (1 + scale) + shift), swish,
-  conv bottleneck -> width; 1x1 skip projection; (skip + h)/sqrt 2], conv -> 1.
+  [GroupNorm, swish, conv width -> bottleneck, GroupNorm, FiLM, swish, conv bottleneck -> width;
+  1x1 skip projection; (skip + h)/sqrt 2], conv -> 1. FiLM is the paper's
+  ``Affine(Swish(emb))``: (scale, shift) = Dense(swish(emb)), x -> x (1 + scale) + shift.
 
 With the defaults and C = 3 the network has 374,575 parameters, as the reference.
 """
@@ -64,6 +66,51 @@ class ChannelLayerNorm(nn.Module):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+#: normalisations of alpha before a conditioning branch, see :func:`conditioning_norm`
+COND_NORMS = ("image", "channel", "none")
+
+
+def conditioning_norm(kind: str, channels: int) -> nn.Module:
+    r"""The normalisation of alpha (b, C, n, n) that starts a conditioning branch.
+
+    Parameters
+    ----------
+    kind : {"image", "channel", "none"}
+        ``"image"`` (default of the score networks): per datum, over the channels and the
+        whole image, :math:`(\alpha - \mu)/\sqrt{s^2 + \epsilon}` with the mean
+        :math:`\mu` and variance :math:`s^2` of all C n^2 values, then a learned per-channel
+        scale and shift (``GroupNorm(1, C)``, 2C parameters). It removes only one gain and one
+        offset per datum, so the features depend on alpha for every C, and it commutes with
+        circular shifts. ``"channel"``: the reference code's layer, Flax ``nn.LayerNorm()``
+        on channels-last alpha, i.e. over the C channels independently at every pixel (2C
+        parameters). It keeps C - 2 degrees of freedom per pixel: its output is constant for
+        C = 1 and keeps only the sign of alpha_1 - alpha_2 for C = 2, so it is refused for
+        C < 3. ``"none"``: alpha as it is.
+    channels : int
+        C.
+
+    Returns
+    -------
+    nn.Module
+        (b, C, n, n) -> (b, C, n, n).
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, or ``"channel"`` with fewer than 3 channels.
+    """
+    if kind not in COND_NORMS:
+        raise ValueError(f"cond_norm must be one of {', '.join(COND_NORMS)}, got {kind!r}")
+    if kind == "channel" and channels < 3:
+        raise ValueError(
+            f"cond_norm = 'channel' normalises the {channels} channel(s) of alpha at each pixel, "
+            "which leaves no information for C = 1 and only a sign for C = 2; use 'image'"
+        )
+    if kind == "image":
+        return nn.GroupNorm(1, channels)
+    return ChannelLayerNorm(channels) if kind == "channel" else nn.Identity()
+
+
 class NoiseEmbedding(nn.Module):
     """Fourier embedding of c_noise = ln(sigma)/4 followed by a two-layer MLP.
 
@@ -93,8 +140,16 @@ class NoiseEmbedding(nn.Module):
 class SqueezeBlock(nn.Module):
     """Residual block width -> bottleneck -> width with FiLM noise conditioning."""
 
-    def __init__(self, width: int, bottleneck: int, emb_dim: int, groups: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        width: int,
+        bottleneck: int,
+        emb_dim: int,
+        groups: tuple[int, int],
+        film_swish: bool = True,
+    ) -> None:
         super().__init__()
+        self.film_swish = film_swish
         self.norm1 = nn.GroupNorm(groups[0], width)
         self.conv1 = conv3(width, bottleneck)
         self.norm2 = nn.GroupNorm(groups[1], bottleneck)
@@ -104,9 +159,18 @@ class SqueezeBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
-        h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
+        h = self.conv2(F.silu(film(self.film, self.norm2(h), emb, self.film_swish)))
         return (self.skip(x) + h) / math.sqrt(2.0)
+
+
+def film(affine: nn.Linear, x: torch.Tensor, emb: torch.Tensor, swish: bool = True) -> torch.Tensor:
+    """FiLM of (b, c, n, n) by the noise embedding (b, d): the paper's Affine(Swish(emb)).
+
+    (scale, shift) = affine(swish(emb)) with ``affine`` d -> 2c; returns x (1 + scale) + shift.
+    ``swish=False`` feeds emb itself (architecture 1, :data:`msinv.learned.models.ARCHITECTURE`).
+    """
+    scale, shift = affine(F.silu(emb) if swish else emb)[:, :, None, None].chunk(2, dim=1)
+    return x * (1 + scale) + shift
 
 
 class ScoreCNN(nn.Module):
@@ -124,11 +188,14 @@ class ScoreCNN(nn.Module):
         Noise-embedding width (spec: 96).
     groups : tuple of int
         GroupNorm groups on the width and bottleneck channels (spec: 24, 3).
-    cond_norm : {"layer", "none"}
-        Normalisation of alpha before the conditioning branch: the paper's LayerNorm over the
-        channels at each pixel, or none. With C = 3 channels the LayerNorm keeps one degree
-        of freedom per pixel (the 3-vector is centred and scaled to unit norm), so the
-        back-projection has to encode the image in the ratios of its channels.
+    cond_norm : {"image", "channel", "none"}
+        Normalisation of alpha before the conditioning branch (:func:`conditioning_norm`):
+        over channels and image per datum (default), the reference's LayerNorm over the
+        channels at each pixel (C >= 3 only), or none. All three have the same parameter
+        count up to the 2C affine weights of the first two.
+    film_swish : bool
+        FiLM from Swish(emb), the paper's Algorithm 3 (True), or from emb itself (False: only
+        to load checkpoints of architecture 1, :data:`msinv.learned.models.ARCHITECTURE`).
     """
 
     def __init__(
@@ -141,16 +208,15 @@ class ScoreCNN(nn.Module):
         blocks: int = 8,  # residual blocks
         emb_dim: int = 96,  # noise embedding width
         groups: tuple[int, int] = (24, 3),  # GroupNorm groups (width, bottleneck)
-        cond_norm: str = "layer",  # "layer" (paper) or "none"
+        cond_norm: str = "image",  # "image", "channel" (reference, C >= 3) or "none"
+        film_swish: bool = True,  # FiLM from Swish(emb) (paper); False: architecture 1
     ) -> None:
         super().__init__()
-        if cond_norm not in ("layer", "none"):
-            raise ValueError(f"cond_norm must be 'layer' or 'none', got {cond_norm!r}")
         if width % groups[0] or bottleneck % groups[1]:
             raise ValueError(
                 f"groups {groups} must divide (width, bottleneck) = {width, bottleneck}"
             )
-        self.norm = ChannelLayerNorm(cond_channels) if cond_norm == "layer" else nn.Identity()
+        self.norm = conditioning_norm(cond_norm, cond_channels)
         self.rounds = nn.ModuleList(
             nn.Sequential(
                 conv3(cond_channels + k * cond_width, cond_width),
@@ -163,7 +229,8 @@ class ScoreCNN(nn.Module):
         self.embed = NoiseEmbedding(emb_dim)
         self.lift = conv3(1 + n_feat, width)
         self.blocks = nn.ModuleList(
-            SqueezeBlock(width, bottleneck, emb_dim, tuple(groups)) for _ in range(blocks)
+            SqueezeBlock(width, bottleneck, emb_dim, tuple(groups), film_swish)
+            for _ in range(blocks)
         )
         self.out = conv3(width, 1)
 

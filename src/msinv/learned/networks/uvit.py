@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from msinv.learned.networks.cnn import ChannelLayerNorm, Features, NoiseEmbedding, conv3
+from msinv.learned.networks.cnn import Features, NoiseEmbedding, conditioning_norm, conv3, film
 
 
 class ResBlock(nn.Module):
@@ -35,8 +35,7 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.film(emb)[:, :, None, None].chunk(2, dim=1)
-        h = self.conv2(F.silu(self.norm2(h) * (1 + scale) + shift))
+        h = self.conv2(F.silu(film(self.film, self.norm2(h), emb)))
         return (self.skip(x) + h) / math.sqrt(2.0)
 
 
@@ -71,6 +70,9 @@ class ScoreUViT(nn.Module):
         Transformer blocks and attention heads at the coarsest level.
     emb_dim : int
         Noise-embedding width.
+    cond_norm : {"image", "channel", "none"}
+        Normalisation of alpha at the start of the conditioning stem, as in
+        :class:`~msinv.learned.networks.cnn.ScoreCNN` (:func:`conditioning_norm`).
     """
 
     def __init__(
@@ -81,11 +83,15 @@ class ScoreUViT(nn.Module):
         depth: int = 12,  # transformer blocks at the coarsest level
         heads: int = 4,  # attention heads
         emb_dim: int = 256,  # noise embedding width
+        cond_norm: str = "image",  # "image", "channel" (reference, C >= 3) or "none"
     ) -> None:
         super().__init__()
         c1, c2 = widths
         self.stem = nn.Sequential(
-            ChannelLayerNorm(cond_channels), conv3(cond_channels, c1), nn.SiLU(), conv3(c1, c1)
+            conditioning_norm(cond_norm, cond_channels),
+            conv3(cond_channels, c1),
+            nn.SiLU(),
+            conv3(c1, c1),
         )
         self.embed = NoiseEmbedding(emb_dim)
         self.lift = conv3(1 + c1, c1)
