@@ -160,18 +160,7 @@ def _batch(seed, b=3):
     return torch.randn(b, 1, 16, 16, generator=g), data
 
 
-#: WideBNet has one output channel and the score network's default conditioning norm is a
-#: LayerNorm over the channels, constant for one channel (spec learned.md): widebnet-cnn ignores
-#: its data. Branch learned-fix changes that default; remove this mark when it lands.
-_WIDEBNET_CNN = pytest.param(
-    "widebnet-cnn",
-    marks=pytest.mark.xfail(strict=True, reason="LayerNorm over 1 channel: data ignored"),
-)
-
-
-@pytest.mark.parametrize(
-    "name", [_WIDEBNET_CNN if n == "widebnet-cnn" else n for n in sorted(MODELS)]
-)
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_depends_on_its_data_and_every_parameter_gets_a_gradient(name):
     """build() for each of the 12 names: the prediction changes with the data (a front end
     whose output is normalised away would not), and one training loss reaches every weight."""
