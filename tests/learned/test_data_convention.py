@@ -30,7 +30,7 @@ def scatterers(tmp_path_factory):
     eta = np.stack(
         [0.05 * np.exp(-((xx - a) ** 2 + (yy - b) ** 2) / (2 * h**2)) for a, b in CENTRES]
     )
-    data = simulate(eta, geometry, list(FREQS), order=4)
+    data = simulate(eta, geometry, list(FREQS), scheme=4)
     path = tmp_path_factory.mktemp("conv") / "points.zarr"
     config = DatasetConfig(
         family="external", count=len(CENTRES), geometry=geometry, freqs=FREQS, chunk=len(CENTRES)

@@ -13,7 +13,7 @@ KW = dict(
     family="squares",
     geometry=Geometry.paper(16),
     freqs=[2.5],
-    order=2,
+    scheme=2,
     seed=5,
     progress=False,
 )

@@ -72,8 +72,8 @@ def test_misfit_input_errors():
 
 def test_taylor_with_a_data_norm_far_from_one(rng):
     """||d||^2 ~ 1e3 here: a gradient that forgot the 1 / ||d||^2 of the objective fails."""
-    data = 30.0 * simulate(_bump(GEOM), GEOM, FREQS[:2], order=8, dtype=np.complex128)
-    m = Misfit(GEOM, data, FREQS[:2], order=4)
+    data = 30.0 * simulate(_bump(GEOM), GEOM, FREQS[:2], scheme=8, dtype=np.complex128)
+    m = Misfit(GEOM, data, FREQS[:2], scheme=4)
     assert not 0.1 < m.norm2 < 10.0, m.norm2
     x = 0.5 * _bump(GEOM)
     taylor_test(m, x, rng.standard_normal((16, 16)), steps=1e-2 * 0.5 ** np.arange(4))
@@ -84,11 +84,11 @@ def test_reported_relative_misfit_is_the_plain_ratio(rng):
     with the solver directly; the objective is half its square (no regulariser)."""
     from msinv.scattering.helmholtz import HelmholtzSolver
 
-    data = simulate(_bump(GEOM), GEOM, FREQS, order=8, dtype=np.complex128)
+    data = simulate(_bump(GEOM), GEOM, FREQS, scheme=8, dtype=np.complex128)
     use = [1.0, 3.0]
-    m = Misfit(GEOM, data, FREQS, use=use, order=4)
+    m = Misfit(GEOM, data, FREQS, use=use, scheme=4)
     eta = 0.4 * _bump(GEOM) + 0.01 * rng.standard_normal((16, 16))
-    res = [HelmholtzSolver(GEOM, eta, f, order=4).data() - data[FREQS.index(f)] for f in use]
+    res = [HelmholtzSolver(GEOM, eta, f, scheme=4).data() - data[FREQS.index(f)] for f in use]
     num = sum(np.linalg.norm(r) ** 2 for r in res)
     den = sum(np.linalg.norm(data[FREQS.index(f)]) ** 2 for f in use)
     expected = np.sqrt(num / den)
