@@ -461,7 +461,7 @@ def _train(
         bar = tqdm(
             total=steps, initial=step, desc=config.model.name, dynamic_ncols=True, file=sys.stderr
         )
-    log = open(out / LOG, "a") if rank == 0 else None
+    log = _open_log(out / LOG, step) if rank == 0 else None
     amp = config.run.precision == "bf16"
     # the window's losses are summed on the device: the host waits for the GPU only at log time
     window_sum, window_count = torch.zeros((), dtype=torch.float64, device=device), 0
@@ -516,6 +516,19 @@ def _train(
         if log is not None:
             log.close()
     return ckpt_path
+
+
+def _open_log(path: Path, step: int):
+    """The JSONL log, open for appending, holding exactly the lines of steps <= ``step``.
+
+    A fresh run (``step == 0``) starts an empty log; a resumed one drops the lines written
+    after its checkpoint (they are written again), so the log is the run's, once.
+    """
+    kept = []
+    if step > 0 and path.exists():
+        kept = [x for x in path.read_text().splitlines() if x and json.loads(x)["step"] <= step]
+    path.write_text("".join(x + "\n" for x in kept))
+    return open(path, "a")
 
 
 def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, world, rank) -> None:
