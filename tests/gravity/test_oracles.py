@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from discretize import TensorMesh
 
 from msinv.gravity.compression import CompressedSensitivity, CompressionConfig
 from msinv.gravity.forward import GravityOperator
@@ -14,7 +13,6 @@ from msinv.gravity.regularisation import Regularisation
 from msinv.gravity.sensitivity import build_sensitivity
 from msinv.gravity.ubc import ABOVE_TOPOGRAPHY, read_mesh, read_model
 from msinv.gravity.ubc_data import read_observations
-from msinv.gravity.weighting import distance_weighting
 
 harmonica = pytest.importorskip("harmonica")
 
@@ -60,26 +58,10 @@ def test_embedded_example_data_fit_harmonica_to_the_noise(tmp_path):
     assert np.abs(pred).max() > 20 * obs.std[0]
 
 
-@pytest.fixture
-def small(rng):
-    mesh = TensorMesh(
-        [np.full(10, 20.0), np.full(8, 20.0), np.full(6, 20.0)], origin=[-100, -80, -120]
-    )
-    # 25 stations (an odd count: one median row) at scattered places and heights, so that
-    # the rows of G and of G / w are ordered differently by their norms
-    place = np.random.default_rng(0)
-    st = np.column_stack(
-        [place.uniform(-90, 90, 25), place.uniform(-70, 70, 25), place.uniform(1, 40, 25)]
-    )
-    g = build_sensitivity(mesh, st)
-    sigma = rng.uniform(0.01, 0.05, st.shape[0])  # far from 1 and not constant
-    w = distance_weighting(mesh, st)
-    return mesh, st, g, sigma, w
-
-
-def test_first_beta_is_the_trace_ratio(small, rng):
+def test_first_beta_is_the_trace_ratio(small_survey, rng):
     """beta_0 = tr(G^T W_d^2 G) / tr(sum A^T A), both traces computed exactly here."""
-    mesh, _, g, sigma, w = small
+    s = small_survey
+    mesh, g, sigma, w = s.mesh, s.g, s.sigma, s.weights
     reg = Regularisation(mesh, weights=w)
     hess = np.column_stack([reg.hessian(e) for e in np.eye(reg.n_active)])
     exact = np.sum((g / sigma[:, None]) ** 2) / np.trace(hess)
@@ -101,10 +83,10 @@ def test_first_beta_is_the_trace_ratio(small, rng):
     assert 0.5 * exact < first[0] / 10.0 < 2.0 * exact
 
 
-def test_representative_rule_by_hand(small):
+def test_representative_rule_by_hand(small_survey):
     """GRAV3D's rule: the median-norm scaled row is compressed to r*; its relative threshold
     delta / max|c| is applied to every row."""
-    mesh, _, g, _, w = small
+    mesh, g, w = small_survey.mesh, small_survey.g, small_survey.weights
     rstar = 0.05
     comp = CompressedSensitivity.compress(
         g, mesh.shape_cells, weights=w, config=CompressionConfig(rule="representative", rstar=rstar)
