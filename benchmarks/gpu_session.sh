@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One unattended GPU session (about 9 minutes on one H100/H200-class GPU): everything this
 # project measures on a GPU, in one prepared command, results and timings under $OUT.
+# Device call: COMMIT=$(git rev-parse --short HEAD) OUT=$OUT bash benchmarks/gpu_session.sh,
+# carrying .whl (zarr, numcodecs, donfig, google-crc32c, pymetis, tomli_w wheels for cp312).
 #
 #   1. benchmarks/gpu_solver.py: the batched Lippmann-Schwinger solver (disk oracle, agreement
 #      with the CPU FD solver, throughput, store path);
@@ -17,7 +19,7 @@
 set -u
 OUT=${OUT:-out/gpu-session}
 TOY=${TOY:-0}
-ROW_MINUTES=${ROW_MINUTES:-5.5}
+ROW_MINUTES=${ROW_MINUTES:-5.0}
 LIMIT_S=${LIMIT_S:-540}  # the whole session stops waiting for background work after this
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -83,10 +85,22 @@ if [ "$TOY" = 1 ]; then
   timeout 300 $PY benchmarks/gpu_solver.py --device cpu --n 16 --samples 4 --max-seconds 120 \
     --out "$WORK/gpu_solver.json" >>"$WORK/gpu_solver.log" 2>&1
 else
-  timeout 110 $PY benchmarks/gpu_solver.py --device cuda --samples 512 --max-seconds 80 \
+  timeout 90 $PY benchmarks/gpu_solver.py --device cuda --samples 512 --max-seconds 70 \
     --out "$WORK/gpu_solver.json" >>"$WORK/gpu_solver.log" 2>&1
 fi
 say "gpu solver benchmark rc=$?"
+
+# --- 1b. training throughput of the speed switches -------------------------------------------
+say "training switches benchmark"
+if [ "$TOY" = 1 ]; then
+  timeout 300 $PY benchmarks/learned_train_speed.py --device cpu --n 16 --pairs 16 --steps 8 \
+    --warmup 3 --variants fp32,bf16+channels_last+device_noise --out "$WORK/learned_train_speed.json" \
+    >"$WORK/learned_train_speed.log" 2>&1
+else
+  timeout 100 $PY benchmarks/learned_train_speed.py --device cuda --steps 150 --warmup 40 \
+    --out "$WORK/learned_train_speed.json" >"$WORK/learned_train_speed.log" 2>&1
+fi
+say "training switches benchmark rc=$?"
 
 # --- 3. a Table-1 row ------------------------------------------------------------------------
 say "paper row: squares, budget $ROW_MINUTES min"
