@@ -48,6 +48,9 @@ class _FailingArray:
     def __getitem__(self, key):
         return self.array[key]
 
+    def __getattr__(self, name):  # dtype, shape, ...: those of the real array
+        return getattr(self.array, name)
+
 
 class _Group:
     """A zarr group whose array ``fail`` cannot be written."""
@@ -61,6 +64,9 @@ class _Group:
 
     def __contains__(self, name):
         return name in self.group
+
+    def __getattr__(self, name):  # attrs, ...: those of the real group
+        return getattr(self.group, name)
 
 
 @pytest.mark.parametrize("fail", ["eta", "data", "target"])
