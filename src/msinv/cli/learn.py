@@ -380,8 +380,10 @@ def paper_row_cmd(
     msinv learn paper-row --out out/toy --n 16 --train-count 64 --test-count 4 --steps 20 --levels 8 --dry-run
     ```
     """
+    from msinv.core.outputs import check_output_dir
     from msinv.learned import paper_row
 
+    check_output_dir(out, "--out")
     try:
         cfg = paper_row.PaperRowConfig(
             family=family,
