@@ -80,6 +80,7 @@ class PaperRowConfig:
     precision: str = "auto"  # auto (bf16 on cuda, fp32 on cpu) | fp32 | tf32 | bf16
     compile: bool = False  # torch.compile the networks
     sample_batch: int = 2000  # images integrated together by the sampler
+    sample_precision: str = "fp32"  # fp32 | bf16 (network evaluations of the sampler)
     target_blur: float = 0.5  # the published pipeline's 0.5-pixel blur of the stored target
 
     def __post_init__(self) -> None:
@@ -101,6 +102,7 @@ class PaperRowConfig:
             "device": ("auto", "cpu", "cuda"),
             "solver": ("auto", "torch", "fd"),
             "precision": ("auto", "fp32", "tf32", "bf16"),
+            "sample_precision": ("fp32", "bf16"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -239,7 +241,7 @@ def _probe_rate(cfg: PaperRowConfig, train_count: int) -> float:
 
     probe = Path(cfg.out) / "probe"
     shutil.rmtree(probe, ignore_errors=True)
-    warm, timed = 10, 40
+    warm, timed = (10, 40) if cfg.torch_device() == "cuda" else (2, 3)
     c = train_config(cfg, warm + timed, probe, train_count)
     c = dataclasses.replace(c, run=dataclasses.replace(c.run, log_every=1, progress=False))
     train(c, resume=False)
@@ -316,6 +318,7 @@ def stage_evaluate(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callabl
             seed=cfg.seed + start,
             n_levels=cfg.levels,
             batch=cfg.sample_batch,
+            precision=cfg.sample_precision,
         )
         _save_npz(path, samples=samples)
         seconds += time.perf_counter() - t0
@@ -378,6 +381,7 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
         "provenance": _provenance(cfg),
     }
     out = Path(cfg.out)
+    _export(cfg, out)
     _write_text(out / "row.json", json.dumps(report, indent=2))
     _write_text(out / "row.md", row_markdown(cfg, report))
     from msinv.learned.figures import plot_posterior
@@ -385,6 +389,27 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
     plot_posterior(truth[0], samples[0], out / "row-figure.png")
     log(row_markdown(cfg, report))
     return report
+
+
+def _export(cfg: PaperRowConfig, out: Path) -> None:
+    """The inference checkpoint (EMA weights, ``model.pt``) and the first test datum with its
+    truth and acquisition (``example.npz``, the layout of the shipped demo example)."""
+    from msinv.learned.train import export
+    from msinv.scattering import open_dataset
+
+    export(out / "run" / "checkpoint.pt", out / "model.pt")
+    ds = open_dataset(out / "test.zarr")
+    eta, data = ds[0:1]
+    tmp = out / "example.tmp.npz"
+    np.savez(
+        tmp,
+        eta=eta[0].astype(np.float32),
+        data=data[0].astype(np.complex64),
+        freqs=np.asarray(ds.freqs, dtype=np.float64),
+        geometry=np.asarray(json.dumps(ds.geometry.to_dict())),
+        source=np.asarray(f"{cfg.family} test pair 0 (seed {cfg.seed + 1000}), msinv paper-row"),
+    )
+    os.replace(tmp, out / "example.npz")
 
 
 def row_markdown(cfg: PaperRowConfig, report: dict) -> str:
