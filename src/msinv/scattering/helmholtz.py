@@ -158,14 +158,18 @@ def _background(geometry: Geometry, omega: float, scheme: Scheme) -> _Background
     return _Background(a0, pos, val, idx, nodes, perm, inverse[nodes], mass)
 
 
-@lru_cache(maxsize=32)
-def _mass_columns(geometry: Geometry, omega: float, scheme: Scheme, dtype: np.dtype):
+@lru_cache(maxsize=64)
+def _mass_columns(
+    geometry: Geometry, omega: float, scheme: Scheme, dtype: np.dtype, adjoint: bool = False
+):
     """``M E`` in elimination order and in the solver's precision, ``(n_total**2, n**2)`` CSR:
-    the columns of the mass matrix at the contrast-grid nodes (None for ``M = I``)."""
+    the columns of the mass matrix at the contrast-grid nodes; with ``adjoint``, ``(M E)^H``
+    ``(n**2, n_total**2)``. None for ``M = I``."""
     bg = _background(geometry, omega, scheme)
     if bg.mass_p is None:
         return None
-    return bg.mass_p[:, bg.nodes_p].tocsr().astype(dtype)
+    me = bg.mass_p[:, bg.nodes_p].tocsr().astype(dtype)
+    return me.conj().T.tocsr() if adjoint else me
 
 
 @lru_cache(maxsize=16)
@@ -328,10 +332,11 @@ class HelmholtzSolver:
         if trans_rhs is not None:
             rhs = rhs + np.asarray(trans_rhs, dtype=self.dtype)
         lam = self._solve_total(np.asarray(rhs, dtype=self.dtype, order="F"), "H")
-        mass = self._bg.mass_p
-        if mass is not None:
-            lam = mass.conj().T @ lam
-        return self._restrict(lam)
+        me_h = _mass_columns(self.geometry, self.omega, self.scheme, self.dtype, adjoint=True)
+        if me_h is None:
+            return self._restrict(lam)
+        n = self.geometry.n
+        return np.ascontiguousarray((me_h @ np.ascontiguousarray(lam)).T).reshape(-1, n, n)
 
     def _rhs_array(self, f, name: str) -> np.ndarray:
         f = np.asarray(f)
