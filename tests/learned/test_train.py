@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import UserInputError
 from msinv.learned.models import ARCHITECTURE
 from msinv.learned.train import TrainConfig, batch_indices, train
 
