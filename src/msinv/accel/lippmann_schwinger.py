@@ -11,8 +11,9 @@ Phys. 2016), exactly as the NumPy cross-check :func:`msinv.scattering.lippmann_s
 lippmann_schwinger_data`; the convolution is applied on the ``2n x 2n`` circulant embedding of
 the kernel's offsets (:func:`msinv.scattering.lippmann_schwinger.circulant_kernel_hat`). Every
 (sample, frequency, source) triple is one column of a batched GMRES (:mod:`msinv.accel.gmres`);
-the columns are cut into chunks of one frequency whose Krylov bases fit a memory budget. The data are read with
-the representation formula, as :func:`msinv.scattering.simulate` does by default:
+the columns are cut into chunks of one frequency whose Krylov bases fit a memory budget. The
+data are read with the representation formula, as :func:`msinv.scattering.simulate` does by
+default:
 
 .. math:: \\Lambda[r, s] = \\sum_j M_{rj}\\, \\eta_j\\, (u_{in,s} + u_{sc,s})_j,
 
@@ -94,7 +95,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` -> CUDA when available, else the CPU; an unavailable CUDA device raises."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserInputError(f"device={device!r}: expected 'cpu', 'cuda' or 'cuda:k'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserInputError(f"device={device!r}: CUDA is not available on this machine")
     if dev.type not in ("cpu", "cuda"):

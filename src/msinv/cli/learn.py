@@ -360,10 +360,11 @@ def reconstruct_cmd(
     ),
     reg: str = typer.Option(None, help="Polish regulariser: tv:W, gradient:W, tikhonov:W."),
     scheme: str = typer.Option(
-        "wide6",
+        None,
         "--scheme",
         "--order",
-        help="Scheme of the polish's FWI: a name (wide2-wide8) or a wide order (2-8).",
+        help="Scheme of the polish's FWI: a name or a wide order (2-8); default that of "
+        "`msinv scatter invert` (never the data's own).",
     ),
     lower: float = typer.Option(-0.9, help="Polish lower bound on eta."),
     upper: float = typer.Option(None, help="Polish upper bound on eta (default none)."),
@@ -573,8 +574,10 @@ def paper_row_cmd(
     msinv learn paper-row --out out/toy --n 16 --train-count 64 --test-count 4 --steps 20 --levels 8 --dry-run
     ```
     """
+    from msinv.core.outputs import check_output_dir
     from msinv.learned import paper_row
 
+    check_output_dir(out, "--out")
     try:
         cfg = paper_row.PaperRowConfig(
             family=family,

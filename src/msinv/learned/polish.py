@@ -39,8 +39,8 @@ class PolishConfig:
     bounds : (lo, hi)
         Box bounds on eta (default ``(-0.9, None)``).
     scheme : str or int, optional
-        Scheme of the inversion's solver (default that of :func:`~msinv.scattering.invert`:
-        ``"wide6"``, not the data's ``"wide8"``: no inverse crime).
+        Scheme of the inversion's solver (default that of :func:`~msinv.scattering.invert`,
+        which differs from the data's default scheme: no inverse crime).
     workers : int
         Processes over the starting models.
     """

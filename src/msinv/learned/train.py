@@ -510,7 +510,7 @@ def _train(
             file=sys.stderr,
             disable=None,  # only on a terminal
         )
-    log = open(out / LOG, "a") if rank == 0 else None
+    log = _open_log(out / LOG, step) if rank == 0 else None
     amp = config.run.precision == "bf16"
     # the window's losses are summed on the device: the host waits for the GPU only at log time
     window_sum, window_count = torch.zeros((), dtype=torch.float64, device=device), 0
@@ -589,6 +589,14 @@ def _train(
         if log is not None:
             log.close()
     return ckpt_path
+
+
+def _open_log(path: Path, step: int):
+    """The JSONL log, open for appending: a fresh run (step 0) starts it empty, instead of
+    adding its lines to a discarded run's (a resumed run has trimmed it, :func:`_trim_log`)."""
+    if step == 0:
+        write_text(path, "")
+    return open(path, "a")
 
 
 #: Keys a checkpoint needs to resume training (an exported one lacks the raw weights).
