@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from msinv.cli.errors import UserInputError, friendly
+from msinv.cli.errors import friendly
 from msinv.cli.gravity import MEMORY_HELP, _Bar, _echo_result, _stations, app
+from msinv.core.errors import UserInputError
 
 #: Format tag of the fitted layer written by es-invert (``gzinves_layer.npz``).
 LAYER_MODEL_FORMAT = "msinv-equivalent-layer-1"
@@ -41,7 +42,20 @@ def es_sensitivity(
     quiet: bool = typer.Option(False, help="No progress bars."),
     memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
-    """Sensitivity of an equivalent-source layer: GZSENES (gzinves.mtx, gzinves_full.mtx)."""
+    """Sensitivity of an equivalent-source layer: GZSENES (gzinves.mtx, gzinves_full.mtx).
+
+    The layer is the mesh's one layer (NZ = 1; draped on the topography minus --depth, or flat
+    at the mesh top), or the top cell below the topography of each column (equal thicknesses).
+    Writes the full G (gzinves_full.mtx), the 2-D wavelet-compressed G (gzinves.mtx) and
+    gzsenes.log in OUT (checked first).
+
+    **Examples**
+
+    ```
+    msinv gravity es-sensitivity gzsenes.inp --depth 600
+    msinv gravity es-sensitivity --mesh mesh.txt --data obs.grv --topography topo.txt --rstar 0.05
+    ```
+    """
     from msinv.core.memory import check_memory, memory_limit
     from msinv.core.provenance import provenance
     from msinv.gravity.compression import CompressedSensitivity, CompressionConfig
@@ -63,7 +77,9 @@ def es_sensitivity(
         folder = control.parent
     if mesh is None or data is None:
         raise UserInputError("give a GZSENES control file, or --mesh and --data")
-    out = out or folder
+    from msinv.core.outputs import check_output_dir
+
+    out = check_output_dir(out or folder, "--out")
     out.mkdir(parents=True, exist_ok=True)
     m = read_mesh(mesh)
     topo = None if topography is None else read_topography(topography)
@@ -148,9 +164,22 @@ def es_invert(
     control: Path = typer.Argument(..., help="GZINVES control file."),
     out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
 ) -> None:
-    """Fit the layer: GZINVES (gzinves.den/.pre/.log/.json and gzinves_layer.npz)."""
+    """Fit the layer: GZINVES (gzinves.den/.pre/.log/.json and gzinves_layer.npz).
+
+    Mode 1 searches beta until the misfit is chifact*N (+- tolc), mode 2 uses a fixed beta;
+    with the full matrix on line 8 the search is finished with it, so the phi_d reported is the
+    true one (without it, the true misfit is computed with the exact forward and reported).
+
+    **Examples**
+
+    ```
+    msinv gravity es-invert gzinves.inp
+    msinv gravity es-invert gzinves.inp --out fit/
+    ```
+    """
     import discretize
 
+    from msinv.core.outputs import check_output_dir
     from msinv.core.provenance import provenance
     from msinv.gravity.compression import CompressedSensitivity
     from msinv.gravity.control import read_layer_inversion_control
@@ -161,7 +190,7 @@ def es_invert(
     from msinv.gravity.ubc_data import GravityData, read_observations, write_data
 
     c = read_layer_inversion_control(control)
-    out = out or control.parent
+    out = check_output_dir(out or control.parent, "--out")
     out.mkdir(parents=True, exist_ok=True)
     op, layer, stations, arrays = _load_layer_matrix(c.sensitivity_file)
     obs = read_observations(c.obs_file)
@@ -236,7 +265,19 @@ def es_predict(
     height: float | None = typer.Option(None, help="Grid draped this high above the layer, m."),
     out: Path = typer.Option(Path("gzpreds"), help="Output stem (.pre, .npz, .nc, .png)."),
 ) -> None:
-    """The fitted layer's field at points, on a grid, upward or draped (UBC .pre, .npz, .nc)."""
+    """The fitted layer's field at points, on a grid, upward or draped (UBC .pre, .npz, .nc).
+
+    At the stations of a locations file (--points), or on a regular grid (--spacing) flat at
+    --elevation (upward continuation) or draped --height above the layer's surface; grids are
+    also written as .npz, netCDF (with xarray) and a figure.
+
+    **Examples**
+
+    ```
+    msinv gravity es-predict gzinves_layer.npz --points new.loc --out new
+    msinv gravity es-predict gzinves_layer.npz --spacing 100 --elevation 300 --out up
+    ```
+    """
     from msinv.gravity.layer import layer_from_arrays
     from msinv.gravity.ubc_data import GravityData, write_data
 

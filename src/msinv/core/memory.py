@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 
+from msinv.core.errors import UserInputError
+
 #: Share of the available memory a command may use when no ``--memory`` limit is given.
 DEFAULT_FRACTION = 0.5
 
 GIB = 2**30
 
 
-class MemoryLimitError(ValueError):
+class MemoryLimitError(UserInputError):
     """A request whose memory estimate exceeds the limit (the CLI prints it as one line)."""
 
 
