@@ -62,7 +62,7 @@ def main(src, dst):
     dmis = data_misfit.L2DataMisfit(data=obs, simulation=sim)
     a_s, a_x, a_y = f["alphas"]
     reg = regularization.WeightedLeastSquares(mesh, alpha_s=a_s, alpha_x=a_x, alpha_y=a_y)
-    opt = optimization.ProjectedGNCG(maxIter=40, lower=-np.inf, upper=np.inf, maxIterCG=100)
+    opt = optimization.ProjectedGNCG(maxIter=40, lower=-np.inf, upper=np.inf, cg_maxiter=100)
     inv_prob = inverse_problem.BaseInvProblem(dmis, reg, opt)
     dirs = [
         directives.BetaEstimate_ByEig(beta0_ratio=1e1, random_seed=0),
