@@ -117,3 +117,17 @@ def test_geometric_levels_formula_and_limits():
     for kwargs in (dict(n_levels=1), dict(ratio=1.0), dict(ratio=0.0)):
         with pytest.raises(ValueError, match="must be"):
             geometric_levels(**kwargs)
+
+
+def test_sampler_hands_the_conditioning_to_every_denoiser_call():
+    """The exact denoiser of N(m, v) given the conditioning m: the draws centre on m."""
+    m = torch.tensor([[[[2.0, -1.0]]]], dtype=torch.float64)
+    v = 0.04
+
+    def denoiser(x, cond, sigma):
+        s2 = sigma.reshape(-1, 1, 1, 1) ** 2
+        return cond + v / (v + s2) * (x - cond)
+
+    x_T = torch.randn(400, 1, 1, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = sample(denoiser, x_T, geometric_levels(64), m, generator=torch.Generator().manual_seed(1))
+    assert float((out.mean(0) - m[0]).abs().max()) < 5 * math.sqrt(v / 400)
