@@ -239,12 +239,14 @@ def calibrate_cmd(
     written into CHECKPOINT (atomically) with the settings it holds for. `msinv learn sample
     --check` and `msinv learn reconstruct` then flag data whose score exceeds it. Use data the
     model was not trained on, and not the data you will report false alarms on.
+    Every calibration datum is sampled (--draws) and its draws re-simulated, so the run time
+    is that of `msinv learn sample --misfit` on the same data.
 
     **Examples**
 
     ```
-    msinv learn calibrate runs/ecnn/checkpoint.pt data/test.zarr --start 100 --count 40 -k 4
-    msinv learn calibrate ckpt.pt data/val.zarr --quantile 0.95 --levels 64
+    msinv learn calibrate runs/ecnn/checkpoint.pt data/squares-val.zarr --count 50 -k 8
+    msinv learn calibrate ckpt.pt data/val.zarr --quantile 0.95 --workers 2
     ```
     """
     _set_threads(threads)
