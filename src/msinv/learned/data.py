@@ -46,16 +46,40 @@ class Normalisation:
             )
 
     @classmethod
-    def fit(cls, eta: np.ndarray, data: np.ndarray) -> Normalisation:
-        """Statistics of eta (N, n, n) and data (N, n_freq, n_rec, n_src) complex."""
-        eta = np.asarray(eta, dtype=np.float64)
-        mean = eta.mean(axis=0)
-        parts = np.stack([data.real, data.imag], axis=1).astype(np.float64)  # (N, 2, f, r, s)
+    def fit(cls, eta: np.ndarray, data: np.ndarray, chunk: int = 512) -> Normalisation:
+        """Statistics of eta (N, n, n) and data (N, n_freq, n_rec, n_src) complex.
+
+        Two streaming passes over chunks of ``chunk`` samples with float64 accumulators (the
+        mean, then the sum of squared deviations from it): no float64 copy of the arrays is
+        made, so the extra memory is that of one chunk.
+        """
+        n_samples = len(eta)
+        if n_samples == 0 or len(data) != n_samples:
+            raise ValueError(f"need as many (>= 1) images as data, got {len(eta)}, {len(data)}")
+        chunks = [slice(i, min(n_samples, i + chunk)) for i in range(0, n_samples, chunk)]
+        n_freq = data.shape[1]
+        per_freq = 2 * n_samples * int(np.prod(data.shape[2:]))  # real and imaginary parts
+        eta_sum, data_sum = np.zeros(eta.shape[1:]), np.zeros(n_freq)
+        for c in chunks:
+            eta_sum += np.asarray(eta[c], dtype=np.float64).sum(axis=0)
+            d = data[c]
+            data_sum += d.real.sum(axis=(0, 2, 3), dtype=np.float64) + d.imag.sum(
+                axis=(0, 2, 3), dtype=np.float64
+            )
+        eta_mean, data_mean = eta_sum / n_samples, data_sum / per_freq
+        eta_sq, data_sq = 0.0, np.zeros(n_freq)
+        m = data_mean[None, :, None, None]
+        for c in chunks:
+            eta_sq += float(((np.asarray(eta[c], dtype=np.float64) - eta_mean) ** 2).sum())
+            d = data[c]
+            data_sq += ((d.real - m) ** 2).sum(axis=(0, 2, 3)) + ((d.imag - m) ** 2).sum(
+                axis=(0, 2, 3)
+            )
         return cls(
-            eta_mean=mean,
-            eta_std=float((eta - mean).std()),
-            data_mean=parts.mean(axis=(0, 1, 3, 4)),
-            data_std=parts.std(axis=(0, 1, 3, 4)),
+            eta_mean=eta_mean,
+            eta_std=float(np.sqrt(eta_sq / eta.size)),
+            data_mean=data_mean,
+            data_std=np.sqrt(data_sq / per_freq),
         )
 
     def eta(self, eta: np.ndarray) -> np.ndarray:
