@@ -48,18 +48,18 @@ def iteration_cost(n: int, freq: float, order: int, repeats: int) -> dict:
 
     g = Geometry.paper(n)
     eta = sample_eta("shepp_logan", 0, 0, n)
-    d = simulate(eta, g, [freq], order=8, dtype=np.complex128)[0]
+    d = simulate(eta, g, [freq], scheme=8, dtype=np.complex128)[0]
     model = 0.5 * eta
 
     def ours():
-        s = HelmholtzSolver(g, model, freq, order=order)
+        s = HelmholtzSolver(g, model, freq, scheme=order)
         r = s.data() - d
         return s.vjp(r)
 
     def naive():
-        s = HelmholtzSolver(g, model, freq, order=order)
+        s = HelmholtzSolver(g, model, freq, scheme=order)
         r = s.data() - d
-        adj = HelmholtzSolver(g, model, freq, order=order)
+        adj = HelmholtzSolver(g, model, freq, scheme=order)
         adj._u_sc = s._u_sc  # hand over the forward field; only the adjoint's LU is redone
         return adj.vjp(r)
 
@@ -92,8 +92,8 @@ def one_datum(task: dict) -> dict:
     g = Geometry.paper(task["n"])
     eta = sample_eta(task["family"], task["seed"], task["index"], task["n"])
     freqs = task["freqs"]
-    data = simulate(eta, g, freqs, order=8)  # complex64, as stored in the datasets
-    kwargs = {"iterations": task["iterations"], "order": task["order"]}
+    data = simulate(eta, g, freqs, scheme=8)  # complex64, as stored in the datasets
+    kwargs = {"iterations": task["iterations"], "scheme": task["order"]}
     if task["method"] == "born":
         kwargs["reg"] = task["born_reg"]
     else:
@@ -104,7 +104,7 @@ def one_datum(task: dict) -> dict:
     blurred = blur_target(eta, 0.5)
     # the data misfit needs a physical model (1 + eta > 0); a wild Born estimate has none
     physical = bool((1 + est).min() > 0)
-    misfit = Misfit(g, data, freqs, order=task["order"]).relative_misfit(est) if physical else None
+    misfit = Misfit(g, data, freqs, scheme=task["order"]).relative_misfit(est) if physical else None
     return {
         **{k: task[k] for k in ("family", "index", "method")},
         "rrmse": float(np.linalg.norm(est - eta) / np.linalg.norm(eta)),

@@ -64,7 +64,7 @@ CONFIGS = {
 
 def naive_data(geometry: Geometry, eta: np.ndarray, freq: float) -> np.ndarray:
     """The straight port: default SuperLU, order 8, complex128, representation receivers."""
-    solver = HelmholtzSolver(geometry, eta, freq, order=8, dtype=np.complex128)
+    solver = HelmholtzSolver(geometry, eta, freq, scheme=8, dtype=np.complex128)
     a = solver.matrix
     u_in = incident_fields(geometry, solver.omega)
     rhs = solver._embed(-(solver.omega**2) * eta[None] * u_in)
@@ -74,7 +74,7 @@ def naive_data(geometry: Geometry, eta: np.ndarray, freq: float) -> np.ndarray:
 
 
 def ours_data(geometry, eta, freq, order, dtype):
-    return HelmholtzSolver(geometry, eta, freq, order=order, dtype=dtype).data()
+    return HelmholtzSolver(geometry, eta, freq, scheme=order, dtype=dtype).data()
 
 
 def timed(fn, *args) -> tuple[float, np.ndarray]:
@@ -146,7 +146,7 @@ def run(samples: int, seed: int, readers: bool) -> dict:
             table[reader] = {}
             for f in FREQS:
                 d = HelmholtzSolver(
-                    g, eta, f, order=8, dtype=np.complex128, receiver_interpolation=reader
+                    g, eta, f, scheme=8, dtype=np.complex128, receiver_interpolation=reader
                 ).data()
                 ref = disk_data(g, f, r, c, ctr)
                 table[reader][str(f)] = float(np.linalg.norm(d - ref) / np.linalg.norm(ref))

@@ -45,7 +45,7 @@ def run(
         g = Geometry(n=n, pml_width=g.pml_width, n_sources=n_sources, n_receivers=n_sources)
     truth = pixel_disk(g, RADIUS, CONTRAST) / CONTRAST  # unit disk indicator (pixel-averaged)
     eta = CONTRAST * truth
-    data = simulate(eta, g, list(freqs), order=8, dtype=np.complex128)
+    data = simulate(eta, g, list(freqs), scheme=8, dtype=np.complex128)
     cs = np.linspace(0.0, 2.0, path_points)  # eta = c * 0.3 * disk, c in [0, 2]: contrast 0 .. 0.6
     paths = {}
     for f in freqs:

@@ -49,7 +49,7 @@ def store(tmp_path_factory):
 def test_generate_writes_a_complete_store(store):
     ds = open_dataset(store, require_complete=True)
     assert len(ds) == 3 and np.array_equal(ds.freqs, [2.5, 5.0])
-    assert ds.config["order"] == 2 and ds.geometry.n == 16
+    assert ds.config["scheme"] == "wide2" and ds.geometry.n == 16
 
 
 def test_generate_rerun_is_a_no_op_and_mismatch_is_refused(store):

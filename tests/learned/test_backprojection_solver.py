@@ -20,7 +20,7 @@ def data_pair():
     eta = 0.2 * np.exp(-((xx - 0.12) ** 2 + (yy + 0.05) ** 2) / 0.01)
     eta += 0.1 * np.exp(-((xx + 0.1) ** 2 + (yy - 0.15) ** 2) / 0.005)
     turned = rotate_image(torch.from_numpy(eta), 1).numpy()
-    data = simulate(np.stack([eta, turned]), geometry, FREQS, order=4, dtype=np.complex128)
+    data = simulate(np.stack([eta, turned]), geometry, FREQS, scheme=4, dtype=np.complex128)
     return geometry, torch.from_numpy(data)
 
 

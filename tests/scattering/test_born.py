@@ -30,7 +30,7 @@ def test_born_limit(reader):
 @pytest.mark.parametrize("reader", ["representation", "cubic", "bilinear"])
 def test_born_dot_product(rng, reader):
     g = Geometry(n=16, pml_width=4, n_sources=5, n_receivers=7)
-    dottest(BornOperator(g, [1.0, 3.0], order=6, receiver_interpolation=reader), rng)
+    dottest(BornOperator(g, [1.0, 3.0], scheme=6, receiver_interpolation=reader), rng)
 
 
 def test_near_to_far_matches_the_far_field_born_map():

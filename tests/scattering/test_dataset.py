@@ -17,7 +17,7 @@ from msinv.scattering import dataset as dsm
 from msinv.scattering.dataset import DatasetError, generate, sample_eta
 
 GEOMETRY = Geometry.paper(16)
-KW = dict(family="squares", geometry=GEOMETRY, freqs=[2.5, 5.0], order=2, seed=3, progress=False)
+KW = dict(family="squares", geometry=GEOMETRY, freqs=[2.5, 5.0], scheme=2, seed=3, progress=False)
 
 
 def _bytes(path) -> tuple[bytes, bytes]:
@@ -43,10 +43,10 @@ def test_store_contents_match_the_simulator(reference):
     # sample i is the family's draw from SeedSequence([seed, i]) and its data are simulate's
     eta4 = sample_eta("squares", 3, 4, 16).astype(np.float32)
     assert np.array_equal(ds.eta[4], eta4)
-    expected = simulate(eta4.astype(np.float64), GEOMETRY, [2.5, 5.0], order=2)
+    expected = simulate(eta4.astype(np.float64), GEOMETRY, [2.5, 5.0], scheme=2)
     assert np.array_equal(ds.data[4], expected)
     cfg = ds.config
-    assert cfg["family"] == "squares" and cfg["seed"] == 3 and cfg["order"] == 2
+    assert cfg["family"] == "squares" and cfg["seed"] == 3 and cfg["scheme"] == "wide2"
     assert cfg["family_params"]["count"] == 20
     assert ds.attrs["provenance"]["msinv_version"]
     assert ds.target is ds.eta  # no blur asked
@@ -68,7 +68,7 @@ def test_resume_after_sigkill_gives_the_same_bytes(reference, tmp_path):
         from msinv.scattering import Geometry
         from msinv.scattering.dataset import generate
         generate({str(path)!r}, family="squares", geometry=Geometry.paper(16), freqs=[2.5, 5.0],
-                 order=2, seed=3, count=6, chunk=2, progress=False)
+                 scheme=2, seed=3, count=6, chunk=2, progress=False)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script])
@@ -132,7 +132,7 @@ def test_rerun_of_a_complete_store_computes_nothing(reference, monkeypatch):
     [
         (dict(geometry=Geometry.paper(18)), "geometry.n"),
         (dict(freqs=[2.5, 10.0]), "freqs"),
-        (dict(order=4), "order"),
+        (dict(scheme=4), "scheme"),
         (dict(family="triangles"), "family"),
         (dict(seed=4), "seed"),
         (dict(count=7), "count"),
@@ -258,5 +258,5 @@ def test_config_validation():
         dsm.DatasetConfig("squares", 0, GEOMETRY, (2.5,))
     with pytest.raises(ValueError, match="freqs"):
         dsm.DatasetConfig("squares", 1, GEOMETRY, (-1.0,))
-    with pytest.raises(ValueError, match="order=3"):
-        dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5,), order=3)
+    with pytest.raises(ValueError, match="scheme=3"):
+        dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5,), scheme=3)

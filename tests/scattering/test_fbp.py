@@ -11,7 +11,7 @@ def test_filtered_backprojection_recovers_a_weak_bump():
     xx, yy = np.meshgrid(g.x, g.y)
     eta = 0.05 * np.exp(-((xx - 0.1) ** 2 + (yy + 0.05) ** 2) / (2 * 0.08**2))
     freqs = [1.25, 2.5, 5.0]
-    data = simulate(eta, g, freqs, order=8, dtype=np.complex128)
+    data = simulate(eta, g, freqs, scheme=8, dtype=np.complex128)
     estimate = filtered_backprojection(data, g, freqs, eps=1e-2)
     assert np.linalg.norm(estimate - eta) / np.linalg.norm(eta) < 0.1
     # the peak sits where the bump is (x = 0.1, y = -0.05): rows are y, columns x

@@ -34,9 +34,9 @@ def _taylor_remainders(fun, x, dx, steps):
 )
 def test_misfit_gradient_taylor_second_order(rng, reader, reg):
     data = simulate(
-        _bump(GEOM), GEOM, FREQS, order=8, dtype=np.complex128, receiver_interpolation=reader
+        _bump(GEOM), GEOM, FREQS, scheme=8, dtype=np.complex128, receiver_interpolation=reader
     )
-    m = Misfit(GEOM, data, FREQS, order=6, reg=reg, receiver_interpolation=reader)
+    m = Misfit(GEOM, data, FREQS, scheme=6, reg=reg, receiver_interpolation=reader)
     x = 0.5 * _bump(GEOM) + 0.02 * rng.standard_normal((16, 16))
     dx = rng.standard_normal((16, 16))
     steps = 1e-2 * 0.5 ** np.arange(5)
@@ -48,8 +48,8 @@ def test_misfit_gradient_taylor_second_order(rng, reader, reg):
 
 
 def test_gradient_matches_central_differences(rng):
-    data = simulate(_bump(GEOM), GEOM, FREQS[:2], order=8, dtype=np.complex128)
-    m = Misfit(GEOM, data, FREQS[:2], order=4)
+    data = simulate(_bump(GEOM), GEOM, FREQS[:2], scheme=8, dtype=np.complex128)
+    m = Misfit(GEOM, data, FREQS[:2], scheme=4)
     x = 0.3 * _bump(GEOM)
     _, g = m(x)
     for idx in [(8, 8), (5, 10), tuple(rng.integers(0, 16, 2))]:
@@ -62,7 +62,7 @@ def test_gradient_matches_central_differences(rng):
 def test_fwi_with_continuation_recovers_smooth_medium():
     eta = _bump(GEOM)
     freqs = [1.0, 2.0]
-    data = simulate(eta, GEOM, freqs, order=8, dtype=np.complex128)
+    data = simulate(eta, GEOM, freqs, scheme=8, dtype=np.complex128)
     records = []
     res = fwi(data, GEOM, freqs, iterations=20, callback=records.append)  # order 6 vs data's 8
     rrmse = np.linalg.norm(res.model - eta) / np.linalg.norm(eta)

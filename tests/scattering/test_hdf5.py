@@ -95,7 +95,7 @@ def store(tmp_path_factory):
         count=3,
         geometry=Geometry.paper(16),
         freqs=[2.5, 5.0, 10.0],
-        order=2,
+        scheme=2,
         seed=1,
         chunk=2,
         target_blur=0.5,

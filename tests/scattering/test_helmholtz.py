@@ -30,7 +30,7 @@ def test_disk_oracle_on_the_paper_grid():
 def test_disk_oracle_on_the_paper_grid_more_disks(disk, order):
     g = Geometry.paper(80)
     radius, contrast, centre = disk
-    data = simulate(pixel_disk(g, radius, contrast, centre), g, list(BUDGET), order=order)
+    data = simulate(pixel_disk(g, radius, contrast, centre), g, list(BUDGET), scheme=order)
     for d, (f, budget) in zip(data, BUDGET.items(), strict=True):
         assert _rel(d, disk_data(g, f, radius, contrast, centre)) <= budget, (f, order)
 
@@ -41,7 +41,7 @@ def test_disk_oracle_half_grid_same_points_per_wavelength(disk):
     g = Geometry.paper(40)
     radius, contrast, centre = disk
     freqs = [f * 39 / 79 for f in BUDGET]
-    data = simulate(pixel_disk(g, radius, contrast, centre), g, freqs, order="auto")
+    data = simulate(pixel_disk(g, radius, contrast, centre), g, freqs, scheme="auto")
     for d, f, budget in zip(data, freqs, (0.01, 0.01, 0.02), strict=True):
         assert _rel(d, disk_data(g, f, radius, contrast, centre)) <= budget, f
 
@@ -58,7 +58,7 @@ def test_stencil_truncation_error_converges_at_its_order(order):
     residuals = []
     for n in (21, 41):
         g = Geometry(n=n, pml_width=6, n_sources=1, n_receivers=1)
-        s = HelmholtzSolver(g, np.zeros((n, n)), 1.0, order=order, dtype=np.complex128)
+        s = HelmholtzSolver(g, np.zeros((n, n)), 1.0, scheme=order, dtype=np.complex128)
         xt = g.x_total
         u = np.exp(1j * s.omega * (0.6 * xt[None, :] + 0.8 * xt[:, None])).ravel()
         r = s._restrict((s.matrix @ u)[:, None])[0]
@@ -76,7 +76,7 @@ def test_data_converge_on_a_smooth_bump():
         data = []
         for n in (17, 33, 65):
             g = Geometry(n=n, pml_width=(n - 1) // 4, pml_strength=60.0, n_sources=4, n_receivers=6)
-            data.append(HelmholtzSolver(g, _bump(g), 1.5, order=order).data())
+            data.append(HelmholtzSolver(g, _bump(g), 1.5, scheme=order).data())
         e = [np.linalg.norm(data[0] - data[1]), np.linalg.norm(data[1] - data[2])]
         assert np.log2(e[0] / e[1]) >= 1.7, (order, e)
         errs[order] = e[1]
@@ -91,7 +91,7 @@ def test_pml_absorbs_and_improves_with_width():
 
     def fields(width, strength):
         g = Geometry(**base, pml_width=width, pml_strength=strength)
-        return HelmholtzSolver(g, eta, 2.0, order=4).scattered_fields()
+        return HelmholtzSolver(g, eta, 2.0, scheme=4).scattered_fields()
 
     ref = fields(40, 80.0)
     errs = [_rel(fields(w, 80.0), ref) for w in (3, 6, 12)]
@@ -167,7 +167,7 @@ def test_geometry_must_be_a_geometry():
         (np.zeros((2, 2, 16, 16)), {}, "expected"),
         (np.full((16, 16), -1.0), {}, "1 \\+ eta > 0"),
         (np.zeros((16, 16)), {"freqs": [2.0, 0.0]}, "expected a finite number > 0"),
-        (np.zeros((16, 16)), {"order": 3}, "order=3"),
+        (np.zeros((16, 16)), {"scheme": 3}, "scheme=3"),
         (np.zeros((16, 16)), {"receiver_interpolation": "nearest"}, "receiver_interpolation"),
         (np.zeros((16, 16)), {"dtype": np.float32}, "dtype"),
         (np.zeros((16, 16), complex), {}, "real"),

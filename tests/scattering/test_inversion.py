@@ -19,7 +19,7 @@ def weak_bump():
     """A weak Gaussian bump (peak 0.02, sigma 0.07; wavelength 0.33 at the top frequency)."""
     x, y = np.meshgrid(GEOM.x, GEOM.y)
     eta = 0.02 * np.exp(-((x - 0.1) ** 2 + (y + 0.05) ** 2) / 0.01)
-    return eta, simulate(eta, GEOM, FREQS, order=8, dtype=np.complex128)
+    return eta, simulate(eta, GEOM, FREQS, scheme=8, dtype=np.complex128)
 
 
 def _noisy(data, level, rng):
@@ -79,7 +79,7 @@ def test_born_ls_stack_is_adjoint(rng):
 
 def test_born_is_the_small_contrast_limit(weak_bump):
     eta, data = weak_bump
-    lin = LinearisedData(GEOM, FREQS, order=8).forward(eta)
+    lin = LinearisedData(GEOM, FREQS, scheme=8).forward(eta)
     assert _rrmse(lin[..., 0] + 1j * lin[..., 1], data) < 0.05
 
 

@@ -39,5 +39,5 @@ def test_fd_solver_agrees_with_lippmann_schwinger(n, budget):
     gap closes as the FD grid is refined."""
     g = _geometry(n)
     ls = lippmann_schwinger_data(_bump(g), g, 2.0)
-    fd = HelmholtzSolver(g, _bump(g), 2.0, order=8).data()
+    fd = HelmholtzSolver(g, _bump(g), 2.0, scheme=8).data()
     assert _rel(fd, ls) < budget

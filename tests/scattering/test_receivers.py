@@ -35,7 +35,7 @@ def test_readers_against_the_disk_at_8_points_per_wavelength():
 @pytest.mark.parametrize("reader", READERS)
 def test_jvp_vjp_dot_product(rng, reader):
     g = Geometry(n=16, pml_width=4, n_sources=5, n_receivers=6)
-    s = HelmholtzSolver(g, _smooth(g, rng), 2.0, order=4, receiver_interpolation=reader)
+    s = HelmholtzSolver(g, _smooth(g, rng), 2.0, scheme=4, receiver_interpolation=reader)
     deta = rng.standard_normal((16, 16))
     r = rng.standard_normal((6, 5)) + 1j * rng.standard_normal((6, 5))
     lhs = np.vdot(r, s.jvp(deta)).real

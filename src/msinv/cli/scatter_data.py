@@ -23,7 +23,10 @@ _FAMILY_HELP = (
     "Shepp-Logan head, peak ~1), brain (MNI152 T1 axial slices, peak ~1)."
 )
 _FREQS_HELP = "Ordinary frequencies f > 0 (omega = 2 pi f), e.g. --freqs 2.5 5 10."
-_ORDER_HELP = "Finite-difference stencil order: 2, 4, 6, 8, or auto (per frequency)."
+_SCHEME_HELP = (
+    "Finite-difference scheme: a name (wide2, wide4, wide6, wide8), a wide order (2, 4, 6, 8) "
+    "or a per-frequency policy (auto)."
+)
 
 
 class GeometryName(StrEnum):
@@ -47,12 +50,13 @@ def _frequencies(first: list[float], ctx: typer.Context) -> list[float]:
     return values
 
 
-def _order(order: str) -> int | str:
-    if order == "auto":
-        return order
-    if order not in {"2", "4", "6", "8"}:
-        raise UserInputError(f"--order {order!r}: expected 2, 4, 6, 8 or auto")
-    return int(order)
+def _scheme(scheme: str) -> str:
+    from msinv.scattering.schemes import scheme_name
+
+    try:
+        return scheme_name(int(scheme) if scheme.isdigit() else scheme)
+    except ValueError as exc:
+        raise UserInputError(f"--scheme: {exc}") from None
 
 
 def _geometry(name: GeometryName, n: int, pml_width: int | None):
@@ -63,7 +67,7 @@ def _geometry(name: GeometryName, n: int, pml_width: int | None):
 
 _PML_HELP = (
     "PML width in nodes (default: the paper's 20 at n = 80, scaled with n). 10 nodes with "
-    "--order auto is the fast set-up that keeps the disk accuracy (docs/benchmarks.md)."
+    "--scheme auto is the fast set-up that keeps the disk accuracy (docs/benchmarks.md)."
 )
 
 
@@ -78,7 +82,7 @@ def simulate(
     geometry: GeometryName = typer.Option(GeometryName.paper, help="Acquisition geometry."),
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
-    order: str = typer.Option("8", help=_ORDER_HELP),
+    scheme: str = typer.Option("wide8", "--scheme", "--order", help=_SCHEME_HELP),
     pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
 ) -> None:
     """Simulate the data of one contrast: a .npy image or one draw of a family.
@@ -113,12 +117,15 @@ def simulate(
         eta = sample_eta(family, seed, 0, n)
         source = {"family": family, "seed": seed, "index": 0}
     t0 = time.perf_counter()
-    data = run_simulation(eta, geo, f, order=_order(order))
+    from msinv.scattering.spec import ForwardSpec
+
+    spec = ForwardSpec(geo, scheme=_scheme(scheme))
+    data = run_simulation(eta, spec, f)
     seconds = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "eta.npy", eta)
     np.save(out / "data.npy", data)
-    config = {**source, "geometry": geo.to_dict(), "freqs": f, "order": order}
+    config = {**source, **spec.to_dict(), "freqs": f}
     record = {**provenance(config), "simulate_seconds": round(seconds, 3)}
     (out / "run.json").write_text(json.dumps(record, indent=2))
     from msinv.scattering.plotting import plot_eta_and_data
@@ -138,7 +145,7 @@ def generate(
     geometry: GeometryName = typer.Option(GeometryName.paper, help="Acquisition geometry."),
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
-    order: str = typer.Option("8", help=_ORDER_HELP),
+    scheme: str = typer.Option("wide8", "--scheme", "--order", help=_SCHEME_HELP),
     pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
     seed: int = typer.Option(
         0, min=0, help="Root seed: sample i is drawn from SeedSequence((seed, i))."
@@ -178,7 +185,7 @@ def generate(
         count=count,
         geometry=_geometry(geometry, n, pml_width),
         freqs=f,
-        order=_order(order),
+        scheme=_scheme(scheme),
         seed=seed,
         workers=workers,
         scheduler=scheduler,
@@ -256,7 +263,10 @@ def import_hdf5(
 
     path = run_import(indir, store, freqs=tuple(f) if f else None)
     ds = open_dataset(path)
-    typer.echo(f"imported {len(ds)} samples ({ds.geometry.n}x{ds.geometry.n}) into {path}")
+    typer.echo(
+        f"imported {len(ds)} samples ({ds.geometry.n}x{ds.geometry.n}) into {path}; forward "
+        f"model {ds.spec.scheme}, {ds.spec.receiver_interpolation} receivers, {ds.spec.dtype}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -76,28 +76,32 @@ def parse_indices(values: list[str], count: int) -> list[int]:
 def load_data(path: Path, index: list[str]):
     """Read DATA: an .npz, a ``msinv scatter simulate`` folder, or a dataset store (.zarr).
 
-    Returns ``(geometry, freqs, items)`` with ``items`` a list of ``(name, data, eta or None)``.
+    Returns ``(spec, freqs, items)`` with ``spec`` the data's forward model
+    (:class:`~msinv.scattering.spec.ForwardSpec`: a store's or a simulate run's record, else
+    the geometry with the default reader) and ``items`` a list of ``(name, data, eta or None)``.
     """
     import numpy as np
 
     from msinv.scattering import Geometry
+    from msinv.scattering.dataset import upgrade_attrs
+    from msinv.scattering.spec import ForwardSpec
 
     if not path.exists():
         raise UserInputError(f"{path}: no such file or folder")
     if path.is_dir() and (path / "data.npy").exists():
         run = path / "run.json"
         try:
-            config = json.loads(run.read_text())["config"]
-            geometry, freqs = (
-                Geometry.from_dict(config["geometry"]),
-                [float(f) for f in config["freqs"]],
+            config = upgrade_attrs(json.loads(run.read_text())["config"])
+            spec = ForwardSpec.from_dict(
+                {k: v for k, v in config.items() if k in ForwardSpec.__dataclass_fields__}
             )
+            freqs = [float(f) for f in config["freqs"]]
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise UserInputError(
                 f"{run}: expected the run.json of `msinv scatter simulate` ({exc})"
             ) from None
         eta = np.load(path / "eta.npy") if (path / "eta.npy").exists() else None
-        return geometry, freqs, [(path.name, np.load(path / "data.npy"), eta)]
+        return spec, freqs, [(path.name, np.load(path / "data.npy"), eta)]
     if path.is_dir():
         from msinv.scattering import open_dataset
 
@@ -107,7 +111,7 @@ def load_data(path: Path, index: list[str]):
         if missing:
             raise UserInputError(f"{path}: samples {missing} are not computed yet")
         items = [(f"{i}", np.asarray(ds.data[i]), np.asarray(ds.eta[i], dtype=float)) for i in idx]
-        return ds.geometry, [float(f) for f in ds.freqs], items
+        return ds.spec, [float(f) for f in ds.freqs], items
     try:
         z = np.load(path, allow_pickle=False)
         data, freqs = z["data"], [float(f) for f in np.atleast_1d(z["freqs"])]
@@ -136,7 +140,7 @@ def load_data(path: Path, index: list[str]):
             f"n_rec={geometry.n_receivers}, n_src={geometry.n_sources})"
         )
     eta = np.asarray(z["eta"], dtype=float) if "eta" in z else None
-    return geometry, freqs, [(path.stem, data, eta)]
+    return ForwardSpec(geometry), freqs, [(path.stem, data, eta)]
 
 
 def _figure(name, eta, est, log, out: Path) -> None:
@@ -195,10 +199,18 @@ def invert(
         help="Regularisation KIND:WEIGHT, KIND in tikhonov, gradient, "
         "tv, e.g. tv:1e-3; Born also takes KIND:auto (L-curve).",
     ),
-    order: int = typer.Option(
-        6,
-        help="Stencil order of the inversion (2, 4, 6, 8); 6 differs from "
-        "the data's default 8 (inverse-crime guard).",
+    scheme: str = typer.Option(
+        "wide6",
+        "--scheme",
+        "--order",
+        help="Scheme of the inversion: a name (wide2-wide8) or a wide order (2, 4, 6, 8); "
+        "wide6 differs from the data's default wide8 (inverse-crime guard).",
+    ),
+    receivers: str | None = typer.Option(
+        None,
+        "--receivers",
+        help="Receiver reader (representation, cubic, bilinear); default the data's "
+        "(a store records it; an imported published store: bilinear).",
     ),
     lower: float | None = typer.Option(-0.9, help="FWI lower bound on eta (keeps 1 + eta > 0)."),
     upper: float | None = typer.Option(None, help="FWI upper bound on eta (default none)."),
@@ -224,10 +236,23 @@ def invert(
     from msinv.metrics import melr, rrmse, sinkhorn_divergence
     from msinv.scattering import invert as run_invert
     from msinv.scattering.fwi import Misfit
+    from msinv.scattering.schemes import scheme_name
 
-    if order not in (2, 4, 6, 8):
-        raise UserInputError(f"--order {order}: expected 2, 4, 6 or 8")
-    geometry, data_freqs, items = load_data(data_path, index)
+    try:
+        scheme = scheme_name(int(scheme) if scheme.isdigit() else scheme)
+    except ValueError as exc:
+        raise UserInputError(f"--scheme: {exc}") from None
+    spec, data_freqs, items = load_data(data_path, index)
+    if receivers is not None and receivers != spec.receiver_interpolation:
+        typer.echo(
+            f"note: --receivers {receivers} overrides the data's receiver reader "
+            f"({spec.receiver_interpolation})",
+            err=True,
+        )
+    try:
+        spec = spec.replace(receiver_interpolation=receivers)
+    except ValueError as exc:
+        raise UserInputError(f"--receivers: {exc}") from None
     use = _floats(freqs, "--freqs") or data_freqs
     missing = [f for f in use if not any(np.isclose(f, g) for g in data_freqs)]
     if missing:
@@ -250,10 +275,10 @@ def invert(
         "schedule": stages,
         "iterations": iterations,
         "reg": reg,
-        "order": order,
+        "scheme": scheme,
         "bounds": [lower, upper],
         "index": [name for name, _, _ in items],
-        "geometry": geometry.to_dict(),
+        "data_spec": spec.to_dict(),
     }
     results, estimates = [], []
     bar = tqdm(items, disable=not progress, desc=f"{method.value}", unit="datum")
@@ -281,18 +306,18 @@ def invert(
             t0 = time.perf_counter()
             est = run_invert(
                 d,
-                geometry,
+                spec,
                 use,
                 method=method.value,
                 schedule=stages,
                 iterations=iterations,
                 reg=reg,
                 bounds=(lower, upper),
-                order=order,
+                scheme=scheme,
                 callback=callback,
             )
             seconds = time.perf_counter() - t0
-            misfit = Misfit(geometry, d, use, order=order).relative_misfit(est)
+            misfit = Misfit(spec, d, use, scheme=scheme).relative_misfit(est)
             row = {
                 "datum": name,
                 "data_misfit": misfit,

@@ -130,12 +130,15 @@ class Pairs:
     data : (N, n_freq, n_rec, n_src) complex64 numpy.ndarray
     freqs : (n_freq,) float64 numpy.ndarray
     geometry : msinv.scattering.Geometry
+    spec : msinv.scattering.spec.ForwardSpec, optional
+        The store's forward model (scheme, receiver reader, precision): re-simulation uses it.
     """
 
     eta: np.ndarray
     data: np.ndarray
     freqs: np.ndarray
     geometry: object
+    spec: object = None
 
     @property
     def n(self) -> int:
@@ -175,7 +178,7 @@ def load_pairs(path: str | os.PathLike, start: int = 0, count: int | None = None
             f"{path}: samples {start}..{stop - 1} are not all computed; complete the store first"
         )
     eta, data = ds[start:stop]
-    return Pairs(eta.astype(np.float32), data.astype(np.complex64), ds.freqs, ds.geometry)
+    return Pairs(eta.astype(np.float32), data.astype(np.complex64), ds.freqs, ds.geometry, ds.spec)
 
 
 class PairDataset(torch.utils.data.Dataset):

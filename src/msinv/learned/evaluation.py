@@ -101,7 +101,9 @@ def evaluate(
             if misfit != "none":
                 chosen = mean[:, None] if misfit == "mean" else samples
                 row["data_misfit"] = float(
-                    resimulate_misfit(chosen, pairs.data, pairs.geometry, pairs.freqs).mean()
+                    resimulate_misfit(
+                        chosen, pairs.data, pairs.spec or pairs.geometry, pairs.freqs
+                    ).mean()
                 )
             rows.append(row)
             if out is not None:

@@ -16,7 +16,9 @@ def resimulate_misfit(samples: np.ndarray, data: np.ndarray, geometry, freqs) ->
     ----------
     samples : (m, K, n, n) float numpy.ndarray
     data : (m, n_freq, n_rec, n_src) complex numpy.ndarray
-    geometry : msinv.scattering.Geometry
+    geometry : msinv.scattering.Geometry or msinv.scattering.spec.ForwardSpec
+        The data's forward model (a store's ``spec``: its scheme and receiver reader are
+        used), or a bare geometry (the default forward model).
     freqs : sequence of float
 
     Returns

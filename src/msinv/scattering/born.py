@@ -24,6 +24,8 @@ from scipy.special import hankel1
 from msinv.core.operator import LinearOperator
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
+from msinv.scattering.schemes import Scheme
+from msinv.scattering.spec import ForwardSpec, as_spec
 
 
 def _freq_list(freqs) -> tuple[float, ...]:
@@ -38,13 +40,15 @@ class BornOperator(LinearOperator):
 
     Parameters
     ----------
-    geometry : Geometry
+    geometry : Geometry or ForwardSpec
+        Grid and acquisition, or a forward model whose fields the keywords override.
     freqs : sequence of float
         Ordinary frequencies (> 0).
-    order : {2, 4, 6, 8, "auto"}
-        Stencil order of the background solver.
-    dtype : {numpy.complex128, numpy.complex64}
-    receiver_interpolation : {"representation", "cubic", "bilinear"}
+    scheme : str, int or Scheme, optional
+        Scheme of the background solver (default: the spec's, ``"wide8"`` for a geometry).
+    dtype : {numpy.complex128, numpy.complex64}, optional
+        Default complex128.
+    receiver_interpolation : {"representation", "cubic", "bilinear"}, optional
 
     Notes
     -----
@@ -57,28 +61,21 @@ class BornOperator(LinearOperator):
 
     def __init__(
         self,
-        geometry: Geometry,
+        geometry: Geometry | ForwardSpec,
         freqs,
         *,
-        order: int | str = 8,
+        scheme: Scheme | str | int | None = None,
         dtype=np.complex128,
-        receiver_interpolation: str = "representation",
+        receiver_interpolation: str | None = None,
     ):
-        self.geometry = geometry
+        spec = as_spec(
+            geometry, scheme=scheme, dtype=dtype, receiver_interpolation=receiver_interpolation
+        )
+        self.geometry = geometry = spec.geometry
         self.freqs = _freq_list(freqs)
-        self.dtype = np.dtype(dtype)
+        self.dtype = spec.np_dtype
         zero = np.zeros((geometry.n, geometry.n))
-        self._solvers = [
-            HelmholtzSolver(
-                geometry,
-                zero,
-                f,
-                order=order,
-                dtype=dtype,
-                receiver_interpolation=receiver_interpolation,
-            )
-            for f in self.freqs
-        ]
+        self._solvers = [HelmholtzSolver(spec, zero, f) for f in self.freqs]
         self.shape_in = (geometry.n, geometry.n)
         self.shape_out = (len(self.freqs), geometry.n_receivers, geometry.n_sources)
 
@@ -94,7 +91,7 @@ class BornOperator(LinearOperator):
     def example(cls, rng: np.random.Generator) -> BornOperator:
         """A small instance (16 x 16, bilinear receivers, so the solver path is exercised)."""
         g = Geometry(n=16, pml_width=4, n_sources=6, n_receivers=5)
-        return cls(g, [1.0, 2.0], order=4, receiver_interpolation="bilinear")
+        return cls(g, [1.0, 2.0], scheme=4, receiver_interpolation="bilinear")
 
 
 def _n2f_multiplier(geometry: Geometry, freq: float) -> np.ndarray:

@@ -31,6 +31,8 @@ from msinv.core.operator import LinearOperator
 from msinv.core.regularisation import Gradient2D, Regulariser
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
+from msinv.scattering.schemes import Scheme
+from msinv.scattering.spec import ForwardSpec, as_spec
 
 #: Discrepancy-principle safety factor: accept ``||residual|| <= TAU * noise``.
 TAU = 1.1
@@ -46,40 +48,39 @@ class LinearisedData(LinearOperator):
 
     Parameters
     ----------
-    geometry : Geometry
+    geometry : Geometry or ForwardSpec
+        Grid and acquisition, or a forward model (its reader is used; the solves are
+        complex128 with ``scheme``).
     freqs : sequence of float
     background : (n, n) float numpy.ndarray, optional
         Linearisation point (default zero).
-    order : int
-        Stencil order of the solver.
-    receiver_interpolation : str
-        Receiver reader.
+    scheme : str, int or Scheme
+        Scheme of the solver.
+    receiver_interpolation : str, optional
+        Receiver reader (default: the spec's, ``"representation"`` for a geometry).
     """
 
     real_model = True
 
     def __init__(
         self,
-        geometry: Geometry,
+        geometry: Geometry | ForwardSpec,
         freqs: Sequence[float],
         *,
         background: np.ndarray | None = None,
-        order: int = 6,
-        receiver_interpolation: str = "representation",
+        scheme: Scheme | str | int = "wide6",
+        receiver_interpolation: str | None = None,
     ):
+        spec = as_spec(
+            geometry,
+            scheme=scheme,
+            dtype=np.complex128,
+            receiver_interpolation=receiver_interpolation,
+        )
+        geometry = spec.geometry
         n = geometry.n
         eta_b = np.zeros((n, n)) if background is None else np.asarray(background, dtype=float)
-        self.solvers = [
-            HelmholtzSolver(
-                geometry,
-                eta_b,
-                f,
-                order=order,
-                dtype=np.complex128,
-                receiver_interpolation=receiver_interpolation,
-            )
-            for f in freqs
-        ]
+        self.solvers = [HelmholtzSolver(spec, eta_b, f) for f in freqs]
         self.shape_in = (n, n)
         self.shape_out = (len(self.solvers), geometry.n_receivers, geometry.n_sources, 2)
         self.dtype = np.dtype(np.float64)
@@ -143,7 +144,7 @@ def _solve(a, rhs, reg: Regulariser | None, weight: float, iterations: int, x0=N
 
 def born_ls(
     data: np.ndarray,
-    geometry: Geometry,
+    geometry: Geometry | ForwardSpec,
     freqs: Sequence[float],
     *,
     iterations: int = 100,
@@ -152,9 +153,9 @@ def born_ls(
     noise: float | None = None,
     n_weights: int = 12,
     background: np.ndarray | None = None,
-    order: int = 6,
+    scheme: Scheme | str | int = "wide6",
     callback: Callable[[IterationRecord], bool | None] | None = None,
-    receiver_interpolation: str = "representation",
+    receiver_interpolation: str | None = None,
 ) -> np.ndarray:
     """Born (linearised) least-squares inversion of multi-frequency data.
 
@@ -162,7 +163,8 @@ def born_ls(
     ----------
     data : (n_freq, n_receivers, n_sources) complex numpy.ndarray
         Observed data for ``freqs``.
-    geometry : Geometry
+    geometry : Geometry or ForwardSpec
+        Grid and acquisition, or the data's forward model (see :class:`LinearisedData`).
     freqs : sequence of float
     iterations : int
         LSQR iteration limit per solve.
@@ -176,8 +178,8 @@ def born_ls(
         Relative noise level ``||e|| / ||d||`` (needed by ``"discrepancy"``).
     background : (n, n) float numpy.ndarray, optional
         Linearisation point (default 0: Born).
-    order : int
-        Stencil order of the inversion.
+    scheme : str, int or Scheme
+        Scheme of the inversion.
     callback : callable, optional
         Receives an :class:`~msinv.core.continuation.IterationRecord` per tried weight
         (``label="w=..."``, ``misfit`` the relative data residual).
@@ -187,7 +189,14 @@ def born_ls(
     (n, n) float64 numpy.ndarray
         ``background + delta``.
     """
-    n = geometry.n
+    a = LinearisedData(
+        geometry,
+        freqs,
+        background=background,
+        scheme=scheme,
+        receiver_interpolation=receiver_interpolation,
+    )
+    n = a.shape_in[0]
     if weight_rule not in ("fixed", "discrepancy", "lcurve"):
         raise ValueError(
             f"weight_rule={weight_rule!r}: expected 'fixed', 'discrepancy' or 'lcurve'"
@@ -196,13 +205,6 @@ def born_ls(
         raise ValueError("the discrepancy principle needs the relative noise level noise > 0")
     if weight_rule != "fixed" and reg is None:
         reg = Regulariser("tikhonov", 0.0)
-    a = LinearisedData(
-        geometry,
-        freqs,
-        background=background,
-        order=order,
-        receiver_interpolation=receiver_interpolation,
-    )
     d = np.asarray(data, dtype=np.complex128)
     if d.shape != a.shape_out[:3]:
         raise ValueError(f"data has shape {d.shape}: expected {a.shape_out[:3]}")

@@ -12,9 +12,12 @@ array      shape / dtype                       what
 ``done``   (n_chunks,) bool                    chunk ``k`` (samples ``k*chunk ...``) complete
 =========  ==================================  ===========================================
 
-and the attributes ``msinv_dataset`` (format and version), ``config`` (geometry, frequencies,
-order, family and its parameters, seed, count, chunk, target blur, receiver reader, simulator)
-and ``provenance`` (msinv version, date, machine).
+and the attributes ``msinv_dataset`` (format and version), ``config`` (the forward model --
+geometry, scheme, receiver reader, precision, backend, see :class:`ForwardSpec` -- frequencies,
+family and its parameters, seed, count, chunk, target blur, simulator) and ``provenance``
+(msinv version, date, machine). Stores of the first layout record ``order`` (an integer or
+``"auto"``) instead of ``scheme`` and no precision or backend; they read as the spec they were
+computed with (``"wide8"``, complex64, scipy).
 
 Sample ``i`` depends only on ``(seed, i)``: its generator is
 ``numpy.random.default_rng(numpy.random.SeedSequence([seed, i]))``, so the bytes of every array
@@ -45,6 +48,8 @@ import numpy as np
 from msinv.core.provenance import provenance
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.phantoms import blur_target, get_family
+from msinv.scattering.schemes import Scheme, scheme_name
+from msinv.scattering.spec import DEFAULT_SCHEME, ForwardSpec, as_spec
 
 #: Value of the ``msinv_dataset`` attribute ``format`` that marks our stores.
 FORMAT = "msinv-scatter-dataset"
@@ -76,8 +81,9 @@ class DatasetConfig:
         Grid and acquisition.
     freqs : tuple of float
         Ordinary frequencies (> 0).
-    order : int or str
-        Stencil order passed to the simulator (2, 4, 6, 8 or ``"auto"``).
+    scheme : str
+        Scheme or per-frequency policy of the simulator (:mod:`msinv.scattering.schemes`; a
+        wide order such as 8 is recorded as ``"wide8"``).
     seed : int
         Root seed (>= 0); sample ``i`` uses ``SeedSequence([seed, i])``.
     chunk : int
@@ -89,24 +95,30 @@ class DatasetConfig:
         Receiver reader of the simulator (``"representation"``, ``"cubic"``, ``"bilinear"``).
     simulator : str
         ``"module:function"`` of the simulator, called as
-        ``simulator(eta (b, n, n), geometry, freqs, order=..., dtype=complex64,
-        receiver_interpolation=...)``.
+        ``simulator(eta (b, n, n), spec, freqs)`` with ``spec`` the :attr:`spec`; its result
+        is stored as complex64.
     family_params : dict
         Parameters of the family's generator that differ from its defaults (the paper's law),
         e.g. ``{"count": 5, "side": 25}`` for squares; the full set is recorded.
+    dtype : {"complex64", "complex128"}
+        Precision of the solves (the data are stored as complex64).
+    backend : {"scipy", "torch"}
+        Solver backend (:data:`msinv.scattering.spec.BACKENDS`).
     """
 
     family: str
     count: int
     geometry: Geometry
     freqs: tuple[float, ...]
-    order: int | str = 8
+    scheme: str = DEFAULT_SCHEME
     seed: int = 0
     chunk: int = DEFAULT_CHUNK
     target_blur: float = 0.0
     receiver_interpolation: str = "representation"
     simulator: str = _SIMULATE
     family_params: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "complex64"
+    backend: str = "scipy"
 
     def __post_init__(self):
         if self.family != EXTERNAL:
@@ -125,18 +137,25 @@ class DatasetConfig:
         if not freqs or not all(math.isfinite(f) and f > 0 for f in freqs):
             raise ValueError(f"freqs={list(freqs)}: expected one or more finite frequencies > 0")
         object.__setattr__(self, "freqs", freqs)
-        if self.order not in (2, 4, 6, 8, "auto"):
-            raise ValueError(f"order={self.order!r}: expected 2, 4, 6, 8 or 'auto'")
         if not (math.isfinite(self.target_blur) and self.target_blur >= 0):
             raise ValueError(f"target_blur={self.target_blur!r}: expected a number >= 0 (pixels)")
         object.__setattr__(self, "target_blur", float(self.target_blur))
-        if self.receiver_interpolation not in ("representation", "cubic", "bilinear"):
-            raise ValueError(
-                f"receiver_interpolation={self.receiver_interpolation!r}: expected "
-                "'representation', 'cubic' or 'bilinear'"
-            )
+        spec = self.spec  # validates scheme, reader, dtype and backend
+        object.__setattr__(self, "scheme", spec.scheme)
+        object.__setattr__(self, "dtype", spec.dtype)
         if ":" not in self.simulator:
             raise ValueError(f"simulator={self.simulator!r}: expected 'module:function'")
+
+    @property
+    def spec(self) -> ForwardSpec:
+        """The forward model of the data."""
+        return ForwardSpec(
+            self.geometry,
+            scheme=self.scheme,
+            receiver_interpolation=self.receiver_interpolation,
+            dtype=self.dtype,
+            backend=self.backend,
+        )
 
     @property
     def n_chunks(self) -> int:
@@ -155,21 +174,35 @@ class DatasetConfig:
             "count": self.count,
             "geometry": self.geometry.to_dict(),
             "freqs": list(self.freqs),
-            "order": self.order,
+            "scheme": self.scheme,
             "seed": self.seed,
             "chunk": self.chunk,
             "target_blur": self.target_blur,
             "receiver_interpolation": self.receiver_interpolation,
             "simulator": self.simulator,
+            "dtype": self.dtype,
+            "backend": self.backend,
         }
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> DatasetConfig:
-        """Inverse of :meth:`to_attrs`."""
-        a = dict(attrs)
+        """Inverse of :meth:`to_attrs` (also reads the first layout, see the module notes)."""
+        a = upgrade_attrs(attrs)
         a["geometry"] = Geometry.from_dict(a["geometry"])
         a["freqs"] = tuple(a["freqs"])
         return cls(**a)
+
+
+def upgrade_attrs(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``config`` attribute in the current layout: ``order`` -> ``scheme`` (8 -> ``"wide8"``),
+    ``dtype`` complex64 and ``backend`` scipy when absent (what the first layout computed)."""
+    a = dict(config)
+    if "order" in a:
+        order = a.pop("order")
+        a.setdefault("scheme", scheme_name(order))
+    a.setdefault("dtype", "complex64")
+    a.setdefault("backend", "scipy")
+    return a
 
 
 def sample_eta(
@@ -203,14 +236,7 @@ def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndar
         [sample_eta(config.family, config.seed, i, n, config.family_params) for i in idx]
     ).astype(np.float32)
     simulate = _load(config.simulator)
-    data = simulate(
-        eta.astype(np.float64),
-        config.geometry,
-        list(config.freqs),
-        order=config.order,
-        dtype=np.complex64,
-        receiver_interpolation=config.receiver_interpolation,
-    )
+    data = simulate(eta.astype(np.float64), config.spec, list(config.freqs))
     out = {"eta": eta, "data": np.asarray(data, dtype=np.complex64)}
     if config.target_blur > 0:
         out["target"] = blur_target(eta, config.target_blur).astype(np.float32)
@@ -329,7 +355,7 @@ def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
     if path.is_dir() and any(path.iterdir()):
         group = _open_group(path, "r+")
         asked = config.to_attrs()
-        stored = dict(group.attrs)["config"]
+        stored = upgrade_attrs(dict(group.attrs)["config"])
         if not chunk_given:
             asked["chunk"] = stored.get("chunk")
         _check_same(path, stored, asked)
@@ -353,18 +379,19 @@ def generate(
     *,
     family: str,
     count: int,
-    geometry: Geometry,
+    geometry: Geometry | ForwardSpec,
     freqs: Sequence[float],
-    order: int | str = 8,
+    scheme: Scheme | str | int | None = None,
     seed: int = 0,
     workers: int = 1,
     scheduler: str | None = None,
     chunk: int | None = None,
     target_blur: float = 0.0,
-    receiver_interpolation: str = "representation",
+    receiver_interpolation: str | None = None,
     simulator: str = _SIMULATE,
     progress: bool = True,
     family_params: dict[str, Any] | None = None,
+    backend: str | None = None,
 ) -> Path:
     """Generate (or complete) a dataset of ``count`` samples and their data at ``path``.
 
@@ -374,8 +401,11 @@ def generate(
         Store folder (``*.zarr``); created if absent, resumed if it holds a dataset with the
         same configuration, refused otherwise (one-line :class:`DatasetError` naming the field,
         the stored and the requested value; nothing written is touched).
-    family, count, geometry, freqs, order, seed, target_blur, receiver_interpolation, simulator
-    family_params
+    geometry : Geometry or ForwardSpec
+        Grid and acquisition, or the whole forward model (its fields are overridden by
+        ``scheme``, ``receiver_interpolation`` and ``backend`` when given).
+    family, count, freqs, scheme, seed, target_blur, receiver_interpolation, simulator
+    family_params, backend
         See :class:`DatasetConfig`.
     workers : int
         Local worker processes (>= 1; 1 computes in this process). Ignored with ``scheduler``.
@@ -401,18 +431,23 @@ def generate(
     if not chunk_given and path.is_dir() and any(path.iterdir()):
         stored = dict(_open_group(path, "r").attrs)["config"]
         chunk = int(stored.get("chunk", DEFAULT_CHUNK))
+    spec = as_spec(
+        geometry, scheme=scheme, receiver_interpolation=receiver_interpolation, backend=backend
+    )
     config = DatasetConfig(
         family=family,
         count=count,
-        geometry=geometry,
+        geometry=spec.geometry,
         freqs=tuple(freqs),
-        order=order,
+        scheme=spec.scheme,
         seed=seed,
         chunk=DEFAULT_CHUNK if chunk is None else chunk,
         target_blur=target_blur,
-        receiver_interpolation=receiver_interpolation,
+        receiver_interpolation=spec.receiver_interpolation,
         simulator=simulator,
         family_params=family_params or {},
+        dtype=spec.dtype,
+        backend=spec.backend,
     )
     group = _prepare(path, config, chunk_given=chunk_given)
     done = np.asarray(group["done"][:], dtype=bool)
@@ -507,6 +542,9 @@ class ScatterDataset:
         itself when no blur was asked.
     geometry : Geometry
         Grid and acquisition of the data.
+    spec : ForwardSpec
+        The forward model of the data (geometry, scheme, receiver reader, precision,
+        backend); re-simulation and inversion of the store should use it.
     freqs : (n_freq,) float64 numpy.ndarray
         Frequencies.
     attrs : dict
@@ -520,6 +558,7 @@ class ScatterDataset:
     data: Any
     target: Any
     geometry: Geometry
+    spec: ForwardSpec
     freqs: np.ndarray
     attrs: dict[str, Any]
     complete: np.ndarray
@@ -568,8 +607,14 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
     group = _open_group(path, "r")
     attrs = dict(group.attrs)
     try:
-        config = attrs["config"]
-        geometry = Geometry.from_dict(config["geometry"])
+        config = upgrade_attrs(attrs["config"])
+        spec = ForwardSpec.from_dict(
+            {
+                k: config[k]
+                for k in ("geometry", "scheme", "receiver_interpolation", "dtype", "backend")
+            }
+        )
+        geometry = spec.geometry
         freqs = np.asarray(config["freqs"], dtype=np.float64)
         chunk = int(config["chunk"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -590,7 +635,7 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
             "yet; re-run the generate command to complete the store"
         )
     target = group["target"] if "target" in group else eta
-    return ScatterDataset(path, eta, data, target, geometry, freqs, attrs, complete)
+    return ScatterDataset(path, eta, data, target, geometry, spec, freqs, attrs, complete)
 
 
 def summary(path: str | os.PathLike) -> str:
@@ -607,7 +652,8 @@ def summary(path: str | os.PathLike) -> str:
         f"(sigma_max {g.pml_strength:g})",
         f"acquisition  {g.n_sources} sources, {g.n_receivers} receivers on R = "
         f"{g.receiver_radius:g} ({c.get('receiver_interpolation')})",
-        f"frequencies  {', '.join(f'{f:g}' for f in ds.freqs)}; order {c.get('order')}",
+        f"frequencies  {', '.join(f'{f:g}' for f in ds.freqs)}; scheme {ds.spec.scheme} "
+        f"({ds.spec.dtype}, {ds.spec.backend})",
         f"seed         {c.get('seed')}; chunk {c.get('chunk')} samples; target blur "
         f"{c.get('target_blur', 0):g} px",
         f"arrays       eta {ds.eta.shape} {ds.eta.dtype}, data {ds.data.shape} {ds.data.dtype} "

@@ -25,11 +25,13 @@ from msinv.core.continuation import ContinuationResult, IterationRecord, continu
 from msinv.core.regularisation import Regulariser
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
+from msinv.scattering.schemes import Scheme
+from msinv.scattering.spec import ForwardSpec, as_spec
 
-#: Default stencil order of the inversion: differs from the data's default (8), the paper's
-#: guard against the inverse crime (the paper inverted with 4; 6 keeps the model error at
-#: 8 points per wavelength small while still differing from the data's discretisation).
-DEFAULT_ORDER = 6
+#: Default scheme of the inversion: differs from the data's default (wide8), the paper's
+#: guard against the inverse crime (the paper inverted with order 4; 6 keeps the model error
+#: at 8 points per wavelength small while still differing from the data's discretisation).
+DEFAULT_SCHEME = "wide6"
 
 #: Default bounds on eta: keeps 1 + eta > 0 (a positive squared slowness).
 DEFAULT_BOUNDS = (-0.9, None)
@@ -40,36 +42,42 @@ class Misfit:
 
     Parameters
     ----------
-    geometry : Geometry
-        Grid and acquisition of the data.
+    geometry : Geometry or ForwardSpec
+        Grid and acquisition of the data, or the data's forward model (its receiver reader is
+        used; its scheme and precision are not: see ``scheme`` and ``dtype``).
     data : (n_freq, n_receivers, n_sources) complex numpy.ndarray
         Observed data for ``freqs``.
     freqs : sequence of float
         Frequencies of ``data`` (ordinary, > 0).
     use : sequence of float, optional
         The subset of ``freqs`` entering the objective (default: all).
-    order : int
-        Stencil order of the inversion's solver.
+    scheme : str, int or Scheme
+        Scheme of the inversion's solver (default :data:`DEFAULT_SCHEME`).
     reg : Regulariser, optional
         Added to the normalised data term.
     dtype : numpy.dtype
         Precision of the solves (complex128 by default: gradients for L-BFGS-B).
-    receiver_interpolation : str
-        Receiver reader of the solver (must match how ``data`` were read).
+    receiver_interpolation : str, optional
+        Receiver reader of the solver (must match how ``data`` were read); default the spec's,
+        ``"representation"`` for a geometry.
     """
 
     def __init__(
         self,
-        geometry: Geometry,
+        geometry: Geometry | ForwardSpec,
         data: np.ndarray,
         freqs: Sequence[float],
         *,
         use: Sequence[float] | None = None,
-        order: int = DEFAULT_ORDER,
+        scheme: Scheme | str | int = DEFAULT_SCHEME,
         reg: Regulariser | None = None,
         dtype=np.complex128,
-        receiver_interpolation: str = "representation",
+        receiver_interpolation: str | None = None,
     ):
+        self.spec = as_spec(
+            geometry, scheme=scheme, dtype=dtype, receiver_interpolation=receiver_interpolation
+        )
+        geometry = self.spec.geometry
         freqs = [float(f) for f in freqs]
         data = np.asarray(data)
         expected = (len(freqs), geometry.n_receivers, geometry.n_sources)
@@ -81,8 +89,7 @@ class Misfit:
         missing = [f for f in use if not any(np.isclose(f, g) for g in freqs)]
         if missing:
             raise ValueError(f"frequencies {missing} are not among the data's {freqs}")
-        self.geometry, self.order, self.reg, self.dtype = geometry, order, reg, dtype
-        self.reader = receiver_interpolation
+        self.geometry, self.reg = geometry, reg
         self.freqs = use
         self.data = [
             data[int(np.argmin(np.abs(np.array(freqs) - f)))].astype(np.complex128) for f in use
@@ -95,14 +102,7 @@ class Misfit:
 
     def solver(self, eta: np.ndarray, freq: float) -> HelmholtzSolver:
         """The forward solver (one factorisation) at ``eta`` and ``freq``."""
-        return HelmholtzSolver(
-            self.geometry,
-            eta,
-            freq,
-            order=self.order,
-            dtype=self.dtype,
-            receiver_interpolation=self.reader,
-        )
+        return HelmholtzSolver(self.spec, eta, freq)
 
     def __call__(self, eta: np.ndarray) -> tuple[float, np.ndarray]:
         """Objective and gradient at ``eta`` (n, n); the gradient has shape (n, n)."""
@@ -134,7 +134,7 @@ def default_schedule(freqs: Sequence[float]) -> list[list[float]]:
 
 def fwi(
     data: np.ndarray,
-    geometry: Geometry,
+    geometry: Geometry | ForwardSpec,
     freqs: Sequence[float],
     *,
     schedule: Sequence[Sequence[float]] | None = None,
@@ -142,10 +142,10 @@ def fwi(
     reg: Regulariser | None = None,
     bounds: tuple[float | None, float | None] | None = DEFAULT_BOUNDS,
     eta0: np.ndarray | None = None,
-    order: int = DEFAULT_ORDER,
+    scheme: Scheme | str | int = DEFAULT_SCHEME,
     callback: Callable[[IterationRecord], bool | None] | None = None,
     dtype=np.complex128,
-    receiver_interpolation: str = "representation",
+    receiver_interpolation: str | None = None,
 ) -> ContinuationResult:
     """FWI with frequency continuation (one L-BFGS-B run of ``iterations`` per stage).
 
@@ -153,13 +153,13 @@ def fwi(
     ----------
     data : (n_freq, n_receivers, n_sources) complex numpy.ndarray
         Observed data for ``freqs``.
-    geometry : Geometry
+    geometry : Geometry or ForwardSpec
     freqs : sequence of float
     schedule : list of lists of float, optional
         Frequency groups, one stage each (default :func:`default_schedule`).
     iterations : int
         L-BFGS-B iterations per stage.
-    reg, bounds, eta0, order, callback, dtype, receiver_interpolation
+    reg, bounds, eta0, scheme, callback, dtype, receiver_interpolation
         See :func:`msinv.scattering.inversion.invert` and :class:`Misfit`.
 
     Returns
@@ -178,22 +178,16 @@ def fwi(
         )
         for group in schedule
     ]
-    n = geometry.n
+    spec = as_spec(
+        geometry, scheme=scheme, dtype=dtype, receiver_interpolation=receiver_interpolation
+    )
+    n = spec.geometry.n
     x0 = np.zeros((n, n)) if eta0 is None else np.asarray(eta0, dtype=float)
     if x0.shape != (n, n):
         raise ValueError(f"eta0 has shape {x0.shape}: expected ({n}, {n})")
 
     def objective(stage):
-        m = Misfit(
-            geometry,
-            data,
-            freqs,
-            use=stage.payload,
-            order=order,
-            reg=reg,
-            dtype=dtype,
-            receiver_interpolation=receiver_interpolation,
-        )
+        m = Misfit(spec, data, freqs, use=stage.payload, scheme=spec.scheme, reg=reg, dtype=dtype)
         return lambda x: (lambda v, g: (v, g.ravel()))(*m(x))
 
     return continuation(stages, objective, x0, bounds=bounds, callback=callback)

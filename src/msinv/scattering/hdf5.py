@@ -52,6 +52,7 @@ from msinv.scattering.dataset import (
     write_chunk,
 )
 from msinv.scattering.geometry import Geometry
+from msinv.scattering.spec import ForwardSpec
 
 ETA_FILE = "eta.h5"
 SCATTER_FILE = "scatter.h5"
@@ -191,7 +192,7 @@ def import_hdf5(
     store: str | os.PathLike,
     *,
     freqs: tuple[float, ...] | None = None,
-    geometry: Geometry | None = None,
+    geometry: Geometry | ForwardSpec | None = None,
     chunk: int = 16,
 ) -> Path:
     """Read ``indir/eta.h5`` and ``indir/scatter.h5`` (published layout) into a new store.
@@ -205,9 +206,12 @@ def import_hdf5(
     freqs : tuple of float, optional
         Frequencies of ``freq_1, freq_2, ...``; taken from the files' msinv attributes when
         present, else required (the published data: 2.5, 5, 10).
-    geometry : Geometry, optional
+    geometry : Geometry or ForwardSpec, optional
         Default: from the msinv attributes, else ``Geometry.paper(n)`` with ``n`` from the
-        size of ``/eta`` (it must match the number of sources and receivers).
+        size of ``/eta`` (it must match the number of sources and receivers). Without msinv
+        attributes the store records the published forward model (:func:`published_spec`:
+        wide8, bilinear receivers, complex128) on that geometry, unless a whole spec is given;
+        inversion and re-simulation of the store then use it by default.
     chunk : int
         Samples per chunk of the new store (ignored when msinv attributes give one).
 
@@ -298,18 +302,32 @@ def _import_config(fs, count, n, n_freq, freqs, geometry, chunk):
         raise DatasetError(
             f"{fs.filename}: holds {n_freq} frequencies but {len(freqs)} were given ({freqs})"
         )
-    geometry = geometry or Geometry.paper(n)
-    if geometry.n != n:
-        raise DatasetError(f"{fs.filename}: eta is {n}x{n} but the geometry has n = {geometry.n}")
+    spec = geometry if isinstance(geometry, ForwardSpec) else published_spec(geometry or n)
+    if spec.geometry.n != n:
+        raise DatasetError(
+            f"{fs.filename}: eta is {n}x{n} but the geometry has n = {spec.geometry.n}"
+        )
     config = DatasetConfig(
         family=EXTERNAL,
         count=count,
-        geometry=geometry,
+        geometry=spec.geometry,
         freqs=tuple(freqs),
-        order=8,
+        scheme=spec.scheme,
         seed=0,
         chunk=chunk,
-        receiver_interpolation="bilinear",
+        receiver_interpolation=spec.receiver_interpolation,
         simulator="external:published-matlab",
+        dtype=spec.dtype,
+        backend=spec.backend,
     )
     return config, extra
+
+
+def published_spec(geometry: Geometry | int) -> ForwardSpec:
+    """The forward model of the published data: the 17-point 8th-order cross (``"wide8"``),
+    bilinear receivers, double precision, on ``geometry`` (default ``Geometry.paper(n)``)."""
+    if not isinstance(geometry, Geometry):
+        geometry = Geometry.paper(int(geometry))
+    return ForwardSpec(
+        geometry, scheme="wide8", receiver_interpolation="bilinear", dtype="complex128"
+    )

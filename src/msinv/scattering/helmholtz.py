@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,16 +29,12 @@ from scipy.sparse.linalg import splu
 from threadpoolctl import threadpool_limits
 
 from msinv.scattering.geometry import Geometry
-from msinv.scattering.receivers import check_reader, interpolation_matrix, representation_matrix
-from msinv.scattering.stencils import ORDERS, centred_weights
-
-#: Stencil order chosen by ``order="auto"`` from the points per wavelength ``1 / (f h)``:
-#: the lowest order whose disk-oracle error stays within the acceptance budget (see
-#: benchmarks/scatter_generate.py and docs/scattering.md).
-AUTO_ORDER = ((24.0, 4), (12.0, 6), (0.0, 8))
+from msinv.scattering.receivers import interpolation_matrix, representation_matrix
+from msinv.scattering.schemes import Scheme
+from msinv.scattering.spec import ForwardSpec, as_spec
 
 #: SuperLU settings. The matrix is structurally symmetric: it is permuted symmetrically by a
-#: METIS nested dissection of its graph (computed once per grid and stencil, see
+#: METIS nested dissection of its graph (computed once per grid and scheme, see
 #: :func:`_ordering`), then factorised in that order with symmetric mode and a small diagonal
 #: pivot threshold. Measured fill at 80 x 80 + 10-node PML, order 8: 3.3 M non-zeros in L + U
 #: against 4.4 M (MMD on A^T + A) and 5.2 M (COLAMD); see benchmarks/scatter_generate.py.
@@ -46,16 +43,6 @@ SUPERLU_OPTIONS = {
     "diag_pivot_thresh": 0.001,
     "options": {"SymmetricMode": True},
 }
-
-
-def resolve_order(order: int | str, freq: float, geometry: Geometry) -> int:
-    """The stencil order used at ``freq``: ``order`` itself, or the ``"auto"`` choice."""
-    if order == "auto":
-        ppw = 1.0 / (freq * geometry.h)
-        return next(o for limit, o in AUTO_ORDER if ppw >= limit)
-    if isinstance(order, bool) or order not in ORDERS:
-        raise ValueError(f"order={order!r}: expected one of {ORDERS} or 'auto'")
-    return int(order)
 
 
 def _check_freq(freq) -> float:
@@ -92,42 +79,12 @@ def check_eta(eta, geometry: Geometry, *, batch: bool = True) -> np.ndarray:
     return eta
 
 
-def _pml_1d(geometry: Geometry, omega: float) -> tuple[np.ndarray, np.ndarray]:
-    """Stretching ``s`` and its derivative ``s'`` at the computational-grid nodes of one axis."""
-    g = geometry
-    xt = g.x_total
-    thickness = g.pml_width * g.h
-    lo, hi = g.extent
-    depth = np.maximum(lo - xt, 0) + np.maximum(xt - hi, 0)
-    side = np.where(xt < lo, -1.0, np.where(xt > hi, 1.0, 0.0))
-    t = depth / thickness
-    sigma = g.pml_strength * t**2
-    dsigma = side * 2 * g.pml_strength * t / thickness
-    return 1 + 1j * sigma / omega, 1j * dsigma / omega
-
-
-def _laplacian(geometry: Geometry, omega: float, order: int) -> sp.csr_matrix:
-    """``Delta_PML + omega^2 I`` on the computational grid (natural order ``iy * n_total + ix``)."""
-    g = geometry
-    nt = g.n_total
-    s, ds = _pml_1d(g, omega)
-    d1 = centred_weights(order, 1) / g.h
-    d2 = centred_weights(order, 2) / g.h**2
-    m = order // 2
-    offsets = list(range(-m, m + 1))
-    dx1 = sp.diags([np.full(nt - abs(k), w) for k, w in zip(offsets, d1, strict=True)], offsets)
-    dx2 = sp.diags([np.full(nt - abs(k), w) for k, w in zip(offsets, d2, strict=True)], offsets)
-    lap1 = sp.diags(1 / s**2) @ dx2 - sp.diags(ds / s**3) @ dx1
-    eye = sp.identity(nt, format="csr")
-    return (sp.kron(eye, lap1) + sp.kron(lap1, eye) + omega**2 * sp.identity(nt * nt)).tocsr()
-
-
 @lru_cache(maxsize=16)
-def _ordering(geometry: Geometry, order: int) -> np.ndarray:
+def _ordering(geometry: Geometry, scheme: Scheme) -> np.ndarray:
     """METIS nested-dissection permutation of the (eta- and omega-independent) matrix graph."""
     import pymetis
 
-    graph = _laplacian(geometry, 1.0, order)
+    graph = scheme.background(geometry, 1.0)
     graph = (abs(graph) + abs(graph.T)).tocsr()
     graph.setdiag(0)
     graph.eliminate_zeros()
@@ -137,39 +94,64 @@ def _ordering(geometry: Geometry, order: int) -> np.ndarray:
     return np.asarray(perm, dtype=np.int64)
 
 
-@lru_cache(maxsize=32)
-def _background(geometry: Geometry, omega: float, order: int):
-    """Cached eta-independent pieces of ``A(eta, omega)``.
+class _Background(NamedTuple):
+    """Cached eta-independent pieces of ``A(eta, omega) = A(0) + omega^2 M diag(eta)``.
 
-    Returns
-    -------
+    Attributes
+    ----------
     a0 : scipy.sparse.csc_matrix
-        ``Delta_PML + omega^2 I`` permuted symmetrically by ``perm`` (rows and columns).
-    diag_pos : (n * n,) int numpy.ndarray
-        Position in ``a0.data`` of the diagonal entry of contrast-grid node ``j``
-        (flattened ``iy * n + ix``), where ``omega^2 eta`` is added.
+        ``A(0) = L + omega^2 M`` permuted symmetrically by ``perm`` (rows and columns).
+    eta_pos, eta_val, eta_idx : (nnz,) numpy.ndarray
+        ``A(eta).data[eta_pos] = a0.data[eta_pos] + omega^2 eta_val * eta.ravel()[eta_idx]``:
+        the entries of ``M`` in the columns of the contrast grid (for ``M = I``, the diagonal).
     nodes : (n * n,) int numpy.ndarray
-        Natural computational-grid index of contrast-grid node ``j``.
+        Natural computational-grid index of contrast-grid node ``j`` (flattened ``iy * n + ix``).
     perm : (n_total**2,) int numpy.ndarray
         Elimination order: row ``i`` of ``a0`` is natural row ``perm[i]``.
+    mass : scipy.sparse.csr_matrix or None
+        ``M`` in natural order (None: the identity).
     """
+
+    a0: sp.csc_matrix
+    eta_pos: np.ndarray
+    eta_val: np.ndarray
+    eta_idx: np.ndarray
+    nodes: np.ndarray
+    perm: np.ndarray
+    mass: sp.csr_matrix | None
+
+
+@lru_cache(maxsize=32)
+def _background(geometry: Geometry, omega: float, scheme: Scheme) -> _Background:
+    """The eta-independent part of the matrix and where eta enters it (see :class:`_Background`)."""
     g = geometry
     nt = g.n_total
-    perm = _ordering(g, order)
-    a0 = _laplacian(g, omega, order)[perm][:, perm].tocsc()
+    perm = _ordering(g, scheme)
+    a0 = scheme.background(g, omega)[perm][:, perm].tocsc()
     a0.sort_indices()
     w = g.pml_width
     iy, ix = np.meshgrid(np.arange(w, w + g.n), np.arange(w, w + g.n), indexing="ij")
     nodes = (iy * nt + ix).ravel()
     inverse = np.empty_like(perm)
     inverse[perm] = np.arange(perm.size)
-    cols = inverse[nodes]
-    diag_pos = np.empty(nodes.size, dtype=np.int64)
-    for k, j in enumerate(cols):
-        start, stop = a0.indptr[j], a0.indptr[j + 1]
-        diag_pos[k] = start + np.searchsorted(a0.indices[start:stop], j)
+    mass = scheme.mass(g, omega)
+    if mass is None:
+        rows, idx, val = nodes, np.arange(nodes.size), np.ones(nodes.size)
+    else:
+        block = mass.tocsc()[:, nodes].tocoo()
+        rows, idx, val = block.row, block.col, block.data
+    # Position of entry (row, col) in CSC data: search the key col * N + row among a0's keys.
+    big = np.int64(nt * nt)
+    col_of = np.repeat(np.arange(a0.shape[1], dtype=np.int64), np.diff(a0.indptr))
+    keys = col_of * big + a0.indices
+    want = inverse[nodes][idx].astype(np.int64) * big + inverse[rows]
+    pos = np.searchsorted(keys, want)
+    if not np.array_equal(keys[pos], want):
+        raise RuntimeError(f"scheme {scheme.name}: mass pattern not inside the matrix pattern")
     a0.data.setflags(write=False)
-    return a0, diag_pos, nodes, perm
+    if mass is not None:
+        mass = mass.tocsr()
+    return _Background(a0, pos, val, idx, nodes, perm, mass)
 
 
 @lru_cache(maxsize=32)
@@ -194,70 +176,86 @@ def _representation_matrix_as(geometry: Geometry, omega: float, dtype: np.dtype)
 class HelmholtzSolver:
     """One factorisation of ``A(eta, omega)``, many solves: fields, data, ``jvp`` and ``vjp``.
 
+    This is the sparse-LU (``"scipy"``) implementation of the forward model; the ``backend``
+    field of a spec only dispatches :func:`simulate`.
+
     Parameters
     ----------
-    geometry : Geometry
-        Grid, PML and acquisition.
+    geometry : Geometry or ForwardSpec
+        Grid, PML and acquisition, or a whole forward model (its scheme, reader and precision
+        are used unless the keywords below say otherwise).
     eta : (n, n) float numpy.ndarray
-        Contrast ``eta[iy, ix]`` on the nodes of ``geometry`` (``1 + eta > 0``).
+        Contrast ``eta[iy, ix]`` on the nodes of the geometry (``1 + eta > 0``).
     freq : float
         Ordinary frequency ``f`` (> 0); ``omega = 2 pi f`` is the background wavenumber.
-    order : {2, 4, 6, 8, "auto"}
-        Stencil order (``"auto"``: see :data:`AUTO_ORDER`).
-    dtype : {numpy.complex128, numpy.complex64}
-        Precision of the factorisation and of the solves.
-    receiver_interpolation : {"representation", "cubic", "bilinear"}
+    scheme : str, int or Scheme, optional
+        Scheme (:mod:`msinv.scattering.schemes`): a name (``"wide8"``), a wide order (``8``) or
+        a per-frequency policy (``"auto"``). Default: the spec's, ``"wide8"`` for a geometry.
+    dtype : {numpy.complex128, numpy.complex64}, optional
+        Precision of the factorisation and of the solves. Default: the spec's, complex128 for
+        a bare geometry.
+    receiver_interpolation : {"representation", "cubic", "bilinear"}, optional
         How the data are read at the receivers (see :mod:`msinv.scattering.receivers`).
+        Default: the spec's, ``"representation"`` for a geometry.
 
     Notes
     -----
-    The data are ``Lambda[r, s] = (P u_sc_s)[r] + (M (eta * u_s))[r]`` where ``P`` is the
-    interpolation matrix (zero for the representation reader) and ``M`` the representation
-    matrix (zero for interpolating readers), ``u_s = u_in,s + u_sc,s`` the total field. With
-    ``A delta_u = -omega^2 delta_eta * u``, the Jacobian is
-    ``J delta_eta = P delta_u + M(delta_eta * u + eta * delta_u)`` and its adjoint (real part,
-    real model) ``J^H r = Re sum_s conj(u_s) * (q_s - omega^2 lambda_s)`` with ``q_s = M^H r_s``
-    and ``A^H lambda_s = P^H r_s + eta * q_s``. The adjoint solve reuses the LU factors
-    (``trans="H"``).
+    The discrete field of a source ``f`` on the contrast grid is ``u = A^{-1} M f`` (``M`` the
+    scheme's mass matrix, the identity for the wide schemes). The data are
+    ``Lambda[r, s] = (P u_sc_s)[r] + (R (eta * u_s))[r]`` where ``P`` is the interpolation
+    matrix (zero for the representation reader) and ``R`` the representation matrix (zero for
+    interpolating readers), ``u_s = u_in,s + u_sc,s`` the total field. With
+    ``A delta_u = -omega^2 M (delta_eta * u)``, the Jacobian is
+    ``J delta_eta = P delta_u + R(delta_eta * u + eta * delta_u)`` and its adjoint (real part,
+    real model) ``J^H r = Re sum_s conj(u_s) * (q_s - omega^2 lambda_s)`` with ``q_s = R^H r_s``
+    and ``lambda_s = M^H A^{-H} (P^H r_s + eta * q_s)``. The adjoint solve reuses the LU
+    factors (``trans="H"``).
     """
 
     def __init__(
         self,
-        geometry: Geometry,
+        geometry: Geometry | ForwardSpec,
         eta: np.ndarray,
         freq: float,
         *,
-        order: int | str = 8,
-        dtype=np.complex128,
-        receiver_interpolation: str = "representation",
+        scheme: Scheme | str | int | None = None,
+        dtype=None,
+        receiver_interpolation: str | None = None,
     ):
-        self.geometry = geometry
-        self.eta = check_eta(eta, geometry, batch=False)[0]
+        if isinstance(geometry, Geometry) and dtype is None:
+            dtype = np.complex128
+        self.spec = as_spec(
+            geometry, scheme=scheme, dtype=dtype, receiver_interpolation=receiver_interpolation
+        )
+        self.geometry = self.spec.geometry
+        self.eta = check_eta(eta, self.geometry, batch=False)[0]
         self.freq = _check_freq(freq)
         self.omega = 2 * np.pi * self.freq
-        self.order = resolve_order(order, self.freq, geometry)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
-            raise ValueError(f"dtype={dtype!r}: expected numpy.complex64 or numpy.complex128")
-        self.receiver_interpolation = check_reader(receiver_interpolation)
+        self.scheme = self.spec.scheme_at(self.freq)
+        self.dtype = self.spec.np_dtype
+        self.receiver_interpolation = self.spec.receiver_interpolation
         self._lu = None
         self._u_sc = None
 
     # -- linear algebra ------------------------------------------------------------------
     @property
+    def _bg(self) -> _Background:
+        return _background(self.geometry, self.omega, self.scheme)
+
+    @property
     def matrix(self) -> sp.csc_matrix:
         """``A(eta, omega)`` on the computational grid, ``(n_total**2, n_total**2)`` CSC,
         natural order ``iy * n_total + ix``."""
-        perm = _background(self.geometry, self.omega, self.order)[3]
+        perm = self._bg.perm
         inverse = np.empty_like(perm)
         inverse[perm] = np.arange(perm.size)
         return self._permuted_matrix()[inverse][:, inverse].tocsc()
 
     def _permuted_matrix(self) -> sp.csc_matrix:
-        a0, diag_pos, _, _ = _background(self.geometry, self.omega, self.order)
-        a = a0.copy()
+        bg = self._bg
+        a = bg.a0.copy()
         a.data = a.data.copy()
-        a.data[diag_pos] += self.omega**2 * self.eta.ravel()
+        a.data[bg.eta_pos] += self.omega**2 * (bg.eta_val * self.eta.ravel()[bg.eta_idx])
         return a.astype(self.dtype)
 
     @property
@@ -273,7 +271,7 @@ class HelmholtzSolver:
     def _solve_total(self, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
         """Solve with right-hand sides ``(n_total**2, k)`` on the computational grid."""
         lu = self.lu
-        perm = _background(self.geometry, self.omega, self.order)[3]
+        perm = self._bg.perm
         out = np.empty(rhs.shape, dtype=self.dtype, order="F")
         with threadpool_limits(limits=1, user_api="blas"):
             out[perm] = lu.solve(np.asarray(rhs[perm], dtype=self.dtype, order="F"), trans=trans)
@@ -281,17 +279,38 @@ class HelmholtzSolver:
 
     def _embed(self, f: np.ndarray) -> np.ndarray:
         """``(k, n, n)`` contrast-grid arrays -> ``(n_total**2, k)`` computational-grid columns."""
-        nodes = _background(self.geometry, self.omega, self.order)[2]
+        nodes = self._bg.nodes
         k = f.shape[0]
         out = np.zeros((self.geometry.n_total**2, k), dtype=self.dtype, order="F")
         out[nodes] = f.reshape(k, -1).T
         return out
 
+    def _source(self, f: np.ndarray) -> np.ndarray:
+        """``M E f``: the right-hand side of the source ``f`` (k, n, n), ``(n_total**2, k)``."""
+        rhs = self._embed(f)
+        mass = self._bg.mass
+        return rhs if mass is None else np.asarray(mass @ rhs, dtype=self.dtype, order="F")
+
     def _restrict(self, u: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`_embed` (drops the PML): ``(n_total**2, k) -> (k, n, n)``."""
-        nodes = _background(self.geometry, self.omega, self.order)[2]
+        nodes = self._bg.nodes
         n = self.geometry.n
         return np.ascontiguousarray(u[nodes].T).reshape(-1, n, n)
+
+    def _adjoint_field(self, g: np.ndarray, trans_rhs: np.ndarray | None = None) -> np.ndarray:
+        """``E^T M^H A^{-H} (E g + trans_rhs)`` on the contrast grid, ``(k, n, n)``.
+
+        ``g`` (k, n, n) lives on the contrast grid; ``trans_rhs`` (n_total**2, k), optional,
+        on the computational grid.
+        """
+        rhs = self._embed(g) if g is not None else 0
+        if trans_rhs is not None:
+            rhs = rhs + np.asarray(trans_rhs, dtype=self.dtype)
+        lam = self._solve_total(np.asarray(rhs, dtype=self.dtype, order="F"), "H")
+        mass = self._bg.mass
+        if mass is not None:
+            lam = mass.conj().T @ lam
+        return self._restrict(lam)
 
     def _rhs_array(self, f, name: str) -> np.ndarray:
         f = np.asarray(f)
@@ -301,7 +320,8 @@ class HelmholtzSolver:
         return f
 
     def solve(self, f: np.ndarray) -> np.ndarray:
-        """Solve ``A u = f`` for ``f`` (k, n, n) on the contrast grid (zero in the PML).
+        """The discrete solution ``u = A^{-1} M f`` of ``Delta u + k^2 u = f`` for ``f``
+        (k, n, n) on the contrast grid (zero in the PML).
 
         Returns
         -------
@@ -309,12 +329,12 @@ class HelmholtzSolver:
             ``u`` restricted to the contrast grid.
         """
         f = self._rhs_array(f, "f")
-        return self._restrict(self._solve_total(self._embed(f)))
+        return self._restrict(self._solve_total(self._source(f)))
 
     def solve_adjoint(self, g: np.ndarray) -> np.ndarray:
-        """Solve ``A^H lambda = g`` with the same factors; ``(k, n, n) -> (k, n, n)``."""
-        g = self._rhs_array(g, "g")
-        return self._restrict(self._solve_total(self._embed(g), trans="H"))
+        """The adjoint of :meth:`solve`: ``M^H A^{-H} g`` with the same factors;
+        ``(k, n, n) -> (k, n, n)``."""
+        return self._adjoint_field(self._rhs_array(g, "g"))
 
     # -- fields and data -----------------------------------------------------------------
     def incident_fields(self) -> np.ndarray:
@@ -324,7 +344,7 @@ class HelmholtzSolver:
     def _scattered_total_grid(self) -> np.ndarray:
         if self._u_sc is None:
             u_in = incident_fields(self.geometry, self.omega)
-            rhs = self._embed(-(self.omega**2) * self.eta[None] * u_in)
+            rhs = self._source(-(self.omega**2) * self.eta[None] * u_in)
             if np.any(self.eta):
                 self._u_sc = self._solve_total(rhs)
             else:
@@ -340,7 +360,7 @@ class HelmholtzSolver:
         return self.incident_fields() + self.scattered_fields()
 
     def _read(self, u_sc_total: np.ndarray, eta_u: np.ndarray | None) -> np.ndarray:
-        """Receiver reading: ``P u_sc`` or ``M (eta u)`` -> ``(n_receivers, k)``."""
+        """Receiver reading: ``P u_sc`` or ``R (eta u)`` -> ``(n_receivers, k)``."""
         if self.receiver_interpolation == "representation":
             m = _representation_matrix_as(self.geometry, self.omega, self.dtype)
             return m @ eta_u.reshape(eta_u.shape[0], -1).T.astype(self.dtype)
@@ -365,7 +385,7 @@ class HelmholtzSolver:
         """
         deta = self._real(deta)
         u = self.total_fields()
-        rhs = self._embed(-(self.omega**2) * deta[None] * u)
+        rhs = self._source(-(self.omega**2) * deta[None] * u)
         du_total = self._solve_total(rhs) if (np.any(self.eta) or self._needs_p) else None
         if self.receiver_interpolation == "representation":
             eta_du = 0.0 if du_total is None else self.eta[None] * self._restrict(du_total)
@@ -406,33 +426,31 @@ class HelmholtzSolver:
             q = (m.conj().T @ r.astype(np.complex128)).T.reshape(-1, n, n)
             grad = np.conj(u) * q
             if np.any(self.eta):
-                lam = self._restrict(self._solve_total(self._embed(self.eta[None] * q), "H"))
+                lam = self._adjoint_field(self.eta[None] * q)
                 grad = grad - self.omega**2 * np.conj(u) * lam
         else:
             p = interpolation_matrix(g, self.receiver_interpolation)
             rhs = np.asarray(p.T @ r.astype(np.complex128), dtype=self.dtype, order="F")
-            lam = self._restrict(self._solve_total(rhs, "H"))
+            lam = self._adjoint_field(None, rhs)
             grad = -(self.omega**2) * np.conj(u) * lam
         return grad.real.sum(axis=0)
 
 
 def _simulate_one(args) -> np.ndarray:
-    eta, geometry, freq, order, dtype, reader = args
-    solver = HelmholtzSolver(
-        geometry, eta, freq, order=order, dtype=dtype, receiver_interpolation=reader
-    )
-    return solver.data()
+    eta, spec, freq = args
+    return HelmholtzSolver(spec, eta, freq).data()
 
 
 def simulate(
     eta: np.ndarray,
-    geometry: Geometry,
+    geometry: Geometry | ForwardSpec,
     freqs,
     *,
-    order: int | str = 8,
-    dtype=np.complex64,
+    scheme: Scheme | str | int | None = None,
+    dtype=None,
+    receiver_interpolation: str | None = None,
+    backend: str | None = None,
     workers: int = 1,
-    receiver_interpolation: str = "representation",
 ) -> np.ndarray:
     """Multi-frequency scattering data of one contrast image or a batch.
 
@@ -440,18 +458,24 @@ def simulate(
     ----------
     eta : (n, n) or (b, n, n) float numpy.ndarray
         Contrast ``eta[iy, ix]`` (``1 + eta > 0``), ``n = geometry.n``.
-    geometry : Geometry
-        Grid, PML and acquisition.
+    geometry : Geometry or ForwardSpec
+        Grid, PML and acquisition, or a whole forward model (:class:`ForwardSpec`, whose
+        fields the keywords below override).
     freqs : float or sequence of float
         Ordinary frequencies ``f > 0`` (``omega = 2 pi f``).
-    order : {2, 4, 6, 8, "auto"}
-        Stencil order; ``"auto"`` picks it per frequency (:data:`AUTO_ORDER`).
-    dtype : {numpy.complex64, numpy.complex128}
-        Precision of the solves and of the returned data.
-    workers : int
-        Processes over (sample, frequency) pairs; the result does not depend on it.
-    receiver_interpolation : {"representation", "cubic", "bilinear"}
+    scheme : str, int or Scheme, optional
+        Scheme or per-frequency policy (:mod:`msinv.scattering.schemes`); default the spec's
+        (:data:`~msinv.scattering.spec.DEFAULT_SCHEME` for a geometry).
+    dtype : {numpy.complex64, numpy.complex128}, optional
+        Precision of the solves and of the returned data (default complex64).
+    receiver_interpolation : {"representation", "cubic", "bilinear"}, optional
         Receiver reader; ``"bilinear"`` reproduces the published data's reading.
+    backend : {"scipy", "torch"}, optional
+        ``"scipy"`` (default): sparse LU in this process or ``workers`` processes.
+        ``"torch"``: ``msinv.accel.simulate(eta (b, n, n), spec, freqs)`` (``learn`` extra).
+    workers : int
+        Processes over (sample, frequency) pairs (scipy backend); the result does not depend
+        on it.
 
     Returns
     -------
@@ -460,23 +484,47 @@ def simulate(
         outgoing (:math:`e^{-i\\omega t}`, :math:`H^{(1)}_0`) convention, physical sign.
     """
     batched = np.ndim(eta) == 3
-    etas = check_eta(eta, geometry)
+    if not isinstance(geometry, Geometry | ForwardSpec):
+        raise ValueError(f"geometry is a {type(geometry).__name__}: expected a msinv Geometry")
+    spec = as_spec(
+        geometry,
+        scheme=scheme,
+        dtype=dtype,
+        receiver_interpolation=receiver_interpolation,
+        backend=backend,
+    )
+    etas = check_eta(eta, spec.geometry)
     freq_list = [_check_freq(f) for f in np.atleast_1d(np.asarray(freqs, dtype=object))]
     if not freq_list:
         raise ValueError("freqs is empty: expected at least one frequency > 0")
     for f in freq_list:
-        resolve_order(order, f, geometry)
-    reader = check_reader(receiver_interpolation)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
-        raise ValueError(f"dtype={dtype!r}: expected numpy.complex64 or numpy.complex128")
+        spec.scheme_at(f)
     if not isinstance(workers, int | np.integer) or workers < 1:
         raise ValueError(f"workers={workers!r}: expected an integer >= 1")
-    tasks = [(e, geometry, f, order, dtype, reader) for e in etas for f in freq_list]
+    if spec.backend != "scipy":
+        out = _backend_simulate(spec.backend)(etas, spec, freq_list)
+        out = np.asarray(out, dtype=spec.np_dtype)
+        return out if batched else out[0]
+    tasks = [(e, spec, f) for e in etas for f in freq_list]
     if workers == 1 or len(tasks) == 1:
         results = [_simulate_one(t) for t in tasks]
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
             results = list(pool.map(_simulate_one, tasks))
-    out = np.stack(results).reshape(len(etas), len(freq_list), *results[0].shape).astype(dtype)
+    out = np.stack(results).reshape(len(etas), len(freq_list), *results[0].shape)
+    out = out.astype(spec.np_dtype)
     return out if batched else out[0]
+
+
+def _backend_simulate(backend: str):
+    """The ``simulate(etas (b, n, n) float64, spec, freqs) -> (b, n_freq, n_rec, n_src)`` of a
+    non-scipy backend: ``msinv.accel.simulate`` for ``"torch"`` (imported only here, so that
+    this module never imports torch)."""
+    from importlib import import_module
+
+    try:
+        return import_module("msinv.accel").simulate
+    except ImportError as exc:
+        raise ValueError(
+            f"backend={backend!r} needs msinv.accel and PyTorch (pip install 'msinv[learn]'): {exc}"
+        ) from None

@@ -9,15 +9,17 @@ import numpy as np
 from msinv.core.continuation import IterationRecord
 from msinv.core.regularisation import Regulariser
 from msinv.scattering.born_ls import born_ls
-from msinv.scattering.fwi import DEFAULT_BOUNDS, DEFAULT_ORDER, fwi
+from msinv.scattering.fwi import DEFAULT_BOUNDS, DEFAULT_SCHEME, fwi
 from msinv.scattering.geometry import Geometry
+from msinv.scattering.schemes import Scheme
+from msinv.scattering.spec import ForwardSpec
 
 METHODS = ("fwi", "born")
 
 
 def invert(
     data: np.ndarray,
-    geometry: Geometry,
+    geometry: Geometry | ForwardSpec,
     freqs: Sequence[float],
     *,
     method: str = "fwi",
@@ -26,7 +28,8 @@ def invert(
     reg: Regulariser | str | None = None,
     bounds: tuple[float | None, float | None] | None = DEFAULT_BOUNDS,
     eta0: np.ndarray | None = None,
-    order: int | None = None,
+    scheme: Scheme | str | int | None = None,
+    receiver_interpolation: str | None = None,
     callback: Callable[[IterationRecord], bool | None] | None = None,
 ) -> np.ndarray:
     """Reconstruct the contrast ``eta`` from multi-frequency scattering data.
@@ -35,9 +38,11 @@ def invert(
     ----------
     data : (n_freq, n_receivers, n_sources) complex numpy.ndarray
         Data as returned by :func:`msinv.scattering.simulate` for ``freqs`` (physical sign,
-        :math:`e^{-i\\omega t}` convention, receivers read by the representation formula).
-    geometry : Geometry
-        Grid and acquisition of the data.
+        :math:`e^{-i\\omega t}` convention).
+    geometry : Geometry or ForwardSpec
+        Grid and acquisition of the data, or the data's forward model (e.g. a dataset's
+        ``spec``): its receiver reader is then used unless ``receiver_interpolation`` says
+        otherwise (with a warning).
     freqs : sequence of float
         Ordinary frequencies of ``data`` (``omega = 2 pi f``).
     method : {"fwi", "born"}
@@ -56,10 +61,13 @@ def invert(
         FWI box bounds on every pixel of eta (default ``(-0.9, None)``: ``1 + eta > 0``).
     eta0 : (n, n) float numpy.ndarray, optional
         Starting model (FWI) or linearisation point (Born); default zero.
-    order : int, optional
-        Stencil order of the inversion's solver; default :data:`~msinv.scattering.fwi.
-        DEFAULT_ORDER` = 6, which differs from the data's default 8 (guard against the inverse
-        crime).
+    scheme : str, int or Scheme, optional
+        Scheme of the inversion's solver; default :data:`~msinv.scattering.fwi.DEFAULT_SCHEME`
+        (``"wide6"``), which differs from the data's default ``"wide8"`` (guard against the
+        inverse crime).
+    receiver_interpolation : {"representation", "cubic", "bilinear"}, optional
+        Receiver reader of the inversion; default the spec's (``"representation"`` for a bare
+        geometry). It must match how the data were read.
     callback : callable, optional
         Receives :class:`~msinv.core.continuation.IterationRecord` objects (stage, label,
         iteration, misfit, gradient norm, eta): FWI after every iteration of every stage, Born
@@ -74,7 +82,12 @@ def invert(
         raise ValueError(f"method={method!r}: expected one of {METHODS}")
     if not isinstance(iterations, int | np.integer) or iterations < 1:
         raise ValueError(f"iterations={iterations!r}: expected an integer >= 1")
-    order = DEFAULT_ORDER if order is None else order
+    scheme = DEFAULT_SCHEME if scheme is None else scheme
+    if isinstance(geometry, ForwardSpec):
+        geometry = geometry.override(
+            what="the data's forward model", receiver_interpolation=receiver_interpolation
+        )
+        receiver_interpolation = None
     weight_rule = "fixed"
     if isinstance(reg, str):
         if reg.endswith(":auto"):
@@ -92,8 +105,9 @@ def invert(
             reg=reg,
             weight_rule=weight_rule,
             background=eta0,
-            order=order,
+            scheme=scheme,
             callback=callback,
+            receiver_interpolation=receiver_interpolation,
         )
     result = fwi(
         data,
@@ -104,7 +118,8 @@ def invert(
         reg=reg,
         bounds=bounds,
         eta0=eta0,
-        order=order,
+        scheme=scheme,
         callback=callback,
+        receiver_interpolation=receiver_interpolation,
     )
     return result.model
