@@ -17,6 +17,7 @@ app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": [
 
 
 _THREADS_HELP = "Torch CPU threads (0: torch's default, one per core)."
+_ALLOW_HELP = "Allow pairs the checkpoint was trained on (refused by default)."
 
 
 def _set_threads(threads: int) -> None:
@@ -73,18 +74,21 @@ def sample_cmd(
     misfit: bool = typer.Option(False, help="Re-simulate every sample and store its data misfit."),
     device: str = typer.Option("cpu", help="Torch device (cpu, cuda)."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
+    allow_training_data: bool = typer.Option(False, help=_ALLOW_HELP),
 ) -> None:
     """Draw posterior samples for data in a store; writes samples, mean, std and the config."""
     _set_threads(threads)
     import numpy as np
 
     from msinv.core.provenance import provenance
-    from msinv.learned.data import load_pairs
+    from msinv.learned.data import check_held_out, load_pairs, store_slice
     from msinv.learned.loading import load
     from msinv.learned.physics import resimulate_misfit
     from msinv.learned.sampling import posterior
 
     loaded = load(checkpoint, device=device)
+    if not allow_training_data:
+        check_held_out(loaded.train_data, store_slice(data, start, count), "sample")
     pairs = load_pairs(data, start, count)
     samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=levels)
     extra = {}
@@ -123,14 +127,26 @@ def evaluate_cmd(
         Path("out/evaluate/table"), "--out", "-o", help="Prefix of .md/.csv/.json/.png."
     ),
     draws: int = typer.Option(10, "--draws", "-k", min=1, help="Posterior samples per datum."),
-    count: int = typer.Option(None, min=1, help="First COUNT test pairs (default: all)."),
+    start: int = typer.Option(0, min=0, help="First test pair of every --data store."),
+    count: int = typer.Option(None, min=1, help="Test pairs from --start (default: all)."),
+    reference: list[str] = typer.Option(
+        [],
+        "--reference",
+        "-r",
+        help="FAMILY=TRAIN_STORE[:START:COUNT] for the paper's reference SD (training set "
+        "against test set; default: the first model's training slice).",
+    ),
     levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
     misfit: str = typer.Option("mean", help="Re-simulate: mean | samples | none."),
     seed: int = typer.Option(0, help="Sampler seed."),
     device: str = typer.Option("cpu", help="Torch device."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
-    """Table 1 of the paper for any models and datasets (Markdown + CSV + JSON) and figures."""
+    """Table 1 of the paper for any models and datasets (Markdown + CSV + JSON) and figures.
+
+    Refuses test pairs that a model was trained on (each checkpoint records its training
+    store and slice).
+    """
     _set_threads(threads)
     from msinv.learned.evaluation import evaluate
 
@@ -138,7 +154,9 @@ def evaluate_cmd(
         _pairs(model, "--model"),
         _pairs(data, "--data"),
         draws=draws,
+        start=start,
         count=count,
+        references={k: _store_range(v) for k, v in _pairs(reference, "--reference").items()},
         n_levels=levels,
         misfit=misfit,
         seed=seed,
@@ -164,6 +182,7 @@ def reconstruct_cmd(
     seed: int = typer.Option(0, help="Sampler seed."),
     device: str = typer.Option("cpu", help="Torch device."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
+    allow_training_data: bool = typer.Option(False, help=_ALLOW_HELP),
 ) -> None:
     """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit."""
     _set_threads(threads)
@@ -175,6 +194,11 @@ def reconstruct_cmd(
     from msinv.learned.sampling import posterior
 
     loaded = load(checkpoint, device=device)
+    store, _, index = datum.rpartition(":")
+    if not allow_training_data and index.isdigit() and Path(store).exists():
+        from msinv.learned.data import check_held_out, store_slice
+
+        check_held_out(loaded.train_data, store_slice(store, int(index), 1), "reconstruct")
     eta, data, geometry, freqs = _datum(datum)
     samples = posterior(loaded, data[None], draws, seed=seed, n_levels=levels)
     mean, std = samples[0].mean(axis=0), samples[0].std(axis=0)
@@ -200,6 +224,14 @@ def reconstruct_cmd(
     np.savez_compressed(out / "posterior.npz", samples=samples[0], mean=mean, std=std)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     typer.echo(json.dumps(summary))
+
+
+def _store_range(spec: str) -> tuple[str, int, int | None]:
+    """(store, start, count) of STORE or STORE:START:COUNT."""
+    parts = spec.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return parts[0], int(parts[1]), int(parts[2])
+    return spec, 0, None
 
 
 def _datum(spec: str):

@@ -11,8 +11,11 @@ the mean and standard deviation of the real and imaginary parts taken together.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -179,6 +182,79 @@ def load_pairs(path: str | os.PathLike, start: int = 0, count: int | None = None
         )
     eta, data = ds[start:stop]
     return Pairs(eta.astype(np.float32), data.astype(np.complex64), ds.freqs, ds.geometry, ds.spec)
+
+
+def store_slice(path: str | os.PathLike, start: int = 0, count: int | None = None) -> dict:
+    """The record of a slice of pairs of a store, as checkpoints keep their training data.
+
+    Parameters
+    ----------
+    path : path-like
+        A dataset store.
+    start : int
+        First pair.
+    count : int, optional
+        Number of pairs (default: all from ``start``).
+
+    Returns
+    -------
+    dict
+        ``path`` (resolved), ``start``, ``stop`` (exclusive), ``stream`` (a digest of the
+        store's generation settings other than its length, chunking and target blur: two stores
+        with the same ``stream`` hold the same pair at the same index, since pair i depends only
+        on (seed, i)), ``target_blur`` (pixels of the targets' blur).
+    """
+    from msinv.scattering import open_dataset
+
+    if not os.path.exists(path):
+        raise UserInputError(f"{path}: dataset not found (make one with `msinv scatter generate`)")
+    ds = open_dataset(path)
+    stop = len(ds) if count is None else start + count
+    config = {k: v for k, v in ds.attrs["config"].items() if k not in _NOT_STREAM}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    return {
+        "path": str(Path(path).resolve()),
+        "start": int(start),
+        "stop": int(stop),
+        "stream": digest.hexdigest()[:16],
+        "target_blur": float(ds.attrs["config"].get("target_blur", 0.0)),
+    }
+
+
+#: store settings that do not change which pair sits at an index
+_NOT_STREAM = ("count", "chunk", "target_blur")
+
+
+def check_held_out(trained: dict | None, test: dict, what: str = "evaluate") -> None:
+    """Refuse to use pairs a model was trained on.
+
+    Parameters
+    ----------
+    trained : dict or None
+        :func:`store_slice` record of the training data (checkpoints without one: None, not
+        checked; records of older checkpoints may lack ``stream``: the paths are compared).
+    test : dict
+        :func:`store_slice` record of the pairs about to be used.
+    what : str
+        The command, for the message.
+
+    Raises
+    ------
+    UserInputError
+        When the two slices of the same pair stream overlap.
+    """
+    if trained is None:
+        return
+    same = trained["path"] == test["path"] or (
+        trained.get("stream") is not None and trained.get("stream") == test["stream"]
+    )
+    lo, hi = max(trained["start"], test["start"]), min(trained["stop"], test["stop"])
+    if same and lo < hi:
+        raise UserInputError(
+            f"{test['path']}: pairs {lo}..{hi - 1} were used to train this model (its training "
+            f"slice is {trained['path']} pairs {trained['start']}..{trained['stop'] - 1}); "
+            f"{what} on held-out pairs: another store (another seed) or a slice outside it"
+        )
 
 
 class PairDataset(torch.utils.data.Dataset):

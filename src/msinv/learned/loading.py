@@ -32,12 +32,16 @@ class Loaded:
         The resolved training configuration.
     step : int
         Training steps behind the weights.
+    train_data : dict, optional
+        The training slice (:func:`msinv.learned.data.store_slice`), for
+        :func:`msinv.learned.data.check_held_out`.
     """
 
     model: nn.Module
     norm: Normalisation
     config: object
     step: int
+    train_data: dict | None = None
 
     @property
     def kind(self) -> str:
@@ -78,6 +82,17 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
         state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
         model.load_state_dict(state)
     model.eval()
-    return Loaded(
-        model, Normalisation.from_state_dict(ckpt["normalisation"]), config, int(ckpt["step"])
-    )
+    norm = Normalisation.from_state_dict(ckpt["normalisation"])
+    return Loaded(model, norm, config, int(ckpt["step"]), _train_data(ckpt, config))
+
+
+def _train_data(ckpt: dict, config) -> dict | None:
+    """The checkpoint's training slice; older checkpoints: rebuilt from their config."""
+    if "train_data" in ckpt:
+        return dict(ckpt["train_data"])
+    if not config.data.train:
+        return None
+    start = config.data.start
+    stop = 2**62 if config.data.count is None else start + config.data.count
+    path = str(Path(config.data.train).resolve())
+    return {"path": path, "start": start, "stop": stop, "stream": None}

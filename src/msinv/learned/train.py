@@ -40,7 +40,7 @@ from torch import nn
 
 from msinv.cli.errors import UserInputError
 from msinv.core.provenance import code_version, provenance
-from msinv.learned.data import Normalisation, PairDataset, load_pairs
+from msinv.learned.data import Normalisation, PairDataset, load_pairs, store_slice
 from msinv.learned.diffusion.ema import ema_model
 from msinv.learned.models import ARCHITECTURE, MODELS, build
 
@@ -540,6 +540,7 @@ def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, wor
             "config": config.to_toml(),
             "kind": model.kind,
             "architecture": ARCHITECTURE,
+            "train_data": store_slice(config.data.train, config.data.start, config.data.count),
             "code_version": code_version(),
             "provenance": json.dumps(provenance(config.to_dict())),
         }
@@ -559,6 +560,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     keep = ("ema", "normalisation", "config", "step", "kind", "code_version", "provenance")
     slim = {k: ckpt[k] for k in keep} | {"architecture": ckpt.get("architecture", 1)}
+    if "train_data" in ckpt:
+        slim["train_data"] = ckpt["train_data"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, out)
