@@ -239,7 +239,7 @@ def _probe_rate(cfg: PaperRowConfig, train_count: int) -> float:
 
     probe = Path(cfg.out) / "probe"
     shutil.rmtree(probe, ignore_errors=True)
-    warm, timed = 10, 40
+    warm, timed = (10, 40) if cfg.torch_device() == "cuda" else (2, 3)
     c = train_config(cfg, warm + timed, probe, train_count)
     c = dataclasses.replace(c, run=dataclasses.replace(c.run, log_every=1, progress=False))
     train(c, resume=False)
@@ -378,6 +378,7 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
         "provenance": _provenance(cfg),
     }
     out = Path(cfg.out)
+    _export(cfg, out)
     _write_text(out / "row.json", json.dumps(report, indent=2))
     _write_text(out / "row.md", row_markdown(cfg, report))
     from msinv.learned.figures import plot_posterior
@@ -385,6 +386,27 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
     plot_posterior(truth[0], samples[0], out / "row-figure.png")
     log(row_markdown(cfg, report))
     return report
+
+
+def _export(cfg: PaperRowConfig, out: Path) -> None:
+    """The inference checkpoint (EMA weights, ``model.pt``) and the first test datum with its
+    truth and acquisition (``example.npz``, the layout of the shipped demo example)."""
+    from msinv.learned.train import export
+    from msinv.scattering import open_dataset
+
+    export(out / "run" / "checkpoint.pt", out / "model.pt")
+    ds = open_dataset(out / "test.zarr")
+    eta, data = ds[0:1]
+    tmp = out / "example.tmp.npz"
+    np.savez(
+        tmp,
+        eta=eta[0].astype(np.float32),
+        data=data[0].astype(np.complex64),
+        freqs=np.asarray(ds.freqs, dtype=np.float64),
+        geometry=np.asarray(json.dumps(ds.geometry.to_dict())),
+        source=np.asarray(f"{cfg.family} test pair 0 (seed {cfg.seed + 1000}), msinv paper-row"),
+    )
+    os.replace(tmp, out / "example.npz")
 
 
 def row_markdown(cfg: PaperRowConfig, report: dict) -> str:
