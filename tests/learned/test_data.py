@@ -38,3 +38,63 @@ def test_fit_memory_is_one_chunk_not_a_float64_copy():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 0.1 * float64_copy, (peak, float64_copy)
+
+
+def test_load_pairs_selects_frequencies_in_the_asked_order(tiny_store):
+    from msinv.cli.errors import UserInputError
+    from msinv.learned.data import load_pairs
+
+    both = load_pairs(tiny_store, 0, 3)
+    one = load_pairs(tiny_store, 0, 3, freqs=[5.0])
+    swapped = load_pairs(tiny_store, 0, 3, freqs=[5.0, 2.5])
+    assert list(one.freqs) == [5.0] and one.data.shape == (3, 1, 16, 16)
+    np.testing.assert_array_equal(one.data[:, 0], both.data[:, 1])
+    np.testing.assert_array_equal(swapped.data, both.data[:, ::-1])
+    with pytest.raises(UserInputError, match=r"frequencies \[10.0\] asked, the store holds"):
+        load_pairs(tiny_store, 0, 3, freqs=[10.0])
+
+
+def test_store_slice_identifies_the_image_stream_and_check_held_out(tiny_store, tmp_path):
+    from msinv.cli.errors import UserInputError
+    from msinv.learned.data import check_held_out, store_slice
+    from msinv.scattering import Geometry
+    from msinv.scattering.dataset import generate
+
+    def make(name, seed, freqs):
+        path = tmp_path / name
+        generate(
+            path,
+            family="squares",
+            count=4,
+            geometry=Geometry.paper(16),
+            freqs=freqs,
+            seed=seed,
+            progress=False,
+        )
+        return path
+
+    trained = store_slice(tiny_store, 0, 6)
+    other_freqs = store_slice(make("f.zarr", 0, [1.0]), 0, 4)  # same images, other data
+    other_seed = store_slice(make("s.zarr", 1, [2.5, 5.0]), 0, 4)
+    assert other_freqs["stream"] == trained["stream"] != other_seed["stream"]
+    with pytest.raises(UserInputError, match="pairs 0..3 were used to train"):
+        check_held_out(trained, other_freqs)
+    check_held_out(trained, other_seed)  # held out: another seed
+    check_held_out(trained, store_slice(tiny_store, 6, 2))  # held out: outside the slice
+    check_held_out(None, other_freqs)  # nothing recorded: nothing to check
+
+
+def test_add_noise_is_a_fraction_of_each_frequencys_std():
+    from msinv.learned.evaluation import add_noise
+
+    rng = np.random.default_rng(3)
+    data = (rng.standard_normal((50, 2, 8, 8)) + 1j * rng.standard_normal((50, 2, 8, 8))) * (
+        np.array([1.0, 100.0])[None, :, None, None]
+    )
+    noisy = add_noise(data, 0.2, seed=7)
+    noise = noisy - data
+    for f, scale in enumerate([1.0, 100.0]):
+        parts = np.concatenate([noise[:, f].real.ravel(), noise[:, f].imag.ravel()])
+        assert parts.std() == pytest.approx(0.2 * scale, rel=0.03)
+    np.testing.assert_array_equal(noisy, add_noise(data, 0.2, seed=7))
+    np.testing.assert_array_equal(add_noise(data, 0.0), data.astype(np.complex64))

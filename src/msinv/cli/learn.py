@@ -89,7 +89,7 @@ def sample_cmd(
     loaded = load(checkpoint, device=device)
     if not allow_training_data:
         check_held_out(loaded.train_data, store_slice(data, start, count), "sample")
-    pairs = load_pairs(data, start, count)
+    pairs = load_pairs(data, start, count, loaded.freqs)
     samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=levels)
     extra = {}
     if misfit:
@@ -129,6 +129,9 @@ def evaluate_cmd(
     draws: int = typer.Option(10, "--draws", "-k", min=1, help="Posterior samples per datum."),
     start: int = typer.Option(0, min=0, help="First test pair of every --data store."),
     count: int = typer.Option(None, min=1, help="Test pairs from --start (default: all)."),
+    noise: float = typer.Option(
+        0.0, min=0.0, help="Test-time noise, fraction of each frequency's data std (0.1 = 10%)."
+    ),
     reference: list[str] = typer.Option(
         [],
         "--reference",
@@ -156,6 +159,7 @@ def evaluate_cmd(
         draws=draws,
         start=start,
         count=count,
+        noise=noise,
         references={k: _store_range(v) for k, v in _pairs(reference, "--reference").items()},
         n_levels=levels,
         misfit=misfit,
@@ -199,7 +203,7 @@ def reconstruct_cmd(
         from msinv.learned.data import check_held_out, store_slice
 
         check_held_out(loaded.train_data, store_slice(store, int(index), 1), "reconstruct")
-    eta, data, geometry, freqs = _datum(datum)
+    eta, data, geometry, freqs = _datum(datum, loaded.freqs)
     samples = posterior(loaded, data[None], draws, seed=seed, n_levels=levels)
     mean, std = samples[0].mean(axis=0), samples[0].std(axis=0)
     out.mkdir(parents=True, exist_ok=True)
@@ -234,15 +238,16 @@ def _store_range(spec: str) -> tuple[str, int, int | None]:
     return spec, 0, None
 
 
-def _datum(spec: str):
-    """(eta or None, data, geometry or None, freqs or None) of STORE:INDEX or an .npz."""
+def _datum(spec: str, freqs: list[float] | None = None):
+    """(eta or None, data, geometry or None, freqs or None) of STORE:INDEX or an .npz
+    (from a store: the frequencies ``freqs`` only)."""
     import numpy as np
 
     store, sep, index = spec.rpartition(":")
     if sep and index.isdigit() and Path(store).exists():
         from msinv.learned.data import load_pairs
 
-        p = load_pairs(store, int(index), 1)
+        p = load_pairs(store, int(index), 1, freqs)
         return p.eta[0], p.data[0], p.geometry, p.freqs
     path = Path(spec)
     if path.suffix != ".npz" or not path.is_file():

@@ -148,7 +148,12 @@ class Pairs:
         return int(self.eta.shape[-1])
 
 
-def load_pairs(path: str | os.PathLike, start: int = 0, count: int | None = None) -> Pairs:
+def load_pairs(
+    path: str | os.PathLike,
+    start: int = 0,
+    count: int | None = None,
+    freqs: list[float] | None = None,
+) -> Pairs:
     """Read samples ``start .. start + count`` of a dataset store into memory.
 
     Parameters
@@ -159,11 +164,15 @@ def load_pairs(path: str | os.PathLike, start: int = 0, count: int | None = None
         First sample.
     count : int, optional
         Number of samples (default: all from ``start``).
+    freqs : list of float, optional
+        Keep only these frequencies of the data, in this order (default: all), e.g. ``[10.0]``
+        for the paper's single-frequency experiment.
 
     Raises
     ------
     UserInputError
-        If the store is missing, incomplete in the asked range, or too short.
+        If the store is missing, incomplete in the asked range, too short, or lacks one of
+        ``freqs``.
     """
     from msinv.scattering import open_dataset
 
@@ -180,8 +189,23 @@ def load_pairs(path: str | os.PathLike, start: int = 0, count: int | None = None
         raise UserInputError(
             f"{path}: samples {start}..{stop - 1} are not all computed; complete the store first"
         )
+    keep = slice(None)
+    if freqs is not None:
+        stored = [float(f) for f in ds.freqs]
+        missing = [f for f in freqs if not any(abs(f - g) <= 1e-9 * max(1.0, g) for g in stored)]
+        if missing or not freqs:
+            raise UserInputError(
+                f"{path}: frequencies {missing or freqs} asked, the store holds {stored}"
+            )
+        keep = [min(range(len(stored)), key=lambda i, f=f: abs(stored[i] - f)) for f in freqs]
     eta, data = ds[start:stop]
-    return Pairs(eta.astype(np.float32), data.astype(np.complex64), ds.freqs, ds.geometry, ds.spec)
+    return Pairs(
+        eta.astype(np.float32),
+        data[:, keep].astype(np.complex64),
+        np.asarray(ds.freqs)[keep],
+        ds.geometry,
+        ds.spec,
+    )
 
 
 def store_slice(path: str | os.PathLike, start: int = 0, count: int | None = None) -> dict:
@@ -199,10 +223,11 @@ def store_slice(path: str | os.PathLike, start: int = 0, count: int | None = Non
     Returns
     -------
     dict
-        ``path`` (resolved), ``start``, ``stop`` (exclusive), ``stream`` (a digest of the
-        store's generation settings other than its length, chunking and target blur: two stores
-        with the same ``stream`` hold the same pair at the same index, since pair i depends only
-        on (seed, i)), ``target_blur`` (pixels of the targets' blur).
+        ``path`` (resolved), ``start``, ``stop`` (exclusive), ``stream`` (a digest of what
+        decides the images: family, its parameters, seed, grid size; two stores with the same
+        ``stream`` hold the same image at the same index, since sample i depends only on
+        (seed, i), whatever the frequencies, scheme or solver of their data; None for a store
+        without a seed, e.g. an HDF5 import), ``target_blur`` (pixels of the targets' blur).
     """
     from msinv.scattering import open_dataset
 
@@ -210,19 +235,20 @@ def store_slice(path: str | os.PathLike, start: int = 0, count: int | None = Non
         raise UserInputError(f"{path}: dataset not found (make one with `msinv scatter generate`)")
     ds = open_dataset(path)
     stop = len(ds) if count is None else start + count
-    config = {k: v for k, v in ds.attrs["config"].items() if k not in _NOT_STREAM}
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    config = ds.attrs["config"]
+    stream = None
+    if config.get("seed") is not None:
+        images = {k: config.get(k) for k in ("family", "family_params", "seed")}
+        images["n"] = ds.geometry.n
+        digest = hashlib.sha256(json.dumps(images, sort_keys=True, default=str).encode())
+        stream = digest.hexdigest()[:16]
     return {
         "path": str(Path(path).resolve()),
         "start": int(start),
         "stop": int(stop),
-        "stream": digest.hexdigest()[:16],
-        "target_blur": float(ds.attrs["config"].get("target_blur", 0.0)),
+        "stream": stream,
+        "target_blur": float(config.get("target_blur", 0.0)),
     }
-
-
-#: store settings that do not change which pair sits at an index
-_NOT_STREAM = ("count", "chunk", "target_blur")
 
 
 def check_held_out(trained: dict | None, test: dict, what: str = "evaluate") -> None:

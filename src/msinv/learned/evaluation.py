@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msinv.learned.figures import plot_posterior
+from msinv.learned.figures import plot_misfit_distribution, plot_posterior
 from msinv.learned.loading import load
 from msinv.learned.physics import resimulate_misfit
 from msinv.learned.sampling import posterior
@@ -27,10 +28,11 @@ def evaluate(
     seed: int = 0,
     device: str = "cpu",
     batch: int = 64,
+    noise: float = 0.0,
     references: dict[str, tuple[str | os.PathLike, int, int | None]] | None = None,
     out: str | os.PathLike | None = None,
 ) -> dict:
-    """Evaluate models on held-out data in the layout of the paper's Table 1.
+    r"""Evaluate models on held-out data in the layout of the paper's Table 1.
 
     Parameters
     ----------
@@ -53,10 +55,16 @@ def evaluate(
     device : str
     batch : int
         Images computed together (:func:`msinv.learned.sampling.posterior`).
+    noise : float
+        Test-time noise level δ (the paper's noise-robustness experiment: 0.1, 0.2, 0.4):
+        the data of frequency f get :math:`\delta s_f (\epsilon_1 + i \epsilon_2)`,
+        :math:`\epsilon_{1,2} \sim N(0, 1)` per entry, :math:`s_f` the standard deviation of
+        the real and imaginary parts of the test data at f taken together (seeded by ``seed``;
+        each model sees the same noise). Misfits compare with the noisy data.
     references : dict, optional
         Family -> (training store, start, count) for the paper's "reference SD" between the
-        training set and the test set. Default: the training slice of the first checkpoint,
-        when its store exists.
+        training set and the test set (families left out: none). Default (None): the training
+        slice of the first checkpoint, when its store exists.
     out : path-like, optional
         Prefix of ``.json``, ``.csv`` and ``.md`` tables, ``-<model>-<family>.png`` figures
         (truth, mean, std, error, zoom of the first test datum) and ``-<model>-<family>.npz``
@@ -95,7 +103,7 @@ def evaluate(
     for label, model in loaded.items():
         for family, store in datasets.items():
             row, values = _evaluate_one(
-                model, store, start, count, draws, n_levels, misfit, seed, batch
+                model, store, start, count, draws, n_levels, misfit, seed, batch, noise
             )
             trained = model.train_data or {}
             row = {
@@ -113,6 +121,12 @@ def evaluate(
                     values.pop("samples0"),
                     Path(f"{out}-{label}-{family}.png"),
                 )
+                if misfit == "samples":  # the distribution over the draws of the first datum
+                    plot_misfit_distribution(
+                        values["data_misfit"][0],
+                        row["freqs"],
+                        Path(f"{out}-{label}-{family}-misfit.png"),
+                    )
                 np.savez_compressed(f"{out}-{label}-{family}.npz", **values)
     md = table_markdown(rows, ref_rows)
     if out is not None:
@@ -131,12 +145,14 @@ def evaluate(
     return {"rows": rows, "references": ref_rows, "markdown": md}
 
 
-def _evaluate_one(loaded, store, start, count, draws, n_levels, misfit, seed, batch):
+def _evaluate_one(loaded, store, start, count, draws, n_levels, misfit, seed, batch, noise):
     """(summary row, per-sample arrays) of one model on one test slice."""
     from msinv import metrics
     from msinv.learned.data import load_pairs
 
-    pairs = load_pairs(store, start, count)
+    pairs = load_pairs(store, start, count, loaded.freqs)
+    if noise:
+        pairs = dataclasses.replace(pairs, data=add_noise(pairs.data, noise, seed))
     t0 = time.perf_counter()
     samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=n_levels, batch=batch)
     seconds = time.perf_counter() - t0
@@ -156,6 +172,7 @@ def _evaluate_one(loaded, store, start, count, draws, n_levels, misfit, seed, ba
     row = {
         "test_pairs": m,
         "test_start": start,
+        "noise": noise,
         "draws": k,
         **{key: float(np.mean(values[key])) for key in ("rrmse", "rrmse_mean", "melr")},
         "melr_weighted": float(np.mean(values["melr_weighted"])),
@@ -178,6 +195,31 @@ def _evaluate_one(loaded, store, start, count, draws, n_levels, misfit, seed, ba
     return row, values
 
 
+def add_noise(data: np.ndarray, level: float, seed: int = 0) -> np.ndarray:
+    r"""Data plus complex Gaussian noise of ``level`` times each frequency's standard deviation.
+
+    Parameters
+    ----------
+    data : (m, n_freq, n_rec, n_src) complex numpy.ndarray
+    level : float
+        δ >= 0 (0.1 = 10 %).
+    seed : int
+
+    Returns
+    -------
+    (m, n_freq, n_rec, n_src) complex64 numpy.ndarray
+        :math:`\Lambda + \delta s_f (\epsilon_1 + i\epsilon_2)`, :math:`s_f` the standard
+        deviation of the real and imaginary parts of ``data[:, f]`` taken together.
+    """
+    if level < 0:
+        raise ValueError(f"noise level must be >= 0, got {level}")
+    rng = np.random.default_rng(seed)
+    parts = np.stack([data.real, data.imag]).astype(np.float64)  # (2, m, f, r, s)
+    s = parts.std(axis=(0, 1, 3, 4))[None, :, None, None]
+    eps = rng.standard_normal((2, *data.shape))
+    return (data + level * s * (eps[0] + 1j * eps[1])).astype(np.complex64)
+
+
 def _sd_values(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The three Sinkhorn values between generated set x and true set y."""
     from msinv import metrics
@@ -191,12 +233,12 @@ def _sd_values(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def _reference_sd(datasets, start, count, references, first) -> dict[str, dict]:
-    """The paper's reference SD per family: training truths against test truths."""
-    from msinv.learned.data import load_pairs
-
+    """The paper's reference SD per family (training truths against test truths)."""
     out = {}
     for family, store in datasets.items():
-        if references and family in references:
+        if references is not None:
+            if family not in references:
+                continue
             train_store, t_start, t_count = references[family]
         elif first.train_data is not None and os.path.exists(first.train_data["path"]):
             t = first.train_data
@@ -204,17 +246,40 @@ def _reference_sd(datasets, start, count, references, first) -> dict[str, dict]:
             t_count = None if t["stop"] >= 2**62 else t["stop"] - t["start"]
         else:
             continue
-        train = load_pairs(train_store, t_start, t_count).eta.astype(np.float64)
-        test = load_pairs(store, start, count).eta.astype(np.float64)
-        if train.shape[1:] != test.shape[1:]:
-            continue
-        out[family] = {
-            "train_store": str(train_store),
-            "train_pairs": len(train),
-            "test_pairs": len(test),
-            **_sd_values(train, test),
-        }
+        value = reference_sd(train_store, t_start, t_count, store, start, count)
+        if value is not None:
+            out[family] = value
     return out
+
+
+def reference_sd(
+    train_store: str | os.PathLike,
+    train_start: int,
+    train_count: int | None,
+    test_store: str | os.PathLike,
+    start: int = 0,
+    count: int | None = None,
+) -> dict | None:
+    """The paper's "reference SD": Sinkhorn values between training and test truths.
+
+    Returns
+    -------
+    dict or None
+        ``train_store``, ``train_pairs``, ``test_pairs``, ``sd``, ``sd_paper``,
+        ``sd_reference`` (as :func:`evaluate`'s rows); None when the grids differ.
+    """
+    from msinv.learned.data import load_pairs
+
+    train = load_pairs(train_store, train_start, train_count).eta.astype(np.float64)
+    test = load_pairs(test_store, start, count).eta.astype(np.float64)
+    if train.shape[1:] != test.shape[1:]:
+        return None
+    return {
+        "train_store": str(train_store),
+        "train_pairs": len(train),
+        "test_pairs": len(test),
+        **_sd_values(train, test),
+    }
 
 
 def _sd(fn, x: np.ndarray, y: np.ndarray) -> float:

@@ -55,3 +55,32 @@ def plot_posterior(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_misfit_distribution(misfit: np.ndarray, freqs, path: Path) -> Path:
+    """Histograms of the data misfits of the posterior draws of one datum (the paper's Table 5).
+
+    Parameters
+    ----------
+    misfit : (K, 1 + n_freq) numpy.ndarray
+        Relative misfit of each draw over all frequencies, then per frequency
+        (:func:`msinv.learned.physics.resimulate_misfit` with ``per_frequency=True``).
+    freqs : sequence of float
+    path : Path
+        PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["all frequencies"] + [f"f = {f:g}" for f in freqs]
+    fig, axes = plt.subplots(1, len(labels), figsize=(3.2 * len(labels), 3.0))
+    for ax, label, values in zip(np.atleast_1d(axes), labels, misfit.T, strict=True):
+        ax.hist(100 * values, bins=min(50, max(5, len(values) // 10)))
+        ax.set_title(f"{label}: mean {100 * values.mean():.2f}%")
+        ax.set_xlabel("data misfit (%)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

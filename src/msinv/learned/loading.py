@@ -47,6 +47,11 @@ class Loaded:
     def kind(self) -> str:
         return self.model.kind
 
+    @property
+    def freqs(self) -> list[float] | None:
+        """The frequencies the model was trained on, to select from a store (None: all)."""
+        return None if self.config is None else self.config.model.freqs
+
 
 def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "cpu") -> Loaded:
     """Load a checkpoint written by the trainer.

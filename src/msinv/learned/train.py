@@ -57,6 +57,7 @@ class DataConfig:
     train: str  # path of the zarr store (relative to the config file)
     start: int = 0  # first sample
     count: int | None = None  # number of samples (None: all)
+    freqs: list[float] | None = None  # frequencies kept from the store (None: all)
 
     def __post_init__(self) -> None:
         if self.start < 0 or (self.count is not None and self.count < 1):
@@ -84,26 +85,45 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam with a warm-up cosine learning-rate schedule."""
+    """Adam with a linear warm-up, then a cosine or a staircase exponential decay.
+
+    ``schedule = "cosine"`` (the diffusion recipe, and the deterministic EquiNet's of the
+    paper's §5.3): ``lr_start`` -> ``lr`` linearly over the warm-up, then a cosine to ``lr_end``
+    at the last step. ``schedule = "exponential"`` (SwitchNet/WideBNet, §5.3): after the warm-up
+    ``lr * decay_rate ** floor((step - warm-up) / decay_steps)``. The warm-up lasts
+    ``warmup_steps`` steps when given, else the fraction ``warmup`` of the run.
+    """
 
     lr: float = 1e-3  # peak learning rate
     lr_start: float = 1e-5  # at step 0
-    lr_end: float = 1e-8  # at the last step
+    lr_end: float = 1e-8  # at the last step (cosine)
     warmup: float = 0.05  # fraction of steps of linear warm-up
     betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "cosine"  # cosine | exponential
+    warmup_steps: int | None = None  # warm-up in steps (overrides the fraction)
+    decay_rate: float = 0.95  # exponential: factor per decay_steps
+    decay_steps: int = 2000  # exponential: steps per factor
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.lr_start >= 0 and self.lr_end >= 0):
             raise ValueError("optim.lr must be > 0 and optim.lr_start, optim.lr_end >= 0")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"optim.warmup must be in [0, 1), got {self.warmup}")
+        if self.schedule not in ("cosine", "exponential"):
+            raise ValueError(f"optim.schedule must be cosine or exponential, got {self.schedule!r}")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ValueError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 < self.decay_rate <= 1 or self.decay_steps < 1:
+            raise ValueError("optim.decay_rate must be in (0, 1] and optim.decay_steps >= 1")
 
     def factor(self, step: int, steps: int) -> float:
         """Learning rate at ``step`` divided by ``lr``."""
-        warm = int(self.warmup * steps)
+        warm = int(self.warmup * steps) if self.warmup_steps is None else self.warmup_steps
         if step < warm:
             return (self.lr_start + (self.lr - self.lr_start) * step / warm) / self.lr
-        progress = (step - warm) / max(1, steps - warm)
+        if self.schedule == "exponential":
+            return self.decay_rate ** ((step - warm) // self.decay_steps)
+        progress = min(1.0, (step - warm) / max(1, steps - warm))
         return (
             self.lr_end + 0.5 * (self.lr - self.lr_end) * (1 + math.cos(math.pi * progress))
         ) / self.lr
@@ -406,7 +426,7 @@ def _train(
     device: torch.device,
     stop_after: int | None,
 ) -> Path:
-    pairs = load_pairs(config.data.train, config.data.start, config.data.count)
+    pairs = load_pairs(config.data.train, config.data.start, config.data.count, config.data.freqs)
     config = resolve(config, pairs)
     norm = Normalisation.fit(pairs.eta, pairs.data)
     dataset = PairDataset(pairs, norm)
