@@ -348,10 +348,12 @@ def main(argv: list[str] | None = None) -> None:
     global MACHINE
     if args.machine:
         MACHINE = args.machine
-    if args.threads:
-        import torch
+    import torch
 
+    if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     counts = {split: count for split, (_, count) in SPLITS.items()}
     base = REPO / "out" / "learned_reduced_tiny" if args.tiny else None
     if args.tiny:
