@@ -1,41 +1,34 @@
 """Reduced Back-Projection Diffusion benchmark: EquiNet-CNN, B-EquiNet-CNN, Analytical-CNN and
-the deterministic EquiNet on the squares family at 32x32 (configs/learned-reduced-*.toml),
-three training seeds each, a validation store for decisions and a test store touched once.
+the deterministic EquiNet on the squares family at 32x32 (configs/learned-reduced-*.toml), three
+training seeds each, with confidence intervals.
 
 The reduced problem keeps the paper's acquisition scaled to 32 nodes (f = 1, 2, 4: 8 points per
 wavelength at the top frequency, as f = 10 on 80 nodes) and keeps the *size of the squares in
 wavelengths*: the paper's squares are 10 h = 0.127 = 1.27 wavelengths of its top frequency; at
 f = 4 that is 0.32 = 10 nodes of the 32-node grid, i.e. ``side = 25`` pixels of the 80-node grid
-(:func:`msinv.scattering.phantoms.squares`). Five such squares cover a similar share of the disk
-of centres as the paper's twenty.
+(:func:`msinv.scattering.phantoms.squares`). Five such squares (instead of twenty 4-node ones,
+which the data at f <= 4 cannot resolve) cover a similar share of the disk of centres.
 
-Stages (``--stages``, comma-separated; each resumable, each run writes its own files so that
-several processes can share one GPU):
+Stores (``data`` stage): training (seed 0, 2,000 pairs), **validation** (seed 2, 200 pairs:
+the one design decision, EMA or raw weights per run, is taken on it) and **test** (seed 1, 200
+pairs, evaluated once at the end with the weights chosen on validation).
 
-* ``data``: ``<data>/squares32-{train,val,test}.zarr`` (2,000 training pairs, seed 0; 200
-  validation pairs, seed 2; 200 test pairs, seed 1);
-* ``train``: train ``--models`` x ``--seeds`` into ``<runs>/<model>-seed<S>`` (resumes);
-* ``val`` / ``test``: evaluate those runs on the validation / test store
-  (``msinv.learned.evaluation.evaluate``: 256 levels, ``--draws`` draws per datum) into
-  ``<results>/<split>/<model>-seed<S>.{json,md,npz}`` (per-sample values);
-* ``report``: aggregate every run found under ``<results>/<split>``: per model the mean ± std
-  over training seeds, a 95 % bootstrap interval over test data (of the per-datum value averaged
-  over draws and seeds), and paired bootstrap intervals of EquiNet-CNN minus each other model
-  -> ``<results>/learned_reduced_<split>.{md,json}``;
-* ``ship``: export ``<runs>/equinet-cnn-seed0`` (EMA weights) and the first test datum as the
-  package's demo checkpoint and example (``src/msinv/learned/checkpoints/``).
+Stages (each resumable; a run writes only its own files, so runs can go in parallel):
 
-On one GPU, one process per (model, seed), then the report (see docs/benchmarks.md)::
+* ``data``: the three stores (``--workers`` CPU processes);
+* ``train``: train ``--models`` with training seed ``--seed`` (default 0; seed 0 keeps each
+  config's run folder, seed S writes ``<out>-seed<S>``);
+* ``evaluate``: the validation decision, then ``--eval-count`` test pairs x ``--draws`` draws
+  x ``--levels`` levels; per-datum values in ``<results>/runs/<model>-seed<S>.json``;
+* ``report``: every run's JSON -> ``<results>/learned_reduced.{json,md}``: per model the mean
+  and standard deviation over seeds, and a 95% bootstrap interval over test data of the
+  seed-averaged per-datum value (2,000 resamples of the data);
+* ``ship``: seed 0's EquiNet-CNN (EMA weights) and the first test datum become the package's
+  demo checkpoint and example (``--ship-to`` another folder for rehearsals).
 
-    python benchmarks/learned_reduced.py --stages data --workers 16
-    for m in equinet-cnn b-equinet-cnn analytical-cnn equinet; do for s in 0 1 2; do
-      python benchmarks/learned_reduced.py --stages train,val,test --models $m --seeds $s \\
-          --device cuda &
-    done; done; wait
-    python benchmarks/learned_reduced.py --stages report,ship
-
-``--tiny`` rehearses everything at toy size (64 training pairs, 8 validation and test pairs,
-20 steps, 8 levels) into ``out/learned_reduced_tiny``.
+``--tiny`` shrinks everything (64/8/8 pairs, 20 steps, 8 levels) and writes under ``tiny/``
+folders, never over the committed results. On one GPU the 12 runs of ``train,evaluate`` go as
+parallel processes (``benchmarks/gpu_session.sh``).
 """
 
 from __future__ import annotations
@@ -45,7 +38,6 @@ import dataclasses
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -53,67 +45,64 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ["equinet-cnn", "b-equinet-cnn", "analytical-cnn", "equinet"]
-SEEDS = [0, 1, 2]
 FREQS = [1.0, 2.0, 4.0]
 N = 32
 FAMILY_PARAMS = {"count": 5, "side": 25}  # squares of 1.27 wavelengths at f = 4, as in the paper
-#: split -> (generation seed, pairs); the test store is the one of the earlier benchmark
-SPLITS = {"train": (0, 2000), "test": (1, 200), "val": (2, 200)}
-TINY = {"train": 64, "test": 8, "val": 8, "steps": 20, "levels": 8, "draws": 2}
+STORES = {"train": 0, "test": 1, "val": 2}  # split -> dataset seed
 
 
 @dataclasses.dataclass(frozen=True)
-class Paths:
-    """Where the stores, runs and results go."""
+class Sizes:
+    """What a full or a ``--tiny`` run uses, and where it writes."""
 
-    data: Path
-    runs: Path
-    results: Path
+    train_count: int = 2000
+    val_count: int = 200
+    test_count: int = 200
+    eval_count: int = 100
+    val_eval_count: int = 50
+    draws: int = 4
+    levels: int = 256
+    steps: int | None = None  # None: each config's
+    data: Path = REPO / "data" / "reduced"
+    results: Path = REPO / "benchmarks" / "results"
+    runs: str = ""  # suffix of the run folders
 
-    def store(self, split: str) -> Path:
-        return self.data / f"squares{N}-{split}.zarr"
+    @classmethod
+    def tiny(cls) -> Sizes:
+        return cls(
+            64,
+            8,
+            8,
+            4,
+            4,
+            2,
+            8,
+            20,
+            REPO / "data" / "reduced-tiny",
+            REPO / "benchmarks" / "results" / "tiny",
+            "-tiny",
+        )
 
-    def run(self, model: str, seed: int) -> Path:
-        return self.runs / f"{model}-seed{seed}"
+
+def store(sizes: Sizes, split: str) -> Path:
+    return sizes.data / f"squares{N}-{split}.zarr"
 
 
 def config_path(model: str) -> Path:
     return REPO / "configs" / f"learned-reduced-{model}.toml"
 
 
-def run_config(model: str, seed: int, paths: Paths, args, train_count: int):
-    """The reduced config of ``model`` for training ``seed``, with this benchmark's paths."""
-    from msinv.learned.train import TrainConfig
-
-    cfg = TrainConfig.from_toml(config_path(model))
-    run = {
-        "out": str(paths.run(model, seed)),
-        "device": args.device,
-        "progress": False,
-        "threads": args.threads,
-    }
-    if args.steps:
-        run["steps"] = args.steps
-        run["checkpoint_every"] = min(cfg.run.checkpoint_every, args.steps)
-    if args.precision:
-        run["precision"] = args.precision
-    data = dataclasses.replace(cfg.data, train=str(paths.store("train")), count=train_count)
-    return dataclasses.replace(cfg, seed=seed, data=data, run=dataclasses.replace(cfg.run, **run))
-
-
-# ------------------------------------------------------------------------------------ stages
-def stage_data(paths: Paths, counts: dict[str, int], workers: int, backend: str) -> dict:
+def stage_data(sizes: Sizes, workers: int) -> dict:
     from msinv.scattering import Geometry
     from msinv.scattering.dataset import generate
 
-    paths.data.mkdir(parents=True, exist_ok=True)
+    sizes.data.mkdir(parents=True, exist_ok=True)
+    counts = {"train": sizes.train_count, "test": sizes.test_count, "val": sizes.val_count}
     times = {}
-    for split in ("test", "val", "train"):
-        seed, _ = SPLITS[split]
-        kwargs = {} if backend == "scipy" else {"backend": "torch", "device": "cuda"}
+    for split, seed in STORES.items():
         t0 = time.perf_counter()
         generate(
-            paths.store(split),
+            store(sizes, split),
             family="squares",
             count=counts[split],
             geometry=Geometry.paper(N),
@@ -122,276 +111,318 @@ def stage_data(paths: Paths, counts: dict[str, int], workers: int, backend: str)
             workers=workers,
             family_params=FAMILY_PARAMS,
             progress=False,
-            **kwargs,
         )
         times[split] = round(time.perf_counter() - t0, 1)
-        print(f"data {split}: {counts[split]} pairs (seed {seed}) in {times[split]} s", flush=True)
+        print(f"data {split}: {counts[split]} pairs in {times[split]} s", flush=True)
     return times
 
 
-def stage_train(paths: Paths, models, seeds, args, train_count: int) -> dict:
+def config(model: str, seed: int, sizes: Sizes, device: str):
+    """The reduced config of ``model`` for training seed ``seed`` on ``device``."""
+    from msinv.learned.train import TrainConfig
+
+    cfg = TrainConfig.from_toml(config_path(model))
+    out = cfg.run.out + sizes.runs + ("" if seed == cfg.seed else f"-seed{seed}")
+    cuda = device == "cuda" or (device == "auto" and _cuda())
+    run = dataclasses.replace(
+        cfg.run,
+        out=out,
+        device=device,
+        progress=False,
+        steps=sizes.steps or cfg.run.steps,
+        checkpoint_every=min(cfg.run.checkpoint_every, sizes.steps or cfg.run.steps),
+        channels_last=cuda,
+        noise="device" if cuda else "cpu",
+    )
+    data = dataclasses.replace(cfg.data, train=str(store(sizes, "train")), count=sizes.train_count)
+    return dataclasses.replace(cfg, seed=seed, run=run, data=data)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def stage_train(sizes: Sizes, device: str, models: list[str], seed: int) -> dict:
     from msinv.learned.train import train
 
     times = {}
     for model in models:
-        for seed in seeds:
-            t0 = time.perf_counter()
-            train(run_config(model, seed, paths, args, train_count))
-            key = f"{model}-seed{seed}"
-            times[key] = round(time.perf_counter() - t0, 1)
-            print(f"train {key}: {times[key]} s", flush=True)
+        cfg = config(model, seed, sizes, device)
+        t0 = time.perf_counter()
+        train(cfg)
+        times[model] = round(time.perf_counter() - t0, 1)
+        print(f"train {model} seed {seed}: {times[model]} s", flush=True)
     return times
 
 
-def stage_evaluate(paths: Paths, split: str, models, seeds, args) -> dict:
-    from msinv.learned.evaluation import evaluate
+def _scores(loaded, pairs, count: int, draws: int, levels: int, seed: int, misfit: bool) -> dict:
+    """Per-datum metric values of one model on the first ``count`` pairs."""
+    from msinv import metrics
+    from msinv.learned.physics import resimulate_misfit
+    from msinv.learned.sampling import posterior
 
-    folder = paths.results / split
+    t0 = time.perf_counter()
+    samples = posterior(loaded, pairs.data[:count], draws, seed=seed, n_levels=levels, batch=512)
+    seconds = time.perf_counter() - t0
+    m, k = samples.shape[:2]
+    truth = pairs.eta[:count].astype(np.float64)
+    flat = samples.reshape(m * k, N, N).astype(np.float64)
+    rep = np.repeat(truth, k, axis=0)
+    mean = samples.mean(axis=1).astype(np.float64)
+    out = {
+        "rrmse": np.asarray(metrics.rrmse(flat, rep)).reshape(m, k).mean(axis=1).tolist(),
+        "rrmse_mean": np.asarray(metrics.rrmse(mean, truth)).tolist(),
+        "melr": np.asarray(metrics.melr(flat, rep)).reshape(m, k).mean(axis=1).tolist(),
+        "melr_weighted": np.asarray(metrics.melr(flat, rep, weighted=True))
+        .reshape(m, k)
+        .mean(axis=1)
+        .tolist(),
+        "crps": np.asarray(metrics.crps(samples, truth)).tolist(),
+        "std": samples.std(axis=1).mean(axis=(1, 2)).tolist(),
+        "sd": _sinkhorn(samples[:, 0], truth),
+        "draws": k,
+        "sampling_seconds": round(seconds, 2),
+    }
+    if misfit:
+        out["data_misfit_mean"] = resimulate_misfit(
+            mean[:, None],
+            pairs.data[:count],
+            pairs.spec or pairs.geometry,
+            pairs.freqs,
+        )[:, 0].tolist()
+    return out
+
+
+def _sinkhorn(x: np.ndarray, y: np.ndarray) -> float:
+    from msinv import metrics
+
+    try:
+        return float(metrics.sinkhorn_divergence(x.reshape(len(x), -1), y.reshape(len(y), -1)))
+    except RuntimeError:
+        return float("nan")
+
+
+def stage_evaluate(sizes: Sizes, device: str, models: list[str], seed: int, misfit: bool) -> dict:
+    """Validation decision (EMA or raw weights), then the test set once, per model."""
+    from msinv.learned.data import load_pairs
+    from msinv.learned.loading import load
+
+    val = load_pairs(store(sizes, "val"), 0, sizes.val_eval_count)
+    test = load_pairs(store(sizes, "test"), 0, sizes.eval_count)
+    folder = sizes.results / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     done = {}
     for model in models:
-        for seed in seeds:
-            key = f"{model}-seed{seed}"
-            t0 = time.perf_counter()
-            evaluate(
-                {key: paths.run(model, seed) / "checkpoint.pt"},
-                {"squares": paths.store(split)},
-                draws=args.draws,
-                n_levels=args.levels,
-                misfit=args.misfit,
-                seed=1000 * seed,
-                device=args.device,
-                batch=args.batch,
-                references={},  # the same for every run: computed once by the report
-                out=folder / key,
-            )
-            done[key] = round(time.perf_counter() - t0, 1)
-            print(f"{split} {key}: {done[key]} s", flush=True)
+        cfg = config(model, seed, sizes, device)
+        ckpt = Path(cfg.run.out) / "checkpoint.pt"
+        choice = {}
+        for weights in ("ema", "model"):
+            loaded = load(ckpt, weights=weights, device=_device(device))
+            v = _scores(loaded, val, sizes.val_eval_count, sizes.draws, sizes.levels, 10_000, False)
+            choice[weights] = float(np.mean(v["rrmse_mean"]))
+        weights = min(choice, key=choice.get)
+        loaded = load(ckpt, weights=weights, device=_device(device))
+        result = _scores(loaded, test, sizes.eval_count, sizes.draws, sizes.levels, 0, misfit)
+        params = sum(p.numel() for p in loaded.model.parameters())
+        log = [json.loads(x) for x in (Path(cfg.run.out) / "log.jsonl").read_text().splitlines()]
+        record = {
+            "model": model,
+            "seed": seed,
+            "weights": weights,
+            "validation_rrmse_of_mean": choice,
+            "parameters": params,
+            "steps": loaded.step,
+            "train_seconds": log[-1]["seconds"] if log else None,
+            "device": _device_name(device),
+            "test": result,
+        }
+        path = folder / f"{model}-seed{seed}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+        done[model] = float(np.mean(result["rrmse"]))
+        print(
+            f"evaluate {model} seed {seed}: {weights} weights, RRMSE {done[model]:.4f}", flush=True
+        )
     return done
 
 
-def bootstrap_mean(values: np.ndarray, rng: np.random.Generator, n: int = 10_000):
-    """95 % percentile-bootstrap interval of the mean of ``values`` (resampling its entries)."""
-    idx = rng.integers(0, len(values), size=(n, len(values)))
-    means = values[idx].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def _device(device: str) -> str:
+    return ("cuda" if _cuda() else "cpu") if device == "auto" else device
 
 
-def stage_report(paths: Paths, split: str, command: str) -> dict:
-    """Aggregate every run of ``split``: seeds, bootstrap intervals, paired differences."""
-    folder = paths.results / split
-    runs: dict[str, dict[int, dict]] = {}
-    for js in sorted(folder.glob("*-seed*.json")):
-        model, seed = js.stem.rsplit("-seed", 1)
-        row = json.loads(js.read_text())["rows"][0]
-        with np.load(folder / f"{js.stem}-{js.stem}-squares.npz") as f:
-            per = {k: f[k] for k in ("index", "rrmse", "rrmse_mean", "crps")}
-        runs.setdefault(model, {})[int(seed)] = {"row": row, "per": per, "json": js}
+def _device_name(device: str) -> str:
+    import torch
+
+    if _device(device) == "cuda":
+        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    return f"CPU {platform.machine()} x {os.cpu_count()}, torch {torch.__version__}"
+
+
+def bootstrap(values: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
+    """95% percentile interval of the mean of ``values`` over resampled data."""
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(reps, len(values)))].mean(axis=1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+METRICS = ["rrmse", "rrmse_mean", "melr", "melr_weighted", "crps", "std", "data_misfit_mean"]
+
+
+def stage_report(sizes: Sizes) -> dict:
+    """Aggregate every run's JSON: mean +- std over seeds, bootstrap CI over test data."""
+    runs = [json.loads(p.read_text()) for p in sorted((sizes.results / "runs").glob("*.json"))]
     if not runs:
-        raise SystemExit(f"report: no runs under {folder}")
-    rng = np.random.default_rng(0)
-    table, per_datum = {}, {}
-    for model, by_seed in runs.items():
-        seeds = sorted(by_seed)
-        index = by_seed[seeds[0]]["per"]["index"]
-        if any(not np.array_equal(by_seed[s]["per"]["index"], index) for s in seeds):
-            raise SystemExit(f"report: {model} runs were evaluated on different test pairs")
-        rrmse_seed = np.array([by_seed[s]["row"]["rrmse"] for s in seeds])
-        datum = np.mean([by_seed[s]["per"]["rrmse"].mean(axis=1) for s in seeds], axis=0)
-        per_datum[model] = (index, datum)
-        rows = [by_seed[s]["row"] for s in seeds]
-        entry = {
-            "seeds": seeds,
-            "test_pairs": len(index),
-            "draws": rows[0]["draws"],
-            "rrmse_per_seed": rrmse_seed.tolist(),
-            "rrmse_mean": float(rrmse_seed.mean()),
-            "rrmse_std_over_seeds": float(rrmse_seed.std(ddof=1)) if len(seeds) > 1 else None,
-            "rrmse_ci95_over_data": bootstrap_mean(datum, rng),
+        raise SystemExit(f"no runs in {sizes.results / 'runs'}: run the evaluate stage first")
+    rows = []
+    for model in [m for m in MODELS if any(r["model"] == m for r in runs)]:
+        mine = [r for r in runs if r["model"] == model]
+        row = {
+            "model": model,
+            "seeds": [r["seed"] for r in mine],
+            "parameters": mine[0]["parameters"],
+            "weights": [r["weights"] for r in mine],
+            "train_seconds": [r["train_seconds"] for r in mine],
+            "device": mine[0]["device"],
+            "test_pairs": len(mine[0]["test"]["rrmse"]),
+            "draws": mine[0]["test"]["draws"],
         }
-        for key in ("rrmse_mean", "melr", "sd", "sd_paper", "sd_reference", "crps", "crps_fair"):
-            entry[f"{key}_avg"] = float(np.mean([r[key] for r in rows]))
-        if "data_misfit" in rows[0]:
-            entry["data_misfit_avg"] = float(np.mean([r["data_misfit"] for r in rows]))
-        entry["parameters"] = _parameters(by_seed[seeds[0]]["row"]["checkpoint"])
-        table[model] = entry
-    comparisons = {}
-    if "equinet-cnn" in per_datum:
-        index, ours = per_datum["equinet-cnn"]
-        for model, (idx, other) in per_datum.items():
-            if model == "equinet-cnn" or not np.array_equal(idx, index):
+        for key in METRICS:
+            if not all(key in r["test"] for r in mine):
                 continue
-            diff = ours - other
-            comparisons[f"equinet-cnn - {model}"] = {
-                "mean": float(diff.mean()),
-                "ci95": bootstrap_mean(diff, rng),
+            per_seed = np.array([np.mean(r["test"][key]) for r in mine])
+            per_datum = np.mean([r["test"][key] for r in mine], axis=0)
+            row[key] = {
+                "mean": float(per_seed.mean()),
+                "std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
+                "per_seed": per_seed.tolist(),
+                "ci95": bootstrap(per_datum),
             }
-    from msinv.learned.evaluation import reference_sd
-
-    reference = reference_sd(paths.store("train"), 0, None, paths.store(split))
-    record = {
-        "split": split,
-        "machine": MACHINE,
-        "command": command,
-        "models": table,
-        "paired_differences": comparisons,
-        "reference_sd": reference,
-    }
-    md = report_markdown(record)
-    (paths.results / f"learned_reduced_{split}.json").write_text(json.dumps(record, indent=2))
-    (paths.results / f"learned_reduced_{split}.md").write_text(md)
+        sd = np.array([r["test"]["sd"] for r in mine])
+        row["sd"] = {"mean": float(np.nanmean(sd)), "per_seed": sd.tolist()}
+        rows.append(row)
+    report = {"rows": rows, "levels": sizes.levels, "provenance": _provenance()}
+    sizes.results.mkdir(parents=True, exist_ok=True)
+    (sizes.results / "learned_reduced.json").write_text(json.dumps(report, indent=2))
+    md = markdown(rows)
+    (sizes.results / "learned_reduced.md").write_text(md)
     print(md, flush=True)
-    return record
+    return report
 
 
-def _parameters(checkpoint: str) -> int:
-    from msinv.learned.loading import load
+def markdown(rows: list[dict]) -> str:
+    def cell(row, key, scale=100.0, digits=2):
+        if key not in row:
+            return "-"
+        v = row[key]
+        lo, hi = (scale * x for x in v["ci95"])
+        return f"{scale * v['mean']:.{digits}f} ± {scale * v['std']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
-    return sum(p.numel() for p in load(checkpoint).model.parameters())
-
-
-def report_markdown(record: dict) -> str:
     lines = [
-        f"Reduced benchmark, {record['split']} store: squares at 32×32, f = 1, 2, 4. "
-        f"Machine: {record['machine']}. Command: `{record['command']}`.",
-        "",
-        "| model | parameters | seeds | test pairs × draws | RRMSE (mean ± std over seeds) | "
-        "95% bootstrap CI over data | RRMSE of posterior mean | MELR×100 | SD (paper) | "
-        "SD as reported | CRPS×10⁴ | fair CRPS×10⁴ | data misfit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | params | RRMSE % per draw | RRMSE % of mean | MELR x100 | MELR_w x100 | "
+        "CRPS x1e4 | SD | data misfit % (mean) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for model, e in record["models"].items():
-        std = (
-            "" if e["rrmse_std_over_seeds"] is None else f" ± {100 * e['rrmse_std_over_seeds']:.2f}"
-        )
-        lo, hi = e["rrmse_ci95_over_data"]
-        mis = f"{100 * e['data_misfit_avg']:.2f}%" if "data_misfit_avg" in e else "-"
+    for r in rows:
         lines.append(
-            f"| {model} | {e['parameters']:,} | {len(e['seeds'])} | {e['test_pairs']} × "
-            f"{e['draws']} | {100 * e['rrmse_mean']:.2f}%{std} | [{100 * lo:.2f}%, "
-            f"{100 * hi:.2f}%] | {100 * e['rrmse_mean_avg']:.2f}% | {100 * e['melr_avg']:.3f} | "
-            f"{e['sd_paper_avg']:.4g} | {e['sd_reference_avg']:.4g} | {1e4 * e['crps_avg']:.3f} | "
-            f"{1e4 * e['crps_fair_avg']:.3f} | {mis} |"
+            f"| {r['model']} | {r['parameters']:,} | {cell(r, 'rrmse')} | {cell(r, 'rrmse_mean')} | "
+            f"{cell(r, 'melr')} | {cell(r, 'melr_weighted')} | {cell(r, 'crps', 1e4, 1)} | "
+            f"{r['sd']['mean']:.3f} | {cell(r, 'data_misfit_mean')} |"
         )
-    if record["reference_sd"]:
-        r = record["reference_sd"]
-        lines += [
-            "",
-            f"Reference SD (training truths against these truths): paper formula "
-            f"{r['sd_paper']:.4g}, as reported {r['sd_reference']:.4g}.",
-        ]
-    if record["paired_differences"]:
-        lines += [
-            "",
-            "| paired difference of per-datum RRMSE | mean | 95% bootstrap CI |",
-            "|---|---|---|",
-        ]
-        for k, v in record["paired_differences"].items():
-            lo, hi = v["ci95"]
-            lines.append(
-                f"| {k} | {100 * v['mean']:+.2f}% | [{100 * lo:+.2f}%, {100 * hi:+.2f}%] |"
-            )
-    lines += [
-        "",
-        "RRMSE: mean over test data and draws of ‖η̂ − η‖/‖η‖; the interval resamples test data "
-        "(per-datum RRMSE averaged over draws and seeds, 10,000 resamples). Diffusion models: "
-        "256 noise levels, EMA 0.999 weights.",
-    ]
+    lines.append("")
+    lines.append(
+        "mean ± standard deviation over training seeds [95% bootstrap interval over test data of "
+        "the seed-averaged per-datum value]; "
+        f"{rows[0]['test_pairs']} test pairs x {rows[0]['draws']} draws; device {rows[0]['device']}."
+    )
     return "\n".join(lines) + "\n"
 
 
-def stage_ship(paths: Paths) -> dict:
-    """Ship the reduced EquiNet-CNN of seed 0 (EMA weights) and the first test datum."""
+def _provenance() -> dict:
+    from msinv.core.provenance import provenance
+
+    return provenance({"script": "benchmarks/learned_reduced.py"})
+
+
+def stage_ship(sizes: Sizes, device: str, to: Path | None) -> dict:
+    """Ship seed 0's EquiNet-CNN (EMA weights only) and the first test datum."""
     from msinv.learned.data import load_pairs
     from msinv.learned.loading import DEMO_CHECKPOINT, DEMO_EXAMPLE
     from msinv.learned.train import export
 
-    export(paths.run("equinet-cnn", 0) / "checkpoint.pt", DEMO_CHECKPOINT)
-    test = load_pairs(paths.store("test"), 0, 1)
+    checkpoint, example = DEMO_CHECKPOINT, DEMO_EXAMPLE
+    if to is not None:
+        to.mkdir(parents=True, exist_ok=True)
+        checkpoint, example = to / DEMO_CHECKPOINT.name, to / DEMO_EXAMPLE.name
+    run = Path(config("equinet-cnn", 0, sizes, device).run.out)
+    export(run / "checkpoint.pt", checkpoint)
+    test = load_pairs(store(sizes, "test"), 0, 1)
     np.savez_compressed(
-        DEMO_EXAMPLE,
+        example,
         eta=test.eta[0],
         data=test.data[0],
         freqs=test.freqs,
         geometry=json.dumps(test.geometry.to_dict()),
         source=f"squares{N}-test.zarr:0",
     )
-    size = DEMO_CHECKPOINT.stat().st_size
-    print(f"ship: {DEMO_CHECKPOINT} ({size} bytes)", flush=True)
-    return {"checkpoint": str(DEMO_CHECKPOINT.relative_to(REPO)), "bytes": size}
+    size = checkpoint.stat().st_size
+    print(f"ship: {checkpoint} ({size} bytes)", flush=True)
+    return {"checkpoint": str(checkpoint), "bytes": size}
 
 
-MACHINE = f"{platform.machine()} {platform.node()}"
-
-
-def main(argv: list[str] | None = None) -> None:
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--stages", default="data,train,val,test,report")
-    ap.add_argument("--models", default=",".join(MODELS), help="comma list")
-    ap.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="training seeds")
-    ap.add_argument("--data", type=Path, default=None, help="stores (default data/reduced)")
-    ap.add_argument("--runs", type=Path, default=None, help="runs (default out/runs/reduced)")
-    ap.add_argument("--results", type=Path, default=None, help="default benchmarks/results")
-    ap.add_argument("--workers", type=int, default=2, help="data-generation processes")
-    ap.add_argument("--backend", default="scipy", choices=["scipy", "torch"], help="data solver")
-    ap.add_argument("--draws", type=int, default=4)
-    ap.add_argument("--levels", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=256, help="images per sampler batch")
-    ap.add_argument("--misfit", default="mean", choices=["mean", "samples", "none"])
+    ap.add_argument("--stages", default="data,train,evaluate,report")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--models", default=",".join(MODELS), help="models (comma list)")
+    ap.add_argument("--seed", type=int, default=0, help="training seed of train/evaluate")
+    ap.add_argument("--eval-count", type=int, default=None, help="test pairs evaluated")
+    ap.add_argument("--draws", type=int, default=None)
+    ap.add_argument("--levels", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="override run.steps")
-    ap.add_argument("--precision", default=None, help="override run.precision (fp32, tf32, bf16)")
+    ap.add_argument("--misfit", choices=["mean", "none"], default="mean")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
-    ap.add_argument("--tiny", action="store_true", help="toy sizes, out/learned_reduced_tiny")
-    ap.add_argument("--machine", default=None, help="machine description for the report")
-    args = ap.parse_args(argv)
-    global MACHINE
-    if args.machine:
-        MACHINE = args.machine
-    import torch
-
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    ap.add_argument("--tiny", action="store_true", help="toy sizes, separate folders")
+    ap.add_argument("--ship-to", type=Path, default=None, help="ship into this folder instead")
+    args = ap.parse_args()
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    counts = {split: count for split, (_, count) in SPLITS.items()}
-    base = REPO / "out" / "learned_reduced_tiny" if args.tiny else None
-    if args.tiny:
-        counts = {k: TINY[k] for k in counts}
-        args.steps = args.steps or TINY["steps"]
-        args.levels, args.draws = TINY["levels"], TINY["draws"]
-    paths = Paths(
-        data=args.data or (base / "data" if base else REPO / "data" / "reduced"),
-        runs=args.runs or (base / "runs" if base else REPO / "out" / "runs" / "reduced"),
-        results=args.results or (base / "results" if base else REPO / "benchmarks" / "results"),
-    )
+    sizes = Sizes.tiny() if args.tiny else Sizes()
+    over = {
+        k: v
+        for k, v in (
+            ("eval_count", args.eval_count),
+            ("draws", args.draws),
+            ("levels", args.levels),
+            ("steps", args.steps),
+        )
+        if v is not None
+    }
+    sizes = dataclasses.replace(sizes, **over)
     stages = args.stages.split(",")
-    unknown = set(stages) - {"data", "train", "val", "test", "report", "ship"}
-    if unknown:
-        raise SystemExit(f"unknown stage(s) {sorted(unknown)}")
-    models, seeds = args.models.split(","), [int(s) for s in args.seeds.split(",")]
-    command = "python benchmarks/learned_reduced.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
-    record = {"machine": MACHINE, "command": command}
+    models = args.models.split(",")
+    record = {
+        "machine": f"{platform.machine()} {platform.node()}",
+        "argv": vars(args) | {"ship_to": str(args.ship_to)},
+    }
     if "data" in stages:
-        record["data_seconds"] = stage_data(paths, counts, args.workers, args.backend)
+        record["data_seconds"] = stage_data(sizes, args.workers)
     if "train" in stages:
-        record["train_seconds"] = stage_train(paths, models, seeds, args, counts["train"])
-    for split in ("val", "test"):
-        if split in stages:
-            record[f"{split}_seconds"] = stage_evaluate(paths, split, models, seeds, args)
+        record["train_seconds"] = stage_train(sizes, args.device, models, args.seed)
+    if "evaluate" in stages:
+        record["evaluation"] = stage_evaluate(
+            sizes, args.device, models, args.seed, args.misfit == "mean"
+        )
     if "report" in stages:
-        for split in ("val", "test"):
-            if (paths.results / split).is_dir():
-                record[f"report_{split}"] = stage_report(paths, split, command)
+        stage_report(sizes)
     if "ship" in stages:
-        record["ship"] = stage_ship(paths)
-    paths.results.mkdir(parents=True, exist_ok=True)
-    tag = "-".join(stages) + "_" + "-".join(models) + "_" + "-".join(map(str, seeds))
-    (paths.results / f"learned_reduced_log_{tag}_{os.getpid()}.json").write_text(
-        json.dumps(record, indent=2, default=str)
-    )
+        record["ship"] = stage_ship(sizes, args.device, args.ship_to)
+    print(json.dumps(record, indent=2, default=str))
 
 
 if __name__ == "__main__":

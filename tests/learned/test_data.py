@@ -77,7 +77,7 @@ def test_store_slice_identifies_the_image_stream_and_check_held_out(tiny_store, 
     other_freqs = store_slice(make("f.zarr", 0, [1.0]), 0, 4)  # same images, other data
     other_seed = store_slice(make("s.zarr", 1, [2.5, 5.0]), 0, 4)
     assert other_freqs["stream"] == trained["stream"] != other_seed["stream"]
-    with pytest.raises(UserInputError, match="pairs 0..3 were used to train"):
+    with pytest.raises(UserInputError, match=r"pairs 0\.\.3 were used to train"):
         check_held_out(trained, other_freqs)
     check_held_out(trained, other_seed)  # held out: another seed
     check_held_out(trained, store_slice(tiny_store, 6, 2))  # held out: outside the slice

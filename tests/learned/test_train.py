@@ -85,7 +85,7 @@ def test_deterministic_recipes_of_the_paper():
     assert [expo.factor(s, 10**6) for s in (0, 1999, 2000, 4000, 5999)] == pytest.approx(
         [1.0, 1.0, 0.95, 0.95**2, 0.95**2]
     )
-    with pytest.raises(UserInputError, match="optim.schedule must be cosine or exponential"):
+    with pytest.raises(UserInputError, match=r"optim\.schedule must be cosine or exponential"):
         TrainConfig.from_dict(
             {
                 "data": {"train": "x"},

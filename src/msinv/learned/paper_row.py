@@ -80,6 +80,7 @@ class PaperRowConfig:
     precision: str = "auto"  # auto (bf16 on cuda, fp32 on cpu) | fp32 | tf32 | bf16
     compile: bool = False  # torch.compile the networks
     sample_batch: int = 2000  # images integrated together by the sampler
+    sample_precision: str = "fp32"  # fp32 | bf16 (network evaluations of the sampler)
     target_blur: float = 0.5  # the published pipeline's 0.5-pixel blur of the stored target
 
     def __post_init__(self) -> None:
@@ -101,6 +102,7 @@ class PaperRowConfig:
             "device": ("auto", "cpu", "cuda"),
             "solver": ("auto", "torch", "fd"),
             "precision": ("auto", "fp32", "tf32", "bf16"),
+            "sample_precision": ("fp32", "bf16"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -316,6 +318,7 @@ def stage_evaluate(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callabl
             seed=cfg.seed + start,
             n_levels=cfg.levels,
             batch=cfg.sample_batch,
+            precision=cfg.sample_precision,
         )
         _save_npz(path, samples=samples)
         seconds += time.perf_counter() - t0

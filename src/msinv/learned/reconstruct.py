@@ -23,6 +23,7 @@ def demo(
     n_levels: int = 32,
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
+    example: str | os.PathLike | None = None,
     threads: int = 1,
 ) -> dict:
     """Main job: reconstruct the built-in example with uncertainty from the shipped checkpoint.
@@ -40,7 +41,10 @@ def demo(
         Sampler noise levels (fewer than the paper's 256 to stay under a minute on a CPU).
     seed : int
     checkpoint : path-like, optional
-        Another checkpoint trained on the same grid (default: the shipped one).
+        Another checkpoint (default: the shipped 32x32 one).
+    example : path-like, optional
+        A datum in the shipped example's layout (``eta``, ``data``, ``freqs``, ``geometry``),
+        on the checkpoint's grid (default: the shipped 32x32 example).
     threads : int
         Torch intra-op threads while sampling (1: robust on a busy machine, where two
         threads on two cores ran several times slower; 0: torch's default).
@@ -56,7 +60,8 @@ def demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     loaded = load(checkpoint or DEMO_CHECKPOINT)
-    with np.load(DEMO_EXAMPLE) as ex:
+    example = Path(example or DEMO_EXAMPLE)
+    with np.load(example) as ex:
         eta, data, freqs = ex["eta"], ex["data"], ex["freqs"]
         geometry = Geometry.from_dict(json.loads(str(ex["geometry"])))
     before = torch.get_num_threads()
@@ -74,7 +79,7 @@ def demo(
     )[0]
     summary = {
         "checkpoint": str(checkpoint or DEMO_CHECKPOINT),
-        "example": str(DEMO_EXAMPLE),
+        "example": str(example),
         "draws": draws,
         "n_levels": n_levels,
         "rrmse_posterior_mean": float(rrmse(mean[None], eta[None])[0]),

@@ -37,7 +37,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -60,6 +60,11 @@ DEFAULT_CHUNK = 16
 #: Family name of a store whose samples were made elsewhere (e.g. imported from HDF5).
 EXTERNAL = "external"
 _SIMULATE = "msinv.scattering.helmholtz:simulate"
+#: The batched PyTorch solver (FFT Lippmann--Schwinger + GMRES, CPU or CUDA; ``learn`` extra),
+#: the simulator of ``backend="torch"`` stores.
+TORCH_SIMULATOR = "msinv.accel.lippmann_schwinger:simulate"
+#: Samples per call of the PyTorch solver when the caller does not choose.
+TORCH_BATCH = 256
 
 
 class DatasetError(ValueError):
@@ -104,6 +109,10 @@ class DatasetConfig:
         Precision of the solves (the data are stored as complex64).
     backend : {"scipy", "torch"}
         Solver backend (:data:`msinv.scattering.spec.BACKENDS`).
+    simulator_options : dict
+        Further keyword arguments of the simulator that change its numbers (the GMRES
+        tolerance and restart of the PyTorch solver, :data:`TORCH_SIMULATOR`); recorded (only
+        when given, so other stores keep their attributes) and checked on resume.
     """
 
     family: str
@@ -119,6 +128,7 @@ class DatasetConfig:
     family_params: dict[str, Any] = field(default_factory=dict)
     dtype: str = "complex64"
     backend: str = "scipy"
+    simulator_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.family != EXTERNAL:
@@ -145,6 +155,7 @@ class DatasetConfig:
         object.__setattr__(self, "dtype", spec.dtype)
         if ":" not in self.simulator:
             raise ValueError(f"simulator={self.simulator!r}: expected 'module:function'")
+        object.__setattr__(self, "simulator_options", dict(self.simulator_options or {}))
 
     @property
     def spec(self) -> ForwardSpec:
@@ -182,7 +193,7 @@ class DatasetConfig:
             "simulator": self.simulator,
             "dtype": self.dtype,
             "backend": self.backend,
-        }
+        } | ({"simulator_options": self.simulator_options} if self.simulator_options else {})
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> DatasetConfig:
@@ -230,17 +241,56 @@ def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndar
     The data are computed from the float32-rounded ``eta`` that is stored, so the store is
     self-consistent to the last bit.
     """
+    return compute_chunks(config, [k])[0]
+
+
+def compute_chunks(
+    config: DatasetConfig, ks: Sequence[int], **runtime: Any
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Compute the chunks ``ks`` with one simulator call (a batched solver's batch).
+
+    ``runtime`` holds keyword arguments of the simulator that do not change its numbers beyond
+    rounding (``device`` of the PyTorch solver); they are not recorded in the configuration.
+    """
+    return simulate_chunks(config, ks, draw_chunks(config, ks), **runtime)
+
+
+def draw_chunks(config: DatasetConfig, ks: Sequence[int]) -> np.ndarray:
+    """The float32 ``eta`` of the chunks ``ks``, stacked, ``(n_samples, n, n)``."""
     n = config.geometry.n
-    idx = config.chunk_range(k)
-    eta = np.stack(
-        [sample_eta(config.family, config.seed, i, n, config.family_params) for i in idx]
+    return np.stack(
+        [
+            sample_eta(config.family, config.seed, i, n, config.family_params)
+            for k in ks
+            for i in config.chunk_range(k)
+        ]
     ).astype(np.float32)
+
+
+def simulate_chunks(
+    config: DatasetConfig, ks: Sequence[int], eta: np.ndarray, **runtime: Any
+) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """The arrays of the chunks ``ks`` from their stacked ``eta`` (:func:`draw_chunks`), with
+    one simulator call; the data are computed from the float32 ``eta`` that is stored."""
     simulate = _load(config.simulator)
-    data = simulate(eta.astype(np.float64), config.spec, list(config.freqs))
-    out = {"eta": eta, "data": np.asarray(data, dtype=np.complex64)}
-    if config.target_blur > 0:
-        out["target"] = blur_target(eta, config.target_blur).astype(np.float32)
-    return k, out
+    data = simulate(
+        eta.astype(np.float64),
+        config.spec,
+        list(config.freqs),
+        **config.simulator_options,
+        **runtime,
+    )
+    data = np.asarray(data, dtype=np.complex64)
+    target = blur_target(eta, config.target_blur).astype(np.float32) if config.target_blur else None
+    out, start = [], 0
+    for k in ks:
+        sl = slice(start, start + len(config.chunk_range(k)))
+        arrays = {"eta": eta[sl], "data": data[sl]}
+        if target is not None:
+            arrays["target"] = target[sl]
+        out.append((k, arrays))
+        start = sl.stop
+    return out
 
 
 # --------------------------------------------------------------------------------- the store
@@ -392,6 +442,9 @@ def generate(
     progress: bool = True,
     family_params: dict[str, Any] | None = None,
     backend: str | None = None,
+    simulator_options: dict[str, Any] | None = None,
+    device: str | None = None,
+    batch: int | None = None,
 ) -> Path:
     """Generate (or complete) a dataset of ``count`` samples and their data at ``path``.
 
@@ -405,8 +458,11 @@ def generate(
         Grid and acquisition, or the whole forward model (its fields are overridden by
         ``scheme``, ``receiver_interpolation`` and ``backend`` when given).
     family, count, freqs, scheme, seed, target_blur, receiver_interpolation, simulator
-    family_params, backend
-        See :class:`DatasetConfig`.
+    family_params, backend, simulator_options
+        See :class:`DatasetConfig`. ``backend="torch"`` computes with :data:`TORCH_SIMULATOR`
+        (``learn`` extra, imported only then), its default GMRES options updated by
+        ``simulator_options``, on ``device`` (default CUDA when available), :data:`TORCH_BATCH`
+        samples per call unless ``batch`` says otherwise.
     workers : int
         Local worker processes (>= 1; 1 computes in this process). Ignored with ``scheduler``.
     scheduler : str, optional
@@ -416,6 +472,13 @@ def generate(
         Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
     progress : bool
         Show a tqdm bar (samples/s and time left) on stderr.
+    device : str, optional
+        Passed to the simulator as ``device=`` (the PyTorch solver: ``"cpu"``, ``"cuda"``); not
+        part of the configuration (the attribute ``devices`` lists where chunks were computed).
+        Needs ``workers=1`` and no scheduler.
+    batch : int, optional
+        Samples per simulator call, in whole chunks (default: one chunk). A batched solver
+        computes ``ceil(batch / chunk)`` chunks at once, then writes and marks each.
 
     Returns
     -------
@@ -427,6 +490,27 @@ def generate(
     get_family(family).with_params(**(family_params or {}))
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise ValueError(f"workers={workers!r}: expected an integer >= 1")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch={batch!r}: expected an integer >= 1 (samples per solver call)")
+    torch_backend = backend == "torch" or (
+        backend is None and isinstance(geometry, ForwardSpec) and geometry.backend == "torch"
+    )
+    if torch_backend:
+        from msinv.accel.lippmann_schwinger import DEFAULT_RESTART, DEFAULT_RTOL, resolve_device
+
+        if simulator != _SIMULATE:
+            raise ValueError(f"backend='torch' with simulator={simulator!r}: give one of them")
+        simulator = TORCH_SIMULATOR
+        simulator_options = {"rtol": DEFAULT_RTOL, "restart": DEFAULT_RESTART} | dict(
+            simulator_options or {}
+        )
+        device = str(resolve_device(device))
+        batch = TORCH_BATCH if batch is None else batch
+    if (device is not None or batch is not None) and (workers > 1 or scheduler is not None):
+        raise ValueError(
+            "device/batch select a batched solver in this process: use workers=1 and no "
+            "scheduler with them"
+        )
     chunk_given = chunk is not None
     if not chunk_given and path.is_dir() and any(path.iterdir()):
         stored = dict(_open_group(path, "r").attrs)["config"]
@@ -448,8 +532,14 @@ def generate(
         family_params=family_params or {},
         dtype=spec.dtype,
         backend=spec.backend,
+        simulator_options=simulator_options or {},
     )
+    _load(config.simulator)  # a missing simulator (or its extra) fails before any I/O
     group = _prepare(path, config, chunk_given=chunk_given)
+    runtime = {} if device is None else {"device": device}
+    if device is not None:
+        devices = sorted({*dict(group.attrs).get("devices", []), str(device)})
+        group.attrs["devices"] = devices  # where the chunks were computed (not in config)
     done = np.asarray(group["done"][:], dtype=bool)
     todo = [int(k) for k in np.flatnonzero(~done)]
     from tqdm import tqdm
@@ -464,9 +554,13 @@ def generate(
         smoothing=0.1,
         dynamic_ncols=True,
     ) as bar:
-        for k, arrays in _run(config, todo, workers=int(workers), scheduler=scheduler):
-            _write_chunk(group, config, k, arrays)
-            bar.update(len(config.chunk_range(k)))
+        group_size = 1 if batch is None else max(1, -(-batch // config.chunk))
+        if group_size > 1 or runtime:
+            _generate_batched(group, config, todo, group_size, runtime, bar.update)
+        else:
+            for k, arrays in _run(config, todo, workers=int(workers), scheduler=scheduler):
+                _write_chunk(group, config, k, arrays)
+                bar.update(len(config.chunk_range(k)))
     return path
 
 
@@ -481,6 +575,37 @@ def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str
             yield compute_chunk(config, k)
     else:
         yield from _run_pool(config, todo, workers)
+
+
+def _generate_batched(
+    group, config: DatasetConfig, todo: list[int], group_size: int, runtime: dict, update
+) -> None:
+    """The chunks ``todo``, ``group_size`` per simulator call, as a pipeline: while a batch is
+    solved (a GPU, or torch's threads), the next batch's ``eta`` is drawn and the previous
+    batch is written, each in a thread of its own (zarr's codecs and numpy release the GIL).
+    A chunk is marked done only after its arrays are written, as in the serial loop; on an
+    error the writes already started finish, nothing later is written."""
+    batches = [todo[s : s + group_size] for s in range(0, len(todo), group_size)]
+    if not batches:
+        return
+    with ThreadPoolExecutor(1) as drawer, ThreadPoolExecutor(1) as writer:
+        upcoming = drawer.submit(draw_chunks, config, batches[0])
+        writes: list = []
+        for i, ks in enumerate(batches):
+            eta = upcoming.result()
+            if i + 1 < len(batches):
+                upcoming = drawer.submit(draw_chunks, config, batches[i + 1])
+            results = simulate_chunks(config, ks, eta, **runtime)
+            _wait(writes, config, update)
+            writes = [(k, writer.submit(_write_chunk, group, config, k, a)) for k, a in results]
+        _wait(writes, config, update)
+
+
+def _wait(writes: list, config: DatasetConfig, update) -> None:
+    """Wait for the writes ``[(k, future)]`` in order (re-raising theirs), updating progress."""
+    for k, future in writes:
+        future.result()
+        update(len(config.chunk_range(k)))
 
 
 def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
