@@ -146,3 +146,31 @@ def test_evaluation_experiments_single_frequency_noise_stencil_and_misfit(stores
     with np.load(tmp_path / "eval-single-squares.npz") as f:
         assert f["data_misfit"].shape == (2, 3, 2)
     assert json.loads((tmp_path / "eval.json").read_text())["rows"][0]["noise"] == 0.2
+
+
+def test_target_blur_is_recorded_and_a_mismatch_at_evaluation_warns(stores, tmp_path):
+    """Item 4: the checkpoint records its training targets' blur (the published pipeline
+    blurs by 0.5 pixel); evaluating against targets of another blur warns."""
+    from msinv.learned.evaluation import evaluate
+    from msinv.scattering import Geometry
+    from msinv.scattering.dataset import generate
+
+    torch.set_num_threads(1)
+    blurred = tmp_path / "blurred.zarr"
+    generate(
+        blurred,
+        family="squares",
+        count=2,
+        geometry=Geometry.paper(16),
+        freqs=[1.0, 2.0, 4.0],
+        seed=1,
+        target_blur=0.5,
+        progress=False,
+    )
+    ckpt = train(_tiny(CONFIGS / "learned-reduced-equinet.toml", stores["train"], tmp_path / "r"))
+    assert torch.load(ckpt, weights_only=True)["train_data"]["target_blur"] == 0.0
+    with pytest.warns(UserWarning, match=r"trained on targets blurred by 0 px, .* 0\.5 px"):
+        rows = evaluate({"det": ckpt}, {"b": blurred}, n_levels=2, misfit="none", references={})[
+            "rows"
+        ]
+    assert rows[0]["target_blur"] == 0.5 and rows[0]["train_target_blur"] == 0.0

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +94,18 @@ def evaluate(
         raise ValueError(f"misfit must be 'mean', 'samples' or 'none', got {misfit!r}")
     loaded = {label: load(ckpt, device=device) for label, ckpt in checkpoints.items()}
     tests = {family: store_slice(store, start, count) for family, store in datasets.items()}
-    for model in loaded.values():
+    for label, model in loaded.items():
         for test in tests.values():
             check_held_out(model.train_data, test, "evaluate")
+            trained_blur = (model.train_data or {}).get("target_blur")
+            if trained_blur is not None and trained_blur != test["target_blur"]:
+                warnings.warn(
+                    f"{label} was trained on targets blurred by {trained_blur:g} px, "
+                    f"{test['path']} holds targets blurred by {test['target_blur']:g} px: "
+                    "the errors include the blur difference",
+                    UserWarning,
+                    stacklevel=2,
+                )
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     ref_rows = _reference_sd(datasets, start, count, references, next(iter(loaded.values())))
@@ -284,7 +294,6 @@ def reference_sd(
 
 def _sd(fn, x: np.ndarray, y: np.ndarray) -> float:
     """A Sinkhorn value between the flattened sets, NaN (and a warning) if it does not converge."""
-    import warnings
 
     try:
         return float(fn(x.reshape(len(x), -1), y.reshape(len(y), -1)))
