@@ -96,7 +96,9 @@ def config(
         f"# Evaluate: msinv learn evaluate -m {model}=out/runs/full/{name}/checkpoint.pt "
         f"-d {family}=data/{family}{n}-test.zarr --draws 10 --out out/evaluate/{name}\n"
     )
-    freqs_line = "" if select is None else f"freqs = [{', '.join(repr(float(x)) for x in select)}]\n"
+    freqs_line = (
+        "" if select is None else f"freqs = [{', '.join(repr(float(x)) for x in select)}]\n"
+    )
     return (
         f'{head}seed = 0\n\n[data]\ntrain = "../data/{family}{n}-train.zarr"\nstart = 0\n'
         f'count = {count}\n{freqs_line}\n[model]\nname = "{model}"\n\n{recipe}'
@@ -130,6 +132,19 @@ def all_configs() -> dict[str, str]:
             "squares",
             count=k,
         )
+    name = "learned-full-mixed"
+    text = config(
+        name,
+        "equinet-cnn",
+        "Mixed training: equinet-cnn on 7,000 pairs of each of squares, triangles and "
+        "Shepp-Logan (21,000 in all); evaluate it on each family's test store.",
+        "squares",
+        count=7000,
+    )
+    stores = ", ".join(f'"../data/{f}80-train.zarr"' for f in FAMILIES)
+    text = text.replace('train = "../data/squares80-train.zarr"', f"train = [{stores}]")
+    head = "".join(data_commands(f) for f in FAMILIES if f != "squares")
+    out[name] = text.replace("# Recipe:", head + "# Recipe:", 1)
     for n in (60, 80, 120, 160):
         freqs = tuple(f * n / 80 for f in FREQS)
         name = f"learned-full-brain-{n}"

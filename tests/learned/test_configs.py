@@ -33,11 +33,11 @@ def test_full_configs_are_what_the_generator_writes_and_parse():
     assert on_disk == expected
     for stem in expected:
         cfg = TrainConfig.from_toml(CONFIGS / f"{stem}.toml")
-        store = Path(cfg.data.train).name
         text = expected[stem]
-        assert f"--out data/{store}" in text and "--seed 0" in text  # training store command
-        test_store = store.replace("-train.zarr", "-test.zarr")
-        assert f"--seed 1 --out data/{test_store}" in text  # test store: another seed
+        for store in map(lambda t: Path(t).name, cfg.data.stores):
+            assert f"--seed 0 --out data/{store}" in text  # the training store's command
+            test_store = store.replace("-train.zarr", "-test.zarr")
+            assert f"--seed 1 --out data/{test_store}" in text  # test store: another seed
         assert "--target-blur 0.5" in text
 
 
@@ -86,7 +86,8 @@ def stores(tmp_path_factory):
     return made
 
 
-def _tiny(path: Path, store: Path, out: Path) -> TrainConfig:
+def _tiny(path: Path, store: list[Path], out: Path) -> TrainConfig:
+    """A config at tiny size on the tiny store(s) (a mixed config gets two)."""
     cfg = TrainConfig.from_toml(path)
     model = cfg.model
     if cfg.model.score:
@@ -103,19 +104,22 @@ def _tiny(path: Path, store: Path, out: Path) -> TrainConfig:
         threads=1,
         device="cpu",
     )
-    data = dataclasses.replace(cfg.data, train=str(store), count=min(cfg.data.count or 6, 6))
+    train = [str(s) for s in store] if len(cfg.data.stores) > 1 else str(store[0])
+    count = 2 if len(cfg.data.stores) > 1 else min(cfg.data.count or 6, 6)  # wide4 holds 2
+    data = dataclasses.replace(cfg.data, train=train, count=count)
     return dataclasses.replace(cfg, data=data, model=model, run=run)
 
 
 @pytest.mark.parametrize("path", REDUCED, ids=lambda p: p.stem)
 def test_every_reduced_config_trains_at_tiny_size(path, stores, tmp_path):
     torch.set_num_threads(1)
-    cfg = _tiny(path, stores["train"], tmp_path / "run")
+    cfg = _tiny(path, [stores["train"], stores["wide4"]], tmp_path / "run")
     ckpt = torch.load(train(cfg), weights_only=True)
     assert ckpt["step"] == 2
     resolved = TrainConfig.from_dict(__import__("tomllib").loads(ckpt["config"]))
     assert resolved.model.freqs == (cfg.data.freqs or [1.0, 2.0, 4.0])
     assert resolved.model.name == cfg.model.name
+    assert len(ckpt["train_data"]) == len(cfg.data.stores)  # every training store recorded
 
 
 def test_evaluation_experiments_single_frequency_noise_stencil_and_misfit(stores, tmp_path):
@@ -124,7 +128,9 @@ def test_evaluation_experiments_single_frequency_noise_stencil_and_misfit(stores
     torch.set_num_threads(1)
     single = train(
         _tiny(
-            CONFIGS / "learned-reduced-single-frequency.toml", stores["train"], tmp_path / "single"
+            CONFIGS / "learned-reduced-single-frequency.toml",
+            [stores["train"]],
+            tmp_path / "single",
         )
     )
     out = tmp_path / "eval"
@@ -167,8 +173,8 @@ def test_target_blur_is_recorded_and_a_mismatch_at_evaluation_warns(stores, tmp_
         target_blur=0.5,
         progress=False,
     )
-    ckpt = train(_tiny(CONFIGS / "learned-reduced-equinet.toml", stores["train"], tmp_path / "r"))
-    assert torch.load(ckpt, weights_only=True)["train_data"]["target_blur"] == 0.0
+    ckpt = train(_tiny(CONFIGS / "learned-reduced-equinet.toml", [stores["train"]], tmp_path / "r"))
+    assert torch.load(ckpt, weights_only=True)["train_data"][0]["target_blur"] == 0.0
     with pytest.warns(UserWarning, match=r"trained on targets blurred by 0 px, .* 0\.5 px"):
         rows = evaluate({"det": ckpt}, {"b": blurred}, n_levels=2, misfit="none", references={})[
             "rows"

@@ -160,7 +160,8 @@ def evaluate_cmd(
         start=start,
         count=count,
         noise=noise,
-        references={k: _store_range(v) for k, v in _pairs(reference, "--reference").items()},
+        references={k: _store_range(v) for k, v in _pairs(reference, "--reference").items()}
+        or None,
         n_levels=levels,
         misfit=misfit,
         seed=seed,

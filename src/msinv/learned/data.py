@@ -208,6 +208,40 @@ def load_pairs(
     )
 
 
+def concat_pairs(parts: list[Pairs]) -> Pairs:
+    """Pairs of several stores together (mixed training); they must share grid and frequencies.
+
+    Raises
+    ------
+    UserInputError
+        When the stores differ in grid size, acquisition or frequencies.
+    """
+    first = parts[0]
+    for other in parts[1:]:
+        if (
+            other.eta.shape[1:] != first.eta.shape[1:]
+            or other.data.shape[1:] != first.data.shape[1:]
+        ):
+            raise UserInputError(
+                f"mixed training needs one grid and acquisition: images {first.eta.shape[1:]} "
+                f"and data {first.data.shape[1:]} vs {other.eta.shape[1:]} and {other.data.shape[1:]}"
+            )
+        if not np.allclose(other.freqs, first.freqs):
+            raise UserInputError(
+                f"mixed training needs the same frequencies: {list(first.freqs)} vs "
+                f"{list(other.freqs)}"
+            )
+    if len(parts) == 1:
+        return first
+    return Pairs(
+        np.concatenate([p.eta for p in parts]),
+        np.concatenate([p.data for p in parts]),
+        first.freqs,
+        first.geometry,
+        first.spec,
+    )
+
+
 def store_slice(path: str | os.PathLike, start: int = 0, count: int | None = None) -> dict:
     """The record of a slice of pairs of a store, as checkpoints keep their training data.
 
@@ -251,14 +285,15 @@ def store_slice(path: str | os.PathLike, start: int = 0, count: int | None = Non
     }
 
 
-def check_held_out(trained: dict | None, test: dict, what: str = "evaluate") -> None:
+def check_held_out(trained: dict | list | None, test: dict, what: str = "evaluate") -> None:
     """Refuse to use pairs a model was trained on.
 
     Parameters
     ----------
-    trained : dict or None
-        :func:`store_slice` record of the training data (checkpoints without one: None, not
-        checked; records of older checkpoints may lack ``stream``: the paths are compared).
+    trained : dict, list of dict or None
+        :func:`store_slice` record(s) of the training data, one per training store
+        (checkpoints without one: None, not checked; records of older checkpoints may lack
+        ``stream``: the paths are compared).
     test : dict
         :func:`store_slice` record of the pairs about to be used.
     what : str
@@ -270,6 +305,10 @@ def check_held_out(trained: dict | None, test: dict, what: str = "evaluate") -> 
         When the two slices of the same pair stream overlap.
     """
     if trained is None:
+        return
+    if isinstance(trained, list):
+        for one in trained:
+            check_held_out(one, test, what)
         return
     same = trained["path"] == test["path"] or (
         trained.get("stream") is not None and trained.get("stream") == test["stream"]

@@ -97,8 +97,9 @@ def evaluate(
     for label, model in loaded.items():
         for test in tests.values():
             check_held_out(model.train_data, test, "evaluate")
-            trained_blur = (model.train_data or {}).get("target_blur")
-            if trained_blur is not None and trained_blur != test["target_blur"]:
+            blurs = {t.get("target_blur") for t in model.train_data or []} - {None}
+            trained_blur = max(blurs) if blurs else None
+            if trained_blur is not None and blurs != {test["target_blur"]}:
                 warnings.warn(
                     f"{label} was trained on targets blurred by {trained_blur:g} px, "
                     f"{test['path']} holds targets blurred by {test['target_blur']:g} px: "
@@ -115,7 +116,7 @@ def evaluate(
             row, values = _evaluate_one(
                 model, store, start, count, draws, n_levels, misfit, seed, batch, noise
             )
-            trained = model.train_data or {}
+            trained = (model.train_data or [{}])[0]
             row = {
                 "model": label,
                 "family": family,
@@ -250,8 +251,8 @@ def _reference_sd(datasets, start, count, references, first) -> dict[str, dict]:
             if family not in references:
                 continue
             train_store, t_start, t_count = references[family]
-        elif first.train_data is not None and os.path.exists(first.train_data["path"]):
-            t = first.train_data
+        elif first.train_data and os.path.exists(first.train_data[0]["path"]):
+            t = first.train_data[0]
             train_store, t_start = t["path"], t["start"]
             t_count = None if t["stop"] >= 2**62 else t["stop"] - t["start"]
         else:

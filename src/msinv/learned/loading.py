@@ -32,8 +32,8 @@ class Loaded:
         The resolved training configuration.
     step : int
         Training steps behind the weights.
-    train_data : dict, optional
-        The training slice (:func:`msinv.learned.data.store_slice`), for
+    train_data : list of dict, optional
+        The training slices, one per store (:func:`msinv.learned.data.store_slice`), for
         :func:`msinv.learned.data.check_held_out`.
     """
 
@@ -41,7 +41,7 @@ class Loaded:
     norm: Normalisation
     config: object
     step: int
-    train_data: dict | None = None
+    train_data: list[dict] | None = None
 
     @property
     def kind(self) -> str:
@@ -91,13 +91,16 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
     return Loaded(model, norm, config, int(ckpt["step"]), _train_data(ckpt, config))
 
 
-def _train_data(ckpt: dict, config) -> dict | None:
-    """The checkpoint's training slice; older checkpoints: rebuilt from their config."""
+def _train_data(ckpt: dict, config) -> list[dict] | None:
+    """The checkpoint's training slices, one per store; older checkpoints: from their config."""
     if "train_data" in ckpt:
-        return dict(ckpt["train_data"])
+        record = ckpt["train_data"]
+        return [dict(r) for r in record] if isinstance(record, list) else [dict(record)]
     if not config.data.train:
         return None
     start = config.data.start
     stop = 2**62 if config.data.count is None else start + config.data.count
-    path = str(Path(config.data.train).resolve())
-    return {"path": path, "start": start, "stop": stop, "stream": None}
+    return [
+        {"path": str(Path(t).resolve()), "start": start, "stop": stop, "stream": None}
+        for t in config.data.stores
+    ]

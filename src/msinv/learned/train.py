@@ -40,7 +40,13 @@ from torch import nn
 
 from msinv.cli.errors import UserInputError
 from msinv.core.provenance import code_version, provenance
-from msinv.learned.data import Normalisation, PairDataset, load_pairs, store_slice
+from msinv.learned.data import (
+    Normalisation,
+    PairDataset,
+    concat_pairs,
+    load_pairs,
+    store_slice,
+)
 from msinv.learned.diffusion.ema import ema_model
 from msinv.learned.models import ARCHITECTURE, MODELS, build
 
@@ -52,11 +58,11 @@ INDEX_BLOCK = 512  # batches whose sample indices are sent to the device at once
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Training data: a dataset store and the range of samples to use."""
+    """Training data: one or several dataset stores and the range of samples of each."""
 
-    train: str  # path of the zarr store (relative to the config file)
-    start: int = 0  # first sample
-    count: int | None = None  # number of samples (None: all)
+    train: str | list[str]  # zarr store(s), relative to the config file (several: mixed)
+    start: int = 0  # first sample (of each store)
+    count: int | None = None  # number of samples of each store (None: all)
     freqs: list[float] | None = None  # frequencies kept from the store (None: all)
 
     def __post_init__(self) -> None:
@@ -64,6 +70,13 @@ class DataConfig:
             raise ValueError(
                 f"data.start must be >= 0 and data.count >= 1, got {self.start}, {self.count}"
             )
+        if not self.stores:
+            raise ValueError("data.train must name at least one store")
+
+    @property
+    def stores(self) -> list[str]:
+        """The training stores as a list."""
+        return [self.train] if isinstance(self.train, str) else list(self.train)
 
 
 @dataclass(frozen=True)
@@ -226,7 +239,12 @@ class TrainConfig:
         base = path.resolve().parent
         return dataclasses.replace(
             cfg,
-            data=dataclasses.replace(cfg.data, train=str(base / cfg.data.train)),
+            data=dataclasses.replace(
+                cfg.data,
+                train=[str(base / t) for t in cfg.data.train]
+                if isinstance(cfg.data.train, list)
+                else str(base / cfg.data.train),
+            ),
             run=dataclasses.replace(cfg.run, out=str(base / cfg.run.out)),
         )
 
@@ -426,7 +444,8 @@ def _train(
     device: torch.device,
     stop_after: int | None,
 ) -> Path:
-    pairs = load_pairs(config.data.train, config.data.start, config.data.count, config.data.freqs)
+    d = config.data
+    pairs = concat_pairs([load_pairs(t, d.start, d.count, d.freqs) for t in d.stores])
     config = resolve(config, pairs)
     norm = Normalisation.fit(pairs.eta, pairs.data)
     dataset = PairDataset(pairs, norm)
@@ -560,7 +579,9 @@ def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, wor
             "config": config.to_toml(),
             "kind": model.kind,
             "architecture": ARCHITECTURE,
-            "train_data": store_slice(config.data.train, config.data.start, config.data.count),
+            "train_data": [
+                store_slice(t, config.data.start, config.data.count) for t in config.data.stores
+            ],
             "code_version": code_version(),
             "provenance": json.dumps(provenance(config.to_dict())),
         }
