@@ -129,3 +129,31 @@ def test_stages_from_groups_cumulative_and_validation():
         stages_from_groups([[1.0], []])
     with pytest.raises(ValueError, match="at least one"):
         continuation([], lambda s: None, np.zeros(1))
+
+
+def test_per_stage_array_bounds_and_minimiser():
+    from msinv.core.continuation import box_arrays
+
+    calls = []
+
+    def clipped(fun, x0, bounds, stage, on_iterate):
+        lo, hi = box_arrays(bounds, x0.size)
+        calls.append((stage.label, lo.copy(), hi.copy()))
+        return np.clip(np.full(x0.size, 5.0), lo, hi), 1, "clipped"
+
+    lo2 = np.array([0.0, 1.0, 2.0])
+    stages = [
+        Stage("a", max_iter=20),
+        Stage("b", bounds=(lo2, lo2 + 0.5), minimiser=clipped),
+        Stage("c", bounds=(None, 2.5), minimiser=clipped),
+    ]
+    res = continuation(stages, lambda s: _quadratic(np.full(3, 3.0)), np.zeros(3), bounds=(0, 1))
+    np.testing.assert_allclose(res.stages[0].misfit_end, 0.5 * 3 * 4.0, rtol=1e-6)  # x = 1
+    assert [c[0] for c in calls] == ["b", "c"]
+    np.testing.assert_allclose(calls[0][1], lo2)
+    np.testing.assert_allclose(calls[1][1], -np.inf)
+    np.testing.assert_allclose(res.model, 2.5)
+    with pytest.raises(ValueError, match="above"):
+        continuation(
+            [Stage("x", bounds=(np.ones(3), np.zeros(3)))], lambda s: _quadratic(0), np.zeros(3)
+        )

@@ -5,8 +5,8 @@ msinv gravity ...      GRAV3D       does
 =====================  ===========  ==================================================
 forward                GZFOR3D      g_z of a density model at stations
 weights                PFWEIGHT     depth or distance weights
-sensitivity            GZSEN3D      G, wavelet-compressed, saved with its mesh
-invert                 GZINV3D      bounded Tikhonov inversion (modes 1, 2, 3)
+sensitivity            GZSEN3D      G, compressed block by block, saved with mesh and stations
+invert                 GZINV3D      bounded inversion, L2 or sparse (modes 1, 2, 3)
 predict                GZPRE3D      data of a model from a saved sensitivity
 example                --           a small GRAV3D-style example to try all of the above
 =====================  ===========  ==================================================
@@ -32,9 +32,12 @@ class _Bar:
     """A tqdm progress bar fed by ``callback(done, total)``."""
 
     def __init__(self, desc: str, quiet: bool):
+        import sys
+
         from tqdm import tqdm
 
-        self.bar = tqdm(desc=desc, unit="", disable=quiet, leave=False)
+        # only on a terminal: a redirected log must not fill with carriage returns
+        self.bar = tqdm(desc=desc, unit="", disable=quiet or not sys.stderr.isatty(), leave=False)
 
     def __call__(self, done: int, total: int):
         self.bar.total = total
@@ -136,13 +139,17 @@ def weights(
     typer.echo(f"wrote {out} ({kind} weighting, {int(active.sum())} active cells)")
 
 
-def _test_model(mesh, active):
-    """A block of 0.1 g/cc in the middle of the mesh (diagnostics' test model)."""
-    c = mesh.cell_centers
-    mid = [0.5 * (n[0] + n[-1]) for n in (mesh.nodes_x, mesh.nodes_y, mesh.nodes_z)]
-    ext = [0.1 * (n[-1] - n[0]) for n in (mesh.nodes_x, mesh.nodes_y, mesh.nodes_z)]
-    inside = np.all(np.abs(c - mid) <= ext, axis=1)
-    return np.where(inside, 0.1, 0.0)[active]
+def _logger(path: Path, echo: bool = True):
+    """``say(line)``: append to a log file (created afresh) and echo to the terminal."""
+    fh = path.open("w")
+
+    def say(line: str):
+        fh.write(line + "\n")
+        fh.flush()
+        if echo:
+            typer.echo(line)
+
+    return say, fh
 
 
 @app.command()
@@ -156,17 +163,31 @@ def sensitivity(
     wavelet: str = typer.Option("daub2", help="daub1..daub6, symm4..symm6, or NONE."),
     rstar: float = typer.Option(0.05, min=0.0, max=1.0, help="Relative error r* per row."),
     rule: str = typer.Option("per_row", help="per_row, representative or threshold."),
-    dtype: str = typer.Option("float32", help="Precision of the dense G: float32/float64."),
+    dtype: str = typer.Option("float32", help="Precision of a dense G: float32/float64."),
+    memory: float | None = typer.Option(
+        None,
+        min=0.01,
+        help="Memory budget in GiB for building G [default: a quarter of the machine's RAM].",
+    ),
+    workers: int | None = typer.Option(None, min=1, help="Compression threads [default: all]."),
     diagnostics: bool = typer.Option(False, help="Write sens_diagnostics.json."),
     out: Path | None = typer.Option(
         None, help="Sensitivity file [default: gzinv3d.mtx beside the control file]."
     ),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
-    """Sensitivity matrix, wavelet-compressed, saved with its mesh: GZSEN3D."""
-    from msinv.gravity.compression import CompressedSensitivity, CompressionConfig
-    from msinv.gravity.sensitivity import build_sensitivity, save_sensitivity, sensitivity_memory
-    from msinv.gravity.ubc import read_mesh, read_model
+    """Sensitivity matrix, wavelet-compressed block by block, saved with its mesh: GZSEN3D.
+
+    G is built in blocks of stations that fit the memory budget, each block compressed at once
+    and written to OUT.partial/; a killed run started again resumes there. Writes the
+    sensitivity file, sensitivity.txt (RMS sensitivity of every cell) and gzsen3d.log.
+    """
+    from msinv.gravity.pipeline import (
+        SensitivitySettings,
+        build_sensitivity_file,
+        read_cell_weights,
+    )
+    from msinv.gravity.ubc import read_mesh
 
     folder, threshold, scale = Path("."), None, True
     if control is not None:
@@ -189,56 +210,41 @@ def sensitivity(
         folder = control.parent
     if mesh is None or data is None:
         raise UserInputError("give a GZSEN3D control file, or --mesh and --data")
-    if dtype not in ("float32", "float64"):
-        raise UserInputError(f"--dtype: expected float32 or float64, got {dtype!r}")
+    settings = SensitivitySettings(
+        wavelet=wavelet,
+        rule=rule,
+        rstar=rstar,
+        threshold=threshold if threshold is not None else 1e-3,
+        scale_sensitivity=scale,
+        dtype=dtype,
+        memory=None if memory is None else int(memory * 2**30),
+        workers=workers,
+    )
     m = read_mesh(mesh)
     active = _active(m, topography)
     st = _stations(data)
-    w = np.ones(int(active.sum()))
-    if weights_file is not None:
-        w = read_model(weights_file, m)[active]
-        if np.any(w <= 0):
-            raise UserInputError(f"{weights_file}: weights of active cells must be > 0")
-    need = sensitivity_memory(st.n_data, int(active.sum()), dtype)
-    typer.echo(f"G: {st.n_data} data x {int(active.sum())} cells, {need / 2**30:.2f} GiB {dtype}")
-    bar = _Bar("G rows", quiet)
-    g = build_sensitivity(m, st.locations, active, dtype=np.dtype(dtype), chunk=16, callback=bar)
-    bar.close()
+    w = None if weights_file is None else read_cell_weights(weights_file, m, active)
     out = out or folder / "gzinv3d.mtx"
-    record = {
-        "wavelet": wavelet,
-        "rstar": rstar,
-        "rule": rule,
-        "threshold": threshold,
-        "scale_sensitivity": scale,
-    }
-    if wavelet.upper() == "NONE":
-        save_sensitivity(out, (g, active, w), m, record)
-        typer.echo(f"wrote {out} (dense)")
-        return
-    cfg = CompressionConfig(
-        wavelet.lower(),
-        rule,
-        rstar if rule != "threshold" else 0.05,
-        threshold if threshold is not None else 1e-3,
-    )
-    # rows are scaled as in GRAV3D's model norm, by w·sqrt(V): the large padding cells then
-    # hold little energy and compress well; the inversion's weights (w) are stored apart
-    vol = m.cell_volumes[active]
-    scaling = (w if scale else 1.0) * np.sqrt(vol / vol.min())
-    bar = _Bar("compress", quiet)
-    comp = CompressedSensitivity.compress(g, m.shape_cells, active, scaling, cfg, callback=bar)
-    bar.close()
-    save_sensitivity(out, comp, m, record, model_weights=w)
-    diag = comp.diagnostics(g, _test_model(m, active), st.std)
-    typer.echo(
-        f"wrote {out}: compression {diag['ratio_entries']:.1f}x "
-        f"({diag['ratio_memory_vs_float64']:.1f}x memory vs float64), r_i in "
-        f"[{diag['r_min']:.4f}, {diag['r_max']:.4f}], test-model data error "
-        f"{diag['data_relative_error']:.2%}"
-    )
+    say, fh = _logger(out.parent / "gzsen3d.log")
+    bar = _Bar("G rows", quiet)
+    try:
+        res = build_sensitivity_file(
+            m,
+            st.locations,
+            active,
+            w,
+            settings,
+            out,
+            std=st.std,
+            sensitivity_txt=out.parent / "sensitivity.txt",
+            progress=bar,
+            log=say,
+        )
+    finally:
+        bar.close()
+        fh.close()
     if diagnostics:
-        (folder / "sens_diagnostics.json").write_text(json.dumps(diag, indent=2) + "\n")
+        (folder / "sens_diagnostics.json").write_text(json.dumps(res.diagnostics, indent=2) + "\n")
 
 
 @app.command()
@@ -246,99 +252,69 @@ def sensitivity(
 def invert(
     control: Path = typer.Argument(..., help="GZINV3D control file (inv.inp)."),
     out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
+    levels: int = typer.Option(
+        1, min=1, max=4, help="Mesh levels: 2 or more inverts coarse-to-fine (cells merged 2x2x2)."
+    ),
+    every_iteration: bool = typer.Option(
+        False, help="Also write gzinv3d_NNN.den/.pre after every beta solve."
+    ),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
-    """Bounded Tikhonov inversion: GZINV3D (writes gzinv3d.den/.pre/.out/.vtk)."""
+    """Bounded inversion, L2 or sparse (v6 lines 13-14, IRLS): GZINV3D.
+
+    Writes gzinv3d.den/.pre/.out/.log/.vtk/.json (and gzinv3d_NNN.den/.pre on request).
+    """
+    import sys
+    import time
+
     from msinv.gravity.control import read_inversion_control
-    from msinv.gravity.inversion import InversionConfig
-    from msinv.gravity.inversion import invert as run_inversion
-    from msinv.gravity.regularisation import Regularisation, RegularisationConfig
-    from msinv.gravity.sensitivity import load_sensitivity
-    from msinv.gravity.ubc import model_or_value, read_active, write_model, write_vtk
-    from msinv.gravity.ubc_data import GravityData, read_observations, write_data
+    from msinv.gravity.pipeline import (
+        iteration_writer,
+        problem_from_control,
+        run_inversion,
+        write_inversion_outputs,
+    )
 
     c = read_inversion_control(control)
-    if c.norms is not None:
-        raise UserInputError(
-            f"{control}: sparse norms (v6 lines 13-14) are not supported; use "
-            "null for least squares"
-        )
     out = out or control.parent
     out.mkdir(parents=True, exist_ok=True)
-    op, mesh, below, w_sens = load_sensitivity(c.sensitivity_file)
-    obs = read_observations(c.obs_file)
-    if obs.n_data != op.shape_out[0]:
-        raise UserInputError(
-            f"{c.obs_file}: {obs.n_data} data, but the sensitivity "
-            f"{c.sensitivity_file} has {op.shape_out[0]} rows"
-        )
-    codes = np.where(below, 1, 0)
-    if c.active_file is not None:
-        codes = np.where(below, read_active(c.active_file, mesh), 0)
-    if np.any(codes[below] != 1):
-        raise UserInputError(
-            f"{c.active_file}: cells inactive below the topography are not "
-            "supported yet; regenerate the sensitivity with the same active cells"
-        )
-    weights = np.ones(mesh.n_cells)
-    weights[below] = w_sens
-    ref = model_or_value(c.reference_model, mesh)
-    a = c.resolved_alphas
-    reg = Regularisation(mesh, RegularisationConfig(*a, smooth=c.smooth), codes, weights, ref)
-    cfg = InversionConfig(
-        mode=c.mode,
-        chifact=c.par if c.mode == 1 else 1.0,
-        tolc=c.tolc,
-        beta=c.par if c.mode == 2 else None,
-    )
+    t0 = time.perf_counter()
+    problem = problem_from_control(c)
     from tqdm import tqdm
 
-    bar = tqdm(desc="CG", unit="it", disable=quiet, leave=False)
+    bar = tqdm(desc="CG", unit="it", disable=quiet or not sys.stderr.isatty(), leave=False)
+    write_iteration = iteration_writer(problem, out) if every_iteration else None
 
     def progress(event, info):
         if event == "cg":
             bar.update(1)
-        elif not quiet:
+            return
+        if write_iteration is not None:
+            write_iteration(event, info)
+        if not quiet:
+            stage = f"IRLS {info['irls']}, " if info.get("irls") else ""
             bar.write(
-                f"beta {info['beta']:.4e}: phi_d {info['phi_d']:.4e}, phi_m "
+                f"{stage}beta {info['beta']:.4e}: phi_d {info['phi_d']:.4e}, phi_m "
                 f"{info['phi_m']:.4e}, {info['cg_iterations']} CG, "
                 f"{info['n_lower'] + info['n_upper']} at bounds"
             )
 
-    res = run_inversion(
-        op,
-        obs.values,
-        obs.std,
-        reg,
-        lower=model_or_value(c.lower, mesh)[below],
-        upper=model_or_value(c.upper, mesh)[below],
-        initial=model_or_value(c.initial_model, mesh)[below],
-        config=cfg,
-        callback=progress,
-    )
+    res = run_inversion(problem, levels=levels, callback=progress)
     bar.close()
-    full = reg.full_model(res.model)
-    write_model(out / "gzinv3d.den", mesh, full, active=below)
-    write_data(
-        out / "gzinv3d.pre",
-        GravityData(obs.locations, res.predicted),
-        comment="msinv gravity invert: predicted data",
-    )
-    (out / "gzinv3d.out").write_text(res.log_text())
-    write_vtk(out / "gzinv3d.vtk", mesh, {"density": full}, active=below)
-    from msinv.core.provenance import provenance
-
-    record = provenance(
-        {"control": str(control), "mode": c.mode, "alphas": list(a), "smooth": c.smooth}
-    )
-    record.update(
-        beta=res.beta, phi_d=res.phi_d, phi_m=res.phi_m, target=res.target, converged=res.converged
-    )
-    (out / "gzinv3d.json").write_text(json.dumps(record, indent=2) + "\n")
+    seconds = time.perf_counter() - t0
+    record = {
+        "control": str(control),
+        "mode": c.mode,
+        "alphas": list(c.resolved_alphas),
+        "smooth": c.smooth,
+        "norms": None if c.norms is None else [float(np.mean(p)) for p in c.norms],
+        "levels": levels,
+    }
+    write_inversion_outputs(problem, res, out, control_path=control, seconds=seconds, record=record)
     target = f" (target {res.target:.1f})" if res.target is not None else ""
     typer.echo(
         f"beta {res.beta:.4e}: phi_d {res.phi_d:.2f}{target}; wrote gzinv3d.den, "
-        f".pre, .out, .vtk in {out}"
+        f".pre, .out, .log, .vtk in {out}"
     )
     if c.mode == 1 and not res.converged:
         typer.secho("warning: the misfit did not reach the target within tolc", err=True)
@@ -353,12 +329,13 @@ def predict(
     out: Path = typer.Option(Path("gzpre3d.grv"), help="Predicted-data file to write."),
 ) -> None:
     """Data of a model from a saved sensitivity: GZPRE3D."""
-    from msinv.gravity.sensitivity import load_sensitivity
+    from msinv.gravity.sensitivity import check_stations, load_sensitivity, stored_stations
     from msinv.gravity.ubc import read_model
     from msinv.gravity.ubc_data import GravityData, write_data
 
     op, mesh, active, _ = load_sensitivity(sensitivity_file)
     st = _stations(locations)
+    check_stations(sensitivity_file, stored_stations(sensitivity_file), st.locations)
     if st.n_data != op.shape_out[0]:
         raise UserInputError(
             f"{locations}: {st.n_data} stations, the sensitivity has {op.shape_out[0]}"

@@ -41,6 +41,11 @@ class Stage:
         Stop when the objective falls to or below this value (the discrepancy principle: stop
         at the noise level); a stage that starts at or below it runs no iteration. ``None``
         disables the rule.
+    bounds : (lo, hi), optional
+        This stage's box bounds, each a float, ``None`` (no bound) or an array of the stage's
+        model size (e.g. per-cell bounds on a mesh level); overrides the driver's ``bounds``.
+    minimiser : Minimiser, optional
+        This stage's optimiser; overrides the driver's ``minimiser``.
     """
 
     label: str
@@ -49,6 +54,8 @@ class Stage:
     ftol: float = 1e-10
     gtol: float = 1e-10
     target: float | None = None
+    bounds: tuple[Any, Any] | None = field(default=None, compare=False)
+    minimiser: Minimiser | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if int(self.max_iter) < 1:
@@ -113,7 +120,9 @@ class Minimiser(Protocol):
     """A local optimiser for one stage, started afresh (no memory) at every stage.
 
     Called as ``minimiser(fun, x0, bounds, stage, on_iterate)`` with ``fun(x) -> (f, g)``,
-    ``x0`` flat float64, ``bounds`` a list of ``(lo, hi)`` pairs or ``None``, and
+    ``x0`` flat float64, ``bounds`` a list of ``(lo, hi)`` pairs (scalar bounds) or a
+    :class:`scipy.optimize.Bounds` (array bounds) or ``None`` (:func:`box_arrays` turns either
+    into two arrays), and
     ``on_iterate(x)`` to be called after every iteration, which returns True to stop. Returns
     ``(x, iterations, message)``.
     """
@@ -126,6 +135,41 @@ class Minimiser(Protocol):
         stage: Stage,
         on_iterate: Callable[[np.ndarray], bool],
     ) -> tuple[np.ndarray, int, str]: ...
+
+
+def box_arrays(bounds, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` arrays of length ``n`` from what a :class:`Minimiser` receives (±inf: none)."""
+    if bounds is None:
+        return np.full(n, -np.inf), np.full(n, np.inf)
+    if hasattr(bounds, "lb"):
+        lo, hi = bounds.lb, bounds.ub
+    else:
+        pairs = np.asarray(
+            [(-np.inf if a is None else a, np.inf if b is None else b) for a, b in bounds], float
+        )
+        lo, hi = pairs[:, 0], pairs[:, 1]
+    return (
+        np.broadcast_to(np.asarray(lo, float), (n,)).copy(),
+        np.broadcast_to(np.asarray(hi, float), (n,)).copy(),
+    )
+
+
+def _box(bounds, n: int):
+    """Scalar bounds as a list of pairs (as always); array bounds as ``scipy.optimize.Bounds``."""
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    if np.ndim(lo) == 0 and np.ndim(hi) == 0:
+        return [tuple(bounds)] * n
+    from scipy.optimize import Bounds
+
+    arrays = []
+    for value, inf in ((lo, -np.inf), (hi, np.inf)):
+        a = np.broadcast_to(np.asarray(inf if value is None else value, dtype=float), (n,))
+        arrays.append(a)
+    if np.any(arrays[0] > arrays[1]):
+        raise ValueError("continuation bounds: a lower bound lies above its upper bound")
+    return Bounds(arrays[0], arrays[1])
 
 
 def lbfgsb(fun, x0, bounds, stage, on_iterate):
@@ -217,7 +261,7 @@ def continuation(
     objective: Callable[[Stage], Objective],
     x0: np.ndarray,
     *,
-    bounds: tuple[float | None, float | None] | None = None,
+    bounds: tuple[Any, Any] | None = None,
     transfer: Callable[[np.ndarray, Stage | None, Stage], np.ndarray] | None = None,
     callback: Callable[[IterationRecord], bool | None] | None = None,
     minimiser: Minimiser = lbfgsb,
@@ -234,7 +278,8 @@ def continuation(
     x0 : numpy.ndarray
         Starting model, any shape (float).
     bounds : (lo, hi), optional
-        Box bounds applied to every model entry (``None`` on a side for no bound).
+        Box bounds of every stage without its own :attr:`Stage.bounds`: floats (applied to
+        every model entry), arrays of the model's size, or ``None`` on a side for no bound.
     transfer : callable, optional
         ``transfer(x, previous_stage, stage) -> x`` maps the model into the next stage's
         space (e.g. prolongation to a finer mesh); default: unchanged. Called for the first
@@ -243,7 +288,8 @@ def continuation(
         Receives an :class:`IterationRecord` at the start of each stage (iteration 0) and
         after every iteration; returning True ends the current stage early.
     minimiser : Minimiser
-        The per-stage optimiser (default :func:`lbfgsb`); restarted at every stage.
+        The optimiser of every stage without its own :attr:`Stage.minimiser` (default
+        :func:`lbfgsb`); restarted at every stage.
 
     Returns
     -------
@@ -266,7 +312,7 @@ def continuation(
             x = np.asarray(transfer(x, previous, stage), dtype=float)
         shape = x.shape
         tracker = _Tracker(objective(stage))
-        box = None if bounds is None else [tuple(bounds)] * x.size
+        box = _box(stage.bounds if stage.bounds is not None else bounds, x.size)
         f0, g0 = tracker.at(x.ravel())
         count = 0
 
@@ -292,7 +338,8 @@ def continuation(
                 return True
             return _stage.target is not None and f <= _stage.target
 
-        x_flat, nit, message = minimiser(tracker, x.ravel().copy(), box, stage, on_iterate)
+        run = stage.minimiser if stage.minimiser is not None else minimiser
+        x_flat, nit, message = run(tracker, x.ravel().copy(), box, stage, on_iterate)
         f_end, _ = tracker.at(x_flat)
         if stage.target is not None and f_end <= stage.target:
             message = f"reached target {stage.target:.3g}"

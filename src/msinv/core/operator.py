@@ -4,11 +4,16 @@ Every linear(ised) forward model of msinv subclasses :class:`LinearOperator`: it
 shape and dtype of its model (``shape_in``) and data (``shape_out``) arrays and implements
 ``forward`` and ``adjoint``. A subclass that defines the class method ``example(rng)`` (a small
 instance for tests) joins a registry that one generic dot-product test walks over.
+
+Operators compose as in PyLops: ``A + B`` and ``A - B`` (same shapes), ``A @ B`` (``B`` first),
+``c * A`` (a scalar), ``A.H`` (the adjoint); ``A @ x`` on an array applies ``A``. ``A.norm()``
+estimates the spectral norm by :func:`power_iteration` on ``A^H A``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -62,6 +67,45 @@ class LinearOperator(ABC):
         """The adjoint operator as an object."""
         return _Adjoint(self)
 
+    def __matmul__(self, other):
+        if isinstance(other, LinearOperator):
+            return _Product(self, other)
+        return self.forward(other)
+
+    def __add__(self, other: LinearOperator) -> LinearOperator:
+        return _Sum(self, other, 1.0)
+
+    def __sub__(self, other: LinearOperator) -> LinearOperator:
+        return _Sum(self, other, -1.0)
+
+    def __mul__(self, scalar) -> LinearOperator:
+        if not np.isscalar(scalar):
+            raise TypeError("an operator multiplies a scalar; use @ for a product of operators")
+        return _Scaled(self, scalar)
+
+    __rmul__ = __mul__
+
+    def norm(self, iterations: int = 30, rng: np.random.Generator | None = None) -> float:
+        """Spectral norm ``||A||_2`` by :func:`power_iteration` on ``A^H A``.
+
+        Parameters
+        ----------
+        iterations : int
+            Power iterations (each one ``forward`` and one ``adjoint``).
+        rng : numpy.random.Generator, optional
+            Source of the random start (seed 0 by default: the estimate is reproducible).
+
+        Returns
+        -------
+        float
+            A lower bound of the norm, converging to it geometrically at the rate
+            :math:`(\\sigma_2/\\sigma_1)^2` per iteration.
+        """
+        rng = np.random.default_rng(0) if rng is None else rng
+        v0 = _random(self.shape_in, self.dtype, rng, self.real_model)
+        lam, _ = power_iteration(lambda v: self.adjoint(self.forward(v)), v0, iterations)
+        return float(np.sqrt(lam))
+
     def as_scipy(self):
         """A :class:`scipy.sparse.linalg.LinearOperator` on flattened arrays (for LSQR, CG...)."""
         from scipy.sparse.linalg import LinearOperator as _SciPyOp
@@ -89,6 +133,127 @@ class _Adjoint(LinearOperator):
     @property
     def H(self):
         return self.op
+
+
+def _check_shapes(a: LinearOperator, b: LinearOperator, what: str, ok: bool) -> None:
+    if not ok:
+        raise ValueError(
+            f"cannot {what} operators of shapes {a.shape_in}->{a.shape_out} and "
+            f"{b.shape_in}->{b.shape_out}"
+        )
+
+
+class _Sum(LinearOperator):
+    """``A + sign B`` (same model and data shapes)."""
+
+    def __init__(self, a: LinearOperator, b: LinearOperator, sign: float):
+        _check_shapes(a, b, "add", a.shape_in == b.shape_in and a.shape_out == b.shape_out)
+        self.a, self.b, self.sign = a, b, sign
+        self.shape_in, self.shape_out = a.shape_in, a.shape_out
+        self.dtype = np.result_type(a.dtype, b.dtype)
+        self.real_model = a.real_model and b.real_model
+
+    def forward(self, x):
+        return self.a.forward(x) + self.sign * self.b.forward(x)
+
+    def adjoint(self, y):
+        return self.a.adjoint(y) + self.sign * self.b.adjoint(y)
+
+
+class _Product(LinearOperator):
+    """``A B``: apply ``B`` first (``B.shape_out == A.shape_in``)."""
+
+    def __init__(self, a: LinearOperator, b: LinearOperator):
+        _check_shapes(a, b, "compose", tuple(b.shape_out) == tuple(a.shape_in))
+        self.a, self.b = a, b
+        self.shape_in, self.shape_out = b.shape_in, a.shape_out
+        self.dtype = np.result_type(a.dtype, b.dtype)
+        self.real_model = b.real_model
+
+    def forward(self, x):
+        return self.a.forward(self.b.forward(x))
+
+    def adjoint(self, y):
+        return self.b.adjoint(self.a.adjoint(y))
+
+
+class _Scaled(LinearOperator):
+    """``c A`` for a scalar ``c`` (the adjoint is ``conj(c) A^H``)."""
+
+    def __init__(self, op: LinearOperator, scalar):
+        self.op, self.scalar = op, scalar
+        self.shape_in, self.shape_out = op.shape_in, op.shape_out
+        self.dtype = np.result_type(op.dtype, np.asarray(scalar).dtype)
+        self.real_model = op.real_model
+
+    def forward(self, x):
+        return self.scalar * self.op.forward(x)
+
+    def adjoint(self, y):
+        return np.conj(self.scalar) * self.op.adjoint(y)
+
+
+class Diagonal(LinearOperator):
+    """``diag(d)``: elementwise multiplication by a fixed array (weights, scalings).
+
+    Parameters
+    ----------
+    d : numpy.ndarray
+        The diagonal, any shape (the operator's model and data shape).
+    """
+
+    def __init__(self, d: np.ndarray):
+        self.d = np.asarray(d)
+        self.shape_in = self.shape_out = self.d.shape
+        self.dtype = np.result_type(self.d.dtype, np.float64)
+        self.real_model = self.d.dtype.kind != "c"
+
+    def forward(self, x):
+        return self.d * x
+
+    def adjoint(self, y):
+        return np.conj(self.d) * y
+
+    @classmethod
+    def example(cls, rng):
+        return cls(rng.standard_normal((3, 4)))
+
+
+def power_iteration(
+    apply: Callable[[np.ndarray], np.ndarray], v0: np.ndarray, iterations: int
+) -> tuple[float, np.ndarray]:
+    """Largest eigenvalue of a symmetric positive semi-definite map by power iteration.
+
+    Parameters
+    ----------
+    apply : callable
+        ``v -> M v`` (M symmetric PSD, e.g. ``A^H A``), any array shape.
+    v0 : numpy.ndarray
+        Starting vector (not orthogonal to the dominant eigenvector); it is not normalised
+        first, so the first estimate is ``||M v0||``.
+    iterations : int
+        Number of products (>= 1).
+
+    Returns
+    -------
+    lam : float
+        ``||M v_{k-1}||`` after the last product, with ``v_k = M v_{k-1} / ||M v_{k-1}||``.
+    v : numpy.ndarray
+        The last normalised iterate (an approximate dominant eigenvector).
+
+    Notes
+    -----
+    The estimate converges to :math:`\\lambda_1` at the rate :math:`\\lambda_2/\\lambda_1` per
+    iteration from below (for a unit starting vector).
+    """
+    if iterations < 1:
+        raise ValueError(f"power iteration needs iterations >= 1, got {iterations}")
+    v, lam = v0, 0.0
+    for _ in range(iterations):
+        v = apply(v)
+        lam = float(np.linalg.norm(v))
+        v /= lam
+    return lam, v
 
 
 def registered_operators() -> dict[str, type[LinearOperator]]:

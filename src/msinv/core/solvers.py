@@ -1,4 +1,4 @@
-"""Engine-agnostic solvers: bounded quadratic minimisation, β search, L-curve corner.
+"""Engine-agnostic solvers: bounded quadratic minimisation, β search, L-curve corner, IRLS.
 
 * :func:`projected_cg` minimises a convex quadratic ``f(x) = ½ xᵀAx − bᵀx`` subject to
   ``lower <= x <= upper`` by projected gradients around conjugate gradients (Calamai & Moré
@@ -8,7 +8,8 @@
 * :func:`beta_search` finds the trade-off parameter β at which a monotone misfit φ_d(β) hits a
   target within a relative tolerance, by bracketing and regula falsi (Illinois) on
   (log β, log φ_d).
-* :func:`lcurve_corner` picks the point of maximum curvature of (log φ_d, log φ_m) (Hansen).
+* :func:`lcurve_corner` picks the corner of (log φ_d, log φ_m): the point farthest from the chord.
+* :func:`irls` runs iteratively re-weighted least squares (sparse ℓp norms, total variation).
 """
 
 from __future__ import annotations
@@ -233,31 +234,115 @@ def beta_search(
 
 
 def lcurve_corner(phi_d, phi_m) -> int:
-    """Index of the L-curve corner: maximum curvature of (log φ_d, log φ_m).
+    """Index of the L-curve corner: the point of (log φ_d, log φ_m) farthest from the chord.
 
     Parameters
     ----------
     phi_d, phi_m : (n,) array_like
-        Misfit and model norm at n >= 3 trade-off parameters in monotone order.
+        Misfit (or residual norm) and model norm at n >= 3 trade-off parameters in monotone
+        order.
 
     Returns
     -------
     int
-        Index of the corner, using the curvature of the circle through each point and its
-        neighbours (Menger curvature); the end points are never chosen.
+        Index of the point farthest from the straight line joining the curve's two ends; the
+        end points (distance 0) are never chosen.
+
+    Notes
+    -----
+    The distance to the chord is :math:`|(p_i - p_0) \\times (p_{n-1} - p_0)| / |p_{n-1} - p_0|`;
+    its arg-max is invariant under affine maps of the plane, so residual norms and squared
+    misfits (``log φ = 2 log ||r||``) give the same corner. Unlike a finite-difference
+    curvature it is robust to the flat, noisy ends of a sampled L-curve (Hansen's corner as
+    the point of "maximum distance to the chord").
     """
-    x = np.log(np.asarray(phi_d, dtype=np.float64))
-    y = np.log(np.asarray(phi_m, dtype=np.float64))
+    x = np.log(np.maximum(np.asarray(phi_d, dtype=np.float64), 1e-300))
+    y = np.log(np.maximum(np.asarray(phi_m, dtype=np.float64), 1e-300))
     if x.size < 3 or x.size != y.size:
         raise ValueError("the L-curve needs at least three (phi_d, phi_m) pairs of equal length")
-    best, kappa_best = 1, -np.inf
-    for i in range(1, x.size - 1):
-        a = np.array([x[i - 1], y[i - 1]])
-        b = np.array([x[i], y[i]])
-        c = np.array([x[i + 1], y[i + 1]])
-        cross = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-        denom = np.linalg.norm(b - a) * np.linalg.norm(c - b) * np.linalg.norm(c - a)
-        kappa = 2 * abs(cross) / denom if denom > 0 else 0.0
-        if kappa > kappa_best:
-            best, kappa_best = i, kappa
-    return best
+    pts = np.stack([x, y], axis=1)
+    chord = pts[-1] - pts[0]
+    rel = pts - pts[0]
+    dist = np.abs(rel[:, 0] * chord[1] - rel[:, 1] * chord[0]) / max(np.linalg.norm(chord), 1e-300)
+    return int(np.argmax(dist))
+
+
+@dataclass
+class IRLSResult:
+    """What :func:`irls` did.
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        The last iterate.
+    iterations : int
+        Re-weighted solves done.
+    converged : bool
+        Whether the relative model change fell below ``tol``.
+    changes : list of float
+        ``||x_k - x_{k-1}|| / ||x_k||`` after every solve.
+    """
+
+    x: np.ndarray
+    iterations: int
+    converged: bool
+    changes: list[float] = field(default_factory=list)
+
+
+def irls(
+    solve: Callable[[np.ndarray], np.ndarray],
+    reweight: Callable[[np.ndarray, int], None],
+    x0: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float | None = None,
+    callback: Callable[[int, np.ndarray, float], bool | None] | None = None,
+) -> IRLSResult:
+    """Iteratively re-weighted least squares: re-weight at ``x_k``, solve, repeat.
+
+    Parameters
+    ----------
+    solve : callable
+        ``x_k -> x_{k+1}``: minimise the quadratic surrogate with the current weights (warm
+        started from ``x_k``; the engine may re-tune its trade-off parameter here).
+    reweight : callable
+        ``reweight(x_k, k)`` sets the weights of the surrogate from the current model (e.g.
+        :meth:`msinv.core.regularisation.LpNorm.weights` put into a
+        :class:`~msinv.core.regularisation.WeightedTerm`) and may cool ε with ``k``.
+    x0 : numpy.ndarray
+        Starting model (typically the L2 solution).
+    max_iter : int
+        Re-weighted solves at most (>= 1).
+    tol : float, optional
+        Stop when the relative model change falls to or below ``tol``; None: run ``max_iter``.
+    callback : callable, optional
+        ``callback(k, x, change)`` after every solve; returning True stops.
+
+    Returns
+    -------
+    IRLSResult
+
+    Notes
+    -----
+    For :math:`\\phi(x) = \\sum_i \\rho(r_i(x))` with :math:`\\rho(r) = (r^2+\\epsilon^2)^{p/2}`, the
+    Lawson weights :math:`w_i = (r_i^2 + \\epsilon^2)^{(p-2)/2}` make :math:`\\sum_i w_i r_i^2`
+    a majoriser of ``φ`` (up to a constant and a factor ``p/2``) that touches it at
+    :math:`x_k`; minimising it never increases ``φ`` for fixed ε (lagged diffusivity for TV).
+    """
+    if int(max_iter) < 1:
+        raise ValueError(f"irls needs max_iter >= 1, got {max_iter}")
+    x = np.asarray(x0)
+    result = IRLSResult(x, 0, False)
+    for k in range(int(max_iter)):
+        reweight(x, k)
+        x_new = np.asarray(solve(x))
+        change = float(np.linalg.norm(x_new - x) / max(float(np.linalg.norm(x_new)), 1e-300))
+        x = x_new
+        result.iterations, result.x = k + 1, x
+        result.changes.append(change)
+        if callback is not None and callback(k, x, change):
+            break
+        if tol is not None and change <= tol:
+            result.converged = True
+            break
+    return result

@@ -186,6 +186,94 @@ def _keep(c: np.ndarray, config: CompressionConfig, delta_rel, row_energy: float
     return np.sort(order[n_drop:])
 
 
+def _row_coefficients(row, transform: Wavelet3D, active, w) -> tuple[np.ndarray, float]:
+    """Wavelet coefficients of one row divided by the weights, and the row's energy."""
+    full = np.zeros(transform.shape_in[0])
+    full[active] = np.asarray(row, dtype=np.float64) / w
+    return transform.forward(full, pad="edge"), float(full @ full)
+
+
+def representative_threshold(g, transform, active, w, config: CompressionConfig):
+    """GRAV3D's relative threshold δ/max|c| tuned on the median-norm row of ``g`` (rule
+    ``"representative"``; None for the other rules)."""
+    if config.rule != "representative":
+        return None
+    rep = int(np.argsort(np.linalg.norm(g / w, axis=1))[g.shape[0] // 2])
+    c, energy = _row_coefficients(g[rep], transform, active, w)
+    per_row = CompressionConfig(config.wavelet, "per_row", config.rstar)
+    kept = _keep(c, per_row, None, energy)
+    return float(np.abs(c[kept]).min() / np.abs(c).max())
+
+
+def compress_rows(
+    g,
+    transform: Wavelet3D,
+    active,
+    w,
+    config: CompressionConfig,
+    delta_rel=None,
+    *,
+    workers: int = 1,
+    callback: Callable[[int, int], None] | None = None,
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """Compress rows of G: ``([(kept indices int32, kept values float32), ...], r)``.
+
+    Parameters
+    ----------
+    g : (n_rows, n_active) numpy.ndarray
+        Rows of G (a block of stations or all of them).
+    transform : Wavelet3D
+    active : (n_cells,) bool numpy.ndarray
+    w : (n_active,) numpy.ndarray
+        Scaling divided out of each row (> 0).
+    config : CompressionConfig
+    delta_rel : float, optional
+        The representative rule's relative threshold (:func:`representative_threshold`).
+    workers : int
+        Threads (PyWavelets and NumPy release the GIL in their inner loops).
+    callback : callable, optional
+        ``callback(done, total)`` after each row.
+    """
+
+    def one(i):
+        c, energy = _row_coefficients(g[i], transform, active, w)
+        kept = _keep(c, config, delta_rel, energy)
+        dropped = max(float(c @ c) - float(c[kept] @ c[kept]), 0.0)
+        r = np.sqrt(dropped / energy) if energy else 0.0
+        return (kept.astype(np.int32), c[kept].astype(np.float32)), r
+
+    n = g.shape[0]
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            out = []
+            for i, item in enumerate(pool.map(one, range(n))):
+                out.append(item)
+                if callback is not None:
+                    callback(i + 1, n)
+    else:
+        out = []
+        for i in range(n):
+            out.append(one(i))
+            if callback is not None:
+                callback(i + 1, n)
+    return [o[0] for o in out], np.array([o[1] for o in out], dtype=np.float64)
+
+
+def assemble(kept: list[tuple[np.ndarray, np.ndarray]], transform: Wavelet3D) -> sp.csr_array:
+    """CSR matrix (n_rows, n_coefficients) from per-row (indices, values)."""
+    counts = np.array([k[0].size for k in kept], dtype=np.int64)
+    total = int(counts.sum())
+    # int32 indices while they fit (scipy would otherwise widen both index arrays to int64)
+    itype = np.int32 if total < np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(len(kept) + 1, dtype=itype)
+    np.cumsum(counts, out=indptr[1:])
+    data = np.concatenate([k[1] for k in kept]) if kept else np.zeros(0, np.float32)
+    indices = np.concatenate([k[0] for k in kept]).astype(itype) if kept else np.zeros(0, itype)
+    return sp.csr_array((data, indices, indptr), shape=(len(kept), transform.shape_out[0]))
+
+
 class CompressedSensitivity(LinearOperator):
     """``G m ~ H^s W (w m)`` and ``G^T v ~ w W^T (H^{sT} v)`` (see the module notes).
 
@@ -270,62 +358,36 @@ class CompressedSensitivity(LinearOperator):
         if w.shape != (g.shape[1],) or np.any(w <= 0):
             raise ValueError(f"weights must be {g.shape[1]} positive values")
 
-        def coeffs(i):
-            full = np.zeros(n_cells)
-            full[active] = g[i] / w
-            return transform.forward(full, pad="edge"), float(full @ full)
+        delta_rel = representative_threshold(g, transform, active, w, config)
+        kept, r = compress_rows(g, transform, active, w, config, delta_rel, callback=callback)
+        return cls(assemble(kept, transform), transform, active, w, r)
 
-        delta_rel = None
-        if config.rule == "representative":
-            rep = int(np.argsort(np.linalg.norm(g / w, axis=1))[g.shape[0] // 2])
-            c, energy = coeffs(rep)
-            per_row = CompressionConfig(config.wavelet, "per_row", config.rstar)
-            kept = _keep(c, per_row, None, energy)
-            delta_rel = float(np.abs(c[kept]).min() / np.abs(c).max())
-        indptr, indices, data, r = [0], [], [], np.empty(g.shape[0])
-        for i in range(g.shape[0]):
-            c, energy = coeffs(i)
-            kept = _keep(c, config, delta_rel, energy)
-            dropped = max(float(c @ c) - float(c[kept] @ c[kept]), 0.0)
-            r[i] = np.sqrt(dropped / energy) if energy else 0.0
-            indices.append(kept.astype(np.int32))
-            data.append(c[kept].astype(np.float32))
-            indptr.append(indptr[-1] + kept.size)
-            if callback is not None:
-                callback(i + 1, g.shape[0])
-        # int32 indices while they fit (scipy would otherwise widen both index arrays to int64)
-        itype = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
-        matrix = sp.csr_array(
-            (
-                np.concatenate(data),
-                np.concatenate(indices).astype(itype),
-                np.asarray(indptr, dtype=itype),
-            ),
-            shape=(g.shape[0], transform.shape_out[0]),
-        )
-        return cls(matrix, transform, active, w, r)
-
-    def diagnostics(self, g: np.ndarray, model: np.ndarray, sigma=None) -> dict:
+    def diagnostics(self, g, model: np.ndarray, sigma=None, exact=None) -> dict:
         """Compression ratio, achieved r_i and data of compressed vs full G for a model.
 
         Parameters
         ----------
-        g : (n_data, n_active) numpy.ndarray
-            The dense G that was compressed.
+        g : (n_data, n_active) numpy.ndarray or None
+            The dense G that was compressed; None when ``exact`` is given (no dense G held).
         model : (n_active,) numpy.ndarray
             Test model (g/cc).
         sigma : (n_data,) numpy.ndarray, optional
             Data uncertainties; adds the error's chi^2 / N.
+        exact : (n_data,) numpy.ndarray, optional
+            The exact data of ``model`` (e.g. from :func:`~msinv.gravity.forward.gz`), instead
+            of ``g @ model``.
         """
-        full, comp = g @ model, self.forward(model)
+        full = g @ model if exact is None else np.asarray(exact, dtype=np.float64)
+        comp = self.forward(model)
         err = comp - full
+        size = self.shape_out[0] * self.shape_in[0]
         out = {
-            "n_data": int(g.shape[0]),
-            "n_active": int(g.shape[1]),
+            "n_data": int(self.shape_out[0]),
+            "n_active": int(self.shape_in[0]),
             "nnz": int(self.matrix.nnz),
-            "ratio_entries": g.size / self.matrix.nnz,
-            "ratio_memory_vs_float64": g.size * 8 / self.nbytes,
-            "ratio_memory_vs_float32": g.size * 4 / self.nbytes,
+            "ratio_entries": size / self.matrix.nnz,
+            "ratio_memory_vs_float64": size * 8 / self.nbytes,
+            "ratio_memory_vs_float32": size * 4 / self.nbytes,
             "compressed_bytes": self.nbytes,
             "r_min": float(self.r.min()),
             "r_median": float(np.median(self.r)),

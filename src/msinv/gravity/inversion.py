@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msinv.core.misfit import DataMisfit
 from msinv.core.operator import LinearOperator
-from msinv.core.solvers import beta_search, lcurve_corner, projected_cg
-from msinv.gravity.regularisation import Regularisation
+from msinv.core.solvers import beta_search, irls, lcurve_corner, projected_cg
+from msinv.gravity.regularisation import TERMS, Regularisation
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class BetaLog:
     n_lower: int
     n_upper: int
     seconds: float
+    irls: int = 0
+    eps: dict | None = None
 
 
 @dataclass
@@ -190,6 +193,64 @@ def estimate_beta0(
     return num / den
 
 
+@dataclass(frozen=True)
+class SparseConfig:
+    """GRAV3D v6 sparse norms (inversion control lines 13–14), solved by IRLS.
+
+    Attributes
+    ----------
+    norms : (p, q_x, q_y, q_z)
+        Exponents in [0, 2] of the smallness and of the x, y, z derivative terms; each a
+        number or (n_cells,) values (GRAV3D's per-cell norm files).
+    eps : float or None
+        ε of the smallness (g/cc); None: chosen from the L2 model (the 98th percentile of
+        ``|w(ρ−ρ0)|`` divided by 10, floor of the cooling).
+    eps_grad : float or None
+        ε of the derivative terms (g/cc per metre); None: as ``eps``, from the L2 model.
+    scale : float
+        GRAV3D's "Lq scaling" in [0, 1]: read and recorded; msinv balances the terms by
+        SimPEG's scaled weights instead (see :meth:`Regularisation.reweight`).
+    max_irls : int
+        Re-weighted solves at most (>= 1).
+    cooling : float
+        ε starts at the largest ``|f|`` of each term at the L2 model and is divided by this
+        factor (> 1) per IRLS iteration until it reaches its floor (``eps``/``eps_grad``).
+    tol : float
+        After ε reached its floor: stop when the model changes by less than this (relative).
+    misfit_tolerance : float
+        At each re-weighting β is searched again until φ_d is within this relative tolerance of
+        the target (SimPEG's ``misfit_tolerance``; at least tolc); after the last re-weighting
+        it is searched to within tolc. 0 (or anything <= tolc) searches to tolc every time.
+    """
+
+    norms: tuple = (2.0, 2.0, 2.0, 2.0)
+    eps: float | None = None
+    eps_grad: float | None = None
+    scale: float = 0.5
+    max_irls: int = 20
+    cooling: float = 2.0
+    tol: float = 1e-2
+    misfit_tolerance: float = 0.1
+
+    def __post_init__(self):
+        if len(self.norms) != 4:
+            raise ValueError(f"norms: expected (p, qx, qy, qz), got {len(self.norms)} values")
+        for p in self.norms:
+            p = np.asarray(p, dtype=np.float64)
+            if not (np.all(p >= 0) and np.all(p <= 2)):
+                raise ValueError("norms: every exponent must be in [0, 2]")
+        for name in ("eps", "eps_grad"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if not 0 <= self.scale <= 1:
+            raise ValueError(f"scale must be in [0, 1], got {self.scale}")
+        if self.max_irls < 1 or not self.cooling > 1 or not self.tol > 0:
+            raise ValueError("max_irls must be >= 1, cooling > 1 and tol > 0")
+        if not 0 <= self.misfit_tolerance < 1:
+            raise ValueError(f"misfit_tolerance must be in [0, 1), got {self.misfit_tolerance}")
+
+
 def invert(
     op: LinearOperator,
     data: np.ndarray,
@@ -200,6 +261,7 @@ def invert(
     upper=np.inf,
     initial=None,
     config: InversionConfig | None = None,
+    sparse: SparseConfig | None = None,
     callback: Callable[[str, dict], None] | None = None,
 ) -> InversionResult:
     """Recover a density model from gravity data.
@@ -217,9 +279,12 @@ def invert(
     initial : float or (n_active,) numpy.ndarray, optional
         Starting model (projected onto the bounds); the reference model by default.
     config : InversionConfig, optional
+    sparse : SparseConfig, optional
+        Sparse norms: after the L2 inversion, IRLS (:func:`msinv.core.solvers.irls`) with β
+        re-searched at every re-weighting (modes 1; fixed in mode 2). Not with mode 3.
     callback : callable, optional
         ``callback(event, info)``: ``"cg"`` with ``{"iterations": k}`` after each CG iteration,
-        ``"beta"`` with the :class:`BetaLog` fields after each β.
+        ``"beta"`` with the :class:`BetaLog` fields and ``"model"`` after each β.
 
     Returns
     -------
@@ -230,50 +295,54 @@ def invert(
     sigma = np.asarray(sigma, dtype=np.float64)
     if data.shape != op.shape_out or sigma.shape != op.shape_out:
         raise ValueError(f"data and sigma must have {op.shape_out[0]} values")
-    if np.any(sigma <= 0):
-        raise ValueError("uncertainties must be > 0")
+    misfit = DataMisfit(op, data, sigma)
     if reg.n_active != op.shape_in[0]:
         raise ValueError(f"regularisation has {reg.n_active} active cells, G has {op.shape_in[0]}")
-    wd2 = 1.0 / sigma**2
+    if sparse is not None and config.mode == 3:
+        raise ValueError("sparse norms need mode 1 (target misfit) or 2 (fixed beta)")
     n = op.shape_in[0]
-    reg_h = sum(o.matrix.T @ o.matrix for o in reg.operators.values()).tocsr()
-    reg_b = reg.rhs_vector()
-    gtd = op.adjoint(wd2 * data)
+    gtd = misfit.normal_rhs()
     lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,))
     hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
     if initial is None:
         initial = reg.reference[reg.active]
     state = {"m": np.clip(np.broadcast_to(np.asarray(initial, float), (n,)).copy(), lo, hi)}
+    state["irls"], state["eps"] = 0, None
     log: list[BetaLog] = []
     models: dict[float, np.ndarray] = {}
-
-    precondition_for = _preconditioner(config.preconditioner, reg_h, op, wd2)
 
     def cg_progress(k):
         if callback is not None:
             callback("cg", {"iterations": k})
 
+    def setup():
+        reg_h = reg.normal_matrix()
+        state["reg_h"], state["reg_b"] = reg_h, reg.rhs_vector()
+        state["precondition_for"] = _preconditioner(config.preconditioner, reg_h, op, misfit.wd2)
+        models.clear()
+
     def solve(beta: float) -> float:
         t0 = time.perf_counter()
+        reg_h = state["reg_h"]
 
         def apply_a(v):
-            return op.adjoint(wd2 * op.forward(v)) + beta * (reg_h @ v)
+            return misfit.normal(v) + beta * (reg_h @ v)
 
         m, info = projected_cg(
             apply_a,
-            gtd + beta * reg_b,
+            gtd + beta * state["reg_b"],
             state["m"],
             lo,
             hi,
             tol=config.cg_tol,
             max_cg=config.max_cg,
             max_outer=config.max_outer,
-            precondition=precondition_for(beta),
+            precondition=state["precondition_for"](beta),
             callback=cg_progress,
         )
         state["m"] = m
         models[beta] = m
-        phi_d = float(np.sum(wd2 * (op.forward(m) - data) ** 2))
+        phi_d = misfit(m)
         terms = reg.terms(m)
         entry = BetaLog(
             beta,
@@ -284,12 +353,15 @@ def invert(
             info.n_lower,
             info.n_upper,
             time.perf_counter() - t0,
+            state["irls"],
+            state["eps"],
         )
         log.append(entry)
         if callback is not None:
-            callback("beta", entry.__dict__)
+            callback("beta", {**entry.__dict__, "model": m})
         return phi_d
 
+    setup()
     beta0 = (
         config.beta
         if config.beta is not None
@@ -311,8 +383,55 @@ def invert(
         corner = lcurve_corner([e.phi_d for e in log], [e.phi_m for e in log])
         beta = log[corner].beta
     m = models[beta]
+    if sparse is not None:
+        beta, m, converged = _sparse(reg, sparse, m, beta, target, config, state, setup, solve)
     final = next(e for e in reversed(log) if e.beta == beta)
     return InversionResult(m, op.forward(m), beta, final.phi_d, final.phi_m, target, converged, log)
+
+
+def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, solve):
+    """IRLS after the L2 solution: ``(beta, model, converged)`` (see :func:`invert`)."""
+    keys = list(reg.terms_)
+    norms = dict(zip(TERMS, sparse.norms, strict=True))
+    floor = {}
+    start = {}
+    for k in keys:
+        f = np.abs(reg.model_quantity(m, k))
+        given = sparse.eps if k == "s" else sparse.eps_grad
+        floor[k] = given if given is not None else max(float(np.percentile(f, 98)) / 10, 1e-12)
+        start[k] = max(float(f.max()), floor[k])
+    result = {"beta": beta, "converged": target is None}
+
+    def reweight(x, k):
+        eps = {key: max(start[key] / sparse.cooling ** (k + 1), floor[key]) for key in keys}
+        state["irls"], state["eps"] = k + 1, eps
+        reg.reweight(x, norms, eps)
+        setup()
+        state["m"] = x
+
+    def search(rtol):
+        res = beta_search(
+            solve, target, result["beta"], rtol=rtol, factor=2.0, max_iter=config.max_beta
+        )
+        result["beta"], result["phi_d"] = res.beta, res.phi_d
+        result["converged"] = abs(res.phi_d - target) <= config.tolc * target
+
+    def solve_irls(x):
+        if target is None:
+            solve(result["beta"])
+        else:
+            search(max(config.tolc, sparse.misfit_tolerance))
+        return state["m"]
+
+    def at_floor(k, x, change):
+        cooled = all(start[key] / sparse.cooling ** (k + 1) <= floor[key] for key in keys)
+        return cooled and change <= sparse.tol
+
+    out = irls(solve_irls, reweight, m, max_iter=sparse.max_irls, callback=at_floor)
+    if target is not None and not result["converged"]:
+        search(config.tolc)  # land within tolc with the last weights
+        return result["beta"], state["m"], result["converged"]
+    return result["beta"], out.x, result["converged"]
 
 
 def _preconditioner(kind: str, reg_h, op: LinearOperator, wd2: np.ndarray):

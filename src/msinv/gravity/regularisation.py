@@ -11,8 +11,19 @@ cells divided by the distance between their centres; the integral over the "face
 
 Active cells (GRAV3D's 1 / 0 / -1): 1 cells are model parameters; 0 and -1 cells are fixed (at
 the reference model); 0 cells are left out of φ_m, -1 cells stay in it (their differences with
-active neighbours count). Each term is written ``φ_k = ‖A_k m − b_k‖²`` on the active
-parameters m, with sparse ``A_k`` (a :class:`SparseOperator`).
+active neighbours count). Each term is a :class:`~msinv.core.regularisation.WeightedTerm`
+``φ_k = Σ_i u_i (A_k m − b_k)_i²`` on the active parameters m, with sparse ``A_k`` (a
+:class:`SparseOperator`) and row weights ``u`` that are set after construction: the user's
+weights (GRAV3D's weights file; face weights the mean of the two cells) and, for sparse norms,
+the IRLS weights of :meth:`Regularisation.reweight` (GRAV3D v6 lines 13–14):
+
+.. math:: \\phi_m^{p,q} = \\alpha_s\\sum_j V_j\\,\\rho_{p}(f^s_j) + \\sum_{i} \\alpha_i
+          \\sum_{faces} V_f\\,\\rho_{q_i}(f^i_f), \\qquad \\rho_p(f) \\approx (f^2+\\epsilon^2)^{p/2},
+
+with :math:`f^s = \\rho-\\rho_0` and :math:`f^i` the difference of :math:`w\\rho` across a face
+divided by the distance between the cell centres and by the face's mean weight (≈ the
+gradient of ρ): the depth/distance weights w weight the norm, they are not inside its argument,
+as GRAV3D v6 puts them "in the model objective" for sparse norms (and SimPEG's ``Sparse``).
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from msinv.core.operator import LinearOperator
+from msinv.core.regularisation import LpNorm, WeightedTerm
 
 TERMS = ("s", "x", "y", "z")
 
@@ -144,10 +156,6 @@ class Regularisation:
         ref = np.zeros(n) if reference is None else np.asarray(reference, dtype=np.float64)
         if ref.shape != (n,):
             raise ValueError(f"reference model must have {n} values, got {ref.shape}")
-        user = user_weights or {}
-        for key, value in user.items():
-            if key not in TERMS or np.shape(value) != (n,) or np.any(np.asarray(value) < 0):
-                raise ValueError(f"user weight {key!r}: expected {n} values >= 0 for s/x/y/z")
         self.active = codes == 1
         self.codes, self.weights, self.reference = codes, w, ref
         inside = codes != 0
@@ -169,31 +177,120 @@ class Regularisation:
         )
         self.operators: dict[str, SparseOperator] = {}
         self.rhs: dict[str, np.ndarray] = {}
+        self.terms_: dict[str, WeightedTerm] = {}
+        self._unit: dict[str, np.ndarray] = {}  # residual / unit = f (the model or its gradient)
+        self._rows: dict[str, np.ndarray] = {}  # (n_rows, 1 or 2) cells of each row
+        self._keep: dict[str, np.ndarray] = {}  # rows kept among the full grid's cells / faces
+        self._n_faces: dict[str, int] = {}
         vol = mesh.cell_volumes
         h = [mesh.h[0], mesh.h[1], mesh.h[2]]
         for term in TERMS:
             if alphas[term] == 0:
                 continue
-            uw = np.asarray(user.get(term, np.ones(n)), dtype=np.float64)
             if term == "s":
                 keep = np.flatnonzero(inside)
                 rows = sp.eye(n, format="csr")[keep]
-                coef = np.sqrt(alphas[term] * vol[keep] * uw[keep])
+                coef = np.sqrt(alphas[term] * vol[keep])
+                unit, cells = coef * w[keep], keep[:, None]
                 shift = ref
             else:
                 axis = TERMS.index(term) - 1
                 d, pairs = _difference(mesh.shape_cells, axis)
                 keep = np.flatnonzero(inside[pairs[:, 0]] & inside[pairs[:, 1]])
+                self._n_faces[term] = pairs.shape[0]
                 rows, pairs = d[keep], pairs[keep]
                 centres = np.asarray(mesh.cell_centers)[:, axis]
                 dist = centres[pairs[:, 1]] - centres[pairs[:, 0]]
                 face_vol = vol[pairs[:, 0]] / h[axis][_axis_index(mesh, pairs[:, 0], axis)] * dist
-                face_w = 0.5 * (uw[pairs[:, 0]] + uw[pairs[:, 1]])
-                coef = np.sqrt(alphas[term] * face_vol * face_w) / dist
+                coef = np.sqrt(alphas[term] * face_vol) / dist
+                unit, cells = coef * dist * 0.5 * (w[pairs[:, 0]] + w[pairs[:, 1]]), pairs
                 shift = ref if self.config.smooth == "SMOOTH_MOD_DIF" else np.zeros(n)
             a_full = sp.diags_array(coef) @ rows @ scale_w
             self.operators[term] = SparseOperator(a_full @ select)
             self.rhs[term] = -(a_full @ (fixed - shift))
+            self.terms_[term] = WeightedTerm(self.operators[term], self.rhs[term])
+            self._unit[term], self._rows[term], self._keep[term] = unit, cells, keep
+        self.set_user_weights(user_weights)
+
+    def _row_values(self, term: str, cell_values: np.ndarray) -> np.ndarray:
+        """Cell values at the rows of a term: the cell (smallness), the mean of the face's two."""
+        return np.asarray(cell_values, dtype=np.float64)[self._rows[term]].mean(axis=1)
+
+    def set_user_weights(self, user: dict | None) -> None:
+        """Set the user's weights of the terms (GRAV3D's weights file), replacing earlier ones.
+
+        Parameters
+        ----------
+        user : dict or None
+            ``{"s": ws, "x": wx, "y": wy, "z": wz}``, each >= 0 and either (n_cells,) cell
+            values (a face takes the mean of its two cells) or, for ``x``/``y``/``z``, one value
+            per interface of the full grid in Fortran order ((nx−1)·ny·nz for ``x``…, as
+            :class:`~msinv.gravity.ubc_data.ObjectiveWeights` flattened with ``order="F"``).
+            Terms absent from ``user`` get no user weight.
+        """
+        user = user or {}
+        n = self.codes.size
+        for key, value in user.items():
+            value = np.asarray(value, dtype=np.float64)
+            sizes = (n,) if key == "s" else (n, self._n_faces.get(key, -1))
+            if key not in TERMS or value.ndim != 1 or value.size not in sizes or np.any(value < 0):
+                raise ValueError(
+                    f"user weight {key!r}: expected {' or '.join(map(str, sizes))} values >= 0"
+                )
+        for key, term in self.terms_.items():
+            w = None
+            if key in user:
+                value = np.asarray(user[key], dtype=np.float64)
+                w = self._row_values(key, value) if value.size == n else value[self._keep[key]]
+            term.set_weights("user", w)
+
+    def reweight(
+        self, m: np.ndarray, norms: dict[str, np.ndarray | float], eps: dict[str, float]
+    ) -> None:
+        """Set the IRLS weights of every term from the model ``m`` (sparse norms).
+
+        Parameters
+        ----------
+        m : (n_active,) numpy.ndarray
+            Current model.
+        norms : dict
+            Exponent of each term (``"s"``: p, ``"x"``, ``"y"``, ``"z"``: q's) in [0, 2], a
+            number or (n_cells,) values (faces take the mean of their two cells).
+        eps : dict
+            Threshold ε of each term (> 0): g/cc for ``s``, g/cc per metre for the others.
+
+        Notes
+        -----
+        With :math:`f` the term's model quantity (see the module notes) the weights are
+        SimPEG's scaled Lawson weights :math:`u = \\gamma (f^2+\\epsilon^2)^{(p-2)/2}`, with
+        :math:`\\gamma` chosen so that the largest gradient :math:`u f` of the term equals that of
+        least squares, :math:`\\max|f|`, at :math:`|f| = \\max|f|` (at
+        :math:`\\epsilon/\\sqrt{1-p}` for p < 1, where :math:`u f` peaks): each term keeps its
+        balance with the misfit as the norm changes. ``p = 2`` gives ``u = 1``.
+        """
+        for key, term in self.terms_.items():
+            f = term.residual(m) / self._unit[key]
+            p = np.broadcast_to(
+                self._row_values(key, np.broadcast_to(norms[key], (self.codes.size,))), f.shape
+            )
+            lp = LpNorm(p, eps[key])
+            fmax = float(np.abs(f).max())
+            l2_max = np.full(f.shape, fmax)
+            small = p < 1
+            l2_max[small] = eps[key] / np.sqrt(1.0 - p[small])
+            lp_values = l2_max * lp.weights(l2_max)
+            gamma = np.where(lp_values > 0, fmax / np.where(lp_values > 0, lp_values, 1.0), 1.0)
+            term.set_weights("irls", gamma * lp.weights(f))
+
+    def clear_irls(self) -> None:
+        """Remove the IRLS weights (back to least squares)."""
+        for term in self.terms_.values():
+            term.set_weights("irls", None)
+
+    def model_quantity(self, m: np.ndarray, term: str) -> np.ndarray:
+        """``f`` of a term: ``ρ−ρ0`` per cell, or the difference of ``wρ`` per metre divided by
+        the face's mean weight."""
+        return self.terms_[term].residual(m) / self._unit[term]
 
     @property
     def n_active(self) -> int:
@@ -201,22 +298,24 @@ class Regularisation:
         return int(self.active.sum())
 
     def terms(self, m: np.ndarray) -> dict[str, float]:
-        """Each φ_m term ``‖A_k m − b_k‖²`` (keys ``s``, ``x``, ``y``, ``z``)."""
-        return {
-            k: float(np.sum((op.forward(m) - self.rhs[k]) ** 2)) for k, op in self.operators.items()
-        }
+        """Each φ_m term ``Σ u (A_k m − b_k)²`` (keys ``s``, ``x``, ``y``, ``z``)."""
+        return {k: t.value(m) for k, t in self.terms_.items()}
 
     def __call__(self, m: np.ndarray) -> float:
         """φ_m(m)."""
         return sum(self.terms(m).values())
 
     def hessian(self, v: np.ndarray) -> np.ndarray:
-        """``Σ A_kᵀ A_k v`` (half the Hessian of φ_m)."""
-        return sum(op.adjoint(op.forward(v)) for op in self.operators.values())
+        """``Σ A_kᵀ U_k A_k v`` (half the Hessian of φ_m)."""
+        return sum(t.normal(v) for t in self.terms_.values())
 
     def rhs_vector(self) -> np.ndarray:
-        """``Σ A_kᵀ b_k`` (minus half the gradient of φ_m at 0)."""
-        return sum(op.adjoint(self.rhs[k]) for k, op in self.operators.items())
+        """``Σ A_kᵀ U_k b_k`` (minus half the gradient of φ_m at 0)."""
+        return sum(t.normal_rhs() for t in self.terms_.values())
+
+    def normal_matrix(self) -> sp.csr_array:
+        """``Σ A_kᵀ U_k A_k`` as a sparse matrix (n_active, n_active)."""
+        return sum(t.normal_matrix() for t in self.terms_.values()).tocsr()
 
     def full_model(self, m: np.ndarray, fill: float | None = None) -> np.ndarray:
         """Cell model (n_cells,) from parameters: fixed cells at the reference, or ``fill``."""

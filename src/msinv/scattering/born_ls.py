@@ -10,7 +10,8 @@ as :math:`\\Lambda^f(\\eta_b + \\delta) \\approx \\Lambda^f(\\eta_b) + J^f \\del
 
 is solved by LSQR on the stacked real system ``[J; sqrt(w) L] delta = [r; 0]`` (``L`` the
 identity or the gradient; smoothed TV by iteratively reweighted least squares, i.e. lagged
-diffusivity). ``J^f`` is the solver's Jacobian (``jvp``/``vjp``), which for the representation
+diffusivity, and a sparse ℓp model norm by IRLS with Lawson weights, both through
+:func:`msinv.core.solvers.irls`). ``J^f`` is the solver's Jacobian (``jvp``/``vjp``), which for the representation
 reader at :math:`\\eta_b = 0` is exactly ``M (delta * u_in)``, no factorisation needed. The
 weight ``w`` is chosen by the discrepancy principle (known noise level) or the L-curve (the
 corner of ``(log ||residual||, log R(delta))``, taken as the point farthest from the chord
@@ -27,8 +28,10 @@ from scipy.sparse.linalg import LinearOperator as SciPyOperator
 from scipy.sparse.linalg import lsqr
 
 from msinv.core.continuation import IterationRecord
-from msinv.core.operator import LinearOperator
+from msinv.core.misfit import DataMisfit
+from msinv.core.operator import LinearOperator, power_iteration
 from msinv.core.regularisation import Gradient2D, Regulariser
+from msinv.core.solvers import irls, lcurve_corner
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
 from msinv.scattering.schemes import Scheme
@@ -126,20 +129,28 @@ def _stacked(a: LinearOperator, l_op: LinearOperator | None, scale: np.ndarray |
 
 
 def _solve(a, rhs, reg: Regulariser | None, weight: float, iterations: int, x0=None):
-    """One regularised LSQR solve (TV by 5 lagged-diffusivity reweightings)."""
+    """One regularised LSQR solve (TV and ℓp by 5 re-weightings with :func:`irls`)."""
     if reg is None or weight == 0:
         return lsqr(a.as_scipy(), rhs.ravel(), iter_lim=iterations, x0=x0)[0].reshape(a.shape_in)
     if reg.kind == "tikhonov":
         x = lsqr(a.as_scipy(), rhs.ravel(), damp=np.sqrt(weight), iter_lim=iterations)[0]
         return x.reshape(a.shape_in)
-    d = Gradient2D(a.shape_in)
+    l_op = None if reg.kind == "lp" else Gradient2D(a.shape_in)
     x = np.zeros(a.shape_in) if x0 is None else np.asarray(x0).reshape(a.shape_in)
-    for _ in range(1 if reg.kind == "gradient" else 5):
-        w = 1.0 if reg.kind == "gradient" else reg.irls_weights(x)[None]
-        op, n_l = _stacked(a, d, np.sqrt(weight * w))
+    scale = {"w": 1.0}
+
+    def reweight(x, _k):
+        if reg.kind == "tv":
+            scale["w"] = reg.irls_weights(x)[None]
+        elif reg.kind == "lp":
+            scale["w"] = reg.irls_weights(x)
+
+    def solve(x):
+        op, n_l = _stacked(a, l_op, np.sqrt(weight * scale["w"]))
         b = np.concatenate([rhs.ravel(), np.zeros(n_l)])
-        x = lsqr(op, b, iter_lim=iterations, x0=x.ravel())[0].reshape(a.shape_in)
-    return x
+        return lsqr(op, b, iter_lim=iterations, x0=x.ravel())[0].reshape(a.shape_in)
+
+    return irls(solve, reweight, x, max_iter=1 if reg.kind == "gradient" else 5).x
 
 
 def born_ls(
@@ -169,7 +180,7 @@ def born_ls(
     iterations : int
         LSQR iteration limit per solve.
     reg : Regulariser, optional
-        ``tikhonov``, ``gradient`` or ``tv``; its ``weight`` is used with ``weight_rule="fixed"``
+        ``tikhonov``, ``gradient``, ``tv`` or ``lp`` (``reg="lp:WEIGHT:P"`` on the CLI); its ``weight`` is used with ``weight_rule="fixed"``
         and, for the other rules, scales nothing (the rule picks the weight).
     weight_rule : {"fixed", "discrepancy", "lcurve"}
         How the weight is chosen; the automatic rules scan ``n_weights`` weights geometrically
@@ -220,8 +231,7 @@ def born_ls(
         if callback is not None:
             callback(IterationRecord(k, label, iterations, res, np.nan, eta_b + scale * x))
 
-    def residual(x):
-        return float(np.linalg.norm(a.forward(x) - rhs))
+    residual = DataMisfit(a, rhs).residual_norm
 
     if weight_rule == "fixed":
         weight = 0.0 if reg is None else reg.weight
@@ -229,32 +239,21 @@ def born_ls(
         report(0, f"w={weight:.3g}", x, residual(x))
         return eta_b + scale * x
 
-    v = np.ones((n, n)) / n
-    for _ in range(15):
-        v = a.adjoint(a.forward(v))
-        sigma2 = float(np.linalg.norm(v))
-        v /= sigma2
+    sigma2, _ = power_iteration(lambda v: a.adjoint(a.forward(v)), np.ones((n, n)) / n, 15)
     weights = sigma2 * np.logspace(0, -7, n_weights)
     sols, res, reg_norm = [], [], []
     for k, w in enumerate(weights):
         x = _solve(a, rhs, reg, w, iterations)
         sols.append(x)
         res.append(residual(x))
-        rv, _ = Regulariser(reg.kind, 1.0, reg.eps)(x)
+        rv, _ = Regulariser(reg.kind, 1.0, reg.eps, reg.p)(x)
         reg_norm.append(max(rv, 1e-300))
         report(k, f"w={w:.3g}", x, res[-1])
         if weight_rule == "discrepancy" and res[-1] <= TAU * noise:
             return eta_b + scale * x
     if weight_rule == "discrepancy":
         return eta_b + scale * sols[-1]
-    # L-curve corner: the point farthest from the chord joining the curve's ends in
-    # (log residual, log regulariser) (robust to the flat ends, where a finite-difference
-    # curvature is noise).
-    pts = np.stack([np.log(np.maximum(res, 1e-300)), np.log(reg_norm)], axis=1)
-    chord = pts[-1] - pts[0]
-    rel = pts - pts[0]
-    dist = np.abs(rel[:, 0] * chord[1] - rel[:, 1] * chord[0]) / max(np.linalg.norm(chord), 1e-300)
-    return eta_b + scale * sols[int(np.argmax(dist))]
+    return eta_b + scale * sols[lcurve_corner(res, reg_norm)]
 
 
 def filtered_backprojection(
@@ -306,12 +305,8 @@ def filtered_backprojection(
         alpha = bp.forward(bp.far_field_born(v.reshape(n, n)))
         return alpha.real.sum(axis=0).ravel()
 
-    # largest eigenvalue of the normal operator by power iteration (it is symmetric, PSD)
-    v = np.ones(n * n) / n
-    for _ in range(10):
-        w = normal(v)
-        lam = float(np.linalg.norm(w))
-        v = w / lam
+    # largest eigenvalue of the normal operator (it is symmetric, PSD)
+    lam, _ = power_iteration(normal, np.ones(n * n) / n, 10)
     op = SciPyOperator((n * n, n * n), matvec=lambda x: normal(x) + eps * lam * x, dtype=float)
     rhs = bp.forward(far).real.sum(axis=0).ravel()
     eta, _ = cg(op, rhs, maxiter=iterations)

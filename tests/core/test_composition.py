@@ -1,0 +1,71 @@
+"""Operator algebra (+, -, @, scalar *, .H), the norm by power iteration, the data misfit."""
+
+import numpy as np
+import pytest
+
+from msinv.core.misfit import DataMisfit
+from msinv.core.operator import Diagonal, LinearOperator, dottest, power_iteration
+
+
+class _Dense(LinearOperator):
+    def __init__(self, a):
+        self.a = np.asarray(a)
+        self.shape_in, self.shape_out, self.dtype = (a.shape[1],), (a.shape[0],), a.dtype
+
+    def forward(self, x):
+        return self.a @ x
+
+    def adjoint(self, y):
+        return self.a.conj().T @ y
+
+
+def test_composition_matches_the_matrices(rng):
+    a = rng.standard_normal((5, 4)) + 1j * rng.standard_normal((5, 4))
+    b = rng.standard_normal((5, 4)) + 1j * rng.standard_normal((5, 4))
+    c = rng.standard_normal((4, 3)) + 1j * rng.standard_normal((4, 3))
+    A, B, C = _Dense(a), _Dense(b), _Dense(c)
+    x = rng.standard_normal(3) + 1j * rng.standard_normal(3)
+    y = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+    np.testing.assert_allclose(((A + B) @ C) @ x, (a + b) @ c @ x)
+    np.testing.assert_allclose((A - B).forward(y), (a - b) @ y)
+    np.testing.assert_allclose(((2 - 1j) * A).forward(y), (2 - 1j) * a @ y)
+    np.testing.assert_allclose((A @ C).H.forward(a @ c @ x), (a @ c).conj().T @ (a @ c @ x))
+    for op in (A + B, A - B, A @ C, (0.5 + 2j) * A, (A @ C).H, A.H @ B):
+        dottest(op, rng)
+    with pytest.raises(ValueError, match="compose"):
+        A @ A
+    with pytest.raises(ValueError, match="add"):
+        A + C
+    with pytest.raises(TypeError, match="scalar"):
+        A * A
+
+
+def test_norm_by_power_iteration_is_the_largest_singular_value(rng):
+    a = rng.standard_normal((7, 5))
+    op = _Dense(a)
+    op.real_model = True
+    sigma = np.linalg.svd(a, compute_uv=False)
+    assert op.norm(iterations=200) == pytest.approx(sigma[0], rel=1e-6)
+    lam, v = power_iteration(lambda v: a.T @ (a @ v), np.ones(5), 300)
+    assert lam == pytest.approx(sigma[0] ** 2, rel=1e-8)
+    assert abs(abs(v @ np.linalg.svd(a)[2][0]) - 1) < 1e-6
+    with pytest.raises(ValueError, match="iterations"):
+        power_iteration(lambda v: v, np.ones(2), 0)
+
+
+def test_diagonal_and_data_misfit(rng):
+    d = rng.uniform(0.5, 2.0, 6)
+    dottest(Diagonal(d), rng)
+    a = rng.standard_normal((6, 4))
+    op = _Dense(a)
+    data, sigma = rng.standard_normal(6), rng.uniform(0.1, 1.0, 6)
+    mis = DataMisfit(op, data, sigma)
+    x = rng.standard_normal(4)
+    assert mis(x) == pytest.approx(np.sum(((a @ x - data) / sigma) ** 2))
+    assert mis.residual_norm(x) ** 2 == pytest.approx(mis(x))
+    np.testing.assert_allclose(mis.normal(x), a.T @ ((a @ x) / sigma**2))
+    np.testing.assert_allclose(mis.normal_rhs(), a.T @ (data / sigma**2))
+    with pytest.raises(ValueError, match="> 0"):
+        DataMisfit(op, data, -sigma)
+    with pytest.raises(ValueError, match="shape"):
+        DataMisfit(op, data[:3])
