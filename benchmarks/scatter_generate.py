@@ -214,7 +214,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=3, help="squares phantoms timed (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-readers", action="store_true", help="skip the reader comparison")
-    parser.add_argument("--no-docs", action="store_true", help="do not edit docs/benchmarks.md")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="also replace this benchmark's section of docs/benchmarks.md",
+    )
     args = parser.parse_args()
     if args.samples < 1:
         parser.error("--samples must be >= 1")
@@ -230,7 +234,7 @@ def main() -> None:
     (RESULTS / "scatter_generate.json").write_text(json.dumps(result, indent=2))
     text = markdown(result, command.strip(), machine)
     print(text)
-    if not args.no_docs:
+    if args.update_docs:
         write_section(text)
 
 

@@ -8,13 +8,13 @@
    iterations per stage): the first goes the wrong way, the second reaches the disk.
 
 Run ``python examples/cycle_skipping.py`` (paper grid n = 80, f = 2.5, 5, 10; several minutes on
-one core) to write ``docs/figures/cycle_skipping.png`` and ``docs/figures/cycle_skipping.json``;
-``--n 40`` with ``--freqs 1.5 3 6`` is a quick version.
+one core) to write ``out/examples/cycle_skipping.png`` and ``.json`` beside it (``--out``;
+``--update-docs`` rewrites the committed ``docs/figures/cycle_skipping.{png,json}``); ``--n 40``
+with ``--freqs 1.5 3 6`` is a quick version.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -136,18 +136,21 @@ def _figure(g, eta, result, runs, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from _output import figure_parser, figure_target
+
+    p = figure_parser(__doc__, "cycle_skipping.png")
     p.add_argument("--n", type=int, default=80)
     p.add_argument("--freqs", type=float, nargs="+", default=[2.5, 5.0, 10.0])
     p.add_argument("--iterations", type=int, default=30)
     p.add_argument("--sources", type=int, default=None, help="sources = receivers (default n)")
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / "docs/figures/cycle_skipping.png",
-    )
     a = p.parse_args()
-    r = run(a.out, n=a.n, freqs=tuple(a.freqs), iterations=a.iterations, n_sources=a.sources)
+    r = run(
+        figure_target(a, "cycle_skipping.png"),
+        n=a.n,
+        freqs=tuple(a.freqs),
+        iterations=a.iterations,
+        n_sources=a.sources,
+    )
     print(
         json.dumps(
             {k: r[k] for k in ("n", "freqs", "rrmse", "seconds", "normalised_misfit")}, indent=1

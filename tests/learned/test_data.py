@@ -41,7 +41,7 @@ def test_fit_memory_is_one_chunk_not_a_float64_copy():
 
 
 def test_load_pairs_selects_frequencies_in_the_asked_order(tiny_store):
-    from msinv.cli.errors import UserInputError
+    from msinv.core.errors import UserInputError
     from msinv.learned.data import load_pairs
 
     both = load_pairs(tiny_store, 0, 3)
@@ -55,7 +55,7 @@ def test_load_pairs_selects_frequencies_in_the_asked_order(tiny_store):
 
 
 def test_store_slice_identifies_the_image_stream_and_check_held_out(tiny_store, tmp_path):
-    from msinv.cli.errors import UserInputError
+    from msinv.core.errors import UserInputError
     from msinv.learned.data import check_held_out, store_slice
     from msinv.scattering import Geometry
     from msinv.scattering.dataset import generate

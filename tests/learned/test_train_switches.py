@@ -74,7 +74,7 @@ def test_compile_gives_the_same_run(tiny_store, tmp_path):
 
 
 def test_switch_values_are_checked(tmp_path):
-    from msinv.cli.errors import UserInputError
+    from msinv.core.errors import UserInputError
 
     for key, value in [("precision", "fp16"), ("noise", "gpu")]:
         with pytest.raises(UserInputError, match=f"run.{key}"):

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import torch
 
+from msinv.core.errors import UserInputError
+
 
 class GMRESError(RuntimeError):
     """Some columns did not reach their tolerance within the allowed cycles."""
@@ -96,11 +98,13 @@ def gmres(
         how many, the worst residual and what to change.
     """
     if b.ndim != 2 or not b.is_complex():
-        raise ValueError(f"b has shape {tuple(b.shape)} dtype {b.dtype}: expected complex (B, N)")
+        raise UserInputError(
+            f"b has shape {tuple(b.shape)} dtype {b.dtype}: expected complex (B, N)"
+        )
     if not 0 < rtol < 1:
-        raise ValueError(f"rtol={rtol!r}: expected 0 < rtol < 1")
+        raise UserInputError(f"rtol={rtol!r}: expected 0 < rtol < 1")
     if restart < 1 or max_restarts < 1:
-        raise ValueError(f"restart={restart}, max_restarts={max_restarts}: expected >= 1")
+        raise UserInputError(f"restart={restart}, max_restarts={max_restarts}: expected >= 1")
     n_cols = b.shape[0]
     device, real = b.device, b.real.dtype
     x = torch.zeros_like(b)

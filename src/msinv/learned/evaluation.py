@@ -10,9 +10,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from msinv.core.errors import UserInputError
+from msinv.core.outputs import atomic_path, write_text
 from msinv.learned.figures import plot_misfit_distribution, plot_posterior
-from msinv.learned.loading import load
+from msinv.learned.loading import check_fits, load
 from msinv.learned.physics import resimulate_misfit
 from msinv.learned.sampling import posterior
 
@@ -32,6 +35,7 @@ def evaluate(
     noise: float = 0.0,
     references: dict[str, tuple[str | os.PathLike, int, int | None]] | None = None,
     out: str | os.PathLike | None = None,
+    progress: bool = False,
 ) -> dict:
     r"""Evaluate models on held-out data in the layout of the paper's Table 1.
 
@@ -71,6 +75,8 @@ def evaluate(
         (truth, mean, std, error, zoom of the first test datum) and ``-<model>-<family>.npz``
         per-sample values (``rrmse``, ``melr``, ``melr_weighted`` (m, K), ``crps``,
         ``crps_fair`` (m,), ``data_misfit`` (m, K', 1 + n_freq), ``index`` (m,)).
+    progress : bool
+        A progress bar of the posterior draws on stderr (shown only on a terminal).
 
     Returns
     -------
@@ -91,7 +97,7 @@ def evaluate(
     from msinv.learned.data import check_held_out, store_slice
 
     if misfit not in ("mean", "samples", "none"):
-        raise ValueError(f"misfit must be 'mean', 'samples' or 'none', got {misfit!r}")
+        raise UserInputError(f"misfit must be 'mean', 'samples' or 'none', got {misfit!r}")
     loaded = {label: load(ckpt, device=device) for label, ckpt in checkpoints.items()}
     tests = {family: store_slice(store, start, count) for family, store in datasets.items()}
     for label, model in loaded.items():
@@ -114,7 +120,19 @@ def evaluate(
     for label, model in loaded.items():
         for family, store in datasets.items():
             row, values = _evaluate_one(
-                model, store, start, count, draws, n_levels, misfit, seed, batch, noise
+                model,
+                store,
+                start,
+                count,
+                draws,
+                n_levels,
+                misfit,
+                seed,
+                batch,
+                noise,
+                progress,
+                label,
+                family,
             )
             trained = (model.train_data or [{}])[0]
             row = {
@@ -143,29 +161,60 @@ def evaluate(
     if out is not None:
         import csv
 
-        Path(f"{out}.json").write_text(
+        write_text(
+            f"{out}.json",
             json.dumps(
                 {"rows": rows, "references": ref_rows, "provenance": _provenance()}, indent=2
-            )
+            ),
         )
-        Path(f"{out}.md").write_text(md)
-        with open(f"{out}.csv", "w", newline="") as fh:
+        write_text(f"{out}.md", md)
+        with atomic_path(f"{out}.csv") as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
     return {"rows": rows, "references": ref_rows, "markdown": md}
 
 
-def _evaluate_one(loaded, store, start, count, draws, n_levels, misfit, seed, batch, noise):
+def _evaluate_one(
+    loaded,
+    store,
+    start,
+    count,
+    draws,
+    n_levels,
+    misfit,
+    seed,
+    batch,
+    noise,
+    progress,
+    label,
+    family,
+):
     """(summary row, per-sample arrays) of one model on one test slice."""
     from msinv import metrics
     from msinv.learned.data import load_pairs
 
     pairs = load_pairs(store, start, count, loaded.freqs)
+    check_fits(loaded, pairs.data, pairs.freqs, f"{store}")
     if noise:
         pairs = dataclasses.replace(pairs, data=add_noise(pairs.data, noise, seed))
     t0 = time.perf_counter()
-    samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=n_levels, batch=batch)
+    k = 1 if loaded.kind == "deterministic" else draws
+    with tqdm(
+        total=len(pairs.data) * k,
+        desc=f"{label} on {family}",
+        unit="draw",
+        disable=None if progress else True,  # None: only on a terminal
+    ) as bar:
+        samples = posterior(
+            loaded,
+            pairs.data,
+            draws,
+            seed=seed,
+            n_levels=n_levels,
+            batch=batch,
+            callback=lambda j, done, bar=bar, k=k: bar.update(j * k + done - bar.n),
+        )
     seconds = time.perf_counter() - t0
     m, k = samples.shape[:2]
     truth = pairs.eta.astype(np.float64)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import hankel1
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
@@ -31,7 +32,7 @@ from msinv.scattering.spec import ForwardSpec, as_spec
 def _freq_list(freqs) -> tuple[float, ...]:
     freqs = tuple(float(f) for f in np.atleast_1d(freqs))
     if not freqs or min(freqs) <= 0:
-        raise ValueError(f"freqs={freqs}: expected at least one frequency > 0")
+        raise UserInputError(f"freqs={freqs}: expected at least one frequency > 0")
     return freqs
 
 

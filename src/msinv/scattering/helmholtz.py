@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 from threadpoolctl import threadpool_limits
 
+from msinv.core.errors import UserInputError
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.receivers import interpolation_matrix, representation_matrix
 from msinv.scattering.schemes import Scheme
@@ -48,7 +49,7 @@ SUPERLU_OPTIONS = {
 def _check_freq(freq) -> float:
     f = float(freq)
     if not (math.isfinite(f) and f > 0):
-        raise ValueError(f"frequency {freq!r}: expected a finite number > 0")
+        raise UserInputError(f"frequency {freq!r}: expected a finite number > 0")
     return f
 
 
@@ -61,19 +62,21 @@ def check_eta(eta, geometry: Geometry, *, batch: bool = True) -> np.ndarray:
         On a wrong dimension or shape, a complex dtype, NaN/inf, or ``1 + eta <= 0``.
     """
     if not isinstance(geometry, Geometry):
-        raise ValueError(f"geometry is a {type(geometry).__name__}: expected a msinv Geometry")
+        raise UserInputError(f"geometry is a {type(geometry).__name__}: expected a msinv Geometry")
     eta = np.asarray(eta)
     n = geometry.n
     allowed = "(n, n) or (b, n, n)" if batch else "(n, n)"
     if eta.ndim not in ((2, 3) if batch else (2,)) or eta.shape[-2:] != (n, n):
-        raise ValueError(f"eta has shape {eta.shape}: expected {allowed} with n = {n} (geometry.n)")
+        raise UserInputError(
+            f"eta has shape {eta.shape}: expected {allowed} with n = {n} (geometry.n)"
+        )
     if eta.dtype.kind not in "fiu":
-        raise ValueError(f"eta has dtype {eta.dtype}: expected a real (float) array")
+        raise UserInputError(f"eta has dtype {eta.dtype}: expected a real (float) array")
     eta = eta.astype(np.float64).reshape(-1, n, n)
     if not np.isfinite(eta).all():
-        raise ValueError("eta contains NaN or inf: expected finite values")
+        raise UserInputError("eta contains NaN or inf: expected finite values")
     if (1.0 + eta).min() <= 0:
-        raise ValueError(
+        raise UserInputError(
             f"eta has min {eta.min():.4g}: expected 1 + eta > 0 (a positive squared slowness)"
         )
     return eta
@@ -316,7 +319,7 @@ class HelmholtzSolver:
         f = np.asarray(f)
         n = self.geometry.n
         if f.ndim != 3 or f.shape[1:] != (n, n):
-            raise ValueError(f"{name} has shape {f.shape}: expected (k, {n}, {n})")
+            raise UserInputError(f"{name} has shape {f.shape}: expected (k, {n}, {n})")
         return f
 
     def solve(self, f: np.ndarray) -> np.ndarray:
@@ -400,7 +403,7 @@ class HelmholtzSolver:
         deta = np.asarray(deta)
         n = self.geometry.n
         if deta.shape != (n, n) or deta.dtype.kind not in "fiu":
-            raise ValueError(
+            raise UserInputError(
                 f"deta has shape {deta.shape}, dtype {deta.dtype}: expected real ({n}, {n})"
             )
         return deta.astype(np.float64)
@@ -416,7 +419,7 @@ class HelmholtzSolver:
         g = self.geometry
         r = np.asarray(residual)
         if r.shape != (g.n_receivers, g.n_sources):
-            raise ValueError(
+            raise UserInputError(
                 f"residual has shape {r.shape}: expected ({g.n_receivers}, {g.n_sources})"
             )
         u = self.total_fields().astype(np.complex128)
@@ -485,7 +488,7 @@ def simulate(
     """
     batched = np.ndim(eta) == 3
     if not isinstance(geometry, Geometry | ForwardSpec):
-        raise ValueError(f"geometry is a {type(geometry).__name__}: expected a msinv Geometry")
+        raise UserInputError(f"geometry is a {type(geometry).__name__}: expected a msinv Geometry")
     spec = as_spec(
         geometry,
         scheme=scheme,
@@ -496,11 +499,11 @@ def simulate(
     etas = check_eta(eta, spec.geometry)
     freq_list = [_check_freq(f) for f in np.atleast_1d(np.asarray(freqs, dtype=object))]
     if not freq_list:
-        raise ValueError("freqs is empty: expected at least one frequency > 0")
+        raise UserInputError("freqs is empty: expected at least one frequency > 0")
     for f in freq_list:
         spec.scheme_at(f)
     if not isinstance(workers, int | np.integer) or workers < 1:
-        raise ValueError(f"workers={workers!r}: expected an integer >= 1")
+        raise UserInputError(f"workers={workers!r}: expected an integer >= 1")
     if spec.backend != "scipy":
         out = _backend_simulate(spec.backend)(etas, spec, freq_list)
         out = np.asarray(out, dtype=spec.np_dtype)
@@ -525,6 +528,6 @@ def _backend_simulate(backend: str):
     try:
         return import_module("msinv.accel").simulate
     except ImportError as exc:
-        raise ValueError(
+        raise UserInputError(
             f"backend={backend!r} needs msinv.accel and PyTorch (pip install 'msinv[learn]'): {exc}"
         ) from None

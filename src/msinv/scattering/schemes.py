@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from msinv.core.errors import UserInputError
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.stencils import ORDERS, centred_weights
 
@@ -94,7 +95,7 @@ class WideScheme(Scheme):
 
     def __post_init__(self):
         if self.order not in ORDERS:
-            raise ValueError(f"wide scheme order {self.order!r}: expected one of {ORDERS}")
+            raise UserInputError(f"wide scheme order {self.order!r}: expected one of {ORDERS}")
 
     @property
     def name(self) -> str:
@@ -148,7 +149,7 @@ def scheme_name(scheme: Scheme | str | int) -> str:
             return scheme
         if scheme in {str(o) for o in ORDERS}:
             return f"wide{scheme}"
-    raise ValueError(f"scheme={scheme!r}: expected {_choices()}")
+    raise UserInputError(f"scheme={scheme!r}: expected {_choices()}")
 
 
 def get_scheme(scheme: Scheme | str | int) -> Scheme:
@@ -157,7 +158,9 @@ def get_scheme(scheme: Scheme | str | int) -> Scheme:
         return scheme
     name = scheme_name(scheme)
     if name in POLICIES:
-        raise ValueError(f"scheme={scheme!r} is a per-frequency policy: resolve it at a frequency")
+        raise UserInputError(
+            f"scheme={scheme!r} is a per-frequency policy: resolve it at a frequency"
+        )
     return SCHEMES[name]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.receivers import check_reader
 from msinv.scattering.schemes import Scheme, resolve_scheme, scheme_name
@@ -56,7 +57,7 @@ class ForwardSpec:
 
     def __post_init__(self):
         if not isinstance(self.geometry, Geometry):
-            raise ValueError(
+            raise UserInputError(
                 f"geometry is a {type(self.geometry).__name__}: expected a msinv Geometry"
             )
         object.__setattr__(self, "scheme", scheme_name(self.scheme))
@@ -66,10 +67,12 @@ class ForwardSpec:
         except TypeError:
             dtype = repr(self.dtype)
         if dtype not in _DTYPES:
-            raise ValueError(f"dtype={self.dtype!r}: expected numpy.complex64 or numpy.complex128")
+            raise UserInputError(
+                f"dtype={self.dtype!r}: expected numpy.complex64 or numpy.complex128"
+            )
         object.__setattr__(self, "dtype", dtype)
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r}: expected one of {BACKENDS}")
+            raise UserInputError(f"backend={self.backend!r}: expected one of {BACKENDS}")
 
     @property
     def pml(self) -> tuple[int, float]:
@@ -125,11 +128,11 @@ class ForwardSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(
+            raise UserInputError(
                 f"ForwardSpec: unknown keys {sorted(unknown)}; expected {sorted(known)}"
             )
         if "geometry" not in d:
-            raise ValueError("ForwardSpec: missing key 'geometry'")
+            raise UserInputError("ForwardSpec: missing key 'geometry'")
         geometry = d.pop("geometry")
         if isinstance(geometry, dict):
             geometry = Geometry.from_dict(geometry)
