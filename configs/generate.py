@@ -11,19 +11,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from msinv.learned.models import MODELS
+
 HERE = Path(__file__).resolve().parent
 FAMILIES = {"squares": "squares", "triangles": "triangles", "shepp-logan": "shepp_logan"}
-DIFFUSION = [
-    "equinet-cnn",
-    "b-equinet-cnn",
-    "analytical-cnn",
-    "switchnet-cnn",
-    "widebnet-cnn",
-    "none-cnn",
-    "equinet-uvit",
-    "none-uvit",
-]
-DETERMINISTIC = ["equinet", "b-equinet", "switchnet", "widebnet"]
+DIFFUSION = [name for name, (_, net) in MODELS.items() if net is not None]
+DETERMINISTIC = [name for name, (_, net) in MODELS.items() if net is None]
 TRAIN, TEST, BATCH = 21_000, 500, 16
 FREQS = (2.5, 5.0, 10.0)
 

@@ -116,24 +116,21 @@ def evaluate(
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     ref_rows = _reference_sd(datasets, start, count, references, next(iter(loaded.values())))
+    settings = {
+        "start": start,
+        "count": count,
+        "draws": draws,
+        "n_levels": n_levels,
+        "misfit": misfit,
+        "seed": seed,
+        "batch": batch,
+        "noise": noise,
+        "progress": progress,
+    }
     rows = []
     for label, model in loaded.items():
         for family, store in datasets.items():
-            row, values = _evaluate_one(
-                model,
-                store,
-                start,
-                count,
-                draws,
-                n_levels,
-                misfit,
-                seed,
-                batch,
-                noise,
-                progress,
-                label,
-                family,
-            )
+            row, values = _evaluate_one(model, store, label, family, settings)
             trained = (model.train_data or [{}])[0]
             row = {
                 "model": label,
@@ -175,24 +172,14 @@ def evaluate(
     return {"rows": rows, "references": ref_rows, "markdown": md}
 
 
-def _evaluate_one(
-    loaded,
-    store,
-    start,
-    count,
-    draws,
-    n_levels,
-    misfit,
-    seed,
-    batch,
-    noise,
-    progress,
-    label,
-    family,
-):
-    """(summary row, per-sample arrays) of one model on one test slice."""
+def _evaluate_one(loaded, store, label: str, family: str, settings: dict):
+    """(summary row, per-sample arrays) of one model on one test slice (``settings``: the
+    options of :func:`evaluate`)."""
     from msinv import metrics
     from msinv.learned.data import load_pairs
+
+    start, count, draws, seed = (settings[k] for k in ("start", "count", "draws", "seed"))
+    misfit, noise = settings["misfit"], settings["noise"]
 
     pairs = load_pairs(store, start, count, loaded.freqs)
     check_fits(loaded, pairs.data, pairs.freqs, f"{store}")
@@ -204,15 +191,15 @@ def _evaluate_one(
         total=len(pairs.data) * k,
         desc=f"{label} on {family}",
         unit="draw",
-        disable=None if progress else True,  # None: only on a terminal
+        disable=None if settings["progress"] else True,  # None: only on a terminal
     ) as bar:
         samples = posterior(
             loaded,
             pairs.data,
             draws,
             seed=seed,
-            n_levels=n_levels,
-            batch=batch,
+            n_levels=settings["n_levels"],
+            batch=settings["batch"],
             callback=lambda j, done, bar=bar, k=k: bar.update(j * k + done - bar.n),
         )
     seconds = time.perf_counter() - t0
