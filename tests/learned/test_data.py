@@ -50,7 +50,9 @@ def test_load_pairs_selects_frequencies_in_the_asked_order(tiny_store):
     assert list(one.freqs) == [5.0] and one.data.shape == (3, 1, 16, 16)
     np.testing.assert_array_equal(one.data[:, 0], both.data[:, 1])
     np.testing.assert_array_equal(swapped.data, both.data[:, ::-1])
-    with pytest.raises(UserInputError, match=r"frequencies \[10.0\] asked, the store holds"):
+    with pytest.raises(
+        UserInputError, match=r"holds frequencies \[2.5, 5.0\], not \[10.0\] \(asked\)"
+    ):
         load_pairs(tiny_store, 0, 3, freqs=[10.0])
 
 

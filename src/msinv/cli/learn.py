@@ -116,7 +116,7 @@ def sample_cmd(
 
     from msinv.core.outputs import atomic_path, check_output_file
     from msinv.core.provenance import provenance
-    from msinv.learned.data import check_held_out, load_pairs, store_slice
+    from msinv.learned.data import TRAINED_ON, check_held_out, load_pairs, store_slice
     from msinv.learned.loading import check_fits, load
     from msinv.learned.physics import resimulate_misfit
     from msinv.learned.sampling import posterior
@@ -127,7 +127,7 @@ def sample_cmd(
     loaded = load(checkpoint, device=device)
     if not allow_training_data:
         check_held_out(loaded.train_data, store_slice(data, start, count), "sample")
-    pairs = load_pairs(data, start, count, loaded.freqs)
+    pairs = load_pairs(data, start, count, loaded.freqs, TRAINED_ON)
     check_fits(loaded, pairs.data, pairs.freqs, str(data))
     with _Bar(pairs.data.shape[0] * (1 if loaded.kind == "deterministic" else draws)) as bar:
         samples = posterior(
@@ -349,9 +349,9 @@ def _datum(spec: str, freqs: list[float] | None = None):
 
     store, sep, index = spec.rpartition(":")
     if sep and index.isdigit() and Path(store).exists():
-        from msinv.learned.data import load_pairs
+        from msinv.learned.data import TRAINED_ON, load_pairs
 
-        p = load_pairs(store, int(index), 1, freqs)
+        p = load_pairs(store, int(index), 1, freqs, TRAINED_ON)
         return p.eta[0], p.data[0], p.geometry, p.freqs
     from msinv.core.inputs import read_npz, require_finite
 

@@ -148,11 +148,16 @@ class Pairs:
         return int(self.eta.shape[-1])
 
 
+#: ``why`` of :func:`load_pairs` when the frequencies are a model's
+TRAINED_ON = "the model was trained on them"
+
+
 def load_pairs(
     path: str | os.PathLike,
     start: int = 0,
     count: int | None = None,
     freqs: list[float] | None = None,
+    why: str = "asked",
 ) -> Pairs:
     """Read samples ``start .. start + count`` of a dataset store into memory.
 
@@ -167,6 +172,8 @@ def load_pairs(
     freqs : list of float, optional
         Keep only these frequencies of the data, in this order (default: all), e.g. ``[10.0]``
         for the paper's single-frequency experiment.
+    why : str
+        Why these frequencies, for the error when the store lacks one.
 
     Raises
     ------
@@ -195,7 +202,7 @@ def load_pairs(
         missing = [f for f in freqs if not any(abs(f - g) <= 1e-9 * max(1.0, g) for g in stored)]
         if missing or not freqs:
             raise UserInputError(
-                f"{path}: frequencies {missing or freqs} asked, the store holds {stored}"
+                f"{path}: holds frequencies {stored}, not {missing or freqs} ({why})"
             )
         keep = [min(range(len(stored)), key=lambda i, f=f: abs(stored[i] - f)) for f in freqs]
     eta, data = ds[start:stop]

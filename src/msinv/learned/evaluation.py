@@ -176,12 +176,12 @@ def _evaluate_one(loaded, store, label: str, family: str, settings: dict):
     """(summary row, per-sample arrays) of one model on one test slice (``settings``: the
     options of :func:`evaluate`)."""
     from msinv import metrics
-    from msinv.learned.data import load_pairs
+    from msinv.learned.data import TRAINED_ON, load_pairs
 
     start, count, draws, seed = (settings[k] for k in ("start", "count", "draws", "seed"))
     misfit, noise = settings["misfit"], settings["noise"]
 
-    pairs = load_pairs(store, start, count, loaded.freqs)
+    pairs = load_pairs(store, start, count, loaded.freqs, TRAINED_ON)
     check_fits(loaded, pairs.data, pairs.freqs, f"{store}")
     if noise:
         pairs = dataclasses.replace(pairs, data=add_noise(pairs.data, noise, seed))
