@@ -30,6 +30,11 @@ from msinv.scattering.helmholtz import simulate
 RADIUS, CONTRAST = 0.3, 0.3
 
 
+#: Inversion scheme of the documented figure (docs/figures/cycle_skipping.json), against
+#: data of the wide 8th-order stencil.
+SCHEME = "wide6"
+
+
 def run(
     out: Path | None = None,
     *,
@@ -49,7 +54,7 @@ def run(
     cs = np.linspace(0.0, 2.0, path_points)  # eta = c * 0.3 * disk, c in [0, 2]: contrast 0 .. 0.6
     paths = {}
     for f in freqs:
-        m = Misfit(g, data, list(freqs), use=[f])
+        m = Misfit(g, data, list(freqs), use=[f], scheme=SCHEME)
         j = np.array([m(c * eta)[0] for c in cs])
         paths[f"{f:g}"] = (j / j[0]).tolist()
 
@@ -66,6 +71,7 @@ def run(
             list(freqs),
             schedule=schedule,
             iterations=iterations,
+            scheme=SCHEME,
             callback=lambda r, h=history: h.append(
                 (r.label, r.iteration, r.misfit, rrmse(r.model))
             ),

@@ -1162,6 +1162,18 @@ CASES = [
         "is a file",
     ),
     C(
+        "paper-row-out-is-file",
+        lambda ws, t: ["learn", "paper-row", "--out", str(ws / "a_file"), "--dry-run"],
+        "--out",
+        "a_file",
+        "is a file",
+    ),
+    C(
+        "paper-row-family-unknown",
+        lambda ws, t: ["learn", "paper-row", "--out", str(t / "pr"), "--family", "x", "--dry-run"],
+        "unknown family 'x'",
+    ),
+    C(
         "demo-out-is-file",
         lambda ws, t: ["demo", "--out", str(ws / "a_file"), "--no-learned"],
         "a_file",

@@ -84,19 +84,3 @@ def test_store_slice_identifies_the_image_stream_and_check_held_out(tiny_store, 
     check_held_out(trained, other_seed)  # held out: another seed
     check_held_out(trained, store_slice(tiny_store, 6, 2))  # held out: outside the slice
     check_held_out(None, other_freqs)  # nothing recorded: nothing to check
-
-
-def test_add_noise_is_a_fraction_of_each_frequencys_std():
-    from msinv.learned.evaluation import add_noise
-
-    rng = np.random.default_rng(3)
-    data = (rng.standard_normal((50, 2, 8, 8)) + 1j * rng.standard_normal((50, 2, 8, 8))) * (
-        np.array([1.0, 100.0])[None, :, None, None]
-    )
-    noisy = add_noise(data, 0.2, seed=7)
-    noise = noisy - data
-    for f, scale in enumerate([1.0, 100.0]):
-        parts = np.concatenate([noise[:, f].real.ravel(), noise[:, f].imag.ravel()])
-        assert parts.std() == pytest.approx(0.2 * scale, rel=0.03)
-    np.testing.assert_array_equal(noisy, add_noise(data, 0.2, seed=7))
-    np.testing.assert_array_equal(add_noise(data, 0.0), data.astype(np.complex64))

@@ -51,7 +51,9 @@ def test_fwi_with_continuation_recovers_smooth_medium():
     freqs = [1.0, 2.0]
     data = simulate(eta, GEOM, freqs, scheme=8, dtype=np.complex128)
     records = []
-    res = fwi(data, GEOM, freqs, iterations=20, callback=records.append)  # order 6 vs data's 8
+    res = fwi(
+        data, GEOM, freqs, iterations=20, callback=records.append
+    )  # compact4 (the default) vs the data's wide8
     rrmse = np.linalg.norm(res.model - eta) / np.linalg.norm(eta)
     assert rrmse < 0.05
     assert [s.label for s in res.stages] == ["1", "2"]

@@ -98,7 +98,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device={device!r}: expected 'cpu', 'cuda' or 'cuda:k'") from None
+        raise UserInputError(f"device={device!r}: expected 'cpu', 'cuda' or 'cuda:k'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserInputError(f"device={device!r}: CUDA is not available on this machine")
     if dev.type not in ("cpu", "cuda"):

@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 
 from msinv.cli.options import expand_lists
 from msinv.core.errors import Interrupted, MsinvWarning, UserInputError
+from msinv.core.interrupts import sigterm_as_interrupt
 
 # click's exceptions, from the click that typer uses (recent typer versions vendor it)
 _click = sys.modules[typer.BadParameter.__module__]
@@ -74,14 +75,20 @@ def friendly(func: Callable) -> Callable:
         except Interrupted as exc:
             _fail(str(exc) or "stopped", EXIT_INTERRUPTED, prefix="interrupted")
         except KeyboardInterrupt:
-            _fail("stopped before finishing; nothing was written", EXIT_INTERRUPTED, "interrupted")
+            _fail(
+                "stopped before finishing; results already written are complete, the others "
+                "were not written",
+                EXIT_INTERRUPTED,
+                "interrupted",
+            )
 
     return wrapper
 
 
 class OneLineGroup(TyperGroup):
     """Top-level click group: lists as ``--freqs 2.5 5 10`` (:mod:`msinv.cli.options`), usage
-    errors on one line (no box, no separate usage text), warnings on one line.
+    errors on one line (no box, no separate usage text), warnings on one line, and SIGTERM
+    handled like Ctrl-C (so temporary files are removed and pools stopped).
 
     ``error: Invalid value for '--count': ... (see 'msinv scatter generate --help')``, exit
     code 2; ``Aborted`` (an end of input) and interrupts are reported the same way.
@@ -92,7 +99,7 @@ class OneLineGroup(TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), sigterm_as_interrupt():
                 warnings.simplefilter("always", MsinvWarning)
                 warnings.showwarning = _show_warning
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)

@@ -23,8 +23,9 @@ _FAMILY_HELP = (
 )
 _FREQS_HELP = "Ordinary frequencies f > 0 (omega = 2 pi f), e.g. --freqs 2.5 5 10."
 _SCHEME_HELP = (
-    "Finite-difference scheme: a name (wide2, wide4, wide6, wide8), a wide order (2, 4, 6, 8) "
-    "or a per-frequency policy (auto)."
+    "Finite-difference scheme: compact-opt (default: 3x3 stencil, the fastest within the disk "
+    "budget), compact4, the wide stencils wide2-wide8 (wide8: the published 17-point cross; "
+    "also 2, 4, 6, 8) or the per-frequency policy auto (wide orders)."
 )
 
 
@@ -92,12 +93,14 @@ def _scheme(scheme: str) -> str:
 def _geometry(name: GeometryName, n: int, pml_width: int | None):
     from msinv.scattering import Geometry
 
+    if pml_width is None:
+        pml_width = max(4, round(10 * n / 80))
     return Geometry.paper(n, pml_width=pml_width)
 
 
 _PML_HELP = (
-    "PML width in nodes (default: the paper's 20 at n = 80, scaled with n). 10 nodes with "
-    "--scheme auto is the fast set-up that keeps the disk accuracy (docs/benchmarks.md)."
+    "PML width in nodes (default 10 at n = 80, scaled with n: with the default scheme the "
+    "fastest set-up within the disk budget, docs/benchmarks.md; the published data used 20)."
 )
 
 
@@ -111,7 +114,7 @@ def simulate(
     geometry: GeometryName = typer.Option(GeometryName.paper, help="Acquisition geometry."),
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
-    scheme: str = typer.Option("wide8", "--scheme", "--order", help=_SCHEME_HELP),
+    scheme: str = typer.Option("compact-opt", "--scheme", "--order", help=_SCHEME_HELP),
     pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
 ) -> None:
     """Simulate the data of one contrast: a .npy image or one draw of a family.
@@ -193,7 +196,7 @@ def generate(
     geometry: GeometryName = typer.Option(GeometryName.paper, help="Acquisition geometry."),
     n: int = typer.Option(80, min=16, max=1024, help="Nodes per axis (paper: 80)."),
     freqs: list[float] = typer.Option([2.5, 5.0, 10.0], help=_FREQS_HELP),
-    scheme: str = typer.Option("wide8", "--scheme", "--order", help=_SCHEME_HELP),
+    scheme: str = typer.Option("compact-opt", "--scheme", "--order", help=_SCHEME_HELP),
     pml_width: int | None = typer.Option(None, min=4, max=200, help=_PML_HELP),
     seed: int = typer.Option(
         0, min=0, help="Root seed: sample i is drawn from SeedSequence((seed, i))."

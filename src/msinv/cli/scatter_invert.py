@@ -204,11 +204,12 @@ def invert(
         "tv, e.g. tv:1e-3; Born also takes KIND:auto (L-curve).",
     ),
     scheme: str = typer.Option(
-        "wide6",
+        "compact4",
         "--scheme",
         "--order",
-        help="Scheme of the inversion: a name (wide2-wide8) or a wide order (2, 4, 6, 8); "
-        "wide6 differs from the data's default wide8 (inverse-crime guard).",
+        help="Scheme of the inversion: compact4, compact-opt, wide2-wide8 (or a wide order "
+        "2, 4, 6, 8); compact4 differs from the data's default compact-opt (inverse-crime "
+        "guard).",
     ),
     receivers: str | None = typer.Option(
         None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import dottest
 
 __all__ = ["TaylorResult", "dottest", "taylor_test"]
@@ -92,10 +93,10 @@ def taylor_test(
     x = np.asarray(x, dtype=float)
     dx = np.asarray(dx, dtype=float)
     if dx.shape != x.shape:
-        raise ValueError(f"dx has shape {dx.shape}, expected the shape of x {x.shape}")
+        raise UserInputError(f"dx has shape {dx.shape}, expected the shape of x {x.shape}")
     steps = np.asarray(1e-2 * 0.5 ** np.arange(4) if steps is None else steps, dtype=float)
     if steps.size < 2 or np.any(np.diff(steps) >= 0) or steps[-1] <= 0:
-        raise ValueError(f"steps must be >= 2 decreasing positive values, got {steps}")
+        raise UserInputError(f"steps must be >= 2 decreasing positive values, got {steps}")
 
     def value(z):
         out = fun(z)
@@ -108,7 +109,7 @@ def taylor_test(
         f0 = value(x)
     grad = np.asarray(grad)
     if grad.shape != x.shape:
-        raise ValueError(f"gradient has shape {grad.shape}, expected {x.shape}")
+        raise UserInputError(f"gradient has shape {grad.shape}, expected {x.shape}")
     slope = float(np.real(np.vdot(grad, dx)))
     f1 = np.array([value(x + h * dx) for h in steps])
     zeroth = np.abs(f1 - f0)

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from msinv.core.errors import FileFormatError, UserInputError
+from msinv.learned.alarm import KEY as ALARM_KEY
+from msinv.learned.alarm import Alarm
 from msinv.learned.data import Normalisation
 
 #: The shipped reduced-configuration checkpoint and its built-in example datum.
@@ -33,6 +35,8 @@ class Loaded:
         The resolved training configuration.
     step : int
         Training steps behind the weights.
+    alarm : msinv.learned.alarm.Alarm or None
+        The out-of-distribution alarm, once calibrated (:func:`msinv.learned.alarm.calibrate`).
     train_data : list of dict, optional
         The training slices, one per store (:func:`msinv.learned.data.store_slice`), for
         :func:`msinv.learned.data.check_held_out`.
@@ -42,6 +46,7 @@ class Loaded:
     norm: Normalisation
     config: object
     step: int
+    alarm: Alarm | None = None
     train_data: list[dict] | None = None
 
     @property
@@ -91,7 +96,8 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
         state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
         load_weights(model, state, path, "EMA")
     model.eval()
-    return Loaded(model, norm, config, int(ckpt["step"]), _train_data(ckpt, config))
+    alarm = Alarm.from_dict(ckpt[ALARM_KEY]) if ALARM_KEY in ckpt else None
+    return Loaded(model, norm, config, int(ckpt["step"]), alarm, _train_data(ckpt, config))
 
 
 def _train_data(ckpt: dict, config) -> list[dict] | None:

@@ -46,7 +46,7 @@ class BornOperator(LinearOperator):
     freqs : sequence of float
         Ordinary frequencies (> 0).
     scheme : str, int or Scheme, optional
-        Scheme of the background solver (default: the spec's, ``"wide8"`` for a geometry).
+        Scheme of the background solver (default: the spec's, :data:`~msinv.scattering.spec.DEFAULT_SCHEME` for a geometry).
     dtype : {numpy.complex128, numpy.complex64}, optional
         Default complex128.
     receiver_interpolation : {"representation", "cubic", "bilinear"}, optional

@@ -36,7 +36,7 @@ from msinv.core.solvers import irls, lcurve_corner
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
 from msinv.scattering.schemes import Scheme
-from msinv.scattering.spec import ForwardSpec, as_spec
+from msinv.scattering.spec import DEFAULT_INVERSION_SCHEME, ForwardSpec, as_spec
 
 #: Discrepancy-principle safety factor: accept ``||residual|| <= TAU * noise``.
 TAU = 1.1
@@ -59,7 +59,7 @@ class LinearisedData(LinearOperator):
     background : (n, n) float numpy.ndarray, optional
         Linearisation point (default zero).
     scheme : str, int or Scheme
-        Scheme of the solver.
+        Scheme of the solver (default :data:`~msinv.scattering.spec.DEFAULT_INVERSION_SCHEME`).
     receiver_interpolation : str, optional
         Receiver reader (default: the spec's, ``"representation"`` for a geometry).
     """
@@ -72,7 +72,7 @@ class LinearisedData(LinearOperator):
         freqs: Sequence[float],
         *,
         background: np.ndarray | None = None,
-        scheme: Scheme | str | int = "wide6",
+        scheme: Scheme | str | int = DEFAULT_INVERSION_SCHEME,
         receiver_interpolation: str | None = None,
     ):
         spec = as_spec(
@@ -165,7 +165,7 @@ def born_ls(
     noise: float | None = None,
     n_weights: int = 12,
     background: np.ndarray | None = None,
-    scheme: Scheme | str | int = "wide6",
+    scheme: Scheme | str | int = DEFAULT_INVERSION_SCHEME,
     callback: Callable[[IterationRecord], bool | None] | None = None,
     receiver_interpolation: str | None = None,
 ) -> np.ndarray:

@@ -77,8 +77,8 @@ def invert(
         Starting model (FWI) or linearisation point (Born); default zero.
     scheme : str, int or Scheme, optional
         Scheme of the inversion's solver; default :data:`~msinv.scattering.fwi.DEFAULT_SCHEME`
-        (``"wide6"``), which differs from the data's default ``"wide8"`` (guard against the
-        inverse crime).
+        (``"compact4"``), which differs from the data's default ``"compact-opt"`` (guard
+        against the inverse crime).
     receiver_interpolation : {"representation", "cubic", "bilinear"}, optional
         Receiver reader of the inversion; default the spec's (``"representation"`` for a bare
         geometry). It must match how the data were read.
