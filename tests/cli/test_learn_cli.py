@@ -215,7 +215,7 @@ def test_sample_check_stores_per_frequency_misfits_and_ood_flags(trained):
         app,
         [
             *("learn", "sample", str(ckpt), str(trained / "tiny.zarr"), "-k", "3", "-o", str(out)),
-            *("--count", "2", "--levels", "4", "--check", "--check-scheme", "6"),
+            *("--start", "4", "--count", "2", "--levels", "4", "--check", "--check-scheme", "6"),
         ],
     )
     assert r.exit_code == 0, r.output
