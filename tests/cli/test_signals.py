@@ -34,6 +34,8 @@ GENERATE = [
     "2",
     "--order",
     "2",
+    "--pml-width",
+    "8",  # Geometry.paper(32)'s, as the reference store below
 ]
 
 
