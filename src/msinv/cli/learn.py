@@ -235,7 +235,18 @@ def calibrate_cmd(
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
     """Calibrate the out-of-distribution alarm on held-out in-family data; store it in the
-    checkpoint (threshold = QUANTILE of the median misfit of the draws)."""
+    checkpoint (threshold = QUANTILE of the median misfit of the draws).
+
+    Every calibration datum is sampled (--draws) and its draws re-simulated, so the run time
+    is that of `msinv learn sample --misfit` on the same data.
+
+    **Examples**
+
+    ```
+    msinv learn calibrate runs/ecnn/checkpoint.pt data/squares-val.zarr --count 50 -k 8
+    msinv learn calibrate ckpt.pt data/val.zarr --quantile 0.95 --workers 2
+    ```
+    """
     _set_threads(threads)
     from msinv.learned.alarm import calibrate
 

@@ -338,12 +338,14 @@ def check_draws(
     config = config or CheckConfig()
     data = np.asarray(data)
     if samples.ndim != 4 or data.ndim != 4 or samples.shape[0] != data.shape[0]:
-        raise ValueError(
+        raise UserInputError(
             f"check_draws: samples {samples.shape} and data {data.shape}: expected "
             "(m, K, n, n) and (m, n_freq, n_rec, n_src)"
         )
     if data.shape[1] != len(freqs):
-        raise ValueError(f"check_draws: data hold {data.shape[1]} frequencies, freqs {len(freqs)}")
+        raise UserInputError(
+            f"check_draws: data hold {data.shape[1]} frequencies, freqs {len(freqs)}"
+        )
     spec = config.forward(forward)
     m, k = samples.shape[:2]
     valid = np.all(1.0 + np.asarray(samples) > 0, axis=(-2, -1))  # (m, K)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from msinv.core.errors import UserInputError
 from msinv.core.outputs import atomic_path, write_text
 from msinv.learned.figures import plot_misfits, plot_polish, plot_posterior
 from msinv.learned.loading import DEMO_CHECKPOINT, DEMO_EXAMPLE, Loaded, load
@@ -168,7 +169,7 @@ def reconstruct(
     """
     config = config or ReconstructConfig()
     if config.polish is not None and forward is None:
-        raise ValueError("the FWI polish needs the data's geometry and frequencies")
+        raise UserInputError("the FWI polish needs the data's geometry and frequencies")
     data = np.asarray(data)
     samples = posterior(
         loaded, data[None], config.draws, seed=config.seed, n_levels=config.n_levels
