@@ -104,8 +104,9 @@ def sample_cmd(
         "--check/--no-check",
         "--misfit/--no-misfit",
         help="Re-simulate every draw at every frequency: per-draw, per-frequency misfits, "
-        "likelihood weights and ESS in the .npz, misfit summary <out>-check.json and figure "
-        "<out>-misfits.png, OOD flags when the checkpoint holds a calibrated alarm.",
+        "likelihood weights and ESS in the .npz, misfit summary STEM-check.json and figure "
+        "STEM-misfits.png (STEM: OUT without .npz), OOD flags when the checkpoint holds a "
+        "calibrated alarm.",
     ),
     check_scheme: str = typer.Option(None, help=_CHECK_SCHEME_HELP),
     noise_level: float = typer.Option(0.05, help=_NOISE_HELP),
@@ -237,6 +238,11 @@ def calibrate_cmd(
     """Calibrate the out-of-distribution alarm on held-out in-family data; store it in the
     checkpoint (threshold = QUANTILE of the median misfit of the draws).
 
+    Each calibration datum is scored by the median over its draws of the relative data misfit
+    (every draw re-simulated with the store's forward model); the QUANTILE of the scores is
+    written into CHECKPOINT (atomically) with the settings it holds for. `msinv learn sample
+    --check` and `msinv learn reconstruct` then flag data whose score exceeds it. Use data the
+    model was not trained on, and not the data you will report false alarms on.
     Every calibration datum is sampled (--draws) and its draws re-simulated, so the run time
     is that of `msinv learn sample --misfit` on the same data.
 
