@@ -3,11 +3,15 @@
 1. Cost of one FWI gradient (misfit + adjoint-state gradient) at one frequency on the paper
    geometry: ours (one LU per evaluation, the adjoint solve reuses it) versus a naive
    implementation that factorises again for the adjoint, side by side in one run, with the
-   relative difference of the two gradients.
+   relative difference of the two gradients. And the cost of one gradient of the FWI objective
+   over all ``--freqs`` (what one L-BFGS-B evaluation costs) with the inversion scheme of
+   before the compact schemes (``wide6``) and the current default (``compact4``), interleaved
+   in one run (CPU seconds of this process, one BLAS thread): ``--gradient-cost-only`` runs
+   just that and writes ``benchmarks/results/fwi_gradient_cost_n{n}.json``.
 2. RRMSE and seconds per datum of Born least squares and of FWI with frequency continuation on
    ``--count`` data of each family (squares, triangles, Shepp-Logan; samples ``0..count-1`` of
    the dataset seed ``--seed``, as ``msinv scatter generate`` draws them). Data are simulated
-   with the 8th-order stencil; inversion uses ``--order`` (default 6: no inverse crime).
+   with the 8th-order stencil; inversion uses ``--scheme`` (default compact4: no inverse crime).
    RRMSE is reported against the truth and against the truth blurred by 0.5 pixel (the
    paper's evaluation target).
 
@@ -40,7 +44,7 @@ PAPER = {
 FAMILIES = ("squares", "triangles", "shepp_logan")
 
 
-def iteration_cost(n: int, freq: float, order: int, repeats: int) -> dict:
+def iteration_cost(n: int, freq: float, order: str, repeats: int) -> dict:
     """Seconds per misfit+gradient evaluation: reused factorisation vs refactorising."""
     from msinv.scattering.dataset import sample_eta
     from msinv.scattering.geometry import Geometry
@@ -76,6 +80,42 @@ def iteration_cost(n: int, freq: float, order: int, repeats: int) -> dict:
         np.linalg.norm(grads["reuse_lu"] - grads["refactorise"]) / np.linalg.norm(grads["reuse_lu"])
     )
     out.update({"n": n, "freq": freq, "order": order, "repeats": repeats})
+    return out
+
+
+#: Inversion schemes compared by :func:`gradient_cost`: before the compact schemes, and now.
+GRADIENT_SCHEMES = {"wide6 (old default)": "wide6", "compact4 (new default)": "compact4"}
+
+
+def gradient_cost(n: int, freqs: list[float], repeats: int) -> dict:
+    """CPU seconds of one FWI objective + gradient over ``freqs`` per inversion scheme."""
+    from msinv.scattering.dataset import sample_eta
+    from msinv.scattering.fwi import Misfit
+    from msinv.scattering.geometry import Geometry
+    from msinv.scattering.helmholtz import simulate
+
+    g = Geometry.paper(n)
+    eta = sample_eta("shepp_logan", 0, 0, n)
+    data = simulate(eta, g, freqs, scheme=8)
+    model = 0.5 * eta
+    misfits = {name: Misfit(g, data, freqs, scheme=s) for name, s in GRADIENT_SCHEMES.items()}
+    grads = {name: m(model)[1] for name, m in misfits.items()}  # warm the caches
+    times = {name: [] for name in misfits}
+    for _ in range(repeats):
+        for name, m in misfits.items():
+            t0 = time.process_time()
+            m(model)
+            times[name].append(time.process_time() - t0)
+    old, new = GRADIENT_SCHEMES
+    out = {
+        name: {"scheme": GRADIENT_SCHEMES[name], "seconds": float(np.mean(t)), "runs": t}
+        for name, t in times.items()
+    }
+    out["ratio_old_over_new"] = out[old]["seconds"] / out[new]["seconds"]
+    out["gradient_relative_difference"] = float(
+        np.linalg.norm(grads[old] - grads[new]) / np.linalg.norm(grads[old])
+    )
+    out.update({"n": n, "freqs": freqs, "repeats": repeats, "load_average": os.getloadavg()})
     return out
 
 
@@ -158,20 +198,34 @@ def main() -> None:
     p.add_argument("--count", type=int, default=3, help="data per family")
     p.add_argument("--seed", type=int, default=1000, help="dataset seed of the test data")
     p.add_argument("--iterations", type=int, default=50, help="FWI L-BFGS-B iterations per stage")
-    p.add_argument("--order", type=int, default=6)
+    p.add_argument("--scheme", default="compact4", help="inversion scheme (data: wide8)")
     p.add_argument("--bounds", type=float, nargs=2, default=[-0.9, float("inf")])
     p.add_argument("--born-reg", default="tikhonov:auto")
     p.add_argument("--born-iterations", type=int, default=100, help="LSQR limit per solve")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats of the cost test")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--skip-cost", action="store_true")
+    p.add_argument(
+        "--gradient-cost-only",
+        action="store_true",
+        help="only the per-scheme cost of one gradient over --freqs",
+    )
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args()
     from msinv.core.provenance import provenance
 
     result = {"provenance": provenance(vars(a) | {"out": str(a.out)}), "cpu_count": os.cpu_count()}
+    if a.gradient_cost_only:
+        result["gradient_cost"] = gradient_cost(a.n, a.freqs, a.repeats)
+        out = (
+            a.out or Path(__file__).resolve().parent / "results" / f"fwi_gradient_cost_n{a.n}.json"
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1))
+        print(json.dumps(result["gradient_cost"], indent=1))
+        return
     if not a.skip_cost:
-        result["iteration_cost"] = iteration_cost(a.n, max(a.freqs), a.order, a.repeats)
+        result["iteration_cost"] = iteration_cost(a.n, max(a.freqs), a.scheme, a.repeats)
         print(json.dumps(result["iteration_cost"], indent=1), flush=True)
     bounds = [a.bounds[0], None if np.isinf(a.bounds[1]) else a.bounds[1]]
     tasks = [
@@ -183,7 +237,7 @@ def main() -> None:
             "freqs": a.freqs,
             "seed": a.seed,
             "iterations": a.iterations if m == "fwi" else a.born_iterations,
-            "order": a.order,
+            "order": a.scheme,
             "bounds": bounds,
             "born_reg": a.born_reg,
         }

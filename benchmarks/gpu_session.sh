@@ -79,6 +79,12 @@ if [ "${SKIP_REDUCED:-0}" != 1 ]; then
   REDUCED_PID=$!
 fi
 
+# --- 0. the GPU tests (CUDA solver against the CPU) ------------------------------------------
+if [ "$TOY" != 1 ]; then
+  timeout 90 $PY -m pytest -q -p no:cacheprovider -m gpu tests/accel >"$WORK/gpu_tests.log" 2>&1
+  say "gpu tests rc=$? ($(tail -1 "$WORK/gpu_tests.log"))"
+fi
+
 # --- 1. solver benchmark --------------------------------------------------------------------
 say "gpu solver benchmark"
 if [ "$TOY" = 1 ]; then

@@ -4,15 +4,20 @@ Side by side in one run, on the paper acquisition (80 x 80, 80 sources, 80 recei
 f = 2.5, 5, 10) and on the same ``--samples`` squares phantoms:
 
 * ``naive``: the straight port, SciPy SuperLU with default options (COLAMD, partial pivoting),
-  8th-order stencil, complex128, published 20-node PML;
-* msinv's solver (METIS nested dissection + SuperLU symmetric mode, complex64, single-threaded
-  BLAS) in several configurations: the published PML or a 10-node PML, order 8 or ``"auto"``.
+  the 8th-order wide stencil, complex128, published 20-node PML;
+* msinv's ``simulate`` (METIS nested dissection + SuperLU symmetric mode, complex64, one BLAS
+  thread) in several configurations: ``paper-pml/wide8`` (the default before the compact
+  schemes), ``pml10/auto`` (the fastest documented option before them), and the compact 3 x 3
+  schemes ``compact-opt`` (the new default of ``simulate`` and ``msinv scatter generate``) and
+  ``compact4``, with the published PML or a 10-node PML.
 
 Every configuration is also checked against the disk series (pixel-averaged disks; the
 acceptance budget is 1 % at f = 2.5 and 5, 2 % at f = 10). Times are CPU seconds of this process
-(``time.process_time``) with one BLAS thread; the projection for the paper's dataset is
-``t * 3 * 21000 / 3600`` core-hours. On a machine shared with other jobs absolute times are
-inflated: compare the ratios to ``naive`` measured in the same run.
+(``time.process_time``) with one BLAS thread, through the public ``simulate`` (assembly,
+factorisation, solves, receivers: everything but the per-frequency caches, warmed first); the
+projection for the paper's dataset is ``t * 3 * 21000 / 3600`` core-hours. On a machine shared
+with other jobs absolute times are inflated: compare the ratios measured in the same run (the
+load average is recorded).
 
 Usage::
 
@@ -39,11 +44,12 @@ from scipy.sparse.linalg import splu  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from msinv.core.provenance import provenance  # noqa: E402
-from msinv.scattering import Geometry, HelmholtzSolver  # noqa: E402
+from msinv.scattering import Geometry, HelmholtzSolver, simulate  # noqa: E402
 from msinv.scattering.analytic import disk_data, pixel_disk  # noqa: E402
-from msinv.scattering.helmholtz import incident_fields  # noqa: E402
+from msinv.scattering.helmholtz import _background, incident_fields  # noqa: E402
 from msinv.scattering.phantoms import squares  # noqa: E402
 from msinv.scattering.receivers import representation_matrix  # noqa: E402
+from msinv.scattering.spec import DEFAULT_SCHEME  # noqa: E402
 
 FREQS = (2.5, 5.0, 10.0)
 BUDGET = {2.5: 0.01, 5.0: 0.01, 10.0: 0.02}
@@ -53,12 +59,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Scattering forward solver"
 
-#: name -> (pml_width or None for the published 20 nodes, order, dtype)
+#: name -> (pml_width or None for the published 20 nodes, scheme); all complex64.
 CONFIGS = {
-    "paper-pml/order8": (None, 8, np.complex64),
-    "pml10/order8": (10, 8, np.complex64),
-    "pml10/auto": (10, "auto", np.complex64),
-    "paper-pml/auto": (None, "auto", np.complex64),
+    "paper-pml/wide8 (old default)": (None, "wide8"),
+    "pml10/auto (old best)": (10, "auto"),
+    f"paper-pml/{DEFAULT_SCHEME} (new default)": (None, DEFAULT_SCHEME),
+    "paper-pml/compact4": (None, "compact4"),
+    "pml10/compact-opt": (10, "compact-opt"),
+    "pml10/compact4": (10, "compact4"),
 }
 
 
@@ -66,15 +74,17 @@ def naive_data(geometry: Geometry, eta: np.ndarray, freq: float) -> np.ndarray:
     """The straight port: default SuperLU, order 8, complex128, representation receivers."""
     solver = HelmholtzSolver(geometry, eta, freq, scheme=8, dtype=np.complex128)
     a = solver.matrix
+    nodes = _background(geometry, solver.omega, solver.scheme).nodes
     u_in = incident_fields(geometry, solver.omega)
-    rhs = solver._embed(-(solver.omega**2) * eta[None] * u_in)
-    u_sc = solver._restrict(splu(a).solve(rhs))
+    rhs = np.zeros((a.shape[0], len(u_in)), dtype=np.complex128)
+    rhs[nodes] = (-(solver.omega**2) * eta[None] * u_in).reshape(len(u_in), -1).T
+    u_sc = splu(a).solve(rhs)[nodes].T.reshape(u_in.shape)
     eta_u = eta[None] * (u_in + u_sc)
     return representation_matrix(geometry, solver.omega) @ eta_u.reshape(len(u_in), -1).T
 
 
-def ours_data(geometry, eta, freq, order, dtype):
-    return HelmholtzSolver(geometry, eta, freq, scheme=order, dtype=dtype).data()
+def ours_data(geometry, eta, freq, scheme):
+    return simulate(eta, geometry, [freq], scheme=scheme)[0]
 
 
 def timed(fn, *args) -> tuple[float, np.ndarray]:
@@ -90,13 +100,13 @@ def geometry_of(pml_width):
 def run(samples: int, seed: int, readers: bool) -> dict:
     rng = np.random.default_rng(seed)
     etas = [squares(rng, 80) for _ in range(samples)]
-    result = {"configs": {}, "naive": {}}
+    result = {"configs": {}, "naive": {}, "load_average_start": os.getloadavg()}
     with threadpool_limits(limits=1):
         # Warm the per-frequency caches (operator, ordering, incident fields, receiver matrix):
         # built once per frequency, amortised over a dataset.
-        for pml, order, dtype in CONFIGS.values():
+        for pml, scheme in CONFIGS.values():
             for f in FREQS:
-                ours_data(geometry_of(pml), etas[0], f, order, dtype)
+                ours_data(geometry_of(pml), etas[0], f, scheme)
         times = []
         for eta in etas[: max(1, min(samples, 2))]:
             for f in FREQS:
@@ -104,39 +114,50 @@ def run(samples: int, seed: int, readers: bool) -> dict:
                 times.append(t)
                 print(f"naive f={f}: {t:.2f} s", file=sys.stderr, flush=True)
         result["naive"] = {"seconds_per_sample_freq": float(np.mean(times)), "n_timed": len(times)}
-        for name, (pml, order, dtype) in CONFIGS.items():
+        # Interleave the configurations sample by sample, so that a change of the machine's
+        # load during the run affects them alike.
+        times = {name: [] for name in CONFIGS}
+        for eta in etas:
+            for f in FREQS:
+                for name, (pml, scheme) in CONFIGS.items():
+                    t, _ = timed(ours_data, geometry_of(pml), eta, f, scheme)
+                    times[name].append(t)
+        for name, (pml, scheme) in CONFIGS.items():
             g = geometry_of(pml)
-            times = []
-            for eta in etas:
-                for f in FREQS:
-                    t, _ = timed(ours_data, g, eta, f, order, dtype)
-                    times.append(t)
             errors = {}
             for f in FREQS:
                 errors[str(f)] = max(
                     float(
                         np.linalg.norm(
-                            ours_data(g, pixel_disk(g, r, c, ctr), f, order, dtype)
+                            ours_data(g, pixel_disk(g, r, c, ctr), f, scheme)
                             - disk_data(g, f, r, c, ctr)
                         )
                         / np.linalg.norm(disk_data(g, f, r, c, ctr))
                     )
                     for r, c, ctr in DISKS
                 )
-            sec = float(np.mean(times))
+            sec = float(np.mean(times[name]))
             result["configs"][name] = {
                 "pml_width": g.pml_width,
-                "order": order,
-                "dtype": np.dtype(dtype).name,
+                "scheme": scheme,
+                "dtype": "complex64",
                 "seconds_per_sample_freq": sec,
+                "seconds_per_freq": {
+                    str(f): float(np.mean(times[name][k :: len(FREQS)]))
+                    for k, f in enumerate(FREQS)
+                },
                 "core_hours_21000x3": sec * 3 * N_SAMPLES_PAPER / 3600,
                 "speedup_vs_naive": result["naive"]["seconds_per_sample_freq"] / sec,
                 "max_disk_error": errors,
                 "within_disk_budget": all(errors[str(f)] <= BUDGET[f] for f in FREQS),
             }
             print(name, json.dumps(result["configs"][name]), file=sys.stderr, flush=True)
+    old = result["configs"]["paper-pml/wide8 (old default)"]["seconds_per_sample_freq"]
+    for c in result["configs"].values():
+        c["speedup_vs_old_default"] = old / c["seconds_per_sample_freq"]
     naive_sec = result["naive"]["seconds_per_sample_freq"]
     result["naive"]["core_hours_21000x3"] = naive_sec * 3 * N_SAMPLES_PAPER / 3600
+    result["load_average_end"] = os.getloadavg()
     if readers:
         g = Geometry.paper(80)
         r, c, ctr = DISKS[0]
@@ -150,7 +171,7 @@ def run(samples: int, seed: int, readers: bool) -> dict:
                 ).data()
                 ref = disk_data(g, f, r, c, ctr)
                 table[reader][str(f)] = float(np.linalg.norm(d - ref) / np.linalg.norm(ref))
-        result["readers_disk_error"] = {"disk": [r, c, list(ctr)], "order": 8, **table}
+        result["readers_disk_error"] = {"disk": [r, c, list(ctr)], "scheme": "wide8", **table}
     return result
 
 
@@ -160,20 +181,24 @@ def markdown(result: dict, command: str, machine: str) -> str:
         SECTION,
         "",
         f"Machine: {machine}. Command: `{command}`. CPU seconds of one process with one BLAS "
-        "thread (`time.process_time`), per (sample, frequency) = one factorisation + 80 "
-        "right-hand sides + receivers; the machine was shared with other jobs, so compare the "
-        "ratios. Projection: 21,000 samples x 3 frequencies.",
+        "thread (`time.process_time`), per (sample, frequency) = assembly + one factorisation "
+        "+ 80 right-hand sides + receivers, through `simulate`; configurations interleaved "
+        "sample by sample. The machine was shared with other jobs (load average "
+        f"{result['load_average_start'][0]:.1f} at the start, {result['load_average_end'][0]:.1f} "
+        "at the end, on 2 cores), which inflates absolute times: compare the ratios measured in "
+        "the same run. Projection: 21,000 samples x 3 frequencies.",
         "",
-        "| configuration | s / sample-freq | projected core-h | vs naive | max disk error f=2.5 / 5 / 10 | within budget |",
-        "|---|---|---|---|---|---|",
-        f"| naive (SuperLU defaults, order 8, complex128, PML 20) | {naive['seconds_per_sample_freq']:.2f} "
-        f"| {naive['core_hours_21000x3']:.1f} | 1.0x | - | - |",
+        "| configuration | s / sample-freq | projected core-h | vs naive | vs old default | max disk error f=2.5 / 5 / 10 | within budget |",
+        "|---|---|---|---|---|---|---|",
+        f"| naive (SuperLU defaults, wide8, complex128, PML 20) | {naive['seconds_per_sample_freq']:.2f} "
+        f"| {naive['core_hours_21000x3']:.1f} | 1.0x | - | - | - |",
     ]
     for name, c in result["configs"].items():
         e = c["max_disk_error"]
         lines.append(
             f"| {name} ({c['dtype']}) | {c['seconds_per_sample_freq']:.2f} | "
             f"{c['core_hours_21000x3']:.1f} | {c['speedup_vs_naive']:.1f}x | "
+            f"{c['speedup_vs_old_default']:.1f}x | "
             + " / ".join(f"{100 * e[str(f)]:.2f}%" for f in FREQS)
             + f" | {'yes' if c['within_disk_budget'] else 'no'} |"
         )
@@ -181,7 +206,7 @@ def markdown(result: dict, command: str, machine: str) -> str:
         rd = result["readers_disk_error"]
         lines += [
             "",
-            f"Receiver readers against the disk series (paper(80), order 8, complex128, disk "
+            f"Receiver readers against the disk series (paper(80), wide8, complex128, disk "
             f"radius {rd['disk'][0]}, contrast {rd['disk'][1]}), relative data error at f = 2.5 / 5 / 10:",
             "",
             "| reader | error |",
@@ -214,7 +239,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=3, help="squares phantoms timed (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-readers", action="store_true", help="skip the reader comparison")
-    parser.add_argument("--no-docs", action="store_true", help="do not edit docs/benchmarks.md")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="also replace this benchmark's section of docs/benchmarks.md",
+    )
     args = parser.parse_args()
     if args.samples < 1:
         parser.error("--samples must be >= 1")
@@ -230,7 +259,7 @@ def main() -> None:
     (RESULTS / "scatter_generate.json").write_text(json.dumps(result, indent=2))
     text = markdown(result, command.strip(), machine)
     print(text)
-    if not args.no_docs:
+    if args.update_docs:
         write_section(text)
 
 

@@ -7,7 +7,8 @@ the discrepancy principle, and a coarse-to-fine continuation (least squares rest
 ever wider frequency bands, warm-started, stopped when the residual reaches the noise level)
 both keep the noise down. The figure shows the signals and their amplitude spectra.
 
-Run ``python examples/deconvolution.py`` to write ``docs/figures/deconvolution.png``.
+Run ``python examples/deconvolution.py [--out FIG.png]`` (default
+``out/examples/deconvolution.png``; ``--update-docs`` rewrites ``docs/figures/deconvolution.png``).
 """
 
 from __future__ import annotations
@@ -143,8 +144,7 @@ def _figure(x, y, sols, delta, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    print(
-        json.dumps(
-            run(Path(__file__).resolve().parents[1] / "docs/figures/deconvolution.png"), indent=2
-        )
-    )
+    from _output import figure_parser, figure_target
+
+    args = figure_parser(__doc__, "deconvolution.png").parse_args()
+    print(json.dumps(run(figure_target(args, "deconvolution.png")), indent=2))

@@ -1,6 +1,7 @@
 """Figure of the perturbation families: four draws of each on the paper grid (80 x 80).
 
-Run ``python examples/plot_families.py [OUT.png]`` (default ``docs/figures/families.png``).
+Run ``python examples/plot_families.py [--out OUT.png]`` (default ``out/examples/families.png``;
+``--update-docs`` rewrites the committed ``docs/figures/families.png``).
 Sample ``i`` of a family is the dataset's sample ``i`` for seed 0
 (:func:`msinv.scattering.dataset.sample_eta`), so the figure shows what
 ``msinv scatter generate --seed 0`` stores first.
@@ -8,7 +9,6 @@ Sample ``i`` of a family is the dataset's sample ``i`` for seed 0
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -43,5 +43,7 @@ def main(out: Path) -> Path:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/figures/families.png")
-    print(main(target))
+    from _output import figure_parser, figure_target
+
+    args = figure_parser(__doc__, "families.png").parse_args()
+    print(main(figure_target(args, "families.png")))

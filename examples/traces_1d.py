@@ -7,7 +7,8 @@ optimiser started at ``s = 0`` finds the truth only when ``0.105`` lies inside t
 half a period wide (0.25 s at 2 Hz, 0.1 s at 5 Hz). Continuation from 2 Hz to 5 Hz recovers
 the delay at 5 Hz as well.
 
-Run ``python examples/traces_1d.py`` to write ``docs/figures/traces_1d.png`` and print the
+Run ``python examples/traces_1d.py`` to write ``out/examples/traces_1d.png`` (``--update-docs``:
+the committed ``docs/figures/traces_1d.png``) and print the
 numbers.
 """
 
@@ -114,8 +115,7 @@ def _figure(t: np.ndarray, result: dict, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    print(
-        json.dumps(
-            run(Path(__file__).resolve().parents[1] / "docs/figures/traces_1d.png"), indent=2
-        )
-    )
+    from _output import figure_parser, figure_target
+
+    args = figure_parser(__doc__, "traces_1d.png").parse_args()
+    print(json.dumps(run(figure_target(args, "traces_1d.png")), indent=2))

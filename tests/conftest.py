@@ -9,10 +9,19 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: The published GRAV3D v6 example: $MSINV_GRAV3D_EXAMPLE or ../shared beside the repository.
-GRAV3D_EXAMPLE = Path(
-    os.environ.get("MSINV_GRAV3D_EXAMPLE", REPO.parent / "shared" / "data" / "grav3d_v6_example")
-)
+
+
+def _grav3d_example() -> Path:
+    """$MSINV_GRAV3D_EXAMPLE, else shared/data/grav3d_v6_example beside the repository or beside
+    its parent folder (a git worktree one level down)."""
+    if "MSINV_GRAV3D_EXAMPLE" in os.environ:
+        return Path(os.environ["MSINV_GRAV3D_EXAMPLE"])
+    candidates = [p / "shared" / "data" / "grav3d_v6_example" for p in REPO.parents[:2]]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+#: The published GRAV3D v6 example (see :func:`_grav3d_example`).
+GRAV3D_EXAMPLE = _grav3d_example()
 
 
 @pytest.fixture

@@ -121,6 +121,8 @@ def test_simulate_refuses_what_it_cannot_honour():
         solve(eta - 2, g, [1.0], device="cpu")
     with pytest.raises(ValueError, match="dtype"):
         solve(eta, g, [1.0], dtype=np.float32, device="cpu")
+    with pytest.raises(ValueError, match="expected 'cpu', 'cuda'"):
+        solve(eta, g, [1.0], device="gpu")
 
 
 @pytest.mark.gpu

@@ -21,7 +21,8 @@ def _run(*args: str):
 
 def _one_line_error(result, *fragments: str) -> None:
     assert result.exit_code == 2, result.output
-    err = result.stderr.strip()
+    lines = [ln for ln in result.stderr.strip().splitlines() if not ln.startswith("warning: ")]
+    err = "\n".join(lines)
     assert err.startswith("error: ") and "\n" not in err, err
     for fragment in fragments:
         assert fragment in err, err
@@ -68,12 +69,12 @@ def test_generate_rerun_is_a_no_op_and_mismatch_is_refused(store):
         "16",
         "--freqs",
         "2.5",
-        "10",
+        "4",
         "--order",
         "2",
         "--no-progress",
     )
-    _one_line_error(bad, "stored freqs=[2.5, 5.0]", "[2.5, 10.0]")
+    _one_line_error(bad, "stored freqs=[2.5, 5.0]", "[2.5, 4.0]")
     assert open_dataset(store).data[:].tobytes() == before
 
 
@@ -101,7 +102,7 @@ def test_generate_bad_family_and_bad_path(tmp_path):
     bad = _run(
         "generate", "--family", "squares", "--count", "2", "--out", str(a_file / "d.zarr"), *SMALL
     )
-    _one_line_error(bad, "cannot create")
+    _one_line_error(bad, "is a file, so nothing can be written inside it")
     bad = _run(
         "generate",
         "--family",
@@ -115,7 +116,7 @@ def test_generate_bad_family_and_bad_path(tmp_path):
         "x",
         "--no-progress",
     )
-    _one_line_error(bad, "unexpected argument 'x'")
+    _one_line_error(bad, "unexpected extra argument(s) (x)")
     bad = _run(
         "generate",
         "--family",
@@ -195,7 +196,7 @@ def test_simulate_bad_input(tmp_path):
     bad = _run(
         "simulate", "--eta", str(tmp_path / "junk.npy"), "--out", str(tmp_path / "o"), *SMALL[:-1]
     )
-    _one_line_error(bad, "cannot read a .npy array")
+    _one_line_error(bad, "not a .npy file")
     bad = _run("simulate", "--out", str(tmp_path / "o"), *SMALL[:-1])
     _one_line_error(bad, "exactly one of --eta")
     nan = np.zeros((16, 16))

@@ -8,7 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from msinv.cli.errors import UserInputError, friendly
+from msinv.cli.errors import friendly
+from msinv.core.errors import UserInputError
 from msinv.gravity.control import (
     read_inversion_control,
     read_pfweight_control,

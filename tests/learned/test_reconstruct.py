@@ -1,13 +1,11 @@
-"""Posterior helpers: reproducible draws, conditioning once per datum, export, the demo."""
-
-import json
+"""Posterior helpers: reproducible draws, conditioning once per datum, export (the demo on the
+shipped checkpoint: test_shipped_model.py)."""
 
 import numpy as np
 import pytest
 import torch
 
-from msinv.learned.loading import DEMO_CHECKPOINT, load
-from msinv.learned.reconstruct import demo
+from msinv.learned.loading import load
 from msinv.learned.sampling import posterior
 from msinv.learned.train import TrainConfig, export, train
 
@@ -75,12 +73,3 @@ def test_export_keeps_ema_only(checkpoint, tmp_path):
         full.model.state_dict().items(), small.model.state_dict().values(), strict=True
     ):
         assert torch.equal(v, w), k
-
-
-@pytest.mark.skipif(not DEMO_CHECKPOINT.exists(), reason="demo checkpoint not shipped yet")
-def test_demo_on_shipped_checkpoint(tmp_path):
-    summary = demo(tmp_path, draws=2, n_levels=8)
-    assert (tmp_path / "figure.png").exists()
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    assert 0 < summary["rrmse_posterior_mean"] < 1.0
-    assert summary["mean_posterior_std"] > 0 and 0 < summary["data_misfit_posterior_mean"] < 1.0

@@ -107,9 +107,9 @@ def test_a_chunk_half_written_is_not_marked_done(reference, tmp_path, monkeypatc
 
     real_compute = dsm.compute_chunk
 
-    def recording(config, k):
+    def recording(config, k, **kw):
         computed.append(k)
-        return real_compute(config, k)
+        return real_compute(config, k, **kw)
 
     monkeypatch.setattr(dsm, "compute_chunk", recording)
     generate(path, count=6, chunk=2, **KW)
@@ -211,13 +211,13 @@ def test_incomplete_store_reader(tmp_path, monkeypatch):
     path = tmp_path / "half.zarr"
     real = dsm.compute_chunk
 
-    def stop_after_first(config, k):
+    def stop_after_first(config, k, **kw):
         if k > 0:
             raise KeyboardInterrupt
-        return real(config, k)
+        return real(config, k, **kw)
 
     monkeypatch.setattr(dsm, "compute_chunk", stop_after_first)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="kept 2 of 4 samples"):
         generate(path, count=4, chunk=2, **KW)
     ds = open_dataset(path)
     assert ds.complete.tolist() == [True, True, False, False]

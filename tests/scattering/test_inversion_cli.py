@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from msinv.cli.errors import UserInputError
 from msinv.cli.main import app
 from msinv.cli.scatter_invert import parse_indices, parse_schedule
+from msinv.core.errors import UserInputError
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import simulate
 

@@ -148,9 +148,10 @@ def test_jacobian_adjoint_and_taylor_per_scheme(scheme, reader, rng):
     np.testing.assert_allclose(rates, 4.0, rtol=0.05)
 
 
-#: Disk-oracle budget per scheme at about 16 points per wavelength on paper(40) (f = 2.47),
-#: radius 0.3, contrast 0.1 (error dominated by the pixelisation of the disk for orders >= 4).
-DISK_BUDGET = {"wide2": 0.05, "wide4": 0.02, "wide6": 0.02, "wide8": 0.02}
+#: Disk-oracle budget at about 16 points per wavelength on paper(40) (f = 2.47), radius 0.3,
+#: contrast 0.1: the acceptance budget at f = 5 (1%), 2% for the second-order wide2 (measured:
+#: 0.32% for every scheme of order >= 4, the pixelisation of the disk; wide2 0.62%).
+DISK_BUDGET = {"wide2": 0.02}
 
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
@@ -160,4 +161,4 @@ def test_disk_oracle_per_scheme(scheme):
     eta = pixel_disk(g, 0.3, 0.1, (0.05, -0.08))
     data = simulate(eta, g, [f], scheme=scheme, dtype=np.complex128)[0]
     ref = disk_data(g, f, 0.3, 0.1, (0.05, -0.08))
-    assert np.linalg.norm(data - ref) / np.linalg.norm(ref) <= DISK_BUDGET[scheme]
+    assert np.linalg.norm(data - ref) / np.linalg.norm(ref) <= DISK_BUDGET.get(scheme, 0.01)

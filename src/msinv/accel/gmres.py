@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import torch
 
+from msinv.core.errors import UserInputError
+
 
 class GMRESError(RuntimeError):
     """Some columns did not reach their tolerance within the allowed cycles."""
@@ -96,11 +98,13 @@ def gmres(
         how many, the worst residual and what to change.
     """
     if b.ndim != 2 or not b.is_complex():
-        raise ValueError(f"b has shape {tuple(b.shape)} dtype {b.dtype}: expected complex (B, N)")
+        raise UserInputError(
+            f"b has shape {tuple(b.shape)} dtype {b.dtype}: expected complex (B, N)"
+        )
     if not 0 < rtol < 1:
-        raise ValueError(f"rtol={rtol!r}: expected 0 < rtol < 1")
+        raise UserInputError(f"rtol={rtol!r}: expected 0 < rtol < 1")
     if restart < 1 or max_restarts < 1:
-        raise ValueError(f"restart={restart}, max_restarts={max_restarts}: expected >= 1")
+        raise UserInputError(f"restart={restart}, max_restarts={max_restarts}: expected >= 1")
     n_cols = b.shape[0]
     device, real = b.device, b.real.dtype
     x = torch.zeros_like(b)
@@ -174,11 +178,13 @@ def _cycle(apply, r, cols, target, x, iterations, restart, compact_fraction) -> 
         # leave before step j + 1
         n_done, breakdown = torch.stack([done.sum(), (hn == 0).sum()]).tolist()
         if last or (n_done and (n_done == k or n_done >= compact_fraction * k or breakdown)):
-            idx = torch.arange(done.numel(), device=device) if last else done.nonzero().flatten()
-            _finish(basis, tri, rot, beta, idx, j + 1, live, x)
-            iterations[live[idx]] += j + 1
-            if last or n_done == k:
+            if last or n_done == k:  # the whole batch: views, no copy of the basis
+                _finish(basis, tri, rot, beta, j + 1, live, x)
+                iterations[live] += j + 1
                 break
+            idx = done.nonzero().flatten()
+            _finish(basis[idx], tri[idx], rot[idx], beta[idx], j + 1, live[idx], x)
+            iterations[live[idx]] += j + 1
             keep = (~done).nonzero().flatten()
             basis = _compact(basis, keep, j + 2)
             tri, rot, beta, tgt, live = tri[keep], rot[keep], beta[keep], tgt[keep], live[keep]
@@ -186,13 +192,13 @@ def _cycle(apply, r, cols, target, x, iterations, restart, compact_fraction) -> 
     return cols
 
 
-def _finish(basis, tri, rot, beta, idx, steps, live, x) -> None:
-    """Solve the ``steps x steps`` triangular systems of the columns ``idx`` of the batch and
-    add ``V y`` to their solutions."""
-    r = tri[idx, :steps, :steps]
-    g = beta[idx, None] * rot[idx, :steps, 0]
+def _finish(basis, tri, rot, beta, steps, cols, x) -> None:
+    """Solve the ``steps x steps`` triangular systems of the batch rows given (columns ``cols``
+    of ``x``) and add ``V y`` to their solutions."""
+    r = tri[:, :steps, :steps]
+    g = beta[:, None] * rot[:, :steps, 0]
     y = torch.linalg.solve_triangular(r, g[:, :, None], upper=True)
-    x[live[idx]] += torch.bmm(y.transpose(1, 2), basis[idx, :steps])[:, 0]
+    x[cols] += torch.bmm(y.transpose(1, 2), basis[:, :steps])[:, 0]
 
 
 def _compact(basis: torch.Tensor, keep: torch.Tensor, used: int) -> torch.Tensor:

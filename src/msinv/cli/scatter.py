@@ -9,7 +9,13 @@ from importlib import import_module
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+from msinv.cli.errors import OneLineGroup
+
+app = typer.Typer(
+    cls=OneLineGroup,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 for _name in ("scatter_data", "scatter_invert"):
     try:

@@ -1,7 +1,9 @@
-"""The shared core: operators with adjoints, provenance, optional imports, solvers, continuation."""
+"""The shared core: operators with adjoints, derivative checks, provenance, optional imports, solvers,
+continuation."""
 
 from msinv.core.operator import LinearOperator, dottest
 from msinv.core.optional import require
 from msinv.core.provenance import code_version, provenance
+from msinv.core.testing import taylor_test
 
-__all__ = ["LinearOperator", "code_version", "dottest", "provenance", "require"]
+__all__ = ["LinearOperator", "code_version", "dottest", "provenance", "require", "taylor_test"]

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 #: ``f(x) -> (value, gradient)`` on a flat float64 model vector.
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
@@ -59,9 +61,11 @@ class Stage:
 
     def __post_init__(self):
         if int(self.max_iter) < 1:
-            raise ValueError(f"Stage {self.label!r}: max_iter must be >= 1, got {self.max_iter}")
+            raise UserInputError(
+                f"Stage {self.label!r}: max_iter must be >= 1, got {self.max_iter}"
+            )
         if self.ftol < 0 or self.gtol < 0:
-            raise ValueError(f"Stage {self.label!r}: ftol and gtol must be >= 0")
+            raise UserInputError(f"Stage {self.label!r}: ftol and gtol must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ def _box(bounds, n: int):
         a = np.broadcast_to(np.asarray(inf if value is None else value, dtype=float), (n,))
         arrays.append(a)
     if np.any(arrays[0] > arrays[1]):
-        raise ValueError("continuation bounds: a lower bound lies above its upper bound")
+        raise UserInputError("continuation bounds: a lower bound lies above its upper bound")
     return Bounds(arrays[0], arrays[1])
 
 
@@ -241,7 +245,7 @@ def stages_from_groups(
         Payloads are tuples of the group's (or groups') items, duplicates removed in order.
     """
     if not groups or any(len(g) == 0 for g in groups):
-        raise ValueError("a schedule needs at least one stage and no empty group")
+        raise UserInputError("a schedule needs at least one stage and no empty group")
     stages, seen = [], []
     for group in groups:
         items = [*seen, *group] if keep_earlier else list(group)
@@ -303,7 +307,7 @@ def continuation(
     stages because the curvature of :math:`J_k` differs from that of :math:`J_{k-1}`.
     """
     if len(stages) == 0:
-        raise ValueError("continuation needs at least one stage")
+        raise UserInputError("continuation needs at least one stage")
     x = np.asarray(x0, dtype=float)
     result = ContinuationResult(model=x)
     previous = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 
 
@@ -31,7 +32,7 @@ class DataMisfit:
         self.operator = operator
         self.data = np.asarray(data)
         if self.data.shape != tuple(operator.shape_out):
-            raise ValueError(
+            raise UserInputError(
                 f"data have shape {self.data.shape}, the operator gives {tuple(operator.shape_out)}"
             )
         if sigma is None:
@@ -39,9 +40,9 @@ class DataMisfit:
         else:
             s = np.asarray(sigma, dtype=np.float64)
             if s.shape not in ((), self.data.shape):
-                raise ValueError(f"sigma must be a number or {self.data.shape[0]} values")
+                raise UserInputError(f"sigma must be a number or {self.data.shape[0]} values")
             if np.any(~(s > 0)):
-                raise ValueError("uncertainties must be > 0")
+                raise UserInputError("uncertainties must be > 0")
             self.wd2 = 1.0 / s**2
 
     def residual(self, x: np.ndarray) -> np.ndarray:

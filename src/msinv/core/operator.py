@@ -18,6 +18,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 _REGISTRY: dict[str, type[LinearOperator]] = {}
 
 
@@ -137,7 +139,7 @@ class _Adjoint(LinearOperator):
 
 def _check_shapes(a: LinearOperator, b: LinearOperator, what: str, ok: bool) -> None:
     if not ok:
-        raise ValueError(
+        raise UserInputError(
             f"cannot {what} operators of shapes {a.shape_in}->{a.shape_out} and "
             f"{b.shape_in}->{b.shape_out}"
         )
@@ -247,7 +249,7 @@ def power_iteration(
     iteration from below (for a unit starting vector).
     """
     if iterations < 1:
-        raise ValueError(f"power iteration needs iterations >= 1, got {iterations}")
+        raise UserInputError(f"power iteration needs iterations >= 1, got {iterations}")
     v, lam = v0, 0.0
     for _ in range(iterations):
         v = apply(v)

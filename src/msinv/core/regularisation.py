@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 
 #: Regulariser kinds: ``tikhonov`` (identity), ``gradient`` (first differences), ``tv``, ``lp``.
@@ -46,7 +47,7 @@ class WeightedTerm:
         shape = tuple(operator.shape_out)
         self.rhs = np.zeros(shape) if rhs is None else np.asarray(rhs)
         if self.rhs.shape != shape:
-            raise ValueError(f"rhs has shape {self.rhs.shape}, the operator gives {shape}")
+            raise UserInputError(f"rhs has shape {self.rhs.shape}, the operator gives {shape}")
         self.factors: dict[str, np.ndarray] = {}
         self._weights: np.ndarray | float = 1.0
 
@@ -62,7 +63,7 @@ class WeightedTerm:
         else:
             w = np.asarray(weights, dtype=np.float64)
             if w.shape != tuple(self.operator.shape_out) or not np.all(w >= 0):
-                raise ValueError(
+                raise UserInputError(
                     f"weights {name!r}: expected {tuple(self.operator.shape_out)} values >= 0, "
                     f"got shape {w.shape}"
                 )
@@ -124,9 +125,9 @@ class LpNorm:
     def __post_init__(self):
         p = np.asarray(self.p, dtype=np.float64)
         if not (np.all(p >= 0) and np.all(p <= 2)):
-            raise ValueError(f"lp norm: exponents must be in [0, 2], got {self.p}")
+            raise UserInputError(f"lp norm: exponents must be in [0, 2], got {self.p}")
         if not (np.isfinite(self.eps) and self.eps > 0):
-            raise ValueError(f"lp norm: eps must be > 0, got {self.eps}")
+            raise UserInputError(f"lp norm: eps must be > 0, got {self.eps}")
 
     def weights(self, r: np.ndarray) -> np.ndarray:
         """Lawson weights ``(|r|² + ε²)^{(p−2)/2}`` of a residual (same shape)."""
@@ -201,13 +202,15 @@ class Regulariser:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"regulariser kind {self.kind!r}: expected one of {KINDS}")
+            raise UserInputError(f"regulariser kind {self.kind!r}: expected one of {KINDS}")
         if not (np.isfinite(self.weight) and self.weight >= 0):
-            raise ValueError(f"regulariser weight {self.weight!r}: expected a finite number >= 0")
+            raise UserInputError(
+                f"regulariser weight {self.weight!r}: expected a finite number >= 0"
+            )
         if not self.eps > 0:
-            raise ValueError(f"TV smoothing eps {self.eps!r}: expected > 0")
+            raise UserInputError(f"TV smoothing eps {self.eps!r}: expected > 0")
         if not 0 < self.p <= 2:
-            raise ValueError(f"lp exponent p {self.p!r}: expected 0 < p <= 2")
+            raise UserInputError(f"lp exponent p {self.p!r}: expected 0 < p <= 2")
 
     @classmethod
     def parse(cls, spec: str | None) -> Regulariser | None:
@@ -223,7 +226,7 @@ class Regulariser:
         except ValueError:
             value = exponent = float("nan")
         if kind not in KINDS or not np.isfinite(value) or not 0 < exponent <= 2:
-            raise ValueError(
+            raise UserInputError(
                 f"regulariser {spec!r}: expected KIND:WEIGHT with KIND in {KINDS}, e.g. "
                 "'tv:1e-3', or lp:WEIGHT:P with 0 < P <= 2"
             )
@@ -235,7 +238,7 @@ class Regulariser:
             return Gradient2D(shape)
         if self.kind == "tikhonov":
             return None
-        raise ValueError(f"{self.kind} is not quadratic: it has no single operator L")
+        raise UserInputError(f"{self.kind} is not quadratic: it has no single operator L")
 
     def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Value and gradient at ``x`` (n0, n1)."""
@@ -260,6 +263,6 @@ class Regulariser:
         if self.kind == "lp":
             return LpNorm(self.p, self.eps).weights(x)
         if self.kind != "tv":
-            raise ValueError(f"{self.kind} is quadratic: it needs no IRLS weights")
+            raise UserInputError(f"{self.kind} is quadratic: it needs no IRLS weights")
         dx = Gradient2D(x.shape).forward(x)
         return 1.0 / np.sqrt(np.sum(dx * dx, axis=0) + self.eps**2)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass
 class BoundedCGInfo:
@@ -100,7 +102,7 @@ def projected_cg(
     lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), b.shape)
     hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), b.shape)
     if np.any(lo > hi):
-        raise ValueError("lower bound above upper bound")
+        raise UserInputError("lower bound above upper bound")
     x = np.clip(np.asarray(x0, dtype=np.float64), lo, hi)
     info = BoundedCGInfo()
     scale = None
@@ -199,7 +201,7 @@ def beta_search(
         The last β evaluated is the one returned, so the caller's state matches it.
     """
     if not target > 0 or not beta0 > 0 or not factor > 1:
-        raise ValueError("target and beta0 must be > 0, factor > 1")
+        raise UserInputError("target and beta0 must be > 0, factor > 1")
     history: list[tuple[float, float]] = []
     lo = hi = None  # (log β, log φ_d - log target) below / above the target
     side_lo = side_hi = 0  # how many times in a row each end has been kept
@@ -259,7 +261,9 @@ def lcurve_corner(phi_d, phi_m) -> int:
     x = np.log(np.maximum(np.asarray(phi_d, dtype=np.float64), 1e-300))
     y = np.log(np.maximum(np.asarray(phi_m, dtype=np.float64), 1e-300))
     if x.size < 3 or x.size != y.size:
-        raise ValueError("the L-curve needs at least three (phi_d, phi_m) pairs of equal length")
+        raise UserInputError(
+            "the L-curve needs at least three (phi_d, phi_m) pairs of equal length"
+        )
     pts = np.stack([x, y], axis=1)
     chord = pts[-1] - pts[0]
     rel = pts - pts[0]
@@ -330,7 +334,7 @@ def irls(
     :math:`x_k`; minimising it never increases ``φ`` for fixed ε (lagged diffusivity for TV).
     """
     if int(max_iter) < 1:
-        raise ValueError(f"irls needs max_iter >= 1, got {max_iter}")
+        raise UserInputError(f"irls needs max_iter >= 1, got {max_iter}")
     x = np.asarray(x0)
     result = IRLSResult(x, 0, False)
     for k in range(int(max_iter)):

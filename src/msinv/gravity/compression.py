@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 from msinv.core.optional import require
 from msinv.core.provenance import provenance
@@ -87,17 +88,17 @@ class CompressionConfig:
 
     def __post_init__(self):
         if self.wavelet not in WAVELETS:
-            raise ValueError(f"wavelet must be one of {sorted(WAVELETS)}, got {self.wavelet!r}")
+            raise UserInputError(f"wavelet must be one of {sorted(WAVELETS)}, got {self.wavelet!r}")
         if self.rule not in ("per_row", "representative", "threshold"):
-            raise ValueError(
+            raise UserInputError(
                 f"rule must be 'per_row', 'representative' or 'threshold', got {self.rule!r}"
             )
         if not 0.0 < self.rstar < 1.0:
-            raise ValueError(f"rstar must be in (0, 1), got {self.rstar}")
+            raise UserInputError(f"rstar must be in (0, 1), got {self.rstar}")
         if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+            raise UserInputError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.level is not None and self.level < 1:
-            raise ValueError(f"level must be >= 1, got {self.level}")
+            raise UserInputError(f"level must be >= 1, got {self.level}")
 
 
 class Wavelet3D(LinearOperator):
@@ -351,12 +352,12 @@ class CompressedSensitivity(LinearOperator):
         n_cells = transform.shape_in[0]
         active = np.ones(n_cells, bool) if active is None else np.asarray(active, dtype=bool)
         if active.size != n_cells or g.shape[1] != active.sum():
-            raise ValueError(
+            raise UserInputError(
                 f"G has {g.shape[1]} columns but the grid {grid} has {active.sum()} active cells"
             )
         w = np.ones(g.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (g.shape[1],) or np.any(w <= 0):
-            raise ValueError(f"weights must be {g.shape[1]} positive values")
+            raise UserInputError(f"weights must be {g.shape[1]} positive values")
 
         delta_rel = representative_threshold(g, transform, active, w, config)
         kept, r = compress_rows(g, transform, active, w, config, delta_rel, callback=callback)
@@ -430,7 +431,7 @@ class CompressedSensitivity(LinearOperator):
         """Read a file written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as f:
             if "format" not in f or str(f["format"]) != FORMAT:
-                raise ValueError(f"{path}: not an msinv compressed sensitivity ({FORMAT})")
+                raise UserInputError(f"{path}: not an msinv compressed sensitivity ({FORMAT})")
             matrix = sp.csr_array(
                 (f["data"], f["indices"], f["indptr"]), shape=tuple(int(n) for n in f["shape"])
             )

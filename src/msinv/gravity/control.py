@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from msinv.core.errors import UserInputError
 from msinv.gravity.ubc import GravityFileError, content_lines, last_line_number, parse_float
 
 #: GRAV3D's default α_s, α_x, α_y, α_z.
@@ -130,13 +131,15 @@ class WeightingControl:
 
     def __post_init__(self):
         if self.field not in ("GRAV", "MAG", "GG"):
-            raise ValueError(f"field: expected GRAV, MAG or GG, got {self.field!r}")
+            raise UserInputError(f"field: expected GRAV, MAG or GG, got {self.field!r}")
         if self.weighting not in ("depth", "distance"):
-            raise ValueError(f"weighting: expected 'depth' or 'distance', got {self.weighting!r}")
+            raise UserInputError(
+                f"weighting: expected 'depth' or 'distance', got {self.weighting!r}"
+            )
         if self.exponent is not None and not self.exponent > 0:
-            raise ValueError(f"exponent: expected > 0, got {self.exponent}")
+            raise UserInputError(f"exponent: expected > 0, got {self.exponent}")
         if self.offset is not None and not self.offset >= 0:
-            raise ValueError(f"offset: expected >= 0, got {self.offset}")
+            raise UserInputError(f"offset: expected >= 0, got {self.offset}")
 
 
 def read_pfweight_control(path: str | Path) -> WeightingControl:
@@ -207,13 +210,15 @@ class SensitivityControl:
 
     def __post_init__(self):
         if self.wavelet is not None and self.wavelet not in WAVELETS:
-            raise ValueError(f"wavelet: expected one of {WAVELETS} or None, got {self.wavelet!r}")
+            raise UserInputError(
+                f"wavelet: expected one of {WAVELETS} or None, got {self.wavelet!r}"
+            )
         if self.itol not in (1, 2):
-            raise ValueError(f"itol: expected 1 or 2, got {self.itol}")
+            raise UserInputError(f"itol: expected 1 or 2, got {self.itol}")
         if not self.eps > 0 or (self.itol == 1 and not self.eps < 1):
-            raise ValueError(f"eps: expected 0 < eps (< 1 when itol = 1), got {self.eps}")
+            raise UserInputError(f"eps: expected 0 < eps (< 1 when itol = 1), got {self.eps}")
         if self.version not in (5, 6):
-            raise ValueError(f"version: expected 5 or 6, got {self.version}")
+            raise UserInputError(f"version: expected 5 or 6, got {self.version}")
 
 
 def read_sensitivity_control(path: str | Path) -> SensitivityControl:
@@ -310,24 +315,28 @@ class InversionControl:
 
     def __post_init__(self):
         if self.mode not in (1, 2, 3):
-            raise ValueError(f"mode: expected 1, 2 or 3, got {self.mode}")
+            raise UserInputError(f"mode: expected 1, 2 or 3, got {self.mode}")
         if self.mode in (1, 2) and not self.par > 0:
-            raise ValueError(f"par: expected > 0 in mode {self.mode}, got {self.par}")
+            raise UserInputError(f"par: expected > 0 in mode {self.mode}, got {self.par}")
         if not 0 < self.tolc < 1:
-            raise ValueError(f"tolc: expected 0 < tolc < 1, got {self.tolc}")
+            raise UserInputError(f"tolc: expected 0 < tolc < 1, got {self.tolc}")
         if self.alphas is not None and self.length_scales is not None:
-            raise ValueError("give alphas or length_scales, not both")
+            raise UserInputError("give alphas or length_scales, not both")
         if self.alphas is not None and (min(self.alphas) < 0 or max(self.alphas) == 0):
-            raise ValueError(f"alphas: expected >= 0 and not all zero, got {self.alphas}")
+            raise UserInputError(f"alphas: expected >= 0 and not all zero, got {self.alphas}")
         if self.length_scales is not None and min(self.length_scales) <= 0:
-            raise ValueError(f"length_scales: expected > 0 m, got {self.length_scales}")
+            raise UserInputError(f"length_scales: expected > 0 m, got {self.length_scales}")
         if self.smooth not in ("SMOOTH_MOD", "SMOOTH_MOD_DIF"):
-            raise ValueError(f"smooth: expected SMOOTH_MOD or SMOOTH_MOD_DIF, got {self.smooth!r}")
+            raise UserInputError(
+                f"smooth: expected SMOOTH_MOD or SMOOTH_MOD_DIF, got {self.smooth!r}"
+            )
         if self.norms is not None and not all(0 <= p <= 2 for p in self.norms):
-            raise ValueError(f"norms: expected four exponents in [0, 2], got {self.norms}")
+            raise UserInputError(f"norms: expected four exponents in [0, 2], got {self.norms}")
         if isinstance(self.lower, float) and isinstance(self.upper, float):
             if not self.lower < self.upper:
-                raise ValueError(f"bounds: expected lower < upper, got {self.lower}, {self.upper}")
+                raise UserInputError(
+                    f"bounds: expected lower < upper, got {self.lower}, {self.upper}"
+                )
 
     @property
     def resolved_alphas(self) -> tuple[float, float, float, float]:
@@ -348,20 +357,22 @@ class InversionControl:
     def chifact(self) -> float:
         """Target misfit per datum (``par`` in mode 1)."""
         if self.mode != 1:
-            raise ValueError(f"chifact exists in mode 1 only (this file is mode {self.mode})")
+            raise UserInputError(f"chifact exists in mode 1 only (this file is mode {self.mode})")
         return self.par
 
     @property
     def beta(self) -> float:
         """Fixed trade-off parameter β (``par`` in mode 2)."""
         if self.mode != 2:
-            raise ValueError(f"a fixed beta exists in mode 2 only (this file is mode {self.mode})")
+            raise UserInputError(
+                f"a fixed beta exists in mode 2 only (this file is mode {self.mode})"
+            )
         return self.par
 
     def target_misfit(self, n_data: int) -> float:
         """φ_d* = chifact · N (mode 1 only)."""
         if self.mode != 1:
-            raise ValueError(
+            raise UserInputError(
                 f"a target misfit exists in mode 1 only (this file is mode {self.mode})"
             )
         return self.par * n_data
@@ -559,7 +570,9 @@ class ForwardArguments:
     def from_argv(cls, argv: Sequence[str]) -> ForwardArguments:
         """Parse GZFOR3D's positional arguments (3 or 4)."""
         if len(argv) not in (3, 4):
-            raise ValueError(f"gzfor3d: expected 'MESH LOCATIONS MODEL [TOPO]', got {list(argv)}")
+            raise UserInputError(
+                f"gzfor3d: expected 'MESH LOCATIONS MODEL [TOPO]', got {list(argv)}"
+            )
         return cls(*(Path(a) for a in argv))
 
 
@@ -576,5 +589,7 @@ class PredictArguments:
     def from_argv(cls, argv: Sequence[str]) -> PredictArguments:
         """Parse GZPRE3D's three positional arguments."""
         if len(argv) != 3:
-            raise ValueError(f"gzpre3d: expected 'SENSITIVITY LOCATIONS MODEL', got {list(argv)}")
+            raise UserInputError(
+                f"gzpre3d: expected 'SENSITIVITY LOCATIONS MODEL', got {list(argv)}"
+            )
         return cls(*(Path(a) for a in argv))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.optional import require
 from msinv.core.provenance import provenance
 from msinv.gravity.control import (
@@ -74,15 +75,15 @@ class ExampleConfig:
 
     def __post_init__(self):
         if self.cells < 4:
-            raise ValueError(f"cells: expected >= 4, got {self.cells}")
+            raise UserInputError(f"cells: expected >= 4, got {self.cells}")
         if not self.cell > 0:
-            raise ValueError(f"cell: expected > 0 m, got {self.cell}")
+            raise UserInputError(f"cell: expected > 0 m, got {self.cell}")
         if self.stations < 2:
-            raise ValueError(f"stations: expected >= 2, got {self.stations}")
+            raise UserInputError(f"stations: expected >= 2, got {self.stations}")
         if not self.hill >= 0:
-            raise ValueError(f"hill: expected >= 0 m, got {self.hill}")
+            raise UserInputError(f"hill: expected >= 0 m, got {self.hill}")
         if not 0 < self.noise < 1:
-            raise ValueError(f"noise: expected a fraction in (0, 1), got {self.noise}")
+            raise UserInputError(f"noise: expected a fraction in (0, 1), got {self.noise}")
 
 
 def _mesh(config: ExampleConfig):

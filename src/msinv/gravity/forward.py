@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 from msinv.core.optional import require
 
@@ -93,7 +94,7 @@ def _numba_kernels():
 
 def _nodes(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if getattr(mesh, "dim", 3) != 3:
-        raise ValueError(f"gravity needs a 3-D tensor mesh, got a {mesh.dim}-D mesh")
+        raise UserInputError(f"gravity needs a 3-D tensor mesh, got a {mesh.dim}-D mesh")
     return tuple(
         np.ascontiguousarray(n, dtype=np.float64)
         for n in (mesh.nodes_x, mesh.nodes_y, mesh.nodes_z)
@@ -103,9 +104,9 @@ def _nodes(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _stations(stations) -> np.ndarray:
     st = np.ascontiguousarray(np.atleast_2d(np.asarray(stations, dtype=np.float64)))
     if st.ndim != 2 or st.shape[1] != 3:
-        raise ValueError(f"stations must be an (n, 3) array of E, N, elevation; got {st.shape}")
+        raise UserInputError(f"stations must be an (n, 3) array of E, N, elevation; got {st.shape}")
     if not np.all(np.isfinite(st)):
-        raise ValueError("stations contain NaN or infinite coordinates")
+        raise UserInputError("stations contain NaN or infinite coordinates")
     return st
 
 
@@ -140,7 +141,7 @@ def gz(mesh, stations, density) -> np.ndarray:
     st = _stations(stations)
     rho = np.ascontiguousarray(np.asarray(density, dtype=np.float64).ravel())
     if rho.size != mesh.n_cells:
-        raise ValueError(f"density has {rho.size} values, the mesh has {mesh.n_cells} cells")
+        raise UserInputError(f"density has {rho.size} values, the mesh has {mesh.n_cells} cells")
     out = np.empty(st.shape[0])
     _numba_kernels()["apply"](xn, yn, zn, st, rho, MGAL_PER_GCC, out)
     return out
@@ -195,7 +196,7 @@ class GravityOperator(LinearOperator):
     def __init__(self, matrix: np.ndarray):
         self.matrix = np.asarray(matrix)
         if self.matrix.ndim != 2:
-            raise ValueError(f"G must be a 2-D matrix, got shape {self.matrix.shape}")
+            raise UserInputError(f"G must be a 2-D matrix, got shape {self.matrix.shape}")
         self.shape_out, self.shape_in = (self.matrix.shape[0],), (self.matrix.shape[1],)
         self.dtype = self.matrix.dtype
 

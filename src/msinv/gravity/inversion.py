@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.misfit import DataMisfit
 from msinv.core.operator import LinearOperator
 from msinv.core.solvers import beta_search, irls, lcurve_corner, projected_cg
@@ -77,27 +78,27 @@ class InversionConfig:
 
     def __post_init__(self):
         if self.preconditioner not in ("jacobi", "none"):
-            raise ValueError(
+            raise UserInputError(
                 f"preconditioner must be 'jacobi' or 'none', got {self.preconditioner!r}"
             )
         if not self.beta_start > 0:
-            raise ValueError(f"beta_start must be > 0, got {self.beta_start}")
+            raise UserInputError(f"beta_start must be > 0, got {self.beta_start}")
         if self.mode not in (1, 2, 3):
-            raise ValueError(f"mode must be 1, 2 or 3, got {self.mode}")
+            raise UserInputError(f"mode must be 1, 2 or 3, got {self.mode}")
         if not self.chifact > 0:
-            raise ValueError(f"chifact must be > 0, got {self.chifact}")
+            raise UserInputError(f"chifact must be > 0, got {self.chifact}")
         if not 0 < self.tolc < 1:
-            raise ValueError(f"tolc must be in (0, 1), got {self.tolc}")
+            raise UserInputError(f"tolc must be in (0, 1), got {self.tolc}")
         if self.mode == 2 and (self.beta is None or not self.beta > 0):
-            raise ValueError("mode 2 needs a fixed beta > 0")
+            raise UserInputError("mode 2 needs a fixed beta > 0")
         if self.beta is not None and not self.beta > 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
+            raise UserInputError(f"beta must be > 0, got {self.beta}")
         if self.n_lcurve < 3 or not self.lcurve_step > 1:
-            raise ValueError("n_lcurve must be >= 3 and lcurve_step > 1")
+            raise UserInputError("n_lcurve must be >= 3 and lcurve_step > 1")
         if not 0 < self.cg_tol < 1:
-            raise ValueError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
+            raise UserInputError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
         if min(self.max_cg, self.max_outer, self.max_beta) < 1:
-            raise ValueError("max_cg, max_outer and max_beta must be >= 1")
+            raise UserInputError("max_cg, max_outer and max_beta must be >= 1")
 
 
 @dataclass
@@ -239,23 +240,23 @@ class SparseConfig:
 
     def __post_init__(self):
         if len(self.norms) != 4:
-            raise ValueError(f"norms: expected (p, qx, qy, qz), got {len(self.norms)} values")
+            raise UserInputError(f"norms: expected (p, qx, qy, qz), got {len(self.norms)} values")
         for p in self.norms:
             p = np.asarray(p, dtype=np.float64)
             if not (np.all(p >= 0) and np.all(p <= 2)):
-                raise ValueError("norms: every exponent must be in [0, 2]")
+                raise UserInputError("norms: every exponent must be in [0, 2]")
         for name in ("eps", "eps_grad"):
             value = getattr(self, name)
             if value is not None and not value > 0:
-                raise ValueError(f"{name} must be > 0, got {value}")
+                raise UserInputError(f"{name} must be > 0, got {value}")
         if not 0 <= self.scale <= 1:
-            raise ValueError(f"scale must be in [0, 1], got {self.scale}")
+            raise UserInputError(f"scale must be in [0, 1], got {self.scale}")
         if self.max_irls < 1 or not self.cooling > 1 or not self.tol > 0:
-            raise ValueError("max_irls must be >= 1, cooling > 1 and tol > 0")
+            raise UserInputError("max_irls must be >= 1, cooling > 1 and tol > 0")
         if self.cg_tol is not None and not 0 < self.cg_tol < 1:
-            raise ValueError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
+            raise UserInputError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
         if not 0 <= self.misfit_tolerance < 1:
-            raise ValueError(f"misfit_tolerance must be in [0, 1), got {self.misfit_tolerance}")
+            raise UserInputError(f"misfit_tolerance must be in [0, 1), got {self.misfit_tolerance}")
 
 
 def invert(
@@ -301,12 +302,14 @@ def invert(
     data = np.asarray(data, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if data.shape != op.shape_out or sigma.shape != op.shape_out:
-        raise ValueError(f"data and sigma must have {op.shape_out[0]} values")
+        raise UserInputError(f"data and sigma must have {op.shape_out[0]} values")
     misfit = DataMisfit(op, data, sigma)
     if reg.n_active != op.shape_in[0]:
-        raise ValueError(f"regularisation has {reg.n_active} active cells, G has {op.shape_in[0]}")
+        raise UserInputError(
+            f"regularisation has {reg.n_active} active cells, G has {op.shape_in[0]}"
+        )
     if sparse is not None and config.mode == 3:
-        raise ValueError("sparse norms need mode 1 (target misfit) or 2 (fixed beta)")
+        raise UserInputError("sparse norms need mode 1 (target misfit) or 2 (fixed beta)")
     n = op.shape_in[0]
     gtd = misfit.normal_rhs()
     lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 
 #: Default memory budget of a sensitivity build: this fraction of the machine's RAM.
@@ -72,9 +73,9 @@ class SensitivitySettings:
 
     def __post_init__(self):
         if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype: expected float32 or float64, got {self.dtype!r}")
+            raise UserInputError(f"dtype: expected float32 or float64, got {self.dtype!r}")
         if self.memory is not None and not self.memory > 0:
-            raise ValueError(f"memory: expected a budget > 0 bytes, got {self.memory}")
+            raise UserInputError(f"memory: expected a budget > 0 bytes, got {self.memory}")
         if not self.dense:
             self.compression()  # validates wavelet, rule, r*, threshold
 
@@ -118,7 +119,7 @@ def read_cell_weights(path, mesh, active) -> np.ndarray:
 
     w = read_model(path, mesh)[active]
     if np.any(w <= 0):
-        raise ValueError(f"{path}: weights of active cells must be > 0")
+        raise UserInputError(f"{path}: weights of active cells must be > 0")
     return w
 
 
@@ -358,7 +359,7 @@ def problem_from_control(control) -> InversionProblem:
     obs = read_observations(c.obs_file)
     op, mesh, below, w_sens = load_sensitivity(c.sensitivity_file, stations=obs.locations)
     if obs.n_data != op.shape_out[0]:
-        raise ValueError(
+        raise UserInputError(
             f"{c.obs_file}: {obs.n_data} data, but the sensitivity {c.sensitivity_file} has "
             f"{op.shape_out[0]} rows"
         )

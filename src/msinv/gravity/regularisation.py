@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 from msinv.core.regularisation import LpNorm, WeightedTerm
 
@@ -61,9 +62,11 @@ class RegularisationConfig:
     def __post_init__(self):
         a = (self.alpha_s, self.alpha_x, self.alpha_y, self.alpha_z)
         if min(a) < 0 or max(a) == 0:
-            raise ValueError(f"alphas must be >= 0 and not all zero, got {a}")
+            raise UserInputError(f"alphas must be >= 0 and not all zero, got {a}")
         if self.smooth not in ("SMOOTH_MOD", "SMOOTH_MOD_DIF"):
-            raise ValueError(f"smooth must be SMOOTH_MOD or SMOOTH_MOD_DIF, got {self.smooth!r}")
+            raise UserInputError(
+                f"smooth must be SMOOTH_MOD or SMOOTH_MOD_DIF, got {self.smooth!r}"
+            )
 
     @classmethod
     def from_length_scales(
@@ -71,7 +74,7 @@ class RegularisationConfig:
     ) -> RegularisationConfig:
         """α_i = α_s L_i² (so L = √(α_i/α_s)); lengths in metres, > 0."""
         if min(lx, ly, lz) <= 0:
-            raise ValueError(f"length scales must be > 0 m, got {(lx, ly, lz)}")
+            raise UserInputError(f"length scales must be > 0 m, got {(lx, ly, lz)}")
         return cls(alpha_s, alpha_s * lx**2, alpha_s * ly**2, alpha_s * lz**2, smooth)
 
 
@@ -149,13 +152,13 @@ class Regularisation:
         n = mesh.n_cells
         codes = np.ones(n, dtype=int) if active_codes is None else np.asarray(active_codes)
         if codes.shape != (n,) or not np.all(np.isin(codes, (-1, 0, 1))):
-            raise ValueError(f"active cells must be {n} values of 1, 0 or -1")
+            raise UserInputError(f"active cells must be {n} values of 1, 0 or -1")
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (n,) or np.any(w <= 0):
-            raise ValueError(f"weights must be {n} positive values")
+            raise UserInputError(f"weights must be {n} positive values")
         ref = np.zeros(n) if reference is None else np.asarray(reference, dtype=np.float64)
         if ref.shape != (n,):
-            raise ValueError(f"reference model must have {n} values, got {ref.shape}")
+            raise UserInputError(f"reference model must have {n} values, got {ref.shape}")
         self.active = codes == 1
         self.codes, self.weights, self.reference = codes, w, ref
         inside = codes != 0
@@ -234,7 +237,7 @@ class Regularisation:
             value = np.asarray(value, dtype=np.float64)
             sizes = (n,) if key == "s" else (n, self._n_faces.get(key, -1))
             if key not in TERMS or value.ndim != 1 or value.size not in sizes or np.any(value < 0):
-                raise ValueError(
+                raise UserInputError(
                     f"user weight {key!r}: expected {' or '.join(map(str, sizes))} values >= 0"
                 )
         for key, term in self.terms_.items():

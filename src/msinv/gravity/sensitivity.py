@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+from msinv.core.inputs import npz_errors, open_npz
 from msinv.core.operator import LinearOperator
 from msinv.gravity.forward import sensitivity_rows
 
@@ -53,14 +55,14 @@ def build_sensitivity(
     (n_data, n_active) numpy.ndarray
     """
     if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+        raise UserInputError(f"chunk must be >= 1, got {chunk}")
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        raise UserInputError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     st = np.atleast_2d(np.asarray(stations, dtype=np.float64))
     n_active = mesh.n_cells if active is None else int(np.count_nonzero(active))
     need = sensitivity_memory(st.shape[0], n_active, dtype)
     if max_bytes is not None and need > max_bytes:
-        raise ValueError(
+        raise UserInputError(
             f"dense G needs {need / 2**30:.2f} GiB ({st.shape[0]} data x {n_active} cells, "
             f"{np.dtype(dtype).name}), more than the allowed {max_bytes / 2**30:.2f} GiB"
         )
@@ -170,14 +172,13 @@ def load_sensitivity(path, stations=None):
 
     discretize = require("discretize", "read a sensitivity file")
     path = Path(path)
-    try:
-        f = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a sensitivity file written by msinv ({exc})") from None
-    with f:
+    f = open_npz(path, what="a sensitivity file written by `msinv gravity sensitivity`")
+    with f, npz_errors(path):
         kind = str(f["format"]) if "format" in f else ""
         if kind not in (FORMAT, DENSE_FORMAT) or "mesh_hx" not in f:
-            raise ValueError(f"{path}: not a sensitivity file written by msinv gravity sensitivity")
+            raise UserInputError(
+                f"{path}: not a sensitivity file written by msinv gravity sensitivity"
+            )
         mesh = discretize.TensorMesh(
             [f["mesh_hx"], f["mesh_hy"], f["mesh_hz"]], origin=f["mesh_origin"]
         )
@@ -186,7 +187,8 @@ def load_sensitivity(path, stations=None):
         if kind == DENSE_FORMAT:
             return GravityOperator(f["g"]), mesh, f["active"], f["weights"]
         model_weights = f["model_weights"] if "model_weights" in f else None
-    op = CompressedSensitivity.load(path)
+    with npz_errors(path):
+        op = CompressedSensitivity.load(path)
     return op, mesh, op.active, op.weights if model_weights is None else model_weights
 
 
@@ -212,7 +214,7 @@ class OnTheFlySensitivity(LinearOperator):
 
     def __init__(self, mesh, stations, active=None, block: int = 64):
         if block < 1:
-            raise ValueError(f"block must be >= 1, got {block}")
+            raise UserInputError(f"block must be >= 1, got {block}")
         self.mesh = mesh
         self.stations = np.atleast_2d(np.asarray(stations, dtype=np.float64))
         self.active = (
@@ -275,13 +277,13 @@ def check_stations(path, stored, stations, atol: float = 1e-3) -> None:
         return
     stations = np.atleast_2d(np.asarray(stations, dtype=np.float64))
     if stored.shape != stations.shape:
-        raise ValueError(
+        raise UserInputError(
             f"{path}: built for {stored.shape[0]} stations, the data have {stations.shape[0]}"
         )
     off = np.abs(stored - stations).max(axis=1)
     if np.any(off > atol):
         i = int(np.argmax(off > atol))
-        raise ValueError(
+        raise UserInputError(
             f"{path}: station {i + 1} of the data is at {stations[i].tolist()}, the sensitivity "
             f"was built for {stored[i].tolist()} (off by {off[i]:.3g} m): rebuild it"
         )
@@ -329,7 +331,7 @@ def plan_blocks(
     work = workers * 4 * 8 * n_coefficients  # padded image, coefficients, copies per worker
     rows = int(min(512, max(1, (budget // 2 - work) // per_row)))
     if budget // 2 < work + per_row:
-        raise ValueError(
+        raise UserInputError(
             f"a memory budget of {budget / 2**30:.2f} GiB cannot hold one row of G and the "
             f"wavelet work arrays ({(work + per_row) / 2**20:.0f} MiB, half the budget at most)"
         )
@@ -449,7 +451,7 @@ def build_compressed(
     if partial.exists():
         old = json.loads(plan_file.read_text()) if plan_file.exists() else None
         if old != meta:
-            raise ValueError(
+            raise UserInputError(
                 f"{partial}: an unfinished build with other inputs or settings; delete the "
                 "folder to start afresh"
             )

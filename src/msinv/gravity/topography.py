@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import interpolate
 
+from msinv.core.errors import UserInputError
+
 
 def surface_minimum(mesh, points: np.ndarray) -> np.ndarray:
     """Lowest elevation of the triangulated topography over each column of cells.
@@ -36,7 +38,7 @@ def surface_minimum(mesh, points: np.ndarray) -> np.ndarray:
     """
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != 3 or len(points) < 1:
-        raise ValueError(f"topography: expected (npt >= 1, 3) points, got shape {points.shape}")
+        raise UserInputError(f"topography: expected (npt >= 1, 3) points, got shape {points.shape}")
     xn, yn = np.asarray(mesh.nodes_x), np.asarray(mesh.nodes_y)
     ne, nn = len(xn) - 1, len(yn) - 1
     nearest = interpolate.NearestNDInterpolator(points[:, :2], points[:, 2])

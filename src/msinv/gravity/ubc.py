@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import UserInputError
 from msinv.core.optional import require
 
 #: Value GRAV3D writes for cells above the topography in output models.
@@ -216,7 +216,7 @@ def write_mesh(path: str | Path, mesh, comment: str | None = None) -> None:
         Text of a ``!`` comment line written first.
     """
     if mesh.dim != 3:
-        raise ValueError(f"expected a 3-D tensor mesh, got dim={mesh.dim}")
+        raise UserInputError(f"expected a 3-D tensor mesh, got dim={mesh.dim}")
     hx, hy, hz = (np.asarray(h, dtype=float) for h in mesh.h)
     top = mesh.origin[2] + math.fsum(hz)
     lines = [] if comment is None else [f"! {comment}"]
@@ -374,7 +374,7 @@ def write_model(
     """
     values = np.asarray(values, dtype=float)
     if values.shape != (mesh.n_cells,):
-        raise ValueError(f"expected {mesh.n_cells} model values, got shape {values.shape}")
+        raise UserInputError(f"expected {mesh.n_cells} model values, got shape {values.shape}")
     if active is not None:
         values = np.where(np.asarray(active, dtype=bool), values, ABOVE_TOPOGRAPHY)
     ordered = mesh_to_ubc_order(values, mesh.shape_cells)
@@ -436,7 +436,7 @@ def write_vtk(
         Cells above the topography are written as NaN, so ParaView's Threshold hides them.
     """
     if not models:
-        raise ValueError("expected at least one model to write")
+        raise UserInputError("expected at least one model to write")
     nodes = [np.asarray(n, dtype=float) for n in (mesh.nodes_x, mesh.nodes_y, mesh.nodes_z)]
     lines = ["# vtk DataFile Version 3.0", "msinv model", "ASCII", "DATASET RECTILINEAR_GRID"]
     lines.append("DIMENSIONS {} {} {}".format(*(len(n) for n in nodes)))
@@ -446,10 +446,14 @@ def write_vtk(
     lines.append(f"CELL_DATA {mesh.n_cells}")
     for name, values in models.items():
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise ValueError(f"VTK array name {name!r}: expected letters, digits, '_', '.', '-'")
+            raise UserInputError(
+                f"VTK array name {name!r}: expected letters, digits, '_', '.', '-'"
+            )
         values = np.asarray(values, dtype=float)
         if values.shape != (mesh.n_cells,):
-            raise ValueError(f"model {name!r}: expected {mesh.n_cells} values, got {values.shape}")
+            raise UserInputError(
+                f"model {name!r}: expected {mesh.n_cells} values, got {values.shape}"
+            )
         if active is not None:
             values = np.where(np.asarray(active, dtype=bool), values, np.nan)
         lines += [f"SCALARS {name} double 1", "LOOKUP_TABLE default"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.gravity.ubc import (
     GravityFileError,
     content_lines,
@@ -52,20 +53,22 @@ class GravityData:
     def __post_init__(self):
         loc = np.asarray(self.locations, dtype=float)
         if loc.ndim != 2 or loc.shape[1] != 3:
-            raise ValueError(f"locations: expected shape (n_data, 3), got {loc.shape}")
+            raise UserInputError(f"locations: expected shape (n_data, 3), got {loc.shape}")
         object.__setattr__(self, "locations", loc)
         for name in ("values", "std"):
             column = getattr(self, name)
             if column is not None:
                 column = np.asarray(column, dtype=float)
                 if column.shape != (len(loc),):
-                    raise ValueError(f"{name}: expected shape ({len(loc)},), got {column.shape}")
+                    raise UserInputError(
+                        f"{name}: expected shape ({len(loc)},), got {column.shape}"
+                    )
                 object.__setattr__(self, name, column)
         if self.std is not None:
             if self.values is None:
-                raise ValueError("std given without values")
+                raise UserInputError("std given without values")
             if not (self.std > 0).all():
-                raise ValueError("std: expected every standard deviation > 0")
+                raise UserInputError("std: expected every standard deviation > 0")
 
     @property
     def n_data(self) -> int:
@@ -187,7 +190,7 @@ def write_topography(path: str | Path, points: np.ndarray, comment: str | None =
     """Write ``(npt, 3)`` topography points (east, north, elevation) as a GRAV3D topography file."""
     points = np.asarray(points, dtype=float)
     if points.ndim != 2 or points.shape[1] != 3:
-        raise ValueError(f"topography points: expected shape (npt, 3), got {points.shape}")
+        raise UserInputError(f"topography points: expected shape (npt, 3), got {points.shape}")
     write_data(path, GravityData(points), comment)
 
 
@@ -228,7 +231,7 @@ class ObjectiveWeights:
             ("z", (ne, nn, nz - 1)),
         ):
             if np.shape(getattr(self, name)) != shape:
-                raise ValueError(
+                raise UserInputError(
                     f"weights {name}: expected shape {shape}, got {np.shape(getattr(self, name))}"
                 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.optional import require
 
 _DIST = {}
@@ -47,10 +48,10 @@ def depth_weighting(
     with z the depth below ``z_ref``, integrated in closed form.
     """
     if exponent <= 0:
-        raise ValueError(f"depth-weighting exponent must be > 0, got {exponent}")
+        raise UserInputError(f"depth-weighting exponent must be > 0, got {exponent}")
     z0 = 0.5 * float(np.min(mesh.h[2])) if z0 is None else float(z0)
     if z0 <= 0:
-        raise ValueError(f"z0 must be > 0, got {z0}")
+        raise UserInputError(f"z0 must be > 0, got {z0}")
     zn = np.asarray(mesh.nodes_z)
     top = np.maximum(z_ref - zn[1:], 0.0) + z0  # depth + z0 of each layer's top
     bot = np.maximum(z_ref - zn[:-1], 0.0) + z0
@@ -119,10 +120,10 @@ def distance_weighting(
     volumes cancel: :math:`w_j = \\{\\sum_i (R_{ij}+R_0)^{-2\\alpha}\\}^{1/4}`.
     """
     if exponent <= 0:
-        raise ValueError(f"distance-weighting exponent must be > 0, got {exponent}")
+        raise UserInputError(f"distance-weighting exponent must be > 0, got {exponent}")
     r0 = 0.25 * float(np.min(mesh.h_gridded)) if r0 is None else float(r0)
     if r0 <= 0:
-        raise ValueError(f"R0 must be > 0, got {r0}")
+        raise UserInputError(f"R0 must be > 0, got {r0}")
     centres = np.ascontiguousarray(mesh.cell_centers, dtype=np.float64)
     if active is not None:
         centres = np.ascontiguousarray(centres[np.asarray(active, dtype=bool)])

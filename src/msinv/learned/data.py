@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Normalisation:
 
     def __post_init__(self) -> None:
         if not self.eta_std > 0 or not np.all(np.asarray(self.data_std) > 0):
-            raise ValueError(
+            raise UserInputError(
                 "normalisation standard deviations must be > 0 (constant training set?)"
             )
 

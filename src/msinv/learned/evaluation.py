@@ -8,9 +8,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from msinv.core.errors import UserInputError
+from msinv.core.outputs import atomic_path, write_text
 from msinv.learned.figures import plot_posterior
-from msinv.learned.loading import load
+from msinv.learned.loading import check_fits, load
 from msinv.learned.physics import resimulate_misfit
 from msinv.learned.sampling import posterior
 
@@ -26,6 +29,7 @@ def evaluate(
     seed: int = 0,
     device: str = "cpu",
     out: str | os.PathLike | None = None,
+    progress: bool = False,
 ) -> dict:
     """Evaluate models on held-out data in the layout of the paper's Table 1.
 
@@ -49,6 +53,8 @@ def evaluate(
     out : path-like, optional
         Prefix of ``.json``, ``.csv`` and ``.md`` tables and ``-<model>-<family>.png``
         figures (truth, mean, std, error, zoom of the first test datum).
+    progress : bool
+        A progress bar of the posterior draws on stderr (shown only on a terminal).
 
     Returns
     -------
@@ -66,7 +72,7 @@ def evaluate(
     from msinv.learned.data import load_pairs
 
     if misfit not in ("mean", "samples", "none"):
-        raise ValueError(f"misfit must be 'mean', 'samples' or 'none', got {misfit!r}")
+        raise UserInputError(f"misfit must be 'mean', 'samples' or 'none', got {misfit!r}")
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -74,8 +80,23 @@ def evaluate(
         loaded = load(ckpt, device=device)
         for family, store in datasets.items():
             pairs = load_pairs(store, 0, count)
+            check_fits(loaded, pairs.data, pairs.freqs, f"{store}")
             t0 = time.perf_counter()
-            samples = posterior(loaded, pairs.data, draws, seed=seed, n_levels=n_levels)
+            k = 1 if loaded.kind == "deterministic" else draws
+            with tqdm(
+                total=len(pairs.data) * k,
+                desc=f"{label} on {family}",
+                unit="draw",
+                disable=None if progress else True,  # None: only on a terminal
+            ) as bar:
+                samples = posterior(
+                    loaded,
+                    pairs.data,
+                    draws,
+                    seed=seed,
+                    n_levels=n_levels,
+                    callback=lambda j, done, bar=bar, k=k: bar.update(j * k + done - bar.n),
+                )
             seconds = time.perf_counter() - t0
             m, k = samples.shape[:2]
             truth = pairs.eta.astype(np.float64)
@@ -112,11 +133,9 @@ def evaluate(
     if out is not None:
         import csv
 
-        Path(f"{out}.json").write_text(
-            json.dumps({"rows": rows, "provenance": _provenance()}, indent=2)
-        )
-        Path(f"{out}.md").write_text(md)
-        with open(f"{out}.csv", "w", newline="") as fh:
+        write_text(f"{out}.json", json.dumps({"rows": rows, "provenance": _provenance()}, indent=2))
+        write_text(f"{out}.md", md)
+        with atomic_path(f"{out}.csv") as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)

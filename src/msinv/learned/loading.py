@@ -7,10 +7,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import FileFormatError, UserInputError
 from msinv.learned.data import Normalisation
 
 #: The shipped reduced-configuration checkpoint and its built-in example datum.
@@ -56,28 +57,57 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
     device : str
         Torch device.
     """
+    from msinv.learned.checkpoint_file import check_device, load_weights, read_checkpoint
     from msinv.learned.train import TrainConfig, build_from_config
 
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise UserInputError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        config = TrainConfig.from_dict(tomllib.loads(ckpt["config"]), str(path))
-    except (KeyError, RuntimeError, tomllib.TOMLDecodeError) as exc:
-        raise UserInputError(f"{path}: not a msinv learned checkpoint ({exc})") from None
     if weights not in ("ema", "model", "init"):
-        raise ValueError(f"weights must be 'ema', 'model' or 'init', got {weights!r}")
+        raise UserInputError(f"weights must be 'ema', 'model' or 'init', got {weights!r}")
+    device = check_device(str(device))
+    path = Path(checkpoint)
+    ckpt = read_checkpoint(path, device=device)
+    try:
+        config = TrainConfig.from_dict(tomllib.loads(ckpt["config"]), str(path))
+        norm = Normalisation.from_state_dict(ckpt["normalisation"])
+    except (tomllib.TOMLDecodeError, TypeError, KeyError, AttributeError) as exc:
+        raise FileFormatError(
+            f"{path}: damaged checkpoint, its config or normalisation ({exc})"
+        ) from None
     torch.manual_seed(config.seed)
     model = build_from_config(config.model, int(ckpt.get("architecture", 1))).to(device)
     if weights == "model":
         if "model" not in ckpt:
             raise UserInputError(f"{path}: an exported checkpoint holds only the EMA weights")
-        model.load_state_dict(ckpt["model"])
+        load_weights(model, ckpt["model"], path, "model")
     elif weights == "ema":
         state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
-        model.load_state_dict(state)
+        load_weights(model, state, path, "EMA")
     model.eval()
-    return Loaded(
-        model, Normalisation.from_state_dict(ckpt["normalisation"]), config, int(ckpt["step"])
-    )
+    return Loaded(model, norm, config, int(ckpt["step"]))
+
+
+def check_fits(loaded: Loaded, data: np.ndarray, freqs=None, source: str = "data") -> None:
+    """Refuse data that the model was not trained for (grid, frequencies, acquisition).
+
+    Parameters
+    ----------
+    loaded : Loaded
+    data : (m, n_freq, n_rec, n_src) complex numpy.ndarray
+    freqs : sequence of float, optional
+        Frequencies of the data; compared with the training frequencies when given.
+    source : str
+        Where the data came from, for the message.
+    """
+    m = loaded.config.model
+    shape = tuple(np.shape(data)[1:])
+    want = (m.n_freq, m.n_sc, m.n_sc)
+    if None not in want and shape != want:
+        raise UserInputError(
+            f"{source}: data of shape {shape} (n_freq, n_rec, n_src), but the model was trained "
+            f"on {want}; use a checkpoint trained on this acquisition"
+        )
+    if freqs is not None and m.freqs is not None:
+        if len(freqs) != len(m.freqs) or not np.allclose(freqs, m.freqs, rtol=1e-6):
+            raise UserInputError(
+                f"{source}: frequencies {[float(f) for f in freqs]}, but the model was trained "
+                f"at {list(m.freqs)}"
+            )

@@ -8,12 +8,17 @@ diffusion models, :class:`BPDiffusion`) or a deterministic head (``head``,
 
 from __future__ import annotations
 
+import inspect
+import json
+import typing
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from msinv.core.errors import ConfigError, UserInputError
+from msinv.core.fields import expected_type
 from msinv.learned.diffusion.loss import DenoisingLoss
 from msinv.learned.diffusion.precond import EDMDenoiser
 from msinv.learned.networks.cnn import Features, ScoreCNN
@@ -112,6 +117,43 @@ class BPRegression(nn.Module):
         return ((self(data) - eta) ** 2).flatten(1).mean(dim=1)
 
 
+def check_options(name: str, score: dict | None, head: dict | None) -> None:
+    """Refuse unknown or mistyped options of the networks of model ``name``.
+
+    ``score`` must hold only keyword arguments of the model's score network
+    (:class:`ScoreCNN` or :class:`ScoreUViT`; ScoreCNN for deterministic models, which ignore
+    it) and ``head`` of :class:`DenseHead`, each with the annotated type (a boolean is not an
+    integer).
+
+    Raises
+    ------
+    ConfigError
+        Naming the section (``[model.score]``), the key and what was expected.
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+    net = MODELS[name][1]
+    sections = {"score": (ScoreUViT if net == "uvit" else ScoreCNN), "head": DenseHead}
+    for section, options in (("score", score), ("head", head)):
+        if not options:
+            continue
+        cls = sections[section]
+        params = list(inspect.signature(cls.__init__).parameters)[2:]  # after self, channels
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise ConfigError(
+                f"[model.{section}] unknown key(s) {unknown} for {cls.__name__}; expected some "
+                f"of {params}"
+            )
+        hints = typing.get_type_hints(cls.__init__)
+        for key, value in options.items():
+            expected = expected_type(value, hints.get(key, typing.Any))
+            if expected is not None:
+                raise ConfigError(
+                    f"[model.{section}] {key} = {json.dumps(value)}: expected {expected}"
+                )
+
+
 def build(
     name: str,
     n: int = 80,
@@ -153,7 +195,7 @@ def build(
     BPDiffusion or BPRegression
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+        raise UserInputError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
     front, net = MODELS[name]
     if front == "none":
         bp = RawData(n, n_freq)
@@ -173,7 +215,7 @@ def _score_options(name: str, score: dict | None, architecture: int) -> dict:
     if architecture == ARCHITECTURE:
         return options
     if architecture != 1 or MODELS[name][1] != "cnn":
-        raise ValueError(
+        raise UserInputError(
             f"cannot rebuild {name} of architecture {architecture} (this is {ARCHITECTURE}): "
             "retrain it"
         )

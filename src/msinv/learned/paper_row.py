@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 #: The paper's Table 1 for EquiNet-CNN (RRMSE %, MELR x100, SD) and its CRPS x 1e4.
 PAPER_EQUINET_CNN = {
     "squares": {"rrmse_pct": 1.744, "melr_x100": 1.979, "sd": 3.860, "crps_x1e4": 3.916},
@@ -89,15 +91,15 @@ class PaperRowConfig:
 
         get_family(self.family)  # one-line error for an unknown family
         if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+            raise UserInputError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
         for name in ("n", "train_count", "test_count", "steps", "batch", "draws", "levels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+                raise UserInputError(f"{name} must be an integer >= 1, got {value!r}")
         if self.levels < 2:
-            raise ValueError(f"levels must be >= 2, got {self.levels}")
+            raise UserInputError(f"levels must be >= 2, got {self.levels}")
         if self.budget_minutes is not None and not self.budget_minutes > 0:
-            raise ValueError(f"budget_minutes must be > 0, got {self.budget_minutes}")
+            raise UserInputError(f"budget_minutes must be > 0, got {self.budget_minutes}")
         choices = {
             "device": ("auto", "cpu", "cuda"),
             "solver": ("auto", "torch", "fd"),
@@ -106,7 +108,7 @@ class PaperRowConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}")
+                raise UserInputError(f"{name} must be one of {', '.join(allowed)}")
 
     # ------------------------------------------------------------------------ resolved values
     def torch_device(self) -> str:
@@ -115,7 +117,7 @@ class PaperRowConfig:
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device = 'cuda' but no CUDA device is available")
+            raise UserInputError("device = 'cuda' but no CUDA device is available")
         return self.device
 
     def resolved_solver(self) -> str:
@@ -342,7 +344,7 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
     folder = Path(cfg.out) / "samples"
     blocks = sorted(folder.glob("block-*.npz"))
     if not blocks:
-        raise ValueError(f"{folder}: no posterior samples; run the evaluate stage first")
+        raise UserInputError(f"{folder}: no posterior samples; run the evaluate stage first")
     samples = np.concatenate([np.load(b)["samples"] for b in blocks])
     m, k = samples.shape[:2]
     truth = load_pairs(Path(cfg.out) / "test.zarr", 0, m).eta.astype(np.float64)
@@ -569,7 +571,7 @@ def run(
     """
     unknown = set(stages) - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown stage(s) {sorted(unknown)}; expected {', '.join(STAGES)}")
+        raise UserInputError(f"unknown stage(s) {sorted(unknown)}; expected {', '.join(STAGES)}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "state.json"
@@ -577,7 +579,7 @@ def run(
     if state_path.exists():
         state = json.loads(state_path.read_text())
         if state.get("config") != _plain(dataclasses.asdict(cfg)):
-            raise ValueError(
+            raise UserInputError(
                 f"{state_path}: made with another configuration; use another --out or the same options"
             )
     state["config"] = _plain(dataclasses.asdict(cfg))

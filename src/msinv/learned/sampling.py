@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from msinv.core.errors import UserInputError
 from msinv.learned.diffusion.sampler import GeneratorBank, sample
 from msinv.learned.diffusion.schedule import geometric_levels
 from msinv.learned.loading import Loaded
@@ -65,9 +66,9 @@ def posterior(
         eta = model(x)[:, :1]
         return norm.eta_inverse(eta.double().cpu().numpy()).astype(np.float32)
     if draws < 1:
-        raise ValueError(f"draws must be >= 1, got {draws}")
+        raise UserInputError(f"draws must be >= 1, got {draws}")
     if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        raise UserInputError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         return _sample_all(model, norm, x, draws, seed, n_levels, batch, callback)
 

@@ -22,6 +22,7 @@ averages the gradients.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -30,6 +31,7 @@ import random
 import sys
 import time
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +40,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from msinv.cli.errors import UserInputError
+from msinv.core.errors import ConfigError, FileFormatError, Interrupted, UserInputError
+from msinv.core.fields import expected_type
+from msinv.core.interrupts import DeferredInterrupt
+from msinv.core.outputs import check_output_dir, write_text
 from msinv.core.provenance import code_version, provenance
+from msinv.learned.checkpoint_file import load_weights, read_checkpoint
 from msinv.learned.data import Normalisation, PairDataset, load_pairs
 from msinv.learned.diffusion.ema import ema_model
-from msinv.learned.models import ARCHITECTURE, MODELS, build
+from msinv.learned.models import ARCHITECTURE, MODELS, build, check_options
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -60,7 +66,7 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.start < 0 or (self.count is not None and self.count < 1):
-            raise ValueError(
+            raise UserInputError(
                 f"data.start must be >= 0 and data.count >= 1, got {self.start}, {self.count}"
             )
 
@@ -79,7 +85,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.name not in MODELS:
-            raise ValueError(f"model.name must be one of {', '.join(MODELS)}, got {self.name!r}")
+            raise UserInputError(
+                f"model.name must be one of {', '.join(MODELS)}, got {self.name!r}"
+            )
+        check_options(self.name, self.score, self.head)
 
 
 @dataclass(frozen=True)
@@ -94,9 +103,9 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.lr_start >= 0 and self.lr_end >= 0):
-            raise ValueError("optim.lr must be > 0 and optim.lr_start, optim.lr_end >= 0")
+            raise UserInputError("optim.lr must be > 0 and optim.lr_start, optim.lr_end >= 0")
         if not 0 <= self.warmup < 1:
-            raise ValueError(f"optim.warmup must be in [0, 1), got {self.warmup}")
+            raise UserInputError(f"optim.warmup must be in [0, 1), got {self.warmup}")
 
     def factor(self, step: int, steps: int) -> float:
         """Learning rate at ``step`` divided by ``lr``."""
@@ -130,21 +139,21 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.checkpoint_every < 1 or self.log_every < 1:
-            raise ValueError(
+            raise UserInputError(
                 "run.steps, run.batch, run.checkpoint_every, run.log_every must be >= 1"
             )
         if not 0 <= self.ema < 1:
-            raise ValueError(f"run.ema must be in [0, 1), got {self.ema}")
+            raise UserInputError(f"run.ema must be in [0, 1), got {self.ema}")
         if self.threads < 0:
-            raise ValueError(f"run.threads must be >= 0, got {self.threads}")
+            raise UserInputError(f"run.threads must be >= 0, got {self.threads}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"run.device must be auto, cpu or cuda, got {self.device!r}")
+            raise UserInputError(f"run.device must be auto, cpu or cuda, got {self.device!r}")
         if self.precision not in PRECISIONS:
-            raise ValueError(
+            raise UserInputError(
                 f"run.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         if self.noise not in ("cpu", "device"):
-            raise ValueError(f"run.noise must be cpu or device, got {self.noise!r}")
+            raise UserInputError(f"run.noise must be cpu or device, got {self.noise!r}")
 
 
 @dataclass(frozen=True)
@@ -177,31 +186,57 @@ class TrainConfig:
                 if key == "optim":
                     continue
                 raise UserInputError(f"{source}: missing section [{key}]")
+            if not isinstance(d[key], dict):
+                raise ConfigError(f"{source}: {key} = {d[key]!r}: expected a section [{key}]")
             names = {f.name for f in dataclasses.fields(kind)}
             bad = set(d[key]) - names
             if bad:
-                raise UserInputError(
+                raise ConfigError(
                     f"{source}: unknown key(s) {sorted(bad)} in [{key}]; expected {sorted(names)}"
                 )
+            hints = typing.get_type_hints(kind)
+            for name, value in d[key].items():
+                expected = expected_type(value, hints[name])
+                if expected is not None:
+                    raise ConfigError(
+                        f"{source}: [{key}] {name} = {json.dumps(value)}: expected {expected}"
+                    )
+            missing = [
+                f.name
+                for f in dataclasses.fields(kind)
+                if f.name not in d[key]
+                and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING
+            ]
+            if missing:
+                raise ConfigError(f"{source}: [{key}] is missing {', '.join(missing)}")
             try:
                 values = dict(d[key])
                 if "betas" in values:
                     values["betas"] = tuple(values["betas"])
                 parts[key] = kind(**values)
             except (TypeError, ValueError) as exc:
-                raise UserInputError(f"{source}: [{key}] {exc}") from None
-        return cls(**parts, seed=int(d.get("seed", 0)))
+                where = "" if str(exc).startswith("[") else f"[{key}] "
+                raise ConfigError(f"{source}: {where}{exc}") from None
+        seed = d.get("seed", 0)
+        if expected_type(seed, int) is not None or seed < 0:
+            raise ConfigError(f"{source}: seed = {seed!r}: expected an integer >= 0")
+        return cls(**parts, seed=seed)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a config file; relative paths in it are taken relative to the file."""
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a folder; expected a TOML config file")
         try:
             doc = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise UserInputError(f"{path}: config file not found") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file; expected a TOML config") from None
         except tomllib.TOMLDecodeError as exc:
-            raise UserInputError(f"{path}: invalid TOML ({exc})") from None
+            raise ConfigError(f"{path}: invalid TOML ({exc})") from None
         cfg = cls.from_dict(doc, str(path))
         base = path.resolve().parent
         return dataclasses.replace(
@@ -377,6 +412,7 @@ def train(
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_toml(config)
+    check_output_dir(config.run.out, "run.out")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -429,23 +465,31 @@ def _train(
     step = 0
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(ckpt_path, required=_RESUME_KEYS)
         if ckpt.get("architecture", 1) != ARCHITECTURE:
             raise UserInputError(
                 f"{ckpt_path}: written by architecture {ckpt.get('architecture', 1)} of the "
                 f"networks, this is {ARCHITECTURE}; start a fresh run (another run.out)"
             )
+        _check_same_run(ckpt_path, ckpt, config)
         if ckpt["world_size"] != world:
             raise UserInputError(
                 f"{ckpt_path}: written by {ckpt['world_size']} processes, resumed with {world}"
             )
-        model.load_state_dict(ckpt["model"])
-        ema.load_state_dict(ckpt["ema"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        generator.set_state(ckpt["rng"]["noise"][rank])
-        _set_rng_state(ckpt["rng"])
+        try:
+            load_weights(model, ckpt["model"], ckpt_path, "model")
+            load_weights(ema, ckpt["ema"], ckpt_path, "EMA")
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            generator.set_state(ckpt["rng"]["noise"][rank])
+            _set_rng_state(ckpt["rng"])
+        except (KeyError, IndexError, ValueError, RuntimeError, TypeError) as exc:
+            raise FileFormatError(
+                f"{ckpt_path}: damaged checkpoint, its optimiser or random state ({exc})"
+            ) from None
         step = int(ckpt["step"])
+        if rank == 0:
+            _trim_log(out / LOG, step)
     loss_module = _Loss(model)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -459,63 +503,145 @@ def _train(
         from tqdm.auto import tqdm
 
         bar = tqdm(
-            total=steps, initial=step, desc=config.model.name, dynamic_ncols=True, file=sys.stderr
+            total=steps,
+            initial=step,
+            desc=config.model.name,
+            dynamic_ncols=True,
+            file=sys.stderr,
+            disable=None,  # only on a terminal
         )
-    log = open(out / LOG, "a") if rank == 0 else None
+    log = _open_log(out / LOG, step) if rank == 0 else None
     amp = config.run.precision == "bf16"
     # the window's losses are summed on the device: the host waits for the GPU only at log time
     window_sum, window_count = torch.zeros((), dtype=torch.float64, device=device), 0
     t0 = time.perf_counter()
+    # Ctrl-C or SIGTERM: finish the step, checkpoint, stop (one process; torchrun has its own)
+    stop = DeferredInterrupt() if world == 1 else None
+    saved = step
     try:
-        last = steps if stop_after is None else min(steps, stop_after)
-        block, block_start = None, step
-        model.train()
-        while step < last:
-            if block is None or step - block_start >= len(block):
-                block_start = step
-                block = _index_block(config, step, min(last, step + INDEX_BLOCK), len(dataset))
-                block = block[:, rank::world].to(device, non_blocking=True)
-            idx_t = block[step - block_start]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_module(eta_all[idx_t], data_all[idx_t], generator)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            ema.update_parameters(model)
-            step += 1
-            window_sum += loss.detach().double()
-            window_count += 1
-            if bar is not None:
-                bar.update(1)
-            if log is not None and (step % config.run.log_every == 0 or step == steps):
-                mean_loss = float(window_sum) / window_count
-                log.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "loss": mean_loss,
-                            "lr": sched.get_last_lr()[0],
-                            "seconds": round(time.perf_counter() - t0, 3),
-                        }
+        with stop or contextlib.nullcontext():
+            last = steps if stop_after is None else min(steps, stop_after)
+            block, block_start = None, step
+            model.train()
+            while step < last:
+                if stop is not None and stop.requested:
+                    if saved != step:
+                        _checkpoint(
+                            ckpt_path, config, model, ema, opt, sched, generator, norm, step, 1, 0
+                        )
+                    raise Interrupted(
+                        f"stopped at step {step} of {steps} ({stop.signal_name}); checkpoint "
+                        f"{ckpt_path} holds it: run the same command to resume"
                     )
-                    + "\n"
-                )
-                log.flush()
+                if block is None or step - block_start >= len(block):
+                    block_start = step
+                    block = _index_block(config, step, min(last, step + INDEX_BLOCK), len(dataset))
+                    block = block[:, rank::world].to(device, non_blocking=True)
+                idx_t = block[step - block_start]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss = loss_module(eta_all[idx_t], data_all[idx_t], generator)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                ema.update_parameters(model)
+                step += 1
+                window_sum += loss.detach().double()
+                window_count += 1
                 if bar is not None:
-                    bar.set_postfix(loss=f"{mean_loss:.4g}")
-                window_sum.zero_()
-                window_count = 0
-            if step % config.run.checkpoint_every == 0 or step == last:
-                _checkpoint(
-                    ckpt_path, config, model, ema, opt, sched, generator, norm, step, world, rank
-                )
+                    bar.update(1)
+                if log is not None and (step % config.run.log_every == 0 or step == steps):
+                    mean_loss = float(window_sum) / window_count
+                    log.write(
+                        json.dumps(
+                            {
+                                "step": step,
+                                "loss": mean_loss,
+                                "lr": sched.get_last_lr()[0],
+                                "seconds": round(time.perf_counter() - t0, 3),
+                            }
+                        )
+                        + "\n"
+                    )
+                    log.flush()
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{mean_loss:.4g}")
+                    window_sum.zero_()
+                    window_count = 0
+                if step % config.run.checkpoint_every == 0 or step == last:
+                    _checkpoint(
+                        ckpt_path,
+                        config,
+                        model,
+                        ema,
+                        opt,
+                        sched,
+                        generator,
+                        norm,
+                        step,
+                        world,
+                        rank,
+                    )
+                    saved = step
     finally:
         if bar is not None:
             bar.close()
         if log is not None:
             log.close()
     return ckpt_path
+
+
+def _open_log(path: Path, step: int):
+    """The JSONL log, open for appending: a fresh run (step 0) starts it empty, instead of
+    adding its lines to a discarded run's (a resumed run has trimmed it, :func:`_trim_log`)."""
+    if step == 0:
+        write_text(path, "")
+    return open(path, "a")
+
+
+#: Keys a checkpoint needs to resume training (an exported one lacks the raw weights).
+_RESUME_KEYS = ("model", "ema", "optimizer", "scheduler", "step", "world_size", "rng", "config")
+#: Run settings that may change between the slices of one run.
+_MAY_CHANGE = {"out", "checkpoint_every", "log_every", "device", "progress", "threads", "compile"}
+
+
+def _check_same_run(path: Path, ckpt: dict, config: TrainConfig) -> None:
+    """Refuse to resume a checkpoint written with a different configuration."""
+    try:
+        stored = tomllib.loads(ckpt["config"])
+    except (TypeError, tomllib.TOMLDecodeError) as exc:
+        raise FileFormatError(f"{path}: damaged checkpoint, its config ({exc})") from None
+    now = config.to_dict()
+    for section in ("data", "model", "optim", "run"):
+        keys = set(stored.get(section, {})) | set(now.get(section, {}))
+        for key in sorted(keys - (_MAY_CHANGE if section == "run" else {"train"})):
+            have, want = stored.get(section, {}).get(key), now.get(section, {}).get(key)
+            if have != want:
+                raise ConfigError(
+                    f"{path}: written with {section}.{key} = {json.dumps(have)}, the config now "
+                    f"says {json.dumps(want)}; use the same config to resume, or --fresh to "
+                    "start over (the checkpoint is replaced)"
+                )
+    if stored.get("seed", 0) != now.get("seed", 0):
+        raise ConfigError(
+            f"{path}: written with seed = {stored.get('seed', 0)}, the config now says "
+            f"{now.get('seed', 0)}; use the same config to resume, or --fresh to start over"
+        )
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the checkpoint a run resumes from)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines(keepends=True):
+        try:
+            if json.loads(line)["step"] > step:
+                continue
+        except (ValueError, KeyError, TypeError):
+            pass
+        kept.append(line)
+    write_text(path, "".join(kept))
 
 
 def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, world, rank) -> None:

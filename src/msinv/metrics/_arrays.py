@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 
 def as_numpy(x, name: str) -> np.ndarray:
     """``x`` as a NumPy array (a torch tensor is detached and copied to the CPU).
@@ -14,9 +16,9 @@ def as_numpy(x, name: str) -> np.ndarray:
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+        raise UserInputError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: contains NaN or infinite values")
+        raise UserInputError(f"{name}: contains NaN or infinite values")
     return arr
 
 

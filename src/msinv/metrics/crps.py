@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 from ._arrays import as_numpy, lower_is_better
 
 
@@ -35,7 +37,7 @@ def crps(draws, target) -> np.ndarray:
     """
     x, y = as_numpy(draws, "draws"), as_numpy(target, "target")
     if x.ndim < 2 or x.shape[:1] + x.shape[2:] != y.shape:
-        raise ValueError(
+        raise UserInputError(
             f"crps: expected draws (b, k, ...) and target (b, ...), got {x.shape} and {y.shape}"
         )
     k = x.shape[1]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 from ._arrays import as_numpy, lower_is_better
 
 
@@ -32,9 +34,11 @@ def data_misfit(pred_data, data, ndim: int = 3) -> np.ndarray:
     """
     p, d = as_numpy(pred_data, "pred_data"), as_numpy(data, "data")
     if ndim < 1 or p.ndim < ndim or d.ndim < ndim:
-        raise ValueError(f"data_misfit: need >= {ndim} axes per datum, got {p.shape} and {d.shape}")
+        raise UserInputError(
+            f"data_misfit: need >= {ndim} axes per datum, got {p.shape} and {d.shape}"
+        )
     axes = tuple(range(-ndim, 0))
     norm = np.sqrt(np.sum(np.abs(d) ** 2, axis=axes))
     if np.any(norm == 0):
-        raise ValueError("data_misfit: a datum is identically zero (relative misfit undefined)")
+        raise UserInputError("data_misfit: a datum is identically zero (relative misfit undefined)")
     return np.sqrt(np.sum(np.abs(p - d) ** 2, axis=axes)) / norm

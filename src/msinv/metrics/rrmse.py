@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 from ._arrays import as_numpy, lower_is_better
 
 
@@ -32,8 +34,8 @@ def rrmse(pred, target) -> np.ndarray:
     """
     p, t = as_numpy(pred, "pred"), as_numpy(target, "target")
     if p.ndim < 2 or t.ndim < 2:
-        raise ValueError(f"rrmse: expected images (..., n, n), got {p.shape} and {t.shape}")
+        raise UserInputError(f"rrmse: expected images (..., n, n), got {p.shape} and {t.shape}")
     norm = np.sqrt(np.sum(np.abs(t) ** 2, axis=(-2, -1)))
     if np.any(norm == 0):
-        raise ValueError("rrmse: a target image is identically zero (relative error undefined)")
+        raise UserInputError("rrmse: a target image is identically zero (relative error undefined)")
     return np.sqrt(np.sum(np.abs(p - t) ** 2, axis=(-2, -1))) / norm

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
 from msinv.core.optional import require
 
 from ._arrays import as_numpy, lower_is_better
@@ -17,7 +18,7 @@ _ANNEAL, _STAGE_ITERATIONS = 0.5, 10
 def _points(x, name: str) -> np.ndarray:
     arr = as_numpy(x, name).astype(np.float64)
     if arr.ndim < 2:
-        raise ValueError(f"{name}: expected a set of samples (m, ...), got shape {arr.shape}")
+        raise UserInputError(f"{name}: expected a set of samples (m, ...), got shape {arr.shape}")
     return arr.reshape(arr.shape[0], -1)
 
 
@@ -107,14 +108,16 @@ def sinkhorn_divergence(
     """
     xs, ys = _points(x, "x"), _points(y, "y")
     if xs.shape[1] != ys.shape[1]:
-        raise ValueError(
+        raise UserInputError(
             f"sinkhorn_divergence: sample sizes differ, {xs.shape[1]} vs {ys.shape[1]}"
         )
     ot = require("ot", "compute Sinkhorn divergences")
     if eps is None:
         eps = RELATIVE_EPSILON * float(np.mean(ot.dist(xs, ys, metric="sqeuclidean")))
     if not eps > 0:
-        raise ValueError(f"sinkhorn_divergence: eps={eps!r}, expected > 0 (sets identical points?)")
+        raise UserInputError(
+            f"sinkhorn_divergence: eps={eps!r}, expected > 0 (sets identical points?)"
+        )
 
     def cost(p, q):
         plan, c, _, _ = _entropic(p, q, "sqeuclidean", eps, max_iter, tol)
@@ -156,13 +159,13 @@ def sinkhorn_cost_reference(x, y, max_iter: int = 10_000, tol: float = 1e-5) -> 
     """
     xs, ys = _points(x, "x"), _points(y, "y")
     if xs.shape[1] != ys.shape[1]:
-        raise ValueError(
+        raise UserInputError(
             f"sinkhorn_cost_reference: sample sizes differ, {xs.shape[1]} vs {ys.shape[1]}"
         )
     ot = require("ot", "compute Sinkhorn divergences")
     eps = RELATIVE_EPSILON * float(np.mean(ot.dist(xs, ys, metric="euclidean")))
     if not eps > 0:
-        raise ValueError("sinkhorn_cost_reference: all points coincide (mean cost 0)")
+        raise UserInputError("sinkhorn_cost_reference: all points coincide (mean cost 0)")
     plan, cost, a, b = _entropic(xs, ys, "euclidean", eps, max_iter, tol)
     mask = plan > 0
     kl = np.sum(plan[mask] * np.log(plan[mask] / np.outer(a, b)[mask])) - plan.sum() + 1.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 from ._arrays import as_numpy, lower_is_better
 
 
@@ -36,7 +38,7 @@ def rapsd(images) -> np.ndarray:
     """
     x = as_numpy(images, "images")
     if x.ndim < 2:
-        raise ValueError(f"rapsd: expected images (..., m, n), got shape {x.shape}")
+        raise UserInputError(f"rapsd: expected images (..., m, n), got shape {x.shape}")
     m, n = x.shape[-2:]
     size = max(m, n)
     n_bins = size // 2 + (size % 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import h1vp, hankel1, jv, jvp
 
+from msinv.core.errors import UserInputError
 from msinv.scattering.geometry import Geometry
 
 
@@ -62,7 +63,7 @@ def disk_data(
         phase :math:`e^{i\\omega s\\cdot c}` of the shifted incident wave.
     """
     if radius <= 0 or 1 + contrast <= 0:
-        raise ValueError(
+        raise UserInputError(
             f"radius={radius}, contrast={contrast}: expected radius > 0, 1 + contrast > 0"
         )
     omega = 2 * np.pi * float(freq)
@@ -70,7 +71,7 @@ def disk_data(
     rel = geometry.receiver_points - c
     rho = np.hypot(rel[:, 0], rel[:, 1])
     if rho.min() <= radius:
-        raise ValueError(
+        raise UserInputError(
             f"a receiver lies inside the disk (distance {rho.min():.3g} <= radius {radius}): "
             "expected receivers outside it"
         )

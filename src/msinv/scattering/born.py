@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import hankel1
 
+from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
@@ -31,7 +32,7 @@ from msinv.scattering.spec import ForwardSpec, as_spec
 def _freq_list(freqs) -> tuple[float, ...]:
     freqs = tuple(float(f) for f in np.atleast_1d(freqs))
     if not freqs or min(freqs) <= 0:
-        raise ValueError(f"freqs={freqs}: expected at least one frequency > 0")
+        raise UserInputError(f"freqs={freqs}: expected at least one frequency > 0")
     return freqs
 
 
@@ -45,7 +46,7 @@ class BornOperator(LinearOperator):
     freqs : sequence of float
         Ordinary frequencies (> 0).
     scheme : str, int or Scheme, optional
-        Scheme of the background solver (default: the spec's, ``"wide8"`` for a geometry).
+        Scheme of the background solver (default: the spec's, :data:`~msinv.scattering.spec.DEFAULT_SCHEME` for a geometry).
     dtype : {numpy.complex128, numpy.complex64}, optional
         Default complex128.
     receiver_interpolation : {"representation", "cubic", "bilinear"}, optional

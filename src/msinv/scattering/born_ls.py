@@ -28,6 +28,7 @@ from scipy.sparse.linalg import LinearOperator as SciPyOperator
 from scipy.sparse.linalg import lsqr
 
 from msinv.core.continuation import IterationRecord
+from msinv.core.errors import UserInputError
 from msinv.core.misfit import DataMisfit
 from msinv.core.operator import LinearOperator, power_iteration
 from msinv.core.regularisation import Gradient2D, Regulariser
@@ -35,7 +36,7 @@ from msinv.core.solvers import irls, lcurve_corner
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.helmholtz import HelmholtzSolver
 from msinv.scattering.schemes import Scheme
-from msinv.scattering.spec import ForwardSpec, as_spec
+from msinv.scattering.spec import DEFAULT_INVERSION_SCHEME, ForwardSpec, as_spec
 
 #: Discrepancy-principle safety factor: accept ``||residual|| <= TAU * noise``.
 TAU = 1.1
@@ -58,7 +59,7 @@ class LinearisedData(LinearOperator):
     background : (n, n) float numpy.ndarray, optional
         Linearisation point (default zero).
     scheme : str, int or Scheme
-        Scheme of the solver.
+        Scheme of the solver (default :data:`~msinv.scattering.spec.DEFAULT_INVERSION_SCHEME`).
     receiver_interpolation : str, optional
         Receiver reader (default: the spec's, ``"representation"`` for a geometry).
     """
@@ -71,7 +72,7 @@ class LinearisedData(LinearOperator):
         freqs: Sequence[float],
         *,
         background: np.ndarray | None = None,
-        scheme: Scheme | str | int = "wide6",
+        scheme: Scheme | str | int = DEFAULT_INVERSION_SCHEME,
         receiver_interpolation: str | None = None,
     ):
         spec = as_spec(
@@ -164,7 +165,7 @@ def born_ls(
     noise: float | None = None,
     n_weights: int = 12,
     background: np.ndarray | None = None,
-    scheme: Scheme | str | int = "wide6",
+    scheme: Scheme | str | int = DEFAULT_INVERSION_SCHEME,
     callback: Callable[[IterationRecord], bool | None] | None = None,
     receiver_interpolation: str | None = None,
 ) -> np.ndarray:
@@ -209,21 +210,21 @@ def born_ls(
     )
     n = a.shape_in[0]
     if weight_rule not in ("fixed", "discrepancy", "lcurve"):
-        raise ValueError(
+        raise UserInputError(
             f"weight_rule={weight_rule!r}: expected 'fixed', 'discrepancy' or 'lcurve'"
         )
     if weight_rule == "discrepancy" and not (noise is not None and noise > 0):
-        raise ValueError("the discrepancy principle needs the relative noise level noise > 0")
+        raise UserInputError("the discrepancy principle needs the relative noise level noise > 0")
     if weight_rule != "fixed" and reg is None:
         reg = Regulariser("tikhonov", 0.0)
     d = np.asarray(data, dtype=np.complex128)
     if d.shape != a.shape_out[:3]:
-        raise ValueError(f"data has shape {d.shape}: expected {a.shape_out[:3]}")
+        raise UserInputError(f"data has shape {d.shape}: expected {a.shape_out[:3]}")
     r = d - a.background_data() if background is not None else d
     rhs = np.stack([r.real, r.imag], axis=-1)
     scale = float(np.linalg.norm(rhs))
     if scale == 0:
-        raise ValueError("the data are all zero: nothing to invert")
+        raise UserInputError("the data are all zero: nothing to invert")
     rhs = rhs / scale
     eta_b = np.zeros((n, n)) if background is None else np.asarray(background, dtype=float)
 

@@ -10,6 +10,10 @@ array      shape / dtype                       what
 ``target`` (count, n, n) float32               ``eta`` blurred by ``target_blur`` pixels
                                                (only when ``target_blur > 0``)
 ``done``   (n_chunks,) bool                    chunk ``k`` (samples ``k*chunk ...``) complete
+``checksum`` (n_chunks,) uint32                CRC-32 of chunk ``k``'s values, written before
+                                               its ``done`` flag; checked on resume (a
+                                               damaged chunk is computed again) and by
+                                               :func:`verify`
 =========  ==================================  ===========================================
 
 and the attributes ``msinv_dataset`` (format and version), ``config`` (the forward model --
@@ -31,13 +35,17 @@ target and renamed into place, so a half-created store never exists under the fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import tempfile
+import warnings
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -45,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from msinv.core.errors import Interrupted, MsinvWarning, UserInputError
+from msinv.core.interrupts import die_with_parent, sigterm_as_interrupt
 from msinv.core.provenance import provenance
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.phantoms import blur_target, get_family
@@ -67,7 +77,7 @@ TORCH_SIMULATOR = "msinv.accel.lippmann_schwinger:simulate"
 TORCH_BATCH = 256
 
 
-class DatasetError(ValueError):
+class DatasetError(UserInputError):
     """A store that cannot be used as asked: foreign, corrupt, mismatched or unwritable."""
 
 
@@ -139,22 +149,26 @@ class DatasetConfig:
         for name, low in (("count", 1), ("seed", 0), ("chunk", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ValueError(f"{name}={value!r}: expected an integer >= {low}")
+                raise UserInputError(f"{name}={value!r}: expected an integer >= {low}")
             object.__setattr__(self, name, int(value))
         if not isinstance(self.geometry, Geometry):
-            raise ValueError(f"geometry={self.geometry!r}: expected a msinv Geometry")
+            raise UserInputError(f"geometry={self.geometry!r}: expected a msinv Geometry")
         freqs = tuple(float(f) for f in np.atleast_1d(np.asarray(self.freqs, dtype=float)))
         if not freqs or not all(math.isfinite(f) and f > 0 for f in freqs):
-            raise ValueError(f"freqs={list(freqs)}: expected one or more finite frequencies > 0")
+            raise UserInputError(
+                f"freqs={list(freqs)}: expected one or more finite frequencies > 0"
+            )
         object.__setattr__(self, "freqs", freqs)
         if not (math.isfinite(self.target_blur) and self.target_blur >= 0):
-            raise ValueError(f"target_blur={self.target_blur!r}: expected a number >= 0 (pixels)")
+            raise UserInputError(
+                f"target_blur={self.target_blur!r}: expected a number >= 0 (pixels)"
+            )
         object.__setattr__(self, "target_blur", float(self.target_blur))
         spec = self.spec  # validates scheme, reader, dtype and backend
         object.__setattr__(self, "scheme", spec.scheme)
         object.__setattr__(self, "dtype", spec.dtype)
         if ":" not in self.simulator:
-            raise ValueError(f"simulator={self.simulator!r}: expected 'module:function'")
+            raise UserInputError(f"simulator={self.simulator!r}: expected 'module:function'")
         object.__setattr__(self, "simulator_options", dict(self.simulator_options or {}))
 
     @property
@@ -235,24 +249,31 @@ def _load(qualname: str) -> Callable:
     return getattr(import_module(module), name)
 
 
-def compute_chunk(config: DatasetConfig, k: int) -> tuple[int, dict[str, np.ndarray]]:
+def compute_chunk(
+    config: DatasetConfig, k: int, on_samples: Callable[[int], None] | None = None
+) -> tuple[int, dict[str, np.ndarray]]:
     """Compute chunk ``k``: its ``eta`` (float32), ``data`` (complex64) and ``target``.
 
     The data are computed from the float32-rounded ``eta`` that is stored, so the store is
-    self-consistent to the last bit.
+    self-consistent to the last bit. ``on_samples(count)`` reports progress (see
+    :func:`simulate_chunks`).
     """
-    return compute_chunks(config, [k])[0]
+    return compute_chunks(config, [k], on_samples=on_samples)[0]
 
 
 def compute_chunks(
-    config: DatasetConfig, ks: Sequence[int], **runtime: Any
+    config: DatasetConfig,
+    ks: Sequence[int],
+    on_samples: Callable[[int], None] | None = None,
+    **runtime: Any,
 ) -> list[tuple[int, dict[str, np.ndarray]]]:
     """Compute the chunks ``ks`` with one simulator call (a batched solver's batch).
 
     ``runtime`` holds keyword arguments of the simulator that do not change its numbers beyond
     rounding (``device`` of the PyTorch solver); they are not recorded in the configuration.
     """
-    return simulate_chunks(config, ks, draw_chunks(config, ks), **runtime)
+    eta = draw_chunks(config, ks)
+    return simulate_chunks(config, ks, eta, on_samples=on_samples, **runtime)
 
 
 def draw_chunks(config: DatasetConfig, ks: Sequence[int]) -> np.ndarray:
@@ -268,19 +289,35 @@ def draw_chunks(config: DatasetConfig, ks: Sequence[int]) -> np.ndarray:
 
 
 def simulate_chunks(
-    config: DatasetConfig, ks: Sequence[int], eta: np.ndarray, **runtime: Any
+    config: DatasetConfig,
+    ks: Sequence[int],
+    eta: np.ndarray,
+    on_samples: Callable[[int], None] | None = None,
+    **runtime: Any,
 ) -> list[tuple[int, dict[str, np.ndarray]]]:
     """The arrays of the chunks ``ks`` from their stacked ``eta`` (:func:`draw_chunks`), with
-    one simulator call; the data are computed from the float32 ``eta`` that is stored."""
+    one simulator call; the data are computed from the float32 ``eta`` that is stored.
+
+    The finite-difference solver treats every contrast alone, so it is called per sample (the
+    bytes equal those of one batched call) and ``on_samples(1)`` follows each sample; a
+    batched solver reports its whole batch at the end. In a pool worker the default reports
+    to the parent's progress bar.
+    """
     simulate = _load(config.simulator)
-    data = simulate(
-        eta.astype(np.float64),
-        config.spec,
-        list(config.freqs),
-        **config.simulator_options,
-        **runtime,
-    )
-    data = np.asarray(data, dtype=np.complex64)
+    report = on_samples or _report_to_parent
+    options = {**config.simulator_options, **runtime}
+    if config.simulator == _SIMULATE:
+        data = []
+        for e in eta:
+            data.append(
+                simulate(e[None].astype(np.float64), config.spec, list(config.freqs), **options)
+            )
+            report(1)
+        data = np.asarray(np.concatenate(data), dtype=np.complex64)
+    else:
+        data = simulate(eta.astype(np.float64), config.spec, list(config.freqs), **options)
+        data = np.asarray(data, dtype=np.complex64)
+        report(len(eta))
     target = blur_target(eta, config.target_blur).astype(np.float32) if config.target_blur else None
     out, start = [], 0
     for k in ks:
@@ -291,6 +328,22 @@ def simulate_chunks(
         out.append((k, arrays))
         start = sl.stop
     return out
+
+
+#: In a pool worker: the queue on which :func:`simulate_chunks` reports finished samples.
+_PROGRESS_QUEUE = None
+
+
+def _init_worker(parent_pid: int, queue) -> None:
+    """Pool worker initializer: die with the parent, report progress on ``queue``."""
+    global _PROGRESS_QUEUE
+    die_with_parent(parent_pid)
+    _PROGRESS_QUEUE = queue
+
+
+def _report_to_parent(count: int) -> None:
+    if _PROGRESS_QUEUE is not None:
+        _PROGRESS_QUEUE.put(count)
 
 
 # --------------------------------------------------------------------------------- the store
@@ -385,6 +438,9 @@ def _create(path: Path, config: DatasetConfig) -> None:
         g.create_array(
             "done", shape=(config.n_chunks,), chunks=(1,), dtype="bool", fill_value=False
         )
+        g.create_array(
+            "checksum", shape=(config.n_chunks,), chunks=(1,), dtype="uint32", fill_value=0
+        )
         g.attrs.update(
             {
                 "msinv_dataset": {"format": FORMAT, "version": FORMAT_VERSION},
@@ -419,9 +475,68 @@ def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
 def _write_chunk(group, config: DatasetConfig, k: int, arrays: dict[str, np.ndarray]) -> None:
     idx = config.chunk_range(k)
     sl = slice(idx.start, idx.stop)
-    for name, values in arrays.items():
+    stored = {name: np.asarray(values, dtype=group[name].dtype) for name, values in arrays.items()}
+    for name, values in stored.items():
         group[name][sl] = values
-    group["done"][k] = True  # only after every array of the chunk is on disk
+    if "checksum" in group:
+        group["checksum"][k] = _checksum(stored)
+    group["done"][k] = True  # only after every array of the chunk and its checksum are on disk
+
+
+def _checksum(arrays: dict[str, np.ndarray]) -> int:
+    """CRC-32 of the values of one chunk (its arrays in name order, C-order bytes)."""
+    crc = 0
+    for name in sorted(arrays):
+        crc = zlib.crc32(np.ascontiguousarray(arrays[name]).tobytes(), crc)
+    return crc
+
+
+def _damaged_chunks(group, config: DatasetConfig, chunks: Iterable[int]) -> list[int]:
+    """Which of ``chunks`` (marked done) cannot be read back or do not match their checksum.
+
+    Stores written before checksums existed are checked for readability and for NaN in
+    ``eta`` (the fill value of a chunk that is missing on disk).
+    """
+    names = [n for n in ("eta", "data", "target") if n in group]
+    sums = np.asarray(group["checksum"][:]) if "checksum" in group else None
+    bad = []
+    for k in chunks:
+        idx = config.chunk_range(int(k))
+        try:
+            arrays = {n: np.asarray(group[n][idx.start : idx.stop]) for n in names}
+        except Exception:  # a truncated or foreign chunk file: zstd, zarr or OS errors
+            bad.append(int(k))
+            continue
+        if sums is not None:
+            if _checksum(arrays) != int(sums[k]):
+                bad.append(int(k))
+        elif np.isnan(arrays["eta"]).any():
+            bad.append(int(k))
+    return bad
+
+
+def verify(path: str | os.PathLike) -> list[range]:
+    """Read every finished chunk of a store back and check it against its checksum.
+
+    Parameters
+    ----------
+    path : path-like
+        A dataset store.
+
+    Returns
+    -------
+    list of range
+        The sample ranges of the damaged chunks (empty when the store is intact). ``generate``
+        with the same command recomputes them.
+    """
+    path = Path(path)
+    group = _open_group(path, "r")
+    try:
+        config = DatasetConfig.from_attrs(dict(group.attrs)["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{path}: corrupt dataset attributes ({exc})") from None
+    done = np.flatnonzero(np.asarray(group["done"][:], dtype=bool))
+    return [config.chunk_range(k) for k in _damaged_chunks(group, config, done)]
 
 
 def generate(
@@ -471,7 +586,7 @@ def generate(
     chunk : int, optional
         Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
     progress : bool
-        Show a tqdm bar (samples/s and time left) on stderr.
+        Show a tqdm bar (samples/s and time left) on stderr when it is a terminal.
     device : str, optional
         Passed to the simulator as ``device=`` (the PyTorch solver: ``"cpu"``, ``"cuda"``); not
         part of the configuration (the attribute ``devices`` lists where chunks were computed).
@@ -489,9 +604,9 @@ def generate(
     # unknown family or parameter -> one-line error, before any I/O
     get_family(family).with_params(**(family_params or {}))
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
-        raise ValueError(f"workers={workers!r}: expected an integer >= 1")
+        raise UserInputError(f"workers={workers!r}: expected an integer >= 1")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise ValueError(f"batch={batch!r}: expected an integer >= 1 (samples per solver call)")
+        raise UserInputError(f"batch={batch!r}: expected an integer >= 1 (samples per solver call)")
     torch_backend = backend == "torch" or (
         backend is None and isinstance(geometry, ForwardSpec) and geometry.backend == "torch"
     )
@@ -499,7 +614,7 @@ def generate(
         from msinv.accel.lippmann_schwinger import DEFAULT_RESTART, DEFAULT_RTOL, resolve_device
 
         if simulator != _SIMULATE:
-            raise ValueError(f"backend='torch' with simulator={simulator!r}: give one of them")
+            raise UserInputError(f"backend='torch' with simulator={simulator!r}: give one of them")
         simulator = TORCH_SIMULATOR
         simulator_options = {"rtol": DEFAULT_RTOL, "restart": DEFAULT_RESTART} | dict(
             simulator_options or {}
@@ -507,7 +622,7 @@ def generate(
         device = str(resolve_device(device))
         batch = TORCH_BATCH if batch is None else batch
     if (device is not None or batch is not None) and (workers > 1 or scheduler is not None):
-        raise ValueError(
+        raise UserInputError(
             "device/batch select a batched solver in this process: use workers=1 and no "
             "scheduler with them"
         )
@@ -541,40 +656,72 @@ def generate(
         devices = sorted({*dict(group.attrs).get("devices", []), str(device)})
         group.attrs["devices"] = devices  # where the chunks were computed (not in config)
     done = np.asarray(group["done"][:], dtype=bool)
+    for k in _damaged_chunks(group, config, np.flatnonzero(done)):
+        idx = config.chunk_range(k)
+        warnings.warn(
+            MsinvWarning(
+                f"{path}: chunk {k} (samples {idx.start}-{idx.stop - 1}) is damaged (unreadable "
+                "or not matching its checksum); computing it again"
+            ),
+            stacklevel=2,
+        )
+        group["done"][k] = False
+        done[k] = False
     todo = [int(k) for k in np.flatnonzero(~done)]
     from tqdm import tqdm
 
     finished = sum(len(config.chunk_range(int(k))) for k in np.flatnonzero(done))
-    with tqdm(
-        total=config.count,
-        initial=finished,
-        unit="sample",
-        disable=not progress,
-        desc=path.name,
-        smoothing=0.1,
-        dynamic_ncols=True,
-    ) as bar:
-        group_size = 1 if batch is None else max(1, -(-batch // config.chunk))
-        if group_size > 1 or runtime:
-            _generate_batched(group, config, todo, group_size, runtime, bar.update)
-        else:
-            for k, arrays in _run(config, todo, workers=int(workers), scheduler=scheduler):
-                _write_chunk(group, config, k, arrays)
-                bar.update(len(config.chunk_range(k)))
+    try:
+        with (
+            sigterm_as_interrupt(),
+            tqdm(
+                total=config.count,
+                initial=finished,
+                unit="sample",
+                disable=None if progress else True,  # None: only on a terminal
+                desc=path.name,
+                smoothing=0.1,
+                dynamic_ncols=True,
+            ) as bar,
+        ):
+            group_size = 1 if batch is None else max(1, -(-batch // config.chunk))
+            if group_size > 1 or runtime:
+                _generate_batched(group, config, todo, group_size, runtime, bar.update)
+            else:
+                runs = _run(config, todo, workers=int(workers), scheduler=scheduler, bar=bar)
+                with contextlib.closing(runs):  # an interrupt stops the workers at once
+                    for k, arrays in runs:
+                        _write_chunk(group, config, k, arrays)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"{path}: kept {_kept(group, config)} of {config.count} samples (every finished "
+            "chunk); run the same command again to compute the rest"
+        ) from None
     return path
 
 
-def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str | None):
-    """Yield ``(k, arrays)`` for every chunk in ``todo``, in completion order."""
+def _kept(group, config: DatasetConfig) -> int:
+    """Samples of the chunks marked done."""
+    done = np.flatnonzero(np.asarray(group["done"][:], dtype=bool))
+    return sum(len(config.chunk_range(int(k))) for k in done)
+
+
+def _run(config: DatasetConfig, todo: list[int], *, workers: int, scheduler: str | None, bar):
+    """Yield ``(k, arrays)`` for every chunk in ``todo``, in completion order.
+
+    ``bar`` (a tqdm bar) advances by one per computed sample (per chunk with a scheduler).
+    """
     if not todo:
         return
     if scheduler is not None:
-        yield from _run_dask(config, todo, scheduler)
+        for k, arrays in _run_dask(config, todo, scheduler):
+            bar.update(len(config.chunk_range(k)))
+            yield k, arrays
     elif workers == 1:
         for k in todo:
-            yield compute_chunk(config, k)
+            yield compute_chunk(config, k, on_samples=bar.update)
     else:
-        yield from _run_pool(config, todo, workers)
+        yield from _run_pool(config, todo, workers, bar)
 
 
 def _generate_batched(
@@ -608,14 +755,24 @@ def _wait(writes: list, config: DatasetConfig, update) -> None:
         update(len(config.chunk_range(k)))
 
 
-def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
+def _run_pool(config: DatasetConfig, todo: list[int], workers: int, bar):
     """A local pool of spawned processes, at most ``2 * workers`` chunks in flight.
 
-    On an error or an interrupt the chunks not started are cancelled (their work is lost, as
-    it is not marked done) instead of being waited for.
+    The workers die with this process (:func:`msinv.core.interrupts.die_with_parent`, SIGKILL
+    included), ignore Ctrl-C and report every finished sample to ``bar``; on an error or an
+    interrupt here they are terminated at once (the chunks they were computing are not marked
+    done and are computed again on resume).
     """
+    ctx = get_context("spawn")
+    queue = ctx.SimpleQueue()
     pending = iter(todo)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(os.getpid(), queue),
+    )
+    ok = False
     try:
         running = set()
         for k in pending:
@@ -623,14 +780,38 @@ def _run_pool(config: DatasetConfig, todo: list[int], workers: int):
             if len(running) >= 2 * workers:
                 break
         while running:
-            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            finished, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            while not queue.empty():
+                bar.update(queue.get())
             for fut in finished:
-                yield fut.result()
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise DatasetError(
+                        "a worker process died (killed from outside, or out of memory); the "
+                        "finished chunks are kept: run the same command again to resume"
+                    ) from None
+                yield result
                 nxt = next(pending, None)
                 if nxt is not None:
                     running.add(pool.submit(compute_chunk, config, nxt))
+        ok = True
     finally:
+        if not ok:
+            _terminate(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+        queue.close()
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers of ``pool`` now instead of waiting for their chunks to finish."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.kill()
+    for proc in processes:
+        proc.join(timeout=10)
 
 
 def _run_dask(config: DatasetConfig, todo: list[int], scheduler: str):
@@ -657,7 +838,7 @@ class ScatterDataset:
     ----------
     path : pathlib.Path
         The store.
-    eta : (N, n, n) float32 zarr.Array
+    eta : (N, n, n) float32 GuardedArray (a zarr.Array whose read errors are one line)
         Contrasts (NaN where a chunk is not computed yet); slicing reads only what is asked.
     data : (N, n_freq, n_rec, n_src) complex64 zarr.Array
         Scattering data, physical sign, outgoing convention (see
@@ -711,7 +892,48 @@ class ScatterDataset:
         """``{"eta", "data", "target"}`` as dask arrays chunked like the store."""
         import dask.array as da
 
-        return {name: da.from_zarr(getattr(self, name)) for name in ("eta", "data", "target")}
+        return {name: da.from_zarr(getattr(self, name).array) for name in ("eta", "data", "target")}
+
+
+class GuardedArray:
+    """A zarr array of a store whose read errors name the store and the remedy.
+
+    A damaged chunk file (truncated, overwritten) makes zarr raise a codec error deep inside
+    its decoder; reading through this wrapper turns it into a one-line :class:`DatasetError`
+    that points at ``msinv scatter info --verify``. Everything else (``shape``, ``dtype``,
+    ``chunks``, ...) is the zarr array's; :attr:`array` is the array itself.
+    """
+
+    def __init__(self, array, path: Path, name: str) -> None:
+        self.array, self._path, self._name = array, path, name
+
+    def __getattr__(self, attr: str):
+        return getattr(self.array, attr)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def _read(self, method, selection):
+        try:
+            return method(selection)
+        except (IndexError, TypeError):  # a wrong selection: the caller's error, unchanged
+            raise
+        except Exception as exc:  # codec, zarr or OS errors of a damaged chunk
+            raise DatasetError(
+                f"{self._path}: cannot read {self._name} ({type(exc).__name__}: {exc}); the "
+                f"store is damaged: `msinv scatter info {self._path} --verify` lists the damaged "
+                "samples and the generate command that made it recomputes them"
+            ) from None
+
+    def __getitem__(self, selection):
+        return self._read(self.array.__getitem__, selection)
+
+    def get_orthogonal_selection(self, selection):
+        """As :meth:`zarr.Array.get_orthogonal_selection`."""
+        return self._read(self.array.get_orthogonal_selection, selection)
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self[...], dtype=dtype)
 
 
 def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> ScatterDataset:
@@ -759,7 +981,8 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
             f"{path}: {int((~complete).sum())} of {complete.size} samples are not computed "
             "yet; re-run the generate command to complete the store"
         )
-    target = group["target"] if "target" in group else eta
+    eta, data = GuardedArray(eta, path, "eta"), GuardedArray(data, path, "data")
+    target = GuardedArray(group["target"], path, "target") if "target" in group else eta
     return ScatterDataset(path, eta, data, target, geometry, spec, freqs, attrs, complete)
 
 
@@ -810,5 +1033,5 @@ def write_chunk(group, config: DatasetConfig, k: int, arrays: dict[str, np.ndarr
     """Write chunk ``k`` (``eta``, ``data`` and ``target`` if any) and mark it complete."""
     expected = {"eta", "data"} | ({"target"} if config.target_blur > 0 else set())
     if set(arrays) != expected:
-        raise ValueError(f"chunk arrays {sorted(arrays)}: expected {sorted(expected)}")
+        raise UserInputError(f"chunk arrays {sorted(arrays)}: expected {sorted(expected)}")
     _write_chunk(group, config, k, arrays)

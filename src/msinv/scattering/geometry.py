@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -64,7 +66,7 @@ class Geometry:
 
     def __post_init__(self):
         def bad(field, value, expected):
-            raise ValueError(f"Geometry.{field}={value!r}: expected {expected}")
+            raise UserInputError(f"Geometry.{field}={value!r}: expected {expected}")
 
         if not isinstance(self.n, int | np.integer) or not 16 <= self.n <= 1024:
             bad("n", self.n, "an integer in [16, 1024]")
@@ -173,12 +175,69 @@ class Geometry:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(
+            raise UserInputError(
                 f"Geometry.from_dict: unknown keys {sorted(unknown)}; expected {sorted(names)}"
             )
         if "n" not in d:
-            raise ValueError("Geometry.from_dict: missing key 'n'")
+            raise UserInputError("Geometry.from_dict: missing key 'n'")
         d = dict(d)
         if "extent" in d:
             d["extent"] = tuple(d["extent"])
         return cls(**d)
+
+
+#: Fewer points per shortest wavelength than this: a warning (the data are inaccurate).
+PPW_WARN = 4.0
+#: Fewer than this (the Nyquist limit): refused, the grid cannot carry the wave.
+PPW_REFUSE = 2.0
+
+
+def points_per_wavelength(geometry: Geometry, freq: float, eta_max: float = 0.0) -> float:
+    """Grid points per shortest wavelength: ``1 / (f h sqrt(1 + eta_max))``.
+
+    The background speed is 1, so the wavelength is ``1/f`` outside the scatterer and
+    ``1 / (f sqrt(1 + eta))`` where the contrast is ``eta``.
+    """
+    return 1.0 / (freq * geometry.h * math.sqrt(1.0 + max(eta_max, 0.0)))
+
+
+def check_resolution(geometry: Geometry, freqs, eta_max: float = 0.0) -> float:
+    """Refuse (below :data:`PPW_REFUSE`) or warn (below :data:`PPW_WARN`) on an under-resolved
+    problem; returns the smallest points per wavelength over ``freqs``.
+
+    Parameters
+    ----------
+    geometry : Geometry
+    freqs : sequence of float
+        Frequencies (> 0).
+    eta_max : float
+        Largest contrast of the medium (0: the background only).
+
+    Raises
+    ------
+    UserInputError
+        Fewer than 2 points per wavelength: nothing computed there would mean anything.
+    """
+    import warnings
+
+    from msinv.core.errors import MsinvWarning
+
+    f = max(float(x) for x in freqs)
+    ppw = points_per_wavelength(geometry, f, eta_max)
+    where = f"f = {f:g} on n = {geometry.n} (h = {geometry.h:.4g})" + (
+        f" with max contrast {eta_max:g}" if eta_max > 0 else ""
+    )
+    if ppw < PPW_REFUSE:
+        raise UserInputError(
+            f"{where}: {ppw:.3g} points per wavelength, below the Nyquist limit of "
+            f"{PPW_REFUSE:g}; use a finer grid (--n), lower frequencies or a smaller contrast"
+        )
+    if ppw < PPW_WARN:
+        warnings.warn(
+            MsinvWarning(
+                f"{where}: only {ppw:.3g} points per wavelength (below {PPW_WARN:g}); the "
+                "finite-difference data will be inaccurate"
+            ),
+            stacklevel=2,
+        )
+    return ppw

@@ -38,11 +38,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+from msinv.core.inputs import require_finite
 from msinv.scattering.dataset import (
     EXTERNAL,
     DatasetConfig,
@@ -60,7 +63,7 @@ SCATTER_FILE = "scatter.h5"
 
 def _reversed_sources(n_src: int) -> np.ndarray:
     if n_src % 2:
-        raise ValueError(
+        raise UserInputError(
             f"n_sources={n_src}: the published convention reverses the incidence direction, "
             "which needs an even number of equiangular sources"
         )
@@ -128,7 +131,6 @@ def export_hdf5(store: str | os.PathLike, outdir: str | os.PathLike, *, double: 
     tuple of pathlib.Path
         ``(eta.h5, scatter.h5)``.
     """
-    import h5py
 
     ds = open_dataset(store, require_complete=True)
     outdir = Path(outdir)
@@ -136,17 +138,41 @@ def export_hdf5(store: str | os.PathLike, outdir: str | os.PathLike, *, double: 
     for p in (eta_path, scatter_path):
         if p.exists():
             raise DatasetError(f"{p}: already exists; choose an empty output folder")
+    created = not outdir.exists()
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatasetError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
-    dtype = np.float64 if double else np.float32
+    try:
+        return _write_published(ds, eta_path, scatter_path, double)
+    except BaseException:  # a damaged store or an interrupt: leave nothing half-written
+        if created:
+            shutil.rmtree(outdir, ignore_errors=True)
+        raise
+
+
+def _write_published(ds, eta_path: Path, scatter_path: Path, double: bool):
+    """Write the two published files of ``ds`` under temporary names, then rename them."""
+    _reversed_sources(ds.geometry.n_sources)
+    tmp_eta, tmp_sc = eta_path.with_suffix(".h5.partial"), scatter_path.with_suffix(".h5.partial")
+    try:
+        _fill_published(ds, tmp_eta, tmp_sc, np.float64 if double else np.float32)
+    except BaseException:
+        tmp_eta.unlink(missing_ok=True)
+        tmp_sc.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_eta, eta_path)
+    os.replace(tmp_sc, scatter_path)
+    return eta_path, scatter_path
+
+
+def _fill_published(ds, tmp_eta: Path, tmp_sc: Path, dtype) -> None:
+    import h5py
+
     g = ds.geometry
     n, n_rec, n_src, n_freq, count = g.n, g.n_receivers, g.n_sources, ds.freqs.size, len(ds)
-    _reversed_sources(n_src)
     chunk = int(ds.config["chunk"])
     rows = min(chunk, count)
-    tmp_eta, tmp_sc = eta_path.with_suffix(".h5.partial"), scatter_path.with_suffix(".h5.partial")
     with h5py.File(tmp_eta, "w") as fe, h5py.File(tmp_sc, "w") as fs:
         d_eta = fe.create_dataset("eta", (count, n * n), dtype=dtype, chunks=(rows, n * n))
         parts = {}
@@ -170,14 +196,19 @@ def export_hdf5(store: str | os.PathLike, outdir: str | os.PathLike, *, double: 
                 r = data_to_rows(pub[:, j])
                 parts[f"scatter_real_freq_{j + 1}"][sl] = r.real.astype(dtype)
                 parts[f"scatter_imag_freq_{j + 1}"][sl] = r.imag.astype(dtype)
-    os.replace(tmp_eta, eta_path)
-    os.replace(tmp_sc, scatter_path)
-    return eta_path, scatter_path
 
 
 def _freq_names(fs) -> int:
+    """Number of frequencies in ``scatter.h5``; a real part without its imaginary part (or the
+    reverse) is named."""
     j = 0
-    while f"scatter_real_freq_{j + 1}" in fs and f"scatter_imag_freq_{j + 1}" in fs:
+    while f"scatter_real_freq_{j + 1}" in fs or f"scatter_imag_freq_{j + 1}" in fs:
+        for part, other in (("real", "imag"), ("imag", "real")):
+            if f"scatter_{part}_freq_{j + 1}" in fs and f"scatter_{other}_freq_{j + 1}" not in fs:
+                raise DatasetError(
+                    f"{fs.filename}: /scatter_{part}_freq_{j + 1} has no "
+                    f"/scatter_{other}_freq_{j + 1}; expected both parts of every frequency"
+                )
         j += 1
     if j == 0:
         raise DatasetError(
@@ -185,6 +216,17 @@ def _freq_names(fs) -> int:
             "expected the published scatter.h5 layout"
         )
     return j
+
+
+def _open_h5(path: Path):
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(
+            f"{path}: not a readable HDF5 file (truncated or another format: {exc})"
+        ) from None
 
 
 def import_hdf5(
@@ -221,20 +263,23 @@ def import_hdf5(
         The new, complete store. Data are converted to msinv's convention
         (:func:`from_published`).
     """
-    import h5py
 
     indir = Path(indir)
     eta_path, scatter_path = indir / ETA_FILE, indir / SCATTER_FILE
     for p in (eta_path, scatter_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: not found; expected {ETA_FILE} and {SCATTER_FILE}")
+    fe = _open_h5(eta_path)
     try:
-        fe, fs = h5py.File(eta_path, "r"), h5py.File(scatter_path, "r")
-    except OSError as exc:
-        raise DatasetError(f"{indir}: not readable HDF5 files ({exc})") from None
+        fs = _open_h5(scatter_path)
+    except BaseException:
+        fe.close()
+        raise
     with fe, fs:
-        if "eta" not in fe or fe["eta"].ndim != 2:
-            raise DatasetError(f"{eta_path}: expected a 2-D dataset /eta of shape (N, n*n)")
+        if "eta" not in fe:
+            raise DatasetError(f"{eta_path}: no dataset /eta; expected /eta of shape (N, n*n)")
+        if fe["eta"].ndim != 2:
+            raise DatasetError(f"{eta_path}: /eta has shape {fe['eta'].shape}; expected (N, n*n)")
         count, npix = fe["eta"].shape
         n = math.isqrt(npix)
         if n * n != npix:
@@ -253,29 +298,37 @@ def import_hdf5(
                         f"{n_rec} receivers x {n_src} sources"
                     )
         group = create_empty(store, config, **extra)
-        for k in range(config.n_chunks):
-            idx = config.chunk_range(k)
-            sl = slice(idx.start, idx.stop)
-            eta = rows_to_eta(fe["eta"][sl], n).astype(np.float32)
-            pub = np.stack(
-                [
-                    rows_to_data(
-                        fs[f"scatter_real_freq_{j + 1}"][sl]
-                        + 1j * fs[f"scatter_imag_freq_{j + 1}"][sl].astype(np.float64),
-                        n_rec,
-                        n_src,
-                    )
-                    for j in range(n_freq)
-                ],
-                axis=1,
-            )
-            arrays = {"eta": eta, "data": from_published(pub).astype(np.complex64)}
-            if config.target_blur > 0:
-                from msinv.scattering.phantoms import blur_target
-
-                arrays["target"] = blur_target(eta, config.target_blur).astype(np.float32)
-            write_chunk(group, config, k, arrays)
+        try:
+            _copy_chunks(fe, fs, group, config, n_freq, eta_path, scatter_path)
+        except BaseException:  # a bad value found on the way: no half-imported store is left
+            shutil.rmtree(store, ignore_errors=True)
+            raise
     return Path(store)
+
+
+def _copy_chunks(fe, fs, group, config, n_freq, eta_path, scatter_path) -> None:
+    """Convert and write every chunk of an import, refusing NaN and inf."""
+    n = config.geometry.n
+    n_rec, n_src = config.geometry.n_receivers, config.geometry.n_sources
+    for k in range(config.n_chunks):
+        idx = config.chunk_range(k)
+        sl = slice(idx.start, idx.stop)
+        rows = f"rows {idx.start}-{idx.stop - 1}"
+        eta = rows_to_eta(require_finite(fe["eta"][sl], f"{eta_path}: /eta {rows}"), n)
+        parts = []
+        for j in range(n_freq):
+            re, im = (
+                require_finite(fs[name][sl].astype(np.float64), f"{scatter_path}: /{name} {rows}")
+                for name in (f"scatter_real_freq_{j + 1}", f"scatter_imag_freq_{j + 1}")
+            )
+            parts.append(rows_to_data(re + 1j * im, n_rec, n_src))
+        pub = np.stack(parts, axis=1)
+        arrays = {"eta": eta.astype(np.float32), "data": from_published(pub).astype(np.complex64)}
+        if config.target_blur > 0:
+            from msinv.scattering.phantoms import blur_target
+
+            arrays["target"] = blur_target(arrays["eta"], config.target_blur).astype(np.float32)
+        write_chunk(group, config, k, arrays)
 
 
 def _import_config(fs, count, n, n_freq, freqs, geometry, chunk):

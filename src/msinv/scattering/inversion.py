@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from msinv.core.continuation import IterationRecord
+from msinv.core.errors import UserInputError
 from msinv.core.regularisation import Regulariser
 from msinv.scattering.born_ls import born_ls
 from msinv.scattering.fwi import DEFAULT_BOUNDS, DEFAULT_SCHEME, fwi
@@ -15,6 +16,19 @@ from msinv.scattering.schemes import Scheme
 from msinv.scattering.spec import ForwardSpec
 
 METHODS = ("fwi", "born")
+
+
+def check_bounds(bounds: tuple[float | None, float | None] | None) -> None:
+    """Refuse FWI bounds with ``lower >= upper`` or ``lower <= -1`` (``1 + eta`` must stay > 0)."""
+    if bounds is None:
+        return
+    lo, hi = bounds
+    if lo is not None and hi is not None and not lo < hi:
+        raise UserInputError(f"bounds lower={lo}, upper={hi}: expected lower < upper")
+    if lo is not None and not lo > -1:
+        raise UserInputError(
+            f"lower bound {lo}: expected > -1 (1 + eta must stay > 0, a positive squared slowness)"
+        )
 
 
 def invert(
@@ -63,8 +77,8 @@ def invert(
         Starting model (FWI) or linearisation point (Born); default zero.
     scheme : str, int or Scheme, optional
         Scheme of the inversion's solver; default :data:`~msinv.scattering.fwi.DEFAULT_SCHEME`
-        (``"wide6"``), which differs from the data's default ``"wide8"`` (guard against the
-        inverse crime).
+        (``"compact4"``), which differs from the data's default ``"compact-opt"`` (guard
+        against the inverse crime).
     receiver_interpolation : {"representation", "cubic", "bilinear"}, optional
         Receiver reader of the inversion; default the spec's (``"representation"`` for a bare
         geometry). It must match how the data were read.
@@ -79,9 +93,16 @@ def invert(
         The reconstructed ``eta[iy, ix]``.
     """
     if method not in METHODS:
-        raise ValueError(f"method={method!r}: expected one of {METHODS}")
+        raise UserInputError(f"method={method!r}: expected one of {METHODS}")
     if not isinstance(iterations, int | np.integer) or iterations < 1:
-        raise ValueError(f"iterations={iterations!r}: expected an integer >= 1")
+        raise UserInputError(f"iterations={iterations!r}: expected an integer >= 1")
+    data = np.asarray(data)
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise UserInputError(
+            f"data: {bad} of {data.size} values are NaN or inf; expected finite scattering data"
+        )
+    check_bounds(bounds)
     scheme = DEFAULT_SCHEME if scheme is None else scheme
     if isinstance(geometry, ForwardSpec):
         geometry = geometry.override(
@@ -92,7 +113,7 @@ def invert(
     if isinstance(reg, str):
         if reg.endswith(":auto"):
             if method != "born":
-                raise ValueError(f"reg={reg!r}: an automatic weight is only offered for Born")
+                raise UserInputError(f"reg={reg!r}: an automatic weight is only offered for Born")
             reg, weight_rule = Regulariser(reg.split(":")[0], 0.0), "lcurve"
         else:
             reg = Regulariser.parse(reg)

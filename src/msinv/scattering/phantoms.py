@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from msinv.core.errors import UserInputError
+
 #: Pixel sizes of the families are defined on the paper grid of this many nodes.
 PAPER_N = 80
 
@@ -112,7 +114,7 @@ def blur_target(eta: np.ndarray, sigma: float = 0.5) -> np.ndarray:
         Standard deviation in pixels (>= 0; 0 returns a copy).
     """
     if not (math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"blur sigma={sigma!r}: expected a finite number >= 0 (pixels)")
+        raise UserInputError(f"blur sigma={sigma!r}: expected a finite number >= 0 (pixels)")
     eta = np.asarray(eta, dtype=np.float64)
     if sigma == 0:
         return eta.copy()
@@ -135,7 +137,7 @@ def _paste(eta: np.ndarray, mask: np.ndarray, centre: tuple[float, float], value
     i0 = round((centre[1] + 0.5) * (n - 1) - (k_y - 1) / 2)
     j0 = round((centre[0] + 0.5) * (n - 1) - (k_x - 1) / 2)
     if i0 < 0 or j0 < 0 or i0 + k_y > n or j0 + k_x > n:
-        raise ValueError(f"shape of {mask.shape} at {centre} does not fit the {n}x{n} grid")
+        raise UserInputError(f"shape of {mask.shape} at {centre} does not fit the {n}x{n} grid")
     eta[i0 : i0 + k_y, j0 : j0 + k_x] += value * mask
 
 
@@ -383,7 +385,7 @@ def brain(
 
 def _check_n(n: int) -> None:
     if not isinstance(n, int | np.integer) or n < 16:
-        raise ValueError(f"n={n!r}: expected an integer number of nodes per axis >= 16")
+        raise UserInputError(f"n={n!r}: expected an integer number of nodes per axis >= 16")
 
 
 @dataclass(frozen=True)
@@ -412,15 +414,57 @@ class Family:
         """The same family with some parameters changed (unknown names raise a ValueError)."""
         unknown = sorted(set(overrides) - set(self.params))
         if unknown:
-            raise ValueError(
+            raise UserInputError(
                 f"family {self.name!r} has no parameter {', '.join(map(repr, unknown))}: "
                 f"expected some of {', '.join(self.params)}"
             )
+        for key, value in overrides.items():
+            _check_param(self.name, key, value, self.params[key])
         return Family(self.name, self.sample, {**self.params, **overrides})
 
     def record(self) -> dict[str, Any]:
         """JSON-serialisable description (name and parameters) for dataset attributes."""
         return {"name": self.name, "params": _jsonable(self.params)}
+
+
+#: Allowed values of family parameters beyond their type: (test, what is expected).
+_PARAM_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "count": (lambda v: v >= 1, "an integer >= 1"),
+    "side": (lambda v: v >= 1, "an integer >= 1 (pixels of the 80-node grid)"),
+    "max_count": (lambda v: v >= 1, "an integer >= 1"),
+    "legs": (lambda v: len(v) >= 1 and min(v) >= 1, "a list of integers >= 1"),
+    "radius": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "value": (lambda v: v != 0 and 1 + v > 0, "a nonzero number > -1 (1 + eta > 0)"),
+    "pad": (lambda v: v >= 0, "a number >= 0 (pixels)"),
+    "blur": (lambda v: v >= 0, "a number >= 0 (pixels)"),
+    "slices": (lambda v: len(v) == 2 and 0 <= v[0] < v[1] <= 1, "[lo, hi] with 0 <= lo < hi <= 1"),
+    "size": (lambda v: len(v) == 2 and 0 < v[0] <= v[1], "[lo, hi] with 0 < lo <= hi"),
+    "shift": (lambda v: v >= 0, "a number >= 0"),
+}
+
+
+def _check_param(family: str, key: str, value: Any, default: Any) -> None:
+    """Raise a one-line error unless ``value`` has the type of ``default`` and a valid value."""
+
+    def is_int(x):
+        return isinstance(x, int | np.integer) and not isinstance(x, bool)
+
+    def is_real(x):
+        return (is_int(x) or isinstance(x, float | np.floating)) and math.isfinite(x)
+
+    if isinstance(default, tuple):
+        item = is_int if all(is_int(d) for d in default) else is_real
+        ok = isinstance(value, list | tuple) and all(item(v) for v in value)
+        kind = "a list of integers" if item is is_int else "a list of numbers"
+    elif is_int(default):
+        ok, kind = is_int(value), "an integer"
+    else:
+        ok, kind = is_real(value), "a finite number"
+    test, expected = _PARAM_RANGES.get(key, (lambda v: True, kind))
+    if not ok or not test(value):
+        raise UserInputError(
+            f"family {family!r} parameter {key}={value!r}: expected {expected if ok else kind}"
+        )
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
@@ -448,5 +492,5 @@ def get_family(name: str) -> Family:
     """The family called ``name``; an unknown name raises a ValueError listing the known ones."""
     key = name.replace("-", "_")
     if key not in FAMILIES:
-        raise ValueError(f"unknown family {name!r}: expected one of {', '.join(FAMILIES)}")
+        raise UserInputError(f"unknown family {name!r}: expected one of {', '.join(FAMILIES)}")
     return FAMILIES[key]

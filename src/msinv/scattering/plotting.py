@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 
 def plot_eta_and_data(eta: np.ndarray, data: np.ndarray, freqs, path) -> Path:
     """Write a figure of the contrast and of ``|Lambda|`` per frequency.
@@ -34,7 +36,7 @@ def plot_eta_and_data(eta: np.ndarray, data: np.ndarray, freqs, path) -> Path:
     freqs = list(np.atleast_1d(freqs))
     data = np.asarray(data)
     if data.ndim != 3 or data.shape[0] != len(freqs):
-        raise ValueError(
+        raise UserInputError(
             f"data has shape {data.shape}: expected (n_freq={len(freqs)}, n_receivers, n_sources)"
         )
     path = Path(path)

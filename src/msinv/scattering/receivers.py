@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import hankel1
 
+from msinv.core.errors import UserInputError
 from msinv.scattering.geometry import Geometry
 
 #: Receiver readers offered by the solver.
@@ -31,7 +32,7 @@ _EULER_GAMMA = 0.5772156649015329
 def check_reader(name: str) -> str:
     """Validate a ``receiver_interpolation`` value."""
     if name not in READERS:
-        raise ValueError(f"receiver_interpolation={name!r}: expected one of {READERS}")
+        raise UserInputError(f"receiver_interpolation={name!r}: expected one of {READERS}")
     return name
 
 
@@ -108,7 +109,7 @@ def interpolation_matrix(geometry: Geometry, kind: str) -> sp.csr_matrix:
         base_x = np.clip(np.floor(fx).astype(int), 1, nt - 3)
         base_y = np.clip(np.floor(fy).astype(int), 1, nt - 3)
     else:
-        raise ValueError(f"interpolation kind {kind!r}: expected 'bilinear' or 'cubic'")
+        raise UserInputError(f"interpolation kind {kind!r}: expected 'bilinear' or 'cubic'")
     wx = _lagrange(fx - base_x, offs)
     wy = _lagrange(fy - base_y, offs)
     rows, cols, vals = [], [], []

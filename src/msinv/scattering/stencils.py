@@ -7,6 +7,8 @@ from functools import cache
 
 import numpy as np
 
+from msinv.core.errors import UserInputError
+
 #: Stencil orders offered by the solver.
 ORDERS = (2, 4, 6, 8)
 
@@ -33,9 +35,9 @@ def centred_weights(order: int, derivative: int) -> np.ndarray:
     exact rational arithmetic.
     """
     if order not in ORDERS:
-        raise ValueError(f"stencil order {order!r}: expected one of {ORDERS}")
+        raise UserInputError(f"stencil order {order!r}: expected one of {ORDERS}")
     if derivative not in (1, 2):
-        raise ValueError(f"derivative {derivative!r}: expected 1 or 2")
+        raise UserInputError(f"derivative {derivative!r}: expected 1 or 2")
     m = order // 2
     offsets = range(-m, m + 1)
     size = 2 * m + 1

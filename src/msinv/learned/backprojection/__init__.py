@@ -25,6 +25,8 @@ from typing import Any
 
 from torch import nn
 
+from msinv.core.errors import UserInputError
+
 from .analytical import AnalyticalBackProjection
 from .butterfly import BEquiNet
 from .equinet import EquiNet
@@ -69,11 +71,11 @@ def build_backprojection(
         Maps ``(b, n_freq, n_sc, n_sc)`` complex64 to ``(b, out_channels, n, n)`` float32.
     """
     if name not in NAMES:
-        raise ValueError(f"back-projection {name!r}: expected one of {', '.join(NAMES)}")
+        raise UserInputError(f"back-projection {name!r}: expected one of {', '.join(NAMES)}")
     if not isinstance(n_freq, int) or n_freq < 1:
-        raise ValueError(f"n_freq={n_freq!r}: expected an integer >= 1")
+        raise UserInputError(f"n_freq={n_freq!r}: expected an integer >= 1")
     if name in ("b-equinet", "widebnet", "analytical") and n_sc not in (None, n):
-        raise ValueError(f"{name}: n_sc={n_sc} must equal n={n} (or be left out)")
+        raise UserInputError(f"{name}: n_sc={n_sc} must equal n={n} (or be left out)")
     if name == "equinet":
         return EquiNet(n, n_freq, n_sc)
     if name == "b-equinet":
@@ -83,7 +85,7 @@ def build_backprojection(
     if name == "widebnet":
         return WideBNet(n, n_freq)
     if freqs is None or len(freqs) != n_freq:
-        raise ValueError(f"analytical: freqs must list the {n_freq} frequencies, got {freqs!r}")
+        raise UserInputError(f"analytical: freqs must list the {n_freq} frequencies, got {freqs!r}")
     return AnalyticalBackProjection(n, freqs, geometry)
 
 

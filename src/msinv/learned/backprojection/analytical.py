@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from msinv.core.errors import UserInputError
+
 from .polar import check_data, check_grid, node_coordinates
 
 
@@ -27,7 +29,7 @@ def acquisition(n: int, geometry: Any = None) -> tuple[np.ndarray, np.ndarray, f
     src = np.asarray(geometry.source_angles, dtype=np.float64)
     rec = np.asarray(geometry.receiver_angles, dtype=np.float64)
     if src.size != rec.size:
-        raise ValueError(
+        raise UserInputError(
             f"geometry: expected as many sources as receivers, got {src.size} and {rec.size}"
         )
     check_grid(n, src.size)
@@ -79,7 +81,7 @@ class AnalyticalBackProjection(nn.Module):
         super().__init__()
         freqs = [float(f) for f in np.atleast_1d(np.asarray(freqs, dtype=float))]
         if not freqs or not all(math.isfinite(f) and f > 0 for f in freqs):
-            raise ValueError(f"freqs={freqs!r}: expected one or more positive frequencies")
+            raise UserInputError(f"freqs={freqs!r}: expected one or more positive frequencies")
         src, rec, radius = acquisition(n, geometry)
         self.n, self.n_sc, self.n_freq = n, src.size, len(freqs)
         self.freqs = tuple(freqs)

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from msinv.core.errors import UserInputError
+
 from .polar import EquivariantBackProjection, check_grid
 
 
@@ -22,7 +24,7 @@ def butterfly_levels(n: int, min_leaf: int = 5) -> tuple[int, int]:
     40 -> (3, 5), 60 -> (2, 15), 80 -> (4, 5), 120 -> (3, 15), 160 -> (5, 5).
     """
     if not isinstance(n, int) or n < 2 * min_leaf or n % 2:
-        raise ValueError(
+        raise UserInputError(
             f"butterfly size n={n!r}: expected an even integer >= {2 * min_leaf} with "
             f"n = 2**L * s, L >= 1, s >= {min_leaf} (e.g. 40, 60, 80, 120, 160)"
         )

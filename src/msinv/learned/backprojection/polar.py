@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from msinv.core.errors import UserInputError
+
 
 def check_grid(n: int, n_sc: int) -> None:
     """Raise a one-line ``ValueError`` unless ``n`` and ``n_sc`` suit the polar construction.
@@ -36,9 +38,9 @@ def check_grid(n: int, n_sc: int) -> None:
     acquisition steps).
     """
     if not isinstance(n, int | np.integer) or n < 8 or n % 2:
-        raise ValueError(f"grid size n={n!r}: expected an even integer >= 8 (e.g. 40, 80, 160)")
+        raise UserInputError(f"grid size n={n!r}: expected an even integer >= 8 (e.g. 40, 80, 160)")
     if not isinstance(n_sc, int | np.integer) or n_sc < 8 or n_sc % 4:
-        raise ValueError(f"n_sc={n_sc!r}: expected a multiple of 4, >= 8 (e.g. n_sc = n = 80)")
+        raise UserInputError(f"n_sc={n_sc!r}: expected a multiple of 4, >= 8 (e.g. n_sc = n = 80)")
 
 
 def node_coordinates(n: int) -> np.ndarray:
@@ -261,9 +263,9 @@ def check_data(data: torch.Tensor, n_freq: int, n_sc: int) -> None:
     """Raise a one-line ``ValueError`` unless ``data`` is complex ``(b, n_freq, n_sc, n_sc)``."""
     if not torch.is_tensor(data) or not data.is_complex():
         kind = data.dtype if torch.is_tensor(data) else type(data).__name__
-        raise ValueError(f"data: expected a complex torch.Tensor (complex64), got {kind}")
+        raise UserInputError(f"data: expected a complex torch.Tensor (complex64), got {kind}")
     if data.ndim != 4 or tuple(data.shape[1:]) != (n_freq, n_sc, n_sc):
-        raise ValueError(
+        raise UserInputError(
             f"data: expected shape (b, {n_freq}, {n_sc}, {n_sc}) = (batch, frequency, receiver, "
             f"source), got {tuple(data.shape)}"
         )

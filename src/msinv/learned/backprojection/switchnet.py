@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from msinv.core.errors import UserInputError
+
 from .polar import check_data
 
 
@@ -50,7 +52,7 @@ class SwitchNetKernel(nn.Module):
     def __init__(self, n: int, n_sc: int, blocks: int = 4, rank: int = 10):
         super().__init__()
         if n % blocks or n_sc % blocks:
-            raise ValueError(
+            raise UserInputError(
                 f"SwitchNet: n={n} and n_sc={n_sc} must be multiples of blocks={blocks}"
             )
         p = blocks * blocks

@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from msinv.core.errors import UserInputError
+
 
 def ema_decay(decay: float, updates: int, warmup: bool = True) -> float:
     """Decay applied at the update that follows ``updates`` earlier ones (>= 1)."""
@@ -75,5 +77,5 @@ def ema_model(model: nn.Module, decay: float, *, warmup: bool = True) -> EMA:
         plain rule.
     """
     if not 0 <= decay < 1:
-        raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+        raise UserInputError(f"EMA decay must be in [0, 1), got {decay}")
     return EMA(model, decay, warmup)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from msinv.core.errors import UserInputError
 from msinv.learned.diffusion.schedule import TangentSchedule
 
 
@@ -42,7 +43,7 @@ class DenoisingLoss:
 
     def __post_init__(self) -> None:
         if not 0 < self.sigma_min < self.schedule.sigma_max:
-            raise ValueError(
+            raise UserInputError(
                 f"sigma_min must be in (0, {self.schedule.sigma_max}), got {self.sigma_min}"
             )
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import torch
 
+from msinv.core.errors import UserInputError
 from msinv.learned.diffusion.schedule import TangentSchedule
 
 
@@ -42,14 +43,14 @@ class GeneratorBank:
 
     def __init__(self, generators, sizes) -> None:
         if len(generators) != len(sizes):
-            raise ValueError("one generator per block is needed")
+            raise UserInputError("one generator per block is needed")
         self.generators = list(generators)
         self.sizes = [int(s) for s in sizes]
 
     def randn(self, shape, *, dtype, device) -> torch.Tensor:
         """Standard normal (sum(sizes), *shape[1:]) drawn block by block."""
         if shape[0] != sum(self.sizes):
-            raise ValueError(f"batch of {shape[0]} rows but the blocks hold {sum(self.sizes)}")
+            raise UserInputError(f"batch of {shape[0]} rows but the blocks hold {sum(self.sizes)}")
         parts = [
             torch.randn((s, *shape[1:]), generator=g, dtype=dtype, device=device)
             for g, s in zip(self.generators, self.sizes, strict=True)
@@ -102,7 +103,7 @@ def sample(
     schedule = schedule or TangentSchedule()
     sigmas = sigmas.to(device=x_T.device, dtype=torch.float64)
     if sigmas.ndim != 1 or sigmas.numel() < 2 or not bool(torch.all(sigmas[1:] < sigmas[:-1])):
-        raise ValueError("sigmas must be a strictly decreasing 1-D tensor of at least 2 levels")
+        raise UserInputError("sigmas must be a strictly decreasing 1-D tensor of at least 2 levels")
     times = schedule.inverse(sigmas)
     x = x_T.to(torch.float64)
     b = x.shape[0]

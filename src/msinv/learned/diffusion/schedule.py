@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class TangentSchedule:
@@ -36,9 +38,9 @@ class TangentSchedule:
 
     def __post_init__(self) -> None:
         if not self.sigma_max > 0:
-            raise ValueError(f"sigma_max must be > 0, got {self.sigma_max}")
+            raise UserInputError(f"sigma_max must be > 0, got {self.sigma_max}")
         if not 0 < self.a < math.pi / 2:
-            raise ValueError(f"a must be in (0, pi/2), got {self.a}")
+            raise UserInputError(f"a must be in (0, pi/2), got {self.a}")
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         """Noise level sigma(t) for t in [0, 1] (any shape, any float dtype)."""
@@ -72,8 +74,8 @@ def geometric_levels(
     (n_levels,) float64 torch.Tensor
     """
     if n_levels < 2:
-        raise ValueError(f"n_levels must be >= 2, got {n_levels}")
+        raise UserInputError(f"n_levels must be >= 2, got {n_levels}")
     if not 0 < ratio < 1:
-        raise ValueError(f"ratio must be in (0, 1), got {ratio}")
+        raise UserInputError(f"ratio must be in (0, 1), got {ratio}")
     i = torch.arange(n_levels, dtype=torch.float64)
     return sigma_max * ratio ** (i / (n_levels - 1))

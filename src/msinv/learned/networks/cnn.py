@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from msinv.core.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class Features:
@@ -100,9 +102,9 @@ def conditioning_norm(kind: str, channels: int) -> nn.Module:
         Unknown kind, or ``"channel"`` with fewer than 3 channels.
     """
     if kind not in COND_NORMS:
-        raise ValueError(f"cond_norm must be one of {', '.join(COND_NORMS)}, got {kind!r}")
+        raise UserInputError(f"cond_norm must be one of {', '.join(COND_NORMS)}, got {kind!r}")
     if kind == "channel" and channels < 3:
-        raise ValueError(
+        raise UserInputError(
             f"cond_norm = 'channel' normalises the {channels} channel(s) of alpha at each pixel, "
             "which leaves no information for C = 1 and only a sign for C = 2; use 'image'"
         )
@@ -125,7 +127,7 @@ class NoiseEmbedding(nn.Module):
     def __init__(self, dim: int = 96, max_freq: float = 2e4) -> None:
         super().__init__()
         if dim % 2:
-            raise ValueError(f"embedding dim must be even, got {dim}")
+            raise UserInputError(f"embedding dim must be even, got {dim}")
         freqs = math.pi * torch.exp(torch.linspace(0.0, math.log(max_freq), dim // 2))
         self.register_buffer("freqs", freqs, persistent=False)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.SiLU(), nn.Linear(2 * dim, dim))
@@ -213,7 +215,7 @@ class ScoreCNN(nn.Module):
     ) -> None:
         super().__init__()
         if width % groups[0] or bottleneck % groups[1]:
-            raise ValueError(
+            raise UserInputError(
                 f"groups {groups} must divide (width, bottleneck) = {width, bottleneck}"
             )
         self.norm = conditioning_norm(cond_norm, cond_channels)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from msinv.core.errors import UserInputError
 from msinv.learned.networks.cnn import conv3
 
 
@@ -31,7 +32,7 @@ class DenseHead(nn.Module):
     def __init__(self, in_channels: int, rounds: int = 12, growth: int = 6) -> None:
         super().__init__()
         if rounds < 1 or growth < 1:
-            raise ValueError(f"rounds and growth must be >= 1, got {rounds}, {growth}")
+            raise UserInputError(f"rounds and growth must be >= 1, got {rounds}, {growth}")
         self.rounds = nn.ModuleList(
             nn.Sequential(conv3(in_channels + k * growth, growth), nn.ReLU()) for k in range(rounds)
         )

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from msinv.core.errors import UserInputError
 from msinv.learned.networks.cnn import Features, NoiseEmbedding, conditioning_norm, conv3, film
 
 
@@ -112,7 +113,7 @@ class ScoreUViT(nn.Module):
     def forward(self, eta: torch.Tensor, cond, sigma: torch.Tensor) -> torch.Tensor:
         """(b, 1, n, n) scaled noisy image, alpha or Features, (b,) sigma -> (b, 1, n, n)."""
         if eta.shape[-1] % 2 or eta.shape[-2] % 2:
-            raise ValueError(f"the U-ViT needs an even grid, got {tuple(eta.shape[-2:])}")
+            raise UserInputError(f"the U-ViT needs an even grid, got {tuple(eta.shape[-2:])}")
         features = cond if isinstance(cond, Features) else self.condition(cond)
         emb = self.embed(sigma)
         h = self.lift(torch.cat([eta, features.tensor], dim=1))

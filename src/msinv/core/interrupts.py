@@ -1,0 +1,121 @@
+"""Stopping long runs cleanly: SIGTERM handled like Ctrl-C, workers that die with their parent.
+
+Three pieces, used by every engine that runs for long or starts worker processes:
+
+:func:`sigterm_as_interrupt`
+    While active, SIGTERM raises ``KeyboardInterrupt`` in the main thread (as Ctrl-C does), so
+    ``finally`` blocks run: pools are stopped, finished work is kept, temporary files removed.
+    Python's default for SIGTERM is to die at once, skipping all of that.
+:func:`die_with_parent`
+    Initializer of worker processes: the worker ignores SIGINT (the parent decides what to do
+    with a Ctrl-C sent to the whole terminal process group), and it dies when its parent dies,
+    even by SIGKILL -- by the Linux parent-death signal (``prctl(PR_SET_PDEATHSIG)``) and, on
+    every platform, by a watchdog thread that polls the parent's pid.
+:class:`DeferredInterrupt`
+    SIGINT and SIGTERM only set a flag that a loop checks between steps (training checkpoints
+    and stops at a step boundary, so resuming is exact); a second signal interrupts at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+__all__ = ["DeferredInterrupt", "die_with_parent", "sigterm_as_interrupt"]
+
+#: Seconds between two checks of the parent's pid by a worker's watchdog thread.
+WATCHDOG_PERIOD = 0.5
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` in the main thread.
+
+    Outside the main thread (where handlers cannot be installed) the block runs unchanged.
+    The previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Bind the calling (worker) process's lifetime to ``parent_pid``.
+
+    Call it as the worker initializer of a process pool, with ``os.getpid()`` of the parent:
+    ``ProcessPoolExecutor(..., initializer=die_with_parent, initargs=(os.getpid(),))``.
+
+    Parameters
+    ----------
+    parent_pid : int
+        Pid of the process that owns the pool.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watchdog, args=(parent_pid,), daemon=True).start()
+
+
+def _watchdog(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(WATCHDOG_PERIOD)
+    os._exit(1)
+
+
+class DeferredInterrupt:
+    """Context manager: SIGINT/SIGTERM set :attr:`requested` instead of interrupting.
+
+    A loop checks :attr:`requested` at points where stopping is safe (after a training step
+    has been fully applied); a second signal raises ``KeyboardInterrupt`` at once. Outside the
+    main thread it does nothing (:attr:`requested` stays False).
+
+    Examples
+    --------
+    >>> with DeferredInterrupt() as stop:  # doctest: +SKIP
+    ...     while step < steps and not stop.requested:
+    ...         step = train_one_step(step)
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+        self._previous: dict[int, object] = {}
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt(f"signal {signal.Signals(signum).name} (second)")
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+    def __enter__(self) -> DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
