@@ -142,3 +142,78 @@ def test_errors_are_one_line_exit_2(trained, tmp_path):
     bad.write_text('[data]\ntrain = "x"\n[model]\nname = "resnet"\n[run]\nsteps = 1\nout = "o"\n')
     r = runner.invoke(app, ["learn", "train", str(bad)])
     assert r.exit_code == 2 and "model.name must be one of" in r.output
+
+
+def test_sample_check_stores_per_frequency_misfits_and_ood_flags(trained):
+    from msinv.scattering import open_dataset
+
+    ckpt = trained / "run" / "checkpoint.pt"
+    r = runner.invoke(
+        app,
+        [
+            *("learn", "calibrate", str(ckpt), str(trained / "tiny.zarr"), "--start", "4"),
+            *("--count", "2", "--draws", "2", "--levels", "4", "--quantile", "0.9"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "OOD alarm: threshold" in r.output
+    out = trained / "checked.npz"
+    r = runner.invoke(
+        app,
+        [
+            *("learn", "sample", str(ckpt), str(trained / "tiny.zarr"), "-k", "3", "-o", str(out)),
+            *("--count", "2", "--levels", "4", "--check", "--check-scheme", "6"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "ESS" in r.output and "OOD flags" in r.output
+    stored = open_dataset(trained / "tiny.zarr").spec.scheme
+    assert (
+        f"warning: scheme='wide6' overrides the data's forward model (scheme='{stored}')"
+        in r.output
+    )
+    with np.load(out) as f:
+        assert f["data_misfit_freq"].shape == (2, 3, 2) and f["data_misfit"].shape == (2, 3)
+        np.testing.assert_allclose(f["weights"].sum(axis=1), 1.0)
+        assert f["ood_flag"].shape == (2,) and f["ess"].shape == (2,)
+        assert '"scheme": "wide6"' in str(f["provenance"])
+    summary = json.loads((trained / "checked-check.json").read_text())
+    assert summary["config"]["scheme"] == "wide6" and set(summary["per_frequency"]) == {"2.5", "5"}
+    assert summary["config"]["receiver_interpolation"] == "representation"
+    assert (trained / "checked-misfits.png").exists()
+
+
+def test_reconstruct_check_and_polish(trained):
+    out = trained / "polished"
+    r = runner.invoke(
+        app,
+        [
+            *("learn", "reconstruct", str(trained / "run" / "checkpoint.pt")),
+            *(f"{trained / 'tiny.zarr'}:5", "-k", "2", "--levels", "4", "--out", str(out)),
+            *("--check", "--polish", "fwi:2", "--polish-draws", "1", "--schedule", "5"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "FWI polish (misfit before -> after): mean" in r.output
+    s = json.loads((out / "summary.json").read_text())
+    assert len(s["data_misfit_draws_freq"]) == 2 and len(s["data_misfit_draws_freq"][0]) == 2
+    p = s["polish"]
+    assert p["starts"] == ["mean", "draw 0"] and p["config"]["schedule"] == [[5.0]]
+    assert all(a < b for a, b in zip(p["data_misfit_after"], p["data_misfit_before"], strict=True))
+    with np.load(out / "posterior.npz") as f:
+        assert f["polish_result"].shape == (2, 16, 16)
+    assert (out / "polish.png").exists() and (out / "misfits.png").exists()
+
+
+def test_check_and_polish_errors_are_one_line(trained):
+    ckpt, datum = str(trained / "run" / "checkpoint.pt"), f"{trained / 'tiny.zarr'}:5"
+    for extra, message in [
+        (["--polish", "lbfgs"], "expected fwi or fwi:ITER"),
+        (["--polish", "fwi", "--polish-draws", "5"], "only 2 draws are sampled"),
+        (["--polish", "fwi", "--schedule", "7"], "frequencies [7.0] are not in the data"),
+        (["--polish", "fwi", "--reg", "tv"], "--reg tv"),
+        (["--check-scheme", "wide5"], "--check-scheme wide5"),
+        (["--polish", "fwi", "--scheme", "3"], "--scheme 3"),
+    ]:
+        r = runner.invoke(app, ["learn", "reconstruct", ckpt, datum, "-k", "2", *extra])
+        assert r.exit_code == 2 and message in r.output, (extra, r.output)

@@ -39,3 +39,36 @@ def tiny_store(tmp_path_factory):
         progress=False,
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_store, tmp_path_factory):
+    """A none-cnn diffusion model trained 2 steps on the tiny store (made once per session)."""
+    from msinv.learned.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("rec") / "run"
+    cfg = TrainConfig.from_dict(
+        {
+            "data": {"train": str(tiny_store), "count": 6},
+            "model": {
+                "name": "none-cnn",
+                "score": {
+                    "cond_rounds": 1,
+                    "width": 12,
+                    "bottleneck": 6,
+                    "blocks": 1,
+                    "groups": [3, 3],
+                    "emb_dim": 16,
+                },
+            },
+            "run": {
+                "steps": 2,
+                "batch": 2,
+                "ema": 0.5,
+                "out": str(out),
+                "device": "cpu",
+                "progress": False,
+            },
+        }
+    )
+    return train(cfg)

@@ -2,48 +2,17 @@
 shipped checkpoint: test_shipped_model.py)."""
 
 import numpy as np
-import pytest
 import torch
 
 from msinv.learned.loading import load
 from msinv.learned.sampling import posterior
-from msinv.learned.train import TrainConfig, export, train
+from msinv.learned.train import export
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tiny_store, tmp_path_factory):
-    out = tmp_path_factory.mktemp("rec") / "run"
-    cfg = TrainConfig.from_dict(
-        {
-            "data": {"train": str(tiny_store), "count": 6},
-            "model": {
-                "name": "none-cnn",
-                "score": {
-                    "cond_rounds": 1,
-                    "width": 12,
-                    "bottleneck": 6,
-                    "blocks": 1,
-                    "groups": [3, 3],
-                    "emb_dim": 16,
-                },
-            },
-            "run": {
-                "steps": 2,
-                "batch": 2,
-                "ema": 0.5,
-                "out": str(out),
-                "device": "cpu",
-                "progress": False,
-            },
-        }
-    )
-    return train(cfg)
-
-
-def test_posterior_reproducible_and_per_datum_seeds(checkpoint, tiny_store):
+def test_posterior_reproducible_and_per_datum_seeds(tiny_checkpoint, tiny_store):
     from msinv.learned.data import load_pairs
 
-    loaded = load(checkpoint)
+    loaded = load(tiny_checkpoint)
     data = load_pairs(tiny_store, 6, 2).data
     a = posterior(loaded, data, 3, seed=5, n_levels=6, batch=2)
     b = posterior(loaded, data, 3, seed=5, n_levels=6, batch=2)
@@ -53,10 +22,10 @@ def test_posterior_reproducible_and_per_datum_seeds(checkpoint, tiny_store):
     assert not np.array_equal(a[0, 0], a[0, 1])  # draws differ
 
 
-def test_condition_computed_once_per_datum(checkpoint, tiny_store, monkeypatch):
+def test_condition_computed_once_per_datum(tiny_checkpoint, tiny_store, monkeypatch):
     from msinv.learned.data import load_pairs
 
-    loaded = load(checkpoint)
+    loaded = load(tiny_checkpoint)
     calls = []
     original = loaded.model.score.condition
     monkeypatch.setattr(loaded.model.score, "condition", lambda a: calls.append(1) or original(a))
@@ -64,11 +33,11 @@ def test_condition_computed_once_per_datum(checkpoint, tiny_store, monkeypatch):
     assert len(calls) == 2
 
 
-def test_export_keeps_ema_only(checkpoint, tmp_path):
-    slim = export(checkpoint, tmp_path / "slim.pt")
+def test_export_keeps_ema_only(tiny_checkpoint, tmp_path):
+    slim = export(tiny_checkpoint, tmp_path / "slim.pt")
     ck = torch.load(slim, weights_only=True)
     assert "optimizer" not in ck and "model" not in ck
-    full, small = load(checkpoint), load(slim)
+    full, small = load(tiny_checkpoint), load(slim)
     for (k, v), w in zip(
         full.model.state_dict().items(), small.model.state_dict().values(), strict=True
     ):

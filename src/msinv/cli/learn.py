@@ -7,6 +7,7 @@ input (a missing file, a wrong field in a config, an index out of range).
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -22,6 +23,14 @@ app = typer.Typer(
 
 
 _THREADS_HELP = "Torch CPU threads (0: torch's default, one per core)."
+_CHECK_SCHEME_HELP = (
+    "Scheme of the re-simulation: a name (wide2-wide8) or a wide order (2-8); default the "
+    "data store's own, another one avoids the inverse crime."
+)
+_NOISE_HELP = (
+    "Stated noise level of the likelihood weights: Gaussian noise of LEVEL x the data's "
+    "standard deviation per frequency."
+)
 
 
 def _set_threads(threads: int) -> None:
@@ -88,8 +97,19 @@ def sample_cmd(
     start: int = typer.Option(0, min=0, help="First datum."),
     count: int = typer.Option(None, min=1, help="Number of data (default: all from --start)."),
     levels: int = typer.Option(256, min=2, max=4096, help="Noise levels of the reverse SDE."),
-    seed: int = typer.Option(0, help="Seed of the sampler (datum j uses seed + j)."),
-    misfit: bool = typer.Option(False, help="Re-simulate every sample and store its data misfit."),
+    seed: int = typer.Option(0, help="Sampler seed (datum j uses seed + j)."),
+    check: bool = typer.Option(
+        False,
+        "--check/--no-check",
+        "--misfit/--no-misfit",
+        help="Re-simulate every draw at every frequency: per-draw, per-frequency misfits, "
+        "likelihood weights and ESS in the .npz, misfit summary STEM-check.json and figure "
+        "STEM-misfits.png (STEM: OUT without .npz), OOD flags when the checkpoint holds a "
+        "calibrated alarm.",
+    ),
+    check_scheme: str = typer.Option(None, help=_CHECK_SCHEME_HELP),
+    noise_level: float = typer.Option(0.05, help=_NOISE_HELP),
+    workers: int = typer.Option(1, min=1, help="Processes for the re-simulation."),
     device: str = typer.Option("cpu", help="Torch device (cpu, cuda)."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
@@ -97,7 +117,9 @@ def sample_cmd(
 
     OUT is an .npz archive (the suffix .npz is added when missing) holding `samples`
     (count, draws, n, n), `mean`, `std`, `index`, the training `config` and `provenance`
-    (and `data_misfit` with --misfit). The output, the device, the checkpoint and the fit of
+    (with --check: `data_misfit` (count, draws), `data_misfit_freq` (count, draws, n_freq),
+    `log_likelihood`, `weights`, `ess`, and `ood_flag`/`ood_score` when the checkpoint holds a
+    calibrated alarm). The output, the device, the checkpoint and the fit of
     the data to the model are checked before sampling; the archive is written atomically.
     Run time: about 0.6 s per draw (reduced EquiNet-CNN, n = 32, 256 levels, 2 CPU cores;
     docs/benchmarks.md).
@@ -116,12 +138,12 @@ def sample_cmd(
     from msinv.core.provenance import provenance
     from msinv.learned.data import load_pairs
     from msinv.learned.loading import check_fits, load
-    from msinv.learned.physics import resimulate_misfit
     from msinv.learned.sampling import posterior
 
     if out.suffix != ".npz":
         out = out.with_name(out.name + ".npz")
     check_output_file(out, "--out")
+    config = _check_config(check_scheme, noise_level, workers) if check else None
     loaded = load(checkpoint, device=device)
     pairs = load_pairs(data, start, count)
     check_fits(loaded, pairs.data, pairs.freqs, str(data))
@@ -130,8 +152,32 @@ def sample_cmd(
             loaded, pairs.data, draws, seed=seed, n_levels=levels, callback=bar.draws(draws)
         )
     extra = {}
-    if misfit:
-        extra["data_misfit"] = resimulate_misfit(samples, pairs.data, pairs.geometry, pairs.freqs)
+    if check:
+        from msinv.core.outputs import write_text
+        from msinv.learned.figures import plot_misfits
+        from msinv.learned.physics import check_draws
+
+        with _echo_warnings():
+            result = check_draws(
+                samples, pairs.data, pairs.spec or pairs.geometry, pairs.freqs, config
+            )
+        extra = result.arrays()
+        summary = result.summary()
+        if loaded.alarm is not None:
+            from msinv.learned.alarm import score
+
+            extra["ood_flag"] = loaded.alarm.flags(result.misfit)
+            extra["ood_score"] = score(result.misfit)
+            summary["ood"] = {
+                "flagged": int(extra["ood_flag"].sum()),
+                "of": len(extra["ood_flag"]),
+                "threshold": loaded.alarm.threshold,
+            }
+        stem = out.with_suffix("")
+        threshold = loaded.alarm.threshold if loaded.alarm is not None else None
+        with atomic_path(Path(f"{stem}-misfits.png")) as tmp:
+            plot_misfits(result, tmp, threshold=threshold)
+        write_text(Path(f"{stem}-check.json"), json.dumps(summary, indent=2))
     with atomic_path(out) as tmp:
         np.savez_compressed(
             tmp,
@@ -148,12 +194,81 @@ def sample_cmd(
                         "draws": draws,
                         "levels": levels,
                         "seed": seed,
+                        "check": config.to_dict() if check else None,
                     }
                 )
             ),
             **extra,
         )
     typer.echo(f"{samples.shape[0]} data x {samples.shape[1]} draws -> {out}")
+    if check:
+        a = summary["all"]
+        typer.echo(
+            f"data misfit of the draws: median {100 * a['median']:.2f}%, "
+            f"range {100 * a['min']:.2f}-{100 * a['max']:.2f}%; mean ESS "
+            f"{summary['ess']['mean']:.2f} of {draws} (noise level {noise_level:g})"
+            + (
+                f"; OOD flags {summary['ood']['flagged']}/{summary['ood']['of']}"
+                if "ood" in summary
+                else ""
+            )
+        )
+
+
+@app.command("calibrate")
+@friendly
+def calibrate_cmd(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint to hold the alarm (rewritten)."),
+    data: Path = typer.Argument(..., help="Held-out store of the training family."),
+    start: int = typer.Option(0, min=0, help="First calibration datum."),
+    count: int = typer.Option(None, min=1, help="Number of data (default: all from --start)."),
+    draws: int = typer.Option(8, "--draws", "-k", min=1, help="Posterior samples per datum."),
+    levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
+    quantile: float = typer.Option(0.99, min=0.5, max=0.9999, help="Quantile of the scores."),
+    seed: int = typer.Option(0, help="Sampler seed."),
+    check_scheme: str = typer.Option(None, help=_CHECK_SCHEME_HELP),
+    workers: int = typer.Option(1, min=1, help="Processes for the re-simulation."),
+    device: str = typer.Option("cpu", help="Torch device."),
+    threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
+) -> None:
+    """Calibrate the out-of-distribution alarm on held-out in-family data; store it in the
+    checkpoint (threshold = QUANTILE of the median misfit of the draws).
+
+    Each calibration datum is scored by the median over its draws of the relative data misfit
+    (every draw re-simulated with the store's forward model); the QUANTILE of the scores is
+    written into CHECKPOINT (atomically) with the settings it holds for. `msinv learn sample
+    --check` and `msinv learn reconstruct` then flag data whose score exceeds it. Use data the
+    model was not trained on, and not the data you will report false alarms on.
+    Every calibration datum is sampled (--draws) and its draws re-simulated, so the run time
+    is that of `msinv learn sample --misfit` on the same data.
+
+    **Examples**
+
+    ```
+    msinv learn calibrate runs/ecnn/checkpoint.pt data/squares-val.zarr --count 50 -k 8
+    msinv learn calibrate ckpt.pt data/val.zarr --quantile 0.95 --workers 2
+    ```
+    """
+    _set_threads(threads)
+    from msinv.learned.alarm import calibrate
+
+    alarm = calibrate(
+        checkpoint,
+        data,
+        start=start,
+        count=count,
+        draws=draws,
+        n_levels=levels,
+        quantile=quantile,
+        seed=seed,
+        check=_check_config(check_scheme, 0.05, workers),
+        device=device,
+    )
+    typer.echo(
+        f"OOD alarm: threshold {100 * alarm.threshold:.3f}% (quantile {quantile:g} of "
+        f"{alarm.count} held-out data, scores {100 * alarm.scores['min']:.3f}-"
+        f"{100 * alarm.scores['max']:.3f}%) stored in {checkpoint}"
+    )
 
 
 class _Bar:
@@ -246,69 +361,165 @@ def reconstruct_cmd(
     draws: int = typer.Option(20, "--draws", "-k", min=1, help="Posterior samples."),
     levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
     seed: int = typer.Option(0, help="Sampler seed."),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Store every draw's per-frequency misfits, weights and ESS; misfits.png figure.",
+    ),
+    check_scheme: str = typer.Option(None, help=_CHECK_SCHEME_HELP),
+    noise_level: float = typer.Option(0.05, help=_NOISE_HELP),
+    polish: str = typer.Option(
+        None, help="FWI polish from the posterior mean (and --polish-draws draws): fwi[:ITER]."
+    ),
+    polish_draws: int = typer.Option(0, min=0, help="Draws polished besides the mean."),
+    schedule: str = typer.Option(
+        None, help="Polish stages, e.g. '1;2;4' (default one per frequency) or '4' (top only)."
+    ),
+    reg: str = typer.Option(None, help="Polish regulariser: tv:W, gradient:W, tikhonov:W."),
+    scheme: str = typer.Option(
+        None,
+        "--scheme",
+        "--order",
+        help="Scheme of the polish's FWI: a name or a wide order (2-8); default that of "
+        "`msinv scatter invert` (never the data's own).",
+    ),
+    lower: float = typer.Option(-0.9, help="Polish lower bound on eta."),
+    upper: float = typer.Option(None, help="Polish upper bound on eta (default none)."),
+    workers: int = typer.Option(1, min=1, help="Processes for re-simulation and polish."),
     device: str = typer.Option("cpu", help="Torch device."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
 ) -> None:
-    """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit.
+    """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit, the OOD
+    flag (when the checkpoint holds a calibrated alarm), and optionally an FWI polish.
 
-    Writes `OUT/posterior.npz` (samples, mean, std), `OUT/summary.json` (RRMSE when the truth
-    is known, mean posterior std, data misfit when the geometry is known) and
-    `OUT/figure.png`. Run time: about 0.6 s per draw (reduced EquiNet-CNN, n = 32, 256
-    levels, 2 CPU cores; docs/benchmarks.md).
+    Writes `OUT/posterior.npz` (samples, mean, std; with --check every draw's per-frequency
+    misfits, weights, ESS; with --polish the starts and polished models), `OUT/summary.json`
+    (RRMSE when the truth is known, mean posterior std, data misfits and the OOD flag when the
+    forward model is known, the polish's misfits before and after) and the figures
+    `OUT/figure.png`, `OUT/misfits.png` (--check), `OUT/polish.png` (--polish). Run time:
+    about 0.6 s per draw (reduced EquiNet-CNN, n = 32, 256 levels, 2 CPU cores;
+    docs/benchmarks.md), plus the re-simulation and the FWI.
 
     **Examples**
 
     ```
     msinv learn reconstruct runs/ecnn/checkpoint.pt data/test.zarr:3 -k 20 --out out/rec3
+    msinv learn reconstruct ckpt.pt data/test.zarr:3 -k 8 --check --polish fwi:10 --polish-draws 2
     msinv learn reconstruct ckpt.pt datum.npz --out out/mine
     ```
     """
     _set_threads(threads)
-    import numpy as np
-
-    from msinv.core.outputs import atomic_path, check_output_dir, write_text
-    from msinv.learned.figures import plot_posterior
+    from msinv.core.outputs import check_output_dir
     from msinv.learned.loading import check_fits, load
-    from msinv.learned.physics import resimulate_misfit
-    from msinv.learned.sampling import posterior
+    from msinv.learned.reconstruct import ReconstructConfig, reconstruct, write
 
     check_output_dir(out, "--out")
+
+    check_config = _check_config(check_scheme, noise_level, workers)
+    polish_config = None
+    if polish is not None:
+        polish_config = _polish_config(
+            polish, polish_draws, schedule, reg, scheme, (lower, upper), workers, draws
+        )
     loaded = load(checkpoint, device=device)
     eta, data, geometry, freqs = _datum(datum)
     check_fits(loaded, data[None], freqs, datum)
-    with _Bar(1 if loaded.kind == "deterministic" else draws) as bar:
-        samples = posterior(
-            loaded, data[None], draws, seed=seed, n_levels=levels, callback=bar.draws(draws)
+    if polish_config is not None and geometry is None:
+        raise UserInputError(f"{datum}: --polish needs the data's geometry and freqs")
+    if polish_config is not None and polish_config.schedule is not None:
+        missing = {f for g in polish_config.schedule for f in g} - {float(f) for f in freqs}
+        if missing:
+            raise UserInputError(f"--schedule: frequencies {sorted(missing)} are not in the data")
+    config = ReconstructConfig(draws, levels, seed, check_config, polish_config)
+    with _echo_warnings(), _Bar(1 if loaded.kind == "deterministic" else draws) as bar:
+        rec = reconstruct(loaded, data, geometry, freqs, config, callback=bar.draws(draws))
+    summary = write(
+        rec, out, eta, detail=check, extra={"checkpoint": str(checkpoint), "datum": datum}
+    )
+    typer.echo(json.dumps({k: v for k, v in summary.items() if not isinstance(v, list | dict)}))
+    if "ood" in summary and summary["ood"]["flagged"]:
+        typer.echo(
+            f"OOD ALARM: the draws cannot explain this datum (median misfit "
+            f"{100 * summary['ood']['score']:.2f}% > threshold "
+            f"{100 * summary['ood']['threshold']:.2f}%)"
         )
-    mean, std = samples[0].mean(axis=0), samples[0].std(axis=0)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {
-        "checkpoint": str(checkpoint),
-        "datum": datum,
-        "draws": int(samples.shape[1]),
-        "mean_posterior_std": float(std.mean()),
-    }
-    if geometry is not None:
-        mis = resimulate_misfit(
-            np.concatenate([mean[None], samples[0]])[None], data[None], geometry, freqs
-        )[0]
-        summary["data_misfit_posterior_mean"] = float(mis[0])
-        summary["data_misfit_samples_mean"] = float(mis[1:].mean())
-    if eta is not None:
-        from msinv.metrics import rrmse
+    if "polish" in summary:
+        p = summary["polish"]
+        typer.echo(
+            "FWI polish (misfit before -> after): "
+            + ", ".join(
+                f"{lab} {100 * a:.2f}% -> {100 * b:.2f}%"
+                for lab, a, b in zip(
+                    p["starts"], p["data_misfit_before"], p["data_misfit_after"], strict=True
+                )
+            )
+        )
 
-        summary["rrmse_posterior_mean"] = float(rrmse(mean[None], eta[None])[0])
-        with atomic_path(out / "figure.png") as tmp:
-            plot_posterior(eta, samples[0], tmp)
-        summary["figure"] = str(out / "figure.png")
-    with atomic_path(out / "posterior.npz") as tmp:
-        np.savez_compressed(tmp, samples=samples[0], mean=mean, std=std)
-    write_text(out / "summary.json", json.dumps(summary, indent=2))
-    typer.echo(json.dumps(summary))
+
+def _check_config(scheme: str | None, noise_level: float, workers: int):
+    """The physics-check settings: the data's own forward model unless ``scheme`` is given."""
+    from msinv.learned.physics import CheckConfig, NoiseModel
+
+    try:
+        noise = NoiseModel(noise_level)
+    except ValueError as exc:
+        raise UserInputError(f"--noise-level: {exc}") from None
+    return CheckConfig(noise=noise, scheme=_scheme(scheme, "--check-scheme"), workers=workers)
+
+
+def _scheme(text: str | None, option: str) -> str | None:
+    """A scheme name from ``wide6`` or ``6`` (None stays None)."""
+    from msinv.scattering.schemes import scheme_name
+
+    if text is None:
+        return None
+    try:
+        return scheme_name(int(text) if text.isdigit() else text)
+    except ValueError as exc:
+        raise UserInputError(f"{option} {text}: {exc}") from None
+
+
+@contextmanager
+def _echo_warnings():
+    """Show warnings of the library (e.g. a forward model overridden) as one line each."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+
+
+def _polish_config(text, draws, schedule, reg, scheme, bounds, workers, sampled):
+    from msinv.cli.scatter_invert import parse_schedule
+    from msinv.core.regularisation import Regulariser
+    from msinv.learned.polish import PolishConfig
+
+    if draws > sampled:
+        raise UserInputError(f"--polish-draws {draws}: only {sampled} draws are sampled")
+    if reg is not None:
+        try:
+            Regulariser.parse(reg)
+        except ValueError as exc:
+            raise UserInputError(f"--reg {reg}: {exc}") from None
+    try:
+        return PolishConfig.parse(
+            text,
+            draws=draws,
+            schedule=parse_schedule(schedule),
+            reg=reg,
+            bounds=bounds,
+            scheme=_scheme(scheme, "--scheme"),
+            workers=workers,
+        )
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
 
 
 def _datum(spec: str):
-    """(eta or None, data, geometry or None, freqs or None) of STORE:INDEX or an .npz."""
+    """(eta or None, data, forward model or None, freqs or None) of STORE:INDEX or an .npz
+    (the store's spec; an .npz's geometry)."""
     import numpy as np
 
     store, sep, index = spec.rpartition(":")
@@ -316,7 +527,7 @@ def _datum(spec: str):
         from msinv.learned.data import load_pairs
 
         p = load_pairs(store, int(index), 1)
-        return p.eta[0], p.data[0], p.geometry, p.freqs
+        return p.eta[0], p.data[0], p.spec or p.geometry, p.freqs
     from msinv.core.inputs import read_npz, require_finite
 
     path = Path(spec)

@@ -1,5 +1,7 @@
 """The shared core: operators with adjoints, derivative checks, provenance, optional imports, solvers,
-continuation."""
+continuation; error types (``errors``), output checks and atomic writes (``outputs``), safe
+input reading (``inputs``), config value checks (``fields``), interrupts and worker lifetime
+(``interrupts``)."""
 
 from msinv.core.operator import LinearOperator, dottest
 from msinv.core.optional import require

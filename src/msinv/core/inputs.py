@@ -66,17 +66,8 @@ def read_npy(path: str | os.PathLike, option: str | None = None) -> np.ndarray:
             f"{label}: not a .npy file (it does not start with the NumPy header); expected an "
             "array saved by numpy.save"
         )
-    try:
+    with npz_errors(path, option, kind=".npy file"):
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "Object arrays" in str(exc):
-            raise FileFormatError(
-                f"{label}: holds Python objects, which are not loaded (unsafe); expected a "
-                "numeric array"
-            ) from None
-        raise FileFormatError(f"{label}: truncated or damaged .npy file ({exc})") from None
-    except EOFError:
-        raise FileFormatError(f"{label}: truncated .npy file") from None
 
 
 def open_npz(
@@ -107,20 +98,23 @@ def open_npz(
 
 
 @contextlib.contextmanager
-def npz_errors(path: str | os.PathLike, option: str | None = None) -> Iterator[None]:
-    """Turn the errors of reading a damaged ``.npz`` into one-line :class:`FileFormatError`."""
+def npz_errors(
+    path: str | os.PathLike, option: str | None = None, kind: str = ".npz archive"
+) -> Iterator[None]:
+    """Turn the errors of reading a damaged ``.npz`` (or ``.npy``: ``kind``) into one-line
+    :class:`FileFormatError`."""
     label = _label(Path(path), option)
     try:
         yield
     except ValueError as exc:
         if "Object arrays" in str(exc):
             raise FileFormatError(
-                f"{label}: an array holds Python objects, which are not loaded (unsafe); "
-                "expected numeric arrays"
+                f"{label}: holds Python objects, which are not loaded (unsafe); expected "
+                "numeric arrays"
             ) from None
-        raise FileFormatError(f"{label}: damaged .npz archive ({exc})") from None
+        raise FileFormatError(f"{label}: truncated or damaged {kind} ({exc})") from None
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise FileFormatError(f"{label}: truncated or damaged .npz archive ({exc})") from None
+        raise FileFormatError(f"{label}: truncated or damaged {kind} ({exc})") from None
     except KeyError as exc:
         raise FileFormatError(f"{label}: the archive has no array {exc}") from None
 

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from msinv.core.errors import FileFormatError, UserInputError
+from msinv.learned.alarm import KEY as ALARM_KEY
+from msinv.learned.alarm import Alarm
 from msinv.learned.data import Normalisation
 
 #: The shipped reduced-configuration checkpoint and its built-in example datum.
@@ -33,12 +35,15 @@ class Loaded:
         The resolved training configuration.
     step : int
         Training steps behind the weights.
+    alarm : msinv.learned.alarm.Alarm or None
+        The out-of-distribution alarm, once calibrated (:func:`msinv.learned.alarm.calibrate`).
     """
 
     model: nn.Module
     norm: Normalisation
     config: object
     step: int
+    alarm: Alarm | None = None
 
     @property
     def kind(self) -> str:
@@ -82,7 +87,8 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
         state = {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
         load_weights(model, state, path, "EMA")
     model.eval()
-    return Loaded(model, norm, config, int(ckpt["step"]))
+    alarm = Alarm.from_dict(ckpt[ALARM_KEY]) if ALARM_KEY in ckpt else None
+    return Loaded(model, norm, config, int(ckpt["step"]), alarm)
 
 
 def check_fits(loaded: Loaded, data: np.ndarray, freqs=None, source: str = "data") -> None:

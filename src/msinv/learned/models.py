@@ -164,6 +164,7 @@ def build(
     score: dict | None = None,
     head: dict | None = None,
     architecture: int = ARCHITECTURE,
+    geometry: typing.Any = None,
 ) -> nn.Module:
     """Build a model of Table 1 by name.
 
@@ -189,6 +190,9 @@ def build(
         :data:`ARCHITECTURE` (default), or 1 to rebuild a score CNN trained before the FiLM
         and conditioning fixes exactly as it was trained (``cond_norm = "layer"``, its old
         default, becomes ``"channel"``; FiLM without Swish).
+    geometry : msinv.scattering.Geometry or dict, optional
+        Acquisition of the data (or its ``Geometry.to_dict()``), used by the analytical
+        back-projection (F*); default ``Geometry.paper(n)``. The trainer passes the dataset's.
 
     Returns
     -------
@@ -202,7 +206,11 @@ def build(
     else:
         from msinv.learned.backprojection import build_backprojection
 
-        bp = build_backprojection(front, n, n_freq, n_sc=n_sc, freqs=freqs)
+        if isinstance(geometry, dict):
+            from msinv.scattering.geometry import Geometry
+
+            geometry = Geometry.from_dict(geometry)
+        bp = build_backprojection(front, n, n_freq, n_sc=n_sc, freqs=freqs, geometry=geometry)
     if net is None:
         return BPRegression(bp, DenseHead(bp.out_channels, **(head or {})))
     cls = ScoreCNN if net == "cnn" else ScoreUViT

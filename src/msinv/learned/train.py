@@ -82,6 +82,7 @@ class ModelConfig:
     n_freq: int | None = None
     n_sc: int | None = None
     freqs: list[float] | None = None
+    geometry: dict[str, Any] | None = None  # the data's Geometry.to_dict() (filled from them)
 
     def __post_init__(self) -> None:
         if self.name not in MODELS:
@@ -364,13 +365,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def resolve(config: TrainConfig, pairs) -> TrainConfig:
-    """Fill the model's grid, frequency and acquisition sizes from the data."""
+    """Fill the model's grid, frequency and acquisition (sizes and geometry) from the data."""
     model = dataclasses.replace(
         config.model,
         n=pairs.n,
         n_freq=int(pairs.data.shape[1]),
         n_sc=int(pairs.data.shape[-1]),
         freqs=[float(f) for f in pairs.freqs],
+        geometry=pairs.geometry.to_dict(),
     )
     return dataclasses.replace(config, model=model)
 
@@ -386,6 +388,7 @@ def build_from_config(model: ModelConfig, architecture: int = ARCHITECTURE) -> n
         score=model.score or None,
         head=model.head or None,
         architecture=architecture,
+        geometry=model.geometry,
     )
 
 

@@ -464,12 +464,30 @@ def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
         stored = upgrade_attrs(dict(group.attrs)["config"])
         if not chunk_given:
             asked["chunk"] = stored.get("chunk")
-        _check_same(path, stored, asked)
+        try:
+            _check_same(path, stored, asked)
+        except DatasetError:
+            if np.asarray(group["done"][:], dtype=bool).any():
+                raise  # computed samples are never thrown away
+            # a store that holds nothing yet (a run that failed at once): made again as asked
+            warnings.warn(
+                MsinvWarning(f"{path}: held no computed sample; made again for this command"),
+                stacklevel=3,
+            )
+            _remove_store(path)
+            _create(path, config)
+            return _open_group(path, "r+")
         return group
     if path.is_dir():
         path.rmdir()
     _create(path, config)
     return _open_group(path, "r+")
+
+
+def _remove_store(path: Path) -> None:
+    """Delete an msinv store folder (checked to be one by :func:`_open_group`)."""
+    _open_group(path, "r")
+    shutil.rmtree(path)
 
 
 def _write_chunk(group, config: DatasetConfig, k: int, arrays: dict[str, np.ndarray]) -> None:

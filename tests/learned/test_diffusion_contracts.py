@@ -1,0 +1,133 @@
+"""Contracts of the diffusion pieces: randomness only from the given generator, the validated
+ranges at their exact boundaries, the sampling levels' formula, the generator bank's blocks."""
+
+import math
+
+import pytest
+import torch
+
+from msinv.learned.diffusion.loss import DenoisingLoss
+from msinv.learned.diffusion.sampler import GeneratorBank, sample
+from msinv.learned.diffusion.schedule import TangentSchedule, geometric_levels
+
+
+def _identity(x, cond, sigma):
+    return 0.5 * x
+
+
+def test_loss_randomness_comes_from_its_generator_only():
+    loss = DenoisingLoss()
+    eta = torch.zeros(6, 1, 4, 4)
+    torch.manual_seed(1)
+    a = loss(_identity, eta, None, torch.Generator().manual_seed(9))
+    torch.manual_seed(2)  # the global stream must not matter
+    b = loss(_identity, eta, None, torch.Generator().manual_seed(9))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    c = loss(_identity, eta, None, torch.Generator().manual_seed(10))
+    assert not torch.equal(a, c)
+    torch.manual_seed(3)
+    s1 = loss.sample_sigma(6, torch.Generator().manual_seed(4))
+    torch.manual_seed(4)
+    s2 = loss.sample_sigma(6, torch.Generator().manual_seed(4))
+    assert torch.equal(s1, s2) and s1.dtype == torch.float32 and s1.device.type == "cpu"
+
+
+def test_sampler_randomness_comes_from_its_generator_only():
+    sig = geometric_levels(5)
+    x_T = torch.randn(3, 1, 2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.manual_seed(1)
+    a = sample(_identity, x_T, sig, None, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(2)
+    b = sample(_identity, x_T, sig, None, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    c = sample(_identity, x_T, sig, None, generator=torch.Generator().manual_seed(6))
+    assert not torch.equal(a, c)
+
+
+def test_generator_bank_blocks_are_independent_of_their_neighbours():
+    bank = GeneratorBank([torch.Generator().manual_seed(s) for s in (1, 2)], [2, 3])
+    x = bank.randn((5, 4), dtype=torch.float64, device="cpu")
+    torch.testing.assert_close(
+        x[:2], torch.randn((2, 4), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        x[2:], torch.randn((3, 4), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    )
+    # a datum's draws do not depend on the other data of the batch
+    alone = GeneratorBank([torch.Generator().manual_seed(2)], [3])
+    sig, x_T = geometric_levels(4), torch.zeros(5, 1, 1, 1, dtype=torch.float64)
+    both = sample(
+        _identity,
+        x_T,
+        sig,
+        None,
+        generator=GeneratorBank(
+            [torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)], [2, 3]
+        ),
+    )
+    one = sample(_identity, x_T[2:], sig, None, generator=alone)
+    torch.testing.assert_close(both[2:], one)
+    with pytest.raises(Exception, match="one generator per block"):
+        GeneratorBank([torch.Generator()], [1, 2])
+    with pytest.raises(Exception, match="5 rows"):
+        GeneratorBank([torch.Generator()], [2]).randn((5, 1), dtype=torch.float64, device="cpu")
+
+
+def test_sampler_accepts_two_levels_and_reports_every_step():
+    seen = []
+    x_T = torch.zeros(2, 1, 2, 2, dtype=torch.float64)
+    out = sample(
+        _identity,
+        x_T,
+        torch.tensor([10.0, 1.0]),
+        None,
+        generator=torch.Generator().manual_seed(0),
+        callback=lambda i, x: seen.append(i),
+    )
+    assert out.shape == (2, 1, 2, 2) and seen == [0]
+    seen.clear()
+    sample(
+        _identity,
+        x_T,
+        geometric_levels(6),
+        None,
+        generator=torch.Generator(),
+        callback=lambda i, x: seen.append(i),
+    )
+    assert seen == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="decreasing"):
+        sample(_identity, x_T, torch.tensor([1.0]), None, generator=torch.Generator())
+
+
+def test_validated_ranges_at_their_boundaries():
+    TangentSchedule(sigma_max=0.5, a=0.5)  # valid
+    for bad in (dict(sigma_max=0.0), dict(a=0.0), dict(a=math.pi / 2)):
+        with pytest.raises(ValueError, match="must be"):
+            TangentSchedule(**bad)
+    DenoisingLoss(sigma_min=99.0)  # valid, below sigma_max = 100
+    for bad in (0.0, 100.0):
+        with pytest.raises(ValueError, match=r"sigma_min must be in \(0, 100"):
+            DenoisingLoss(sigma_min=bad)
+
+
+def test_geometric_levels_formula_and_limits():
+    lv = geometric_levels(3, sigma_max=8.0, ratio=0.25)
+    torch.testing.assert_close(lv, torch.tensor([8.0, 4.0, 2.0], dtype=torch.float64))
+    assert geometric_levels(2).shape == (2,)
+    for kwargs in (dict(n_levels=1), dict(ratio=1.0), dict(ratio=0.0)):
+        with pytest.raises(ValueError, match="must be"):
+            geometric_levels(**kwargs)
+
+
+def test_sampler_hands_the_conditioning_to_every_denoiser_call():
+    """The exact denoiser of N(m, v) given the conditioning m: the draws centre on m."""
+    m = torch.tensor([[[[2.0, -1.0]]]], dtype=torch.float64)
+    v = 0.04
+
+    def denoiser(x, cond, sigma):
+        s2 = sigma.reshape(-1, 1, 1, 1) ** 2
+        return cond + v / (v + s2) * (x - cond)
+
+    x_T = torch.randn(400, 1, 1, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = sample(denoiser, x_T, geometric_levels(64), m, generator=torch.Generator().manual_seed(1))
+    assert float((out.mean(0) - m[0]).abs().max()) < 5 * math.sqrt(v / 400)
