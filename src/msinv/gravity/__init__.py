@@ -36,6 +36,10 @@ _PUBLIC = {
     "run_inversion": "pipeline",
     "InversionResult": "inversion",
     "invert": "inversion",
+    "finish": "inversion",
+    "EquivalentLayer": "equivalent",
+    "LayerMesh": "layer",
+    "Wavelet2D": "compression",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, _PUBLIC)
