@@ -365,6 +365,19 @@ class InversionControl:
         return self.par * n_data
 
 
+def _mode_par_tolc(c: _Lines, modes: tuple[int, ...]) -> tuple[int, float, float]:
+    """Lines 1-2 of GZINV3D and GZINVES: the mode, then ``par tolc`` (tolc 0 → 0.02; par > 0
+    in modes 1 and 2)."""
+    mode = c.integer(0, modes, "the inversion mode")
+    par, tolc = c.numbers(1, (2,), "'par tolc' (two numbers)")
+    tolc = 0.02 if tolc == 0 else tolc
+    if mode in (1, 2) and par <= 0:
+        raise c.error(1, f"par > 0 ({'chifact' if mode == 1 else 'beta'} in mode {mode})")
+    if not 0 < tolc < 1:
+        raise c.error(1, "a tolerance 0 <= tolc < 1")
+    return mode, par, tolc
+
+
 def _alphas_or_lengths(c: _Lines, index: int, n_alphas: int, what: str):
     """An α line: ``n_alphas`` α's (>= 0, not all 0), or ``n_alphas − 1`` length scales
     (> 0 m), or ``null``. Returns (alphas or None, lengths or None)."""
@@ -401,13 +414,7 @@ def read_inversion_control(path: str | Path) -> InversionControl:
     is 0, ``null`` bounds are ∓inf; ``null`` or ``DEFAULT`` α's are GRAV3D's defaults.
     """
     c = _Lines(path, "GZINV3D", 12, 15)
-    mode = c.integer(0, (1, 2, 3), "the inversion mode")
-    par, tolc = c.numbers(1, (2,), "'par tolc' (two numbers)")
-    tolc = 0.02 if tolc == 0 else tolc
-    if mode in (1, 2) and par <= 0:
-        raise c.error(1, f"par > 0 ({'chifact' if mode == 1 else 'beta'} in mode {mode})")
-    if not 0 < tolc < 1:
-        raise c.error(1, "a tolerance 0 <= tolc < 1")
+    mode, par, tolc = _mode_par_tolc(c, (1, 2, 3))
 
     reference = 0.0 if c.is_null(5) else c.file_or_value(5, "reference model")
     initial = reference if c.is_null(4) else c.file_or_value(4, "initial model")
@@ -700,13 +707,7 @@ def read_layer_inversion_control(path: str | Path) -> LayerInversionControl:
     scales ``Le Ln`` in metres, or ``null``; four numbers (GZINV3D's form) are refused.
     """
     c = _Lines(path, "GZINVES", 8, 8)
-    mode = c.integer(0, (1, 2), "the inversion mode")
-    par, tolc = c.numbers(1, (2,), "'par tolc' (two numbers)")
-    tolc = 0.02 if tolc == 0 else tolc
-    if par <= 0:
-        raise c.error(1, f"par > 0 ({'chifact' if mode == 1 else 'beta'} in mode {mode})")
-    if not 0 < tolc < 1:
-        raise c.error(1, "a tolerance 0 <= tolc < 1")
+    mode, par, tolc = _mode_par_tolc(c, (1, 2))
     lower, upper = _bounds(c, 4, 5)
     alphas, scales = _alphas_or_lengths(c, 6, 3, "'alpha_s alpha_x alpha_y', 'Le Ln' or null")
     if scales is not None:
