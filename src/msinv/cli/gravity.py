@@ -9,6 +9,9 @@ sensitivity            GZSEN3D      G, compressed block by block, saved with mes
 invert                 GZINV3D      bounded inversion, L2 or sparse (modes 1, 2, 3)
 predict                GZPRE3D      data of a model from a saved sensitivity
 example                --           a small GRAV3D-style example to try all of the above
+es-sensitivity         GZSENES      equivalent-source layer G (2-D compression)
+es-invert              GZINVES      fit the layer (full-G finish)
+es-predict             --           the layer's field at points / on a grid / upward
 =====================  ===========  ==================================================
 
 Every command reads GRAV3D's own files (or options instead of a control file) and fails with a
@@ -31,6 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+MEMORY_HELP = "Memory limit in GiB [default: half of the memory available at start]."
 
 
 class _Bar:
@@ -75,11 +80,13 @@ def forward(
     model: Path = typer.Argument(..., help="Density-contrast model file, g/cc."),
     topography: Path | None = typer.Argument(None, help="Topography file (optional)."),
     out: Path = typer.Option(Path("gzfor3d.grv"), help="Predicted-data file to write."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
     """Vertical gravity (mGal, positive down) of a density model: GZFOR3D.
 
     Reads GRAV3D's mesh, locations and model files (and the topography: cells above it are
-    left out); writes the predicted-data file OUT (checked before computing, written
+    left out; cells holding -100, GRAV3D's air cells in output models, are inactive with or
+    without it); writes the predicted-data file OUT (checked before computing, written
     atomically). Run time: 10 s for the GRAV3D v6 example on 2 cores (docs/benchmarks.md).
 
     **Examples**
@@ -89,16 +96,23 @@ def forward(
     msinv gravity forward mesh.txt obs.loc model.den topo.dat
     ```
     """
+    from msinv.core.memory import check_memory, memory_limit
     from msinv.core.outputs import atomic_path, check_output_file
-    from msinv.gravity.forward import gz
-    from msinv.gravity.ubc import read_mesh, read_model
+    from msinv.gravity.forward import forward_memory, gz
+    from msinv.gravity.ubc import read_density, read_mesh
     from msinv.gravity.ubc_data import GravityData, write_data
 
     check_output_file(out, "--out")
     m = read_mesh(mesh)
-    active = _active(m, topography)
-    rho = np.where(active, read_model(model, m), 0.0)
     st = _stations(locations)
+    check_memory(
+        forward_memory(m, st.n_data), memory_limit(memory), f"forward of {st.n_data} stations"
+    )
+    active = _active(m, topography)
+    values, air = read_density(model, m)
+    rho = np.where(active, values, 0.0)
+    if air.any():
+        typer.echo(f"{model}: {int(air.sum())} cells at -100 (air) are inactive")
     predicted = GravityData(st.locations, gz(m, st.locations, rho))
     with atomic_path(out) as tmp:
         write_data(tmp, predicted, comment=f"msinv gravity forward {model.name}")
@@ -299,7 +313,15 @@ def invert(
     every_iteration: bool = typer.Option(
         False, help="Also write gzinv3d_NNN.den/.pre after every beta solve."
     ),
+    full_finish: bool = typer.Option(
+        True,
+        help="With a compressed sensitivity: rebuild the exact G (when it fits in --memory) and "
+        "finish the inversion with it, so that phi_d is the true misfit; else report the true "
+        "misfit of the compressed result from the exact forward.",
+    ),
+    mode3: str = typer.Option("gcv", help="Mode 3's choice of beta: gcv (GRAV3D) or lcurve."),
     quiet: bool = typer.Option(False, help="No progress bars."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
     """Bounded inversion, L2 or sparse (v6 lines 13-14, IRLS): GZINV3D.
 
@@ -315,7 +337,9 @@ def invert(
     ```
     """
     import time
+    from dataclasses import replace
 
+    from msinv.core.memory import memory_limit
     from msinv.core.outputs import check_output_dir
     from msinv.gravity.control import read_inversion_control
     from msinv.gravity.pipeline import (
@@ -326,9 +350,16 @@ def invert(
     )
 
     c = read_inversion_control(control)
+    if mode3 not in ("gcv", "lcurve"):
+        raise UserInputError(f"--mode3: expected gcv or lcurve, got {mode3!r}")
+    if c.weights_file is not None and not c.weights_file.is_file():
+        raise UserInputError(f"{control}: line 12: weights file {c.weights_file} not found")
+    limit = memory_limit(memory)
     out = check_output_dir(out or control.parent, "--out")
     t0 = time.perf_counter()
     problem = problem_from_control(c)
+    _check_length_scales(control, c, problem.mesh)
+    problem.config = replace(problem.config, mode3=mode3)
     out.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
@@ -350,6 +381,7 @@ def invert(
             )
 
     res = run_inversion(problem, levels=levels, callback=progress)
+    res = _true_misfit(problem, res, full_finish, limit, quiet, progress)
     bar.close()
     seconds = time.perf_counter() - t0
     record = {
@@ -361,13 +393,81 @@ def invert(
         "levels": levels,
     }
     write_inversion_outputs(problem, res, out, control_path=control, seconds=seconds, record=record)
+    _echo_result(res, f"wrote gzinv3d.den, .pre, .out, .log, .vtk in {out}")
+
+
+def _echo_result(res, wrote: str) -> None:
+    """One line: β, the true φ_d, the target and what the compressed G claimed; a warning when
+    the true misfit missed the target."""
     target = f" (target {res.target:.1f})" if res.target is not None else ""
-    typer.echo(
-        f"beta {res.beta:.4e}: phi_d {res.phi_d:.2f}{target}; wrote gzinv3d.den, "
-        f".pre, .out, .log, .vtk in {out}"
+    approx = (
+        f", compressed G gave {res.phi_d_approximate:.2f}"
+        if res.phi_d_approximate is not None
+        else ""
     )
-    if c.mode == 1 and not res.converged:
-        typer.secho("warning: the misfit did not reach the target within tolc", err=True)
+    typer.echo(f"beta {res.beta:.4e}: true phi_d {res.phi_d:.2f}{target}{approx}; {wrote}")
+    if res.target is not None and not res.converged:
+        typer.secho("warning: the true misfit is not within tolc of the target", err=True)
+
+
+def _true_misfit(problem, res, full_finish: bool, limit: int, quiet: bool, progress):
+    """After an inversion with a compressed G: finish with the exact G when it fits in
+    ``limit`` bytes (least squares only), else measure the true misfit with the exact forward."""
+    from msinv.gravity.compression import CompressedSensitivity
+    from msinv.gravity.forward import GravityOperator, gz
+    from msinv.gravity.inversion import finish
+    from msinv.gravity.pipeline import Selection
+    from msinv.gravity.sensitivity import build_sensitivity, sensitivity_memory
+
+    p = problem
+    op = getattr(p.op, "a", p.op)  # G itself when fixed cells made it G @ Selection
+    if not isinstance(op, CompressedSensitivity):
+        return res
+    need = sensitivity_memory(p.locations.shape[0], int(p.below.sum()), np.float32)
+    if full_finish and p.sparse is None and need <= limit:
+        bar = _Bar("exact G rows", quiet)
+        g = build_sensitivity(p.mesh, p.locations, p.below, dtype=np.float32, chunk=16,
+                              callback=bar)  # fmt: skip
+        bar.close()
+        exact = GravityOperator(g)
+        params = p.reg.active[p.below]
+        if not params.all():
+            exact = exact @ Selection(params)
+        bounds = {"lower": p.lower, "upper": p.upper}
+        res.predicted = res.predicted - p.fixed_data
+        res = finish(exact, res, p.data, p.std, p.reg, **bounds, config=p.config, callback=progress)
+        res.predicted = res.predicted + p.fixed_data
+        return res
+    if full_finish and need > limit:
+        typer.echo(
+            f"the exact G ({need / 2**30:.2f} GiB) exceeds --memory: the true misfit is "
+            "computed from the exact forward instead of finishing with G"
+        )
+    predicted = gz(p.mesh, p.locations, p.reg.full_model(res.model, fill=0.0) * p.below)
+    res.phi_d_approximate = res.phi_d
+    res.phi_d = float(np.sum(((predicted - p.observed) / p.std) ** 2))
+    res.predicted = predicted
+    if res.target is not None:
+        res.converged = abs(res.phi_d - res.target) <= p.config.tolc * res.target
+    return res
+
+
+def _check_length_scales(control: Path, c, mesh) -> None:
+    """Refuse GZINV3D length scales shorter than the smallest cell: they are α's written in
+    GZES's three-number form (``alpha_s alpha_x alpha_y``) far more often than lengths."""
+    if c.length_scales is None:
+        return
+    from msinv.gravity.ubc import content_lines
+
+    smallest = min(float(np.min(h)) for h in mesh.h)
+    if min(c.length_scales) < smallest:
+        line, text = content_lines(control)[9]
+        raise UserInputError(
+            f"{control}: line {line}: three numbers are GZINV3D's length scales Lx Ly Lz in "
+            f"metres, but {min(c.length_scales):g} m is shorter than the smallest cell "
+            f"({smallest:g} m), found {text!r}; for alpha_s alpha_x alpha_y alpha_z write four "
+            "numbers (GZES's three-alpha form is read by 'msinv gravity es-invert')"
+        )
 
 
 @app.command()
@@ -375,13 +475,15 @@ def invert(
 def predict(
     sensitivity_file: Path = typer.Argument(..., help="Sensitivity file (gzinv3d.mtx)."),
     locations: Path = typer.Argument(..., help="Locations or observations file."),
-    model: Path = typer.Argument(..., help="Model file, g/cc."),
+    model: Path = typer.Argument(..., help="Model file, g/cc (-100 cells are inactive)."),
     out: Path = typer.Option(Path("gzpre3d.grv"), help="Predicted-data file to write."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
     """Data of a model from a saved sensitivity: GZPRE3D.
 
     Writes the predicted-data file OUT (checked before reading the sensitivity, written
-    atomically). Run time: one product with the (compressed) sensitivity.
+    atomically); cells holding -100 in the model are inactive. Run time: one product with the
+    (compressed) sensitivity.
 
     **Examples**
 
@@ -389,12 +491,18 @@ def predict(
     msinv gravity predict gzinv3d.mtx obs.grv gzinv3d.den --out gzpre3d.grv
     ```
     """
+    from msinv.core.memory import check_memory, memory_limit
     from msinv.core.outputs import atomic_path, check_output_file
     from msinv.gravity.sensitivity import check_stations, load_sensitivity, stored_stations
-    from msinv.gravity.ubc import read_model
+    from msinv.gravity.ubc import read_density
     from msinv.gravity.ubc_data import GravityData, write_data
 
     check_output_file(out, "--out")
+    if sensitivity_file.is_dir():
+        raise UserInputError(f"{sensitivity_file}: expected a file, found a directory")
+    check_memory(
+        sensitivity_file.stat().st_size * 2, memory_limit(memory), f"loading {sensitivity_file}"
+    )
     op, mesh, active, _ = load_sensitivity(sensitivity_file)
     st = _stations(locations)
     check_stations(sensitivity_file, stored_stations(sensitivity_file), st.locations)
@@ -402,14 +510,17 @@ def predict(
         raise UserInputError(
             f"{locations}: {st.n_data} stations, the sensitivity has {op.shape_out[0]}"
         )
-    rho = read_model(model, mesh)[active]
+    values, air = read_density(model, mesh)
     with atomic_path(out) as tmp:
         write_data(
             tmp,
-            GravityData(st.locations, op.forward(rho)),
+            GravityData(st.locations, op.forward(values[active])),
             comment=f"msinv gravity predict {model.name}",
         )
-    typer.echo(f"wrote {out} ({st.n_data} data)")
+    typer.echo(
+        f"wrote {out} ({st.n_data} data)"
+        + (f"; {int(air.sum())} cells at -100 (air) inactive" if air.any() else "")
+    )
 
 
 @app.command()
@@ -439,3 +550,6 @@ def example(
     typer.echo(
         f"wrote {len(paths)} files in {out}; next: msinv gravity weights {paths['pfweight']}"
     )
+
+
+from msinv.cli import gravity_es  # noqa: E402, F401  (registers the es-* commands on app)

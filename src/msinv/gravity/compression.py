@@ -124,10 +124,15 @@ class Wavelet3D(LinearOperator):
 
     real_model = True
 
+    #: Number of axes of the grid.
+    ndim = 3
+
     def __init__(self, grid, wavelet: str = "daub2", level: int | None = None):
         pywt = require("pywt", "compress sensitivities")
         self._pywt = pywt
         self.grid = tuple(int(n) for n in grid)
+        if len(self.grid) != self.ndim:
+            raise ValueError(f"{type(self).__name__}: expected {self.ndim} cell counts, got {grid}")
         self.wavelet = WAVELETS.get(wavelet, wavelet)
         filt = pywt.Wavelet(self.wavelet)
         if level is None:
@@ -135,10 +140,7 @@ class Wavelet3D(LinearOperator):
         self.level = int(level)
         step = 2**self.level
         self.padded = tuple(-(-n // step) * step for n in self.grid[::-1])  # (nz, ny, nx)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Level value", UserWarning)  # see class notes
-            coeffs = pywt.wavedecn(np.zeros(self.padded), self.wavelet, "periodization", self.level)
-        arr, self._slices = pywt.coeffs_to_array(coeffs)
+        arr, self._slices = pywt.coeffs_to_array(self._decompose(np.zeros(self.padded)))
         if arr.shape != self.padded:  # pragma: no cover - guaranteed by the padding
             raise RuntimeError("padding did not make the transform square")
         self.shape_in, self.shape_out = (int(np.prod(self.grid)),), (arr.size,)
@@ -151,27 +153,61 @@ class Wavelet3D(LinearOperator):
         padded model, so any padding gives the same products, and repeating the edge avoids a
         jump that would cost coefficients.
         """
-        nx, ny, nz = self.grid
-        widths = [(0, p - n) for p, n in zip(self.padded, (nz, ny, nx), strict=True)]
-        img = np.pad(np.asarray(x, dtype=np.float64).reshape(nz, ny, nx), widths, mode=pad)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Level value", UserWarning)  # see class notes
-            coeffs = self._pywt.wavedecn(img, self.wavelet, "periodization", self.level)
-        return self._pywt.coeffs_to_array(coeffs)[0].ravel()
+        shape = self.grid[::-1]
+        widths = [(0, p - n) for p, n in zip(self.padded, shape, strict=True)]
+        img = np.pad(np.asarray(x, dtype=np.float64).reshape(shape), widths, mode=pad)
+        return self._pywt.coeffs_to_array(self._decompose(img))[0].ravel()
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """Inverse transform, cropped to the mesh."""
-        nx, ny, nz = self.grid
+        kind = "wavedec2" if self.ndim == 2 else "wavedecn"
         coeffs = self._pywt.array_to_coeffs(
-            np.asarray(y, dtype=np.float64).reshape(self.padded), self._slices, "wavedecn"
+            np.asarray(y, dtype=np.float64).reshape(self.padded), self._slices, kind
         )
-        img = self._pywt.waverecn(coeffs, self.wavelet, "periodization")
-        return img[:nz, :ny, :nx].ravel()
+        rec = self._pywt.waverec2 if self.ndim == 2 else self._pywt.waverecn
+        img = rec(coeffs, self.wavelet, "periodization")
+        return img[tuple(slice(0, n) for n in self.grid[::-1])].ravel()
+
+    def _decompose(self, img: np.ndarray):
+        dec = self._pywt.wavedec2 if self.ndim == 2 else self._pywt.wavedecn
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Level value", UserWarning)  # see class notes
+            return dec(img, self.wavelet, "periodization", self.level)
 
     @classmethod
     def example(cls, rng: np.random.Generator) -> Wavelet3D:
         """A 5x6x3 grid, padded to 8x8x4 for two db2 levels."""
         return cls((5, 6, 3), "daub2", level=int(rng.integers(1, 3)))
+
+
+class Wavelet2D(Wavelet3D):
+    """Orthonormal 2-D wavelet transform (``pywt.wavedec2``) of a layer model (GZES).
+
+    A row of an equivalent-source layer's G is an image on the (east, north) grid of the
+    layer; models are flat with east fastest. The grid is zero-padded to a multiple of
+    ``2**level`` on both axes so the ``periodization`` transform is orthonormal. Measured on a
+    2,000-station layer (spec): 33.9x compression at r* = 5 % where a 3-D transform of the
+    same rows (padding the one-cell vertical axis) gives 7.4x.
+
+    Parameters
+    ----------
+    grid : (int, int)
+        Cells (nx, ny).
+    wavelet, level
+        As :class:`Wavelet3D`.
+    """
+
+    ndim = 2
+
+    @classmethod
+    def example(cls, rng: np.random.Generator) -> Wavelet2D:
+        """A 5x6 grid, padded to 8x8 for two db2 levels."""
+        return cls((5, 6), "daub2", level=int(rng.integers(1, 3)))
+
+
+def wavelet_transform(grid, wavelet: str = "daub2", level: int | None = None) -> Wavelet3D:
+    """:class:`Wavelet2D` for a (nx, ny) grid, :class:`Wavelet3D` for (nx, ny, nz)."""
+    return (Wavelet2D if len(grid) == 2 else Wavelet3D)(grid, wavelet, level)
 
 
 def _keep(c: np.ndarray, config: CompressionConfig, delta_rel, row_energy: float) -> np.ndarray:
@@ -194,16 +230,29 @@ def _row_coefficients(row, transform: Wavelet3D, active, w) -> tuple[np.ndarray,
     return transform.forward(full, pad="edge"), float(full @ full)
 
 
-def representative_threshold(g, transform, active, w, config: CompressionConfig):
+def representative_threshold(g, transform, active, w, config: CompressionConfig, borehole=None):
     """GRAV3D's relative threshold δ/max|c| tuned on the median-norm row of ``g`` (rule
-    ``"representative"``; None for the other rules)."""
+    ``"representative"``; None for the other rules).
+
+    With ``borehole`` ((n_rows,) bool), GZES's rule: one representative row for the surface
+    rows and one for the borehole rows; returns then one threshold per row, (n_rows,).
+    """
     if config.rule != "representative":
         return None
-    rep = int(np.argsort(np.linalg.norm(g / w, axis=1))[g.shape[0] // 2])
-    c, energy = _row_coefficients(g[rep], transform, active, w)
+    groups = np.zeros(g.shape[0], dtype=int)
+    if borehole is not None:
+        groups = np.asarray(borehole, dtype=bool).astype(int)
+        if groups.shape != (g.shape[0],):
+            raise ValueError(f"borehole: expected {g.shape[0]} flags, got {groups.shape}")
     per_row = CompressionConfig(config.wavelet, "per_row", config.rstar)
-    kept = _keep(c, per_row, None, energy)
-    return float(np.abs(c[kept]).min() / np.abs(c).max())
+    delta = np.empty(g.shape[0])
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        rep = int(rows[np.argsort(np.linalg.norm(g[rows] / w, axis=1))[rows.size // 2]])
+        c, energy = _row_coefficients(g[rep], transform, active, w)
+        kept = _keep(c, per_row, None, energy)
+        delta[rows] = float(np.abs(c[kept]).min() / np.abs(c).max())
+    return float(delta[0]) if borehole is None else delta
 
 
 def compress_rows(
@@ -228,8 +277,9 @@ def compress_rows(
     w : (n_active,) numpy.ndarray
         Scaling divided out of each row (> 0).
     config : CompressionConfig
-    delta_rel : float, optional
-        The representative rule's relative threshold (:func:`representative_threshold`).
+    delta_rel : float or (n_rows,) numpy.ndarray, optional
+        The representative rule's relative threshold (:func:`representative_threshold`), one
+        for all rows or one per row.
     workers : int
         Threads (PyWavelets and NumPy release the GIL in their inner loops).
     callback : callable, optional
@@ -238,7 +288,7 @@ def compress_rows(
 
     def one(i):
         c, energy = _row_coefficients(g[i], transform, active, w)
-        kept = _keep(c, config, delta_rel, energy)
+        kept = _keep(c, config, delta_rel[i] if np.ndim(delta_rel) else delta_rel, energy)
         dropped = max(float(c @ c) - float(c[kept] @ c[kept]), 0.0)
         r = np.sqrt(dropped / energy) if energy else 0.0
         return (kept.astype(np.int32), c[kept].astype(np.float32)), r
@@ -282,8 +332,8 @@ class CompressedSensitivity(LinearOperator):
     ----------
     matrix : scipy.sparse.csr_array
         (n_data, n_coefficients) kept wavelet coefficients of the scaled rows.
-    transform : Wavelet3D
-        The 3-D transform of the mesh grid.
+    transform : Wavelet3D or Wavelet2D
+        The transform of the mesh grid (2-D for an equivalent-source layer).
     active : (n_cells,) bool numpy.ndarray
         Cells that are model parameters.
     weights : (n_active,) numpy.ndarray
@@ -330,6 +380,7 @@ class CompressedSensitivity(LinearOperator):
         weights=None,
         config: CompressionConfig | None = None,
         callback: Callable[[int, int], None] | None = None,
+        borehole=None,
     ) -> CompressedSensitivity:
         """Compress the rows of a dense G.
 
@@ -338,7 +389,7 @@ class CompressedSensitivity(LinearOperator):
         g : (n_data, n_active) numpy.ndarray
             Dense sensitivities.
         grid : tuple of int
-            Mesh cells (nx, ny, nz).
+            Mesh cells (nx, ny, nz), or (nx, ny) for a layer (2-D transform).
         active : (n_cells,) bool numpy.ndarray, optional
             Columns of ``g`` among the cells; all by default.
         weights : (n_active,) numpy.ndarray, optional
@@ -346,9 +397,13 @@ class CompressedSensitivity(LinearOperator):
         config : CompressionConfig, optional
         callback : callable, optional
             ``callback(done, total)`` after each row.
+        borehole : (n_data,) bool numpy.ndarray, optional
+            Rows of borehole stations. The representative rule (GZES) tunes one threshold on a
+            representative surface row and another on a representative borehole row, each
+            scaled by the row's largest coefficient.
         """
         config = config or CompressionConfig()
-        transform = Wavelet3D(grid, config.wavelet, config.level)
+        transform = wavelet_transform(grid, config.wavelet, config.level)
         n_cells = transform.shape_in[0]
         active = np.ones(n_cells, bool) if active is None else np.asarray(active, dtype=bool)
         if active.size != n_cells or g.shape[1] != active.sum():
@@ -359,7 +414,7 @@ class CompressedSensitivity(LinearOperator):
         if w.shape != (g.shape[1],) or np.any(w <= 0):
             raise UserInputError(f"weights must be {g.shape[1]} positive values")
 
-        delta_rel = representative_threshold(g, transform, active, w, config)
+        delta_rel = representative_threshold(g, transform, active, w, config, borehole)
         kept, r = compress_rows(g, transform, active, w, config, delta_rel, callback=callback)
         return cls(assemble(kept, transform), transform, active, w, r)
 
@@ -435,7 +490,7 @@ class CompressedSensitivity(LinearOperator):
             matrix = sp.csr_array(
                 (f["data"], f["indices"], f["indptr"]), shape=tuple(int(n) for n in f["shape"])
             )
-            transform = Wavelet3D(tuple(f["grid"]), str(f["wavelet"]), int(f["level"]))
+            transform = wavelet_transform(tuple(f["grid"]), str(f["wavelet"]), int(f["level"]))
             return cls(matrix, transform, f["active"], f["weights"], f["r"])
 
     @classmethod

@@ -227,20 +227,7 @@ def read_sensitivity_control(path: str | Path) -> SensitivityControl:
     ``null`` (or ``DEFAULT``) as the wavelet means ``daub2``; as ``itol eps``, ``1 0.05``.
     """
     c = _Lines(path, "GZSEN3D", 7, 8)
-    words = c.words(4)
-    name = words[0].lower() if len(words) == 1 else ""
-    if name not in (*WAVELETS, "none", *_NULL):
-        raise c.error(4, f"a wavelet ({', '.join(WAVELETS)}) or NONE")
-    wavelet = None if name == "none" else "daub2" if name in _NULL else name
-    itol, eps = 1, 0.05
-    if not c.is_null(5):
-        words = c.words(5)
-        if len(words) != 2 or words[0] not in ("1", "2"):
-            raise c.error(5, "'itol eps' with itol 1 or 2, or null")
-        itol = int(words[0])
-        eps = parse_float(c.path, c.items[5][0], words[1], "eps (a number)")
-        if not eps > 0 or (itol == 1 and not eps < 1):
-            raise c.error(5, "0 < eps < 1 (relative error, itol = 1) or eps > 0 (itol = 2)")
+    wavelet, itol, eps = _wavelet_items(c, 4, 5)
     diagnostics = bool(c.integer(6, (0, 1), "diagnostic output 0 or 1"))
     scale = True if c.get(7) is None else bool(c.integer(7, (0, 1), "0 (scale MOF) or 1 (scale G)"))
     return SensitivityControl(
@@ -378,6 +365,43 @@ class InversionControl:
         return self.par * n_data
 
 
+def _mode_par_tolc(c: _Lines, modes: tuple[int, ...]) -> tuple[int, float, float]:
+    """Lines 1-2 of GZINV3D and GZINVES: the mode, then ``par tolc`` (tolc 0 → 0.02; par > 0
+    in modes 1 and 2)."""
+    mode = c.integer(0, modes, "the inversion mode")
+    par, tolc = c.numbers(1, (2,), "'par tolc' (two numbers)")
+    tolc = 0.02 if tolc == 0 else tolc
+    if mode in (1, 2) and par <= 0:
+        raise c.error(1, f"par > 0 ({'chifact' if mode == 1 else 'beta'} in mode {mode})")
+    if not 0 < tolc < 1:
+        raise c.error(1, "a tolerance 0 <= tolc < 1")
+    return mode, par, tolc
+
+
+def _alphas_or_lengths(c: _Lines, index: int, n_alphas: int, what: str):
+    """An α line: ``n_alphas`` α's (>= 0, not all 0), or ``n_alphas − 1`` length scales
+    (> 0 m), or ``null``. Returns (alphas or None, lengths or None)."""
+    if c.is_null(index):
+        return None, None
+    numbers = c.numbers(index, (n_alphas - 1, n_alphas), what)
+    if len(numbers) == n_alphas:
+        if min(numbers) < 0 or max(numbers) == 0:
+            raise c.error(index, "alphas >= 0, not all zero")
+        return tuple(numbers), None
+    if min(numbers) <= 0:
+        raise c.error(index, "length scales > 0 (metres)")
+    return None, tuple(numbers)
+
+
+def _bounds(c: _Lines, lower_index: int, upper_index: int):
+    """Lower and upper bound items: file, ``VALUE x`` or ``null`` (∓inf), lower < upper."""
+    lower = -math.inf if c.is_null(lower_index) else c.file_or_value(lower_index, "lower bound")
+    upper = math.inf if c.is_null(upper_index) else c.file_or_value(upper_index, "upper bound")
+    if isinstance(lower, float) and isinstance(upper, float) and not lower < upper:
+        raise c.error(upper_index, f"an upper bound above the lower bound {lower}")
+    return lower, upper
+
+
 def read_inversion_control(path: str | Path) -> InversionControl:
     """Read a GZINV3D control file of GRAV3D v5 or v6.
 
@@ -390,32 +414,13 @@ def read_inversion_control(path: str | Path) -> InversionControl:
     is 0, ``null`` bounds are ∓inf; ``null`` or ``DEFAULT`` α's are GRAV3D's defaults.
     """
     c = _Lines(path, "GZINV3D", 12, 15)
-    mode = c.integer(0, (1, 2, 3), "the inversion mode")
-    par, tolc = c.numbers(1, (2,), "'par tolc' (two numbers)")
-    tolc = 0.02 if tolc == 0 else tolc
-    if mode in (1, 2) and par <= 0:
-        raise c.error(1, f"par > 0 ({'chifact' if mode == 1 else 'beta'} in mode {mode})")
-    if not 0 < tolc < 1:
-        raise c.error(1, "a tolerance 0 <= tolc < 1")
+    mode, par, tolc = _mode_par_tolc(c, (1, 2, 3))
 
     reference = 0.0 if c.is_null(5) else c.file_or_value(5, "reference model")
     initial = reference if c.is_null(4) else c.file_or_value(4, "initial model")
-    lower = -math.inf if c.is_null(7) else c.file_or_value(7, "lower bound")
-    upper = math.inf if c.is_null(8) else c.file_or_value(8, "upper bound")
-    if isinstance(lower, float) and isinstance(upper, float) and not lower < upper:
-        raise c.error(8, f"an upper bound above the lower bound {lower}")
+    lower, upper = _bounds(c, 7, 8)
 
-    alphas = scales = None
-    if not c.is_null(9):
-        numbers = c.numbers(9, (3, 4), "'αs αx αy αz', 'Lx Ly Lz' or null")
-        if len(numbers) == 4:
-            if min(numbers) < 0 or max(numbers) == 0:
-                raise c.error(9, "alphas >= 0, not all zero")
-            alphas = tuple(numbers)
-        else:
-            if min(numbers) <= 0:
-                raise c.error(9, "length scales > 0 (metres)")
-            scales = tuple(numbers)
+    alphas, scales = _alphas_or_lengths(c, 9, 4, "'αs αx αy αz', 'Lx Ly Lz' or null")
 
     words = c.words(10)
     smooth = words[0].upper() if len(words) == 1 else ""
@@ -593,3 +598,129 @@ class PredictArguments:
                 f"gzpre3d: expected 'SENSITIVITY LOCATIONS MODEL', got {list(argv)}"
             )
         return cls(*(Path(a) for a in argv))
+
+
+# --------------------------------------------------------------------------------------------
+# GZES: equivalent sources (GZSENES, GZINVES)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerSensitivityControl:
+    """A GZSENES control file, resolved (5 items).
+
+    Attributes
+    ----------
+    mesh_file : Path
+        Mesh of the layer: NZ = 1 (one layer, draped on the topography when there is one), or
+        equal thicknesses from which the top cell below the topography of each column is taken.
+    data_file : Path
+        Observations or locations file.
+    topography_file : Path or None
+        None: a flat layer at the top of the mesh.
+    wavelet : str or None
+        One of :data:`WAVELETS`, or None (``NONE``) for no compression.
+    itol : {1, 2}
+        1: ``eps`` is the relative reconstruction error r*; 2: ``eps`` is the threshold.
+    eps : float
+        See ``itol``.
+    """
+
+    mesh_file: Path
+    data_file: Path
+    topography_file: Path | None
+    wavelet: str | None
+    itol: int = 1
+    eps: float = 0.05
+
+
+def read_layer_sensitivity_control(path: str | Path) -> LayerSensitivityControl:
+    """Read a GZSENES control file: mesh / observations / topography | null / wavelet /
+    ``itol eps`` (``null`` wavelet → ``daub2``, ``null`` tolerance → ``1 0.05``)."""
+    c = _Lines(path, "GZSENES", 5, 5)
+    wavelet, itol, eps = _wavelet_items(c, 3, 4)
+    return LayerSensitivityControl(
+        mesh_file=c.file(0, "the mesh file"),
+        data_file=c.file(1, "the observations or locations file"),
+        topography_file=c.file_or_null(2, "a topography file or null"),
+        wavelet=wavelet,
+        itol=itol,
+        eps=eps,
+    )
+
+
+def _wavelet_items(c: _Lines, wavelet_index: int, tol_index: int):
+    """The wavelet and ``itol eps`` items of GZSEN3D and GZSENES."""
+    words = c.words(wavelet_index)
+    name = words[0].lower() if len(words) == 1 else ""
+    if name not in (*WAVELETS, "none", *_NULL):
+        raise c.error(wavelet_index, f"a wavelet ({', '.join(WAVELETS)}) or NONE")
+    wavelet = None if name == "none" else "daub2" if name in _NULL else name
+    itol, eps = 1, 0.05
+    if not c.is_null(tol_index):
+        words = c.words(tol_index)
+        if len(words) != 2 or words[0] not in ("1", "2"):
+            raise c.error(tol_index, "'itol eps' with itol 1 or 2, or null")
+        itol = int(words[0])
+        eps = parse_float(c.path, c.items[tol_index][0], words[1], "eps (a number)")
+        if not eps > 0 or (itol == 1 and not eps < 1):
+            raise c.error(tol_index, "0 < eps < 1 (relative error, itol = 1) or eps > 0 (itol = 2)")
+    return wavelet, itol, eps
+
+
+@dataclass(frozen=True)
+class LayerInversionControl:
+    """A GZINVES control file, resolved (8 items).
+
+    Attributes
+    ----------
+    mode : {1, 2}
+        1: β such that φ_d = chifact·N within ±tolc; 2: fixed β.
+    par, tolc : float
+        chifact (mode 1) or β (mode 2); misfit tolerance (0 in the file → 0.02).
+    obs_file, sensitivity_file : Path
+        Observations (σ > 0) and the (compressed) matrix file of GZSENES.
+    lower, upper : Path or float
+        Bounds: file or ``VALUE x`` (``null`` → ∓inf).
+    alphas : (float, float, float)
+        α_s, α_x, α_y (GZES's 2-D model objective); from two length scales ``Le Ln``,
+        α_s = 1e-4 and α_i = α_s·L_i²; ``null`` → (1e-4, 1, 1).
+    full_file : Path or None
+        The uncompressed matrix for the final iterations, or None.
+    """
+
+    mode: int
+    par: float
+    tolc: float
+    obs_file: Path
+    sensitivity_file: Path
+    lower: Path | float
+    upper: Path | float
+    alphas: tuple[float, float, float]
+    full_file: Path | None
+
+
+def read_layer_inversion_control(path: str | Path) -> LayerInversionControl:
+    """Read a GZINVES control file (8 items; see :class:`LayerInversionControl`).
+
+    The α line holds three numbers ``alpha_s alpha_x alpha_y`` (GZES's form), or two length
+    scales ``Le Ln`` in metres, or ``null``; four numbers (GZINV3D's form) are refused.
+    """
+    c = _Lines(path, "GZINVES", 8, 8)
+    mode, par, tolc = _mode_par_tolc(c, (1, 2))
+    lower, upper = _bounds(c, 4, 5)
+    alphas, scales = _alphas_or_lengths(c, 6, 3, "'alpha_s alpha_x alpha_y', 'Le Ln' or null")
+    if scales is not None:
+        alphas = (1e-4, *(1e-4 * length**2 for length in scales))
+    alphas = alphas or (1e-4, 1.0, 1.0)
+    return LayerInversionControl(
+        mode=mode,
+        par=par,
+        tolc=tolc,
+        obs_file=c.file(2, "the observations file"),
+        sensitivity_file=c.file(3, "the matrix file (gzinves.mtx)"),
+        lower=lower,
+        upper=upper,
+        alphas=alphas,
+        full_file=c.file_or_null(7, "the full matrix file or null"),
+    )

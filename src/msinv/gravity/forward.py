@@ -147,6 +147,14 @@ def gz(mesh, stations, density) -> np.ndarray:
     return out
 
 
+def forward_memory(mesh, n_data: int) -> int:
+    """Bytes :func:`gz` needs for ``n_data`` stations: stations and results, the model, and one
+    node-kernel array per thread (numba's)."""
+    numba = require("numba", "compute gravity")
+    nodes = (mesh.shape_cells[0] + 1) * (mesh.shape_cells[1] + 1) * (mesh.shape_cells[2] + 1)
+    return 8 * (4 * int(n_data) + 2 * mesh.n_cells + numba.config.NUMBA_NUM_THREADS * nodes)
+
+
 def sensitivity_rows(mesh, stations, active=None, dtype=np.float64, out=None) -> np.ndarray:
     """Rows of the sensitivity matrix G (mGal per g/cc) for some stations.
 

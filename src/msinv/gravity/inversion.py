@@ -10,14 +10,18 @@ quadratic is minimised by :func:`msinv.core.solvers.projected_cg` on the normal 
 
 warm-started from the previous β. Mode 1 searches β (:func:`msinv.core.solvers.beta_search`)
 until φ_d is within ±tolc of chifact·N; mode 2 uses a fixed β; mode 3 sweeps β and takes the
+minimum of generalised cross-validation (GCV, GRAV3D's mode-3 rule, :func:`gcv_score`) or the
 L-curve corner (:func:`msinv.core.solvers.lcurve_corner`).
+
+An inversion run with an approximate G (wavelet-compressed) is finished with the exact one by
+:func:`finish`, so that the φ_d reported is the true misfit of the model returned.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -35,7 +39,8 @@ class InversionConfig:
     Attributes
     ----------
     mode : int
-        1: β search to hit chifact·N; 2: fixed ``beta``; 3: L-curve over ``n_lcurve`` β's.
+        1: β search to hit chifact·N; 2: fixed ``beta``; 3: sweep of ``n_lcurve`` β's, the one
+        chosen by ``mode3``.
     chifact : float
         Target misfit per datum (> 0), mode 1.
     tolc : float
@@ -57,6 +62,11 @@ class InversionConfig:
     preconditioner : str
         ``"jacobi"``: CG preconditioned by the diagonal of β·Σ AᵀA (+ diag GᵀW_d²G for a dense
         G; the distance weights make the diagonal span orders of magnitude); ``"none"``.
+    mode3 : str
+        Mode 3's choice: ``"gcv"`` (default, as GRAV3D) the minimum of the GCV function;
+        ``"lcurve"`` the corner of the L-curve.
+    n_gcv_probe : int
+        Random probes of the trace in :func:`gcv_score` (>= 1).
     beta_start : float
         Modes 1 and 3 without ``beta``: the first β is ``beta_start`` times the trace-ratio
         estimate (:func:`estimate_beta0`), > 0. Starting over-regularised and searching
@@ -75,8 +85,14 @@ class InversionConfig:
     max_beta: int = 20
     preconditioner: str = "jacobi"
     beta_start: float = 1e3
+    mode3: str = "gcv"
+    n_gcv_probe: int = 2
 
     def __post_init__(self):
+        if self.mode3 not in ("gcv", "lcurve"):
+            raise ValueError(f"mode3 must be 'gcv' or 'lcurve', got {self.mode3!r}")
+        if self.n_gcv_probe < 1:
+            raise ValueError(f"n_gcv_probe must be >= 1, got {self.n_gcv_probe}")
         if self.preconditioner not in ("jacobi", "none"):
             raise UserInputError(
                 f"preconditioner must be 'jacobi' or 'none', got {self.preconditioner!r}"
@@ -135,6 +151,10 @@ class InversionResult:
         Mode 1: the misfit is within tolerance of the target.
     log : list of BetaLog
         Every β solved, in order.
+    gcv : list of float or None
+        Mode 3 with GCV: the GCV function at each β of the sweep (log order).
+    phi_d_approximate : float or None
+        After :func:`finish`: the misfit the approximate G gave before the exact G took over.
     """
 
     model: np.ndarray
@@ -145,6 +165,8 @@ class InversionResult:
     target: float | None
     converged: bool
     log: list[BetaLog] = field(default_factory=list)
+    gcv: list[float] | None = None
+    phi_d_approximate: float | None = None
 
     def log_text(self) -> str:
         """The per-β log as text, one line per β (GZINV3D's ``gzinv3d.out`` in spirit)."""
@@ -222,6 +244,10 @@ class SparseConfig:
         At each re-weighting β is searched again until φ_d is within this relative tolerance of
         the target (SimPEG's ``misfit_tolerance``; at least tolc); after the last re-weighting
         it is searched to within tolc. 0 (or anything <= tolc) searches to tolc every time.
+    cg_tol : float or None
+        Relative tolerance of the bounded CG solves during the re-weighting (inexact inner
+        solves, as SimPEG's few CG iterations per Gauss-Newton step); the final β search uses
+        the inversion's ``cg_tol``. None: the inversion's throughout.
     """
 
     norms: tuple = (2.0, 2.0, 2.0, 2.0)
@@ -232,6 +258,7 @@ class SparseConfig:
     cooling: float = 2.0
     tol: float = 1e-2
     misfit_tolerance: float = 0.1
+    cg_tol: float | None = 1e-2
 
     def __post_init__(self):
         if len(self.norms) != 4:
@@ -248,6 +275,8 @@ class SparseConfig:
             raise UserInputError(f"scale must be in [0, 1], got {self.scale}")
         if self.max_irls < 1 or not self.cooling > 1 or not self.tol > 0:
             raise UserInputError("max_irls must be >= 1, cooling > 1 and tol > 0")
+        if self.cg_tol is not None and not 0 < self.cg_tol < 1:
+            raise UserInputError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
         if not 0 <= self.misfit_tolerance < 1:
             raise UserInputError(f"misfit_tolerance must be in [0, 1), got {self.misfit_tolerance}")
 
@@ -337,7 +366,7 @@ def invert(
             state["m"],
             lo,
             hi,
-            tol=config.cg_tol,
+            tol=state.get("cg_tol", config.cg_tol),
             max_cg=config.max_cg,
             max_outer=config.max_outer,
             precondition=state["precondition_for"](beta),
@@ -370,7 +399,7 @@ def invert(
         if config.beta is not None
         else config.beta_start * estimate_beta0(op, sigma, reg)
     )
-    target = None
+    target = gcv = None
     converged = True
     if config.mode == 1:
         target = config.chifact * data.size
@@ -383,13 +412,120 @@ def invert(
         betas = beta0 * config.lcurve_step ** -np.arange(config.n_lcurve, dtype=float)
         for b in betas:
             solve(float(b))
-        corner = lcurve_corner([e.phi_d for e in log], [e.phi_m for e in log])
+        if config.mode3 == "lcurve":
+            corner = lcurve_corner([e.phi_d for e in log], [e.phi_m for e in log])
+        else:
+            gcv = [
+                gcv_score(
+                    op,
+                    sigma,
+                    state["reg_h"],
+                    e.beta,
+                    e.phi_d,
+                    models[e.beta],
+                    lo,
+                    hi,
+                    config,
+                    state["precondition_for"](e.beta),
+                )
+                for e in log
+            ]
+            corner = int(np.argmin(gcv))
         beta = log[corner].beta
     m = models[beta]
     if sparse is not None:
         beta, m, converged = _sparse(reg, sparse, m, beta, target, config, state, setup, solve)
     final = next(e for e in reversed(log) if e.beta == beta)
-    return InversionResult(m, op.forward(m), beta, final.phi_d, final.phi_m, target, converged, log)
+    return InversionResult(
+        m, op.forward(m), beta, final.phi_d, final.phi_m, target, converged, log, gcv
+    )
+
+
+def gcv_score(
+    op, sigma, reg_h, beta, phi_d, model, lower, upper, config, precondition=None
+) -> float:
+    r"""Generalised cross-validation function of one β (Wahba 1977; GRAV3D's mode 3).
+
+    .. math:: V(\beta) = \frac{N\,\phi_d(\beta)}{\big(N - \mathrm{tr}\,A(\beta)\big)^2},
+              \qquad A = W_d G_f (G_f^T W_d^2 G_f + \beta R_f)^{-1} G_f^T W_d ,
+
+    with G_f, R_f restricted to the cells strictly inside the bounds (cells at a bound are
+    fixed, as in the bounded solve). The trace is estimated by Hutchinson's method with
+    ``config.n_gcv_probe`` Rademacher vectors (seed 0), each one CG solve preconditioned by
+    ``precondition`` (the inversion's Jacobi preconditioner at β; the regularisation's
+    diagonal when None).
+    """
+    from scipy.sparse.linalg import LinearOperator as ScipyOperator
+    from scipy.sparse.linalg import cg
+
+    n_data = sigma.size
+    free = ((model > lower) & (model < upper)).astype(np.float64)
+    if precondition is None:
+        diag = reg_h.diagonal() * beta
+
+        def precondition(r):
+            return r / diag
+
+    def apply(v):
+        v = free * v
+        return free * (op.adjoint(op.forward(v) / sigma**2) + beta * (reg_h @ v)) + (1 - free) * v
+
+    n = free.size
+    a = ScipyOperator((n, n), matvec=apply, dtype=np.float64)
+    m_inv = ScipyOperator(
+        (n, n), matvec=lambda r: free * precondition(free * r) + (1 - free) * r, dtype=np.float64
+    )
+    rng = np.random.default_rng(0)
+    trace = 0.0
+    for _ in range(config.n_gcv_probe):
+        z = rng.choice([-1.0, 1.0], n_data)
+        x, _info = cg(a, free * op.adjoint(z / sigma), rtol=config.cg_tol, maxiter=config.max_cg,
+                      M=m_inv)  # fmt: skip
+        trace += float(z @ (op.forward(free * x) / sigma))
+    trace /= config.n_gcv_probe
+    return float(n_data * phi_d / max(n_data - trace, 1e-12) ** 2)
+
+
+def finish(
+    op: LinearOperator,
+    result: InversionResult,
+    data: np.ndarray,
+    sigma: np.ndarray,
+    reg: Regularisation,
+    *,
+    lower=-np.inf,
+    upper=np.inf,
+    config: InversionConfig | None = None,
+    callback: Callable[[str, dict], None] | None = None,
+) -> InversionResult:
+    """Finish an inversion made with an approximate G with the exact operator ``op``.
+
+    The β search (mode 1) restarts at the β and model the approximate G reached, so it needs
+    one or a few solves; modes 2 and 3 solve once more at their β. The result's φ_d is then
+    the true misfit of the model returned, and ``phi_d_approximate`` keeps what the
+    approximate G claimed; the log holds both stages.
+
+    Parameters
+    ----------
+    op : LinearOperator
+        The exact G (dense, or the exact forward) on the active cells.
+    result : InversionResult
+        The approximate inversion's result.
+    data, sigma, reg, lower, upper, callback
+        As given to :func:`invert`.
+    config : InversionConfig, optional
+        As given to :func:`invert`.
+    """
+    config = config or InversionConfig()
+    again = replace(config, beta=result.beta, mode=1 if config.mode == 1 else 2)
+    out = invert(
+        op, data, sigma, reg, lower=lower, upper=upper, initial=result.model, config=again,
+        callback=callback,
+    )  # fmt: skip
+    out.log = result.log + out.log
+    out.gcv = result.gcv
+    out.phi_d_approximate = result.phi_d
+    return out
 
 
 def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, solve):
@@ -412,10 +548,8 @@ def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, so
         setup()
         state["m"] = x
 
-    def search(rtol):
-        res = beta_search(
-            solve, target, result["beta"], rtol=rtol, factor=2.0, max_iter=config.max_beta
-        )
+    def search(rtol, beta):
+        res = beta_search(solve, target, beta, rtol=rtol, factor=2.0, max_iter=config.max_beta)
         result["beta"], result["phi_d"] = res.beta, res.phi_d
         result["converged"] = abs(res.phi_d - target) <= config.tolc * target
 
@@ -423,16 +557,19 @@ def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, so
         if target is None:
             solve(result["beta"])
         else:
-            search(max(config.tolc, sparse.misfit_tolerance))
+            search(max(config.tolc, sparse.misfit_tolerance), result["beta"])
         return state["m"]
 
     def at_floor(k, x, change):
         cooled = all(start[key] / sparse.cooling ** (k + 1) <= floor[key] for key in keys)
         return cooled and change <= sparse.tol
 
+    state["cg_tol"] = sparse.cg_tol if sparse.cg_tol is not None else config.cg_tol
     out = irls(solve_irls, reweight, m, max_iter=sparse.max_irls, callback=at_floor)
+    state["cg_tol"] = config.cg_tol
     if target is not None and not result["converged"]:
-        search(config.tolc)  # land within tolc with the last weights
+        # land within tolc with the last weights, starting from the ratio rule's prediction
+        search(config.tolc, result["beta"] * target / result["phi_d"])
         return result["beta"], state["m"], result["converged"]
     return result["beta"], out.x, result["converged"]
 

@@ -376,7 +376,7 @@ def problem_from_control(control) -> InversionProblem:
         codes = np.where(below, flags, 0)
     weights = np.ones(mesh.n_cells)
     weights[below] = w_sens
-    ref = model_or_value(c.reference_model, mesh)
+    ref = model_or_value(c.reference_model, mesh, density=True)
     a = c.resolved_alphas
     reg = Regularisation(mesh, RegularisationConfig(*a, smooth=c.smooth), codes, weights, ref)
     if c.weights_file is not None:
@@ -420,7 +420,7 @@ def problem_from_control(control) -> InversionProblem:
         reg=reg,
         lower=model_or_value(c.lower, mesh)[act],
         upper=model_or_value(c.upper, mesh)[act],
-        initial=model_or_value(c.initial_model, mesh)[act],
+        initial=model_or_value(c.initial_model, mesh, density=True)[act],
         config=config,
         sparse=sparse,
         below=below,
@@ -550,6 +550,7 @@ def write_inversion_outputs(
     info.update(
         beta=result.beta,
         phi_d=result.phi_d,
+        phi_d_compressed=result.phi_d_approximate,
         phi_m=result.phi_m,
         target=result.target,
         converged=result.converged,

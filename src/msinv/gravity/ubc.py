@@ -77,21 +77,25 @@ def content_lines(path: str | Path) -> list[tuple[int, str]]:
         surrounding white space; lines left empty are dropped.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
-    except IsADirectoryError as exc:
-        raise UserInputError(f"{path}: expected a file, found a directory") from exc
     out = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         body = line.split("!", 1)[0].strip()
         if body:
             out.append((number, body))
     return out
 
 
+def read_text(path: str | Path) -> str:
+    """Text of a file (UTF-8, a byte-order mark dropped); a folder is a :class:`UserInputError`."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{path}: expected a file, found a directory")
+    return path.read_text(encoding="utf-8-sig", errors="replace")
+
+
 def last_line_number(path: str | Path) -> int:
     """Number of lines of a text file (at least 1), for errors about a file ending too early."""
-    return max(1, len(Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()))
+    return max(1, len(read_text(path).splitlines()))
 
 
 def parse_float(path: Path, line: int, token: str, what: str) -> float:
@@ -293,7 +297,7 @@ def read_values(path: str | Path, count: int, what: str) -> np.ndarray:
         The values in file order.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text = read_text(path)
     if "!" not in text:
         try:
             values = np.array(text.split(), dtype=float)
@@ -335,7 +339,32 @@ def read_model(path: str | Path, mesh) -> np.ndarray:
     return ubc_to_mesh_order(read_values(path, mesh.n_cells, what), mesh.shape_cells)
 
 
-def model_or_value(source: Path | float, mesh) -> np.ndarray:
+def read_density(path: str | Path, mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Read a density model, with GRAV3D's air cells (:data:`ABOVE_TOPOGRAPHY`) inactive.
+
+    GRAV3D writes −100 for the cells above the topography of an output model; read as a
+    density they would weigh 100 g/cc.  Every density read by msinv goes through here.
+
+    Parameters
+    ----------
+    path : str or Path
+        Model file.
+    mesh : discretize.TensorMesh
+        The mesh the model lives on.
+
+    Returns
+    -------
+    values : (n_cells,) float64 numpy.ndarray
+        Density contrast in mesh order, 0 in the air cells.
+    air : (n_cells,) bool numpy.ndarray
+        Cells that held −100 (inactive).
+    """
+    values = read_model(path, mesh)
+    air = values == ABOVE_TOPOGRAPHY
+    return np.where(air, 0.0, values), air
+
+
+def model_or_value(source: Path | float, mesh, density: bool = False) -> np.ndarray:
     """A model given in a control file as a file or a uniform value (``VALUE x``, ±inf bounds).
 
     Parameters
@@ -345,6 +374,8 @@ def model_or_value(source: Path | float, mesh) -> np.ndarray:
         bounds).
     mesh : discretize.TensorMesh
         The mesh.
+    density : bool
+        The file is a density model: its −100 (air) cells read as 0 (:func:`read_density`).
 
     Returns
     -------
@@ -353,7 +384,7 @@ def model_or_value(source: Path | float, mesh) -> np.ndarray:
     """
     if isinstance(source, (int, float)):
         return np.full(mesh.n_cells, float(source))
-    return read_model(source, mesh)
+    return read_density(source, mesh)[0] if density else read_model(source, mesh)
 
 
 def write_model(

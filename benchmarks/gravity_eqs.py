@@ -1,0 +1,305 @@
+"""Equivalent sources: msinv's draped layer vs Harmonica and SimPEG 0.26, side by side.
+
+Synthetic surveys of our own making (:func:`msinv.gravity.equivalent_example.synthetic_survey`:
+stations 1 m above Gaussian hills over 10 km x 10 km, a 500 m wide band without stations,
+eight buried prisms, noise 0.005 mGal). Each method fits the stations and predicts on an
+80 x 80 grid draped 1 m above the ground (gridding; scored in the interior and in the gap) and on
+the same grid at 300 m elevation (upward continuation; interior). RMS errors in mGal against the
+exact field of the prisms; fit time (wall clock, and CPU time of the process, all threads: the
+fairer figure on a loaded machine) and peak memory (max RSS of the method's own process).
+
+Methods (each in its own subprocess, results cached per method in the output folder, so a
+rerun resumes):
+
+* ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β for χ² = N).
+* ``msinv-daub2``: the same layer with 2-D db2 compression at r* = 5 % and the full-G finish.
+* ``harmonica-cv``: ``EquivalentSources`` with depth and damping chosen by 5-fold
+  cross-validation (verde), the time of the search reported apart from the final fit.
+* ``harmonica-gb``: ``EquivalentSourcesGB`` (gradient boosting, Soler & Uieda 2021) at the
+  depth and damping the CV chose (at 100,000 stations: at Harmonica's defaults).
+* ``simpeg``: SimPEG 0.26 ``SimulationEquivalentSourceLayer`` on the same layer as msinv
+  (``gravity_eqs_simpeg.py``, run with ``--simpeg-python``, Python >= 3.12).
+
+Usage::
+
+    nice python benchmarks/gravity_eqs.py --stations 2000 --out benchmarks/results/gravity_eqs
+    nice python benchmarks/gravity_eqs.py --stations 100000 --methods msinv harmonica-gb
+
+Writes ``OUT/N<stations>.json`` (and one ``.json`` per method) and, for 2,000 stations, a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+METHODS = ("msinv", "harmonica-cv", "harmonica-gb", "simpeg", "msinv-daub2")
+MACHINE = "shared 2-core x86_64 VM, under load from parallel work"
+
+
+def survey_and_grids(n: int, seed: int = 0):
+    """The survey and the evaluation points (surface grid 1 m above ground, 300 m grid)."""
+    from msinv.gravity.equivalent_example import synthetic_survey
+
+    sv = synthetic_survey(n, seed=seed)
+    g = np.linspace(0, 10_000, 80)
+    e, nn = (a.ravel() for a in np.meshgrid(g, g))
+    surface = np.column_stack([e, nn, sv.surface(e, nn) + 1.0])
+    upward = np.column_stack([e, nn, np.full(e.size, 300.0)])
+    return sv, surface, upward
+
+
+def synthetic_survey_small():
+    """A 100-station survey to compile numba kernels before a method is timed."""
+    from msinv.gravity.equivalent_example import synthetic_survey
+
+    return synthetic_survey(100, seed=1, size=2000.0, gap_width=100.0)
+
+
+def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
+    """Fit and predict with one method (in this process); returns times and predictions."""
+    sv, surface, upward = survey_and_grids(n)
+    out: dict = {}
+    if method.startswith("msinv"):
+        from msinv.gravity.equivalent import EquivalentLayer
+
+        layer = EquivalentLayer(wavelet="daub2" if method == "msinv-daub2" else None)
+        small = synthetic_survey_small()  # compile the numba kernels outside the timing
+        EquivalentLayer().fit(small.points, small.data, small.sigma).predict(small.points)
+        t0, c0 = time.perf_counter(), time.process_time()
+        layer.fit(sv.points, sv.data, sv.sigma)
+        out["fit_seconds"] = time.perf_counter() - t0
+        out["fit_cpu_seconds"] = time.process_time() - c0
+        t1 = time.perf_counter()
+        out["eval_surface"], out["eval_upward"] = layer.predict(surface), layer.predict(upward)
+        out["predict_seconds"] = time.perf_counter() - t1
+        out["phi_d"] = layer.phi_d_
+        out["phi_d_compressed"] = getattr(layer, "phi_d_compressed_", None)
+        out["timings"] = layer.timings_
+        if hasattr(layer, "windows_"):
+            out["windows"] = len(layer.windows_)
+        else:
+            out["cells"] = layer.layer_.n_cells
+            out["cell_m"] = layer.cell_
+            out["depth_m"] = layer.depth_
+        if method == "msinv-daub2":
+            comp = layer.compression_
+            out["compression_ratio"] = comp.shape_out[0] * comp.shape_in[0] / comp.matrix.nnz
+    elif method.startswith("harmonica"):
+        import harmonica as hm
+        import verde as vd
+
+        coords = tuple(sv.points.T)
+        weights = np.full(sv.data.size, 1 / sv.sigma**2)
+        spacing = float(np.sqrt(1e8 / sv.data.size))
+        cv_file = folder / f"N{n}_harmonica-cv.json"
+        best = None
+        if method == "harmonica-cv":
+            t0, c0 = time.perf_counter(), time.process_time()
+            scores = {}
+            for depth in np.array([1.0, 2.0, 4.5, 8.0]) * spacing:
+                for damping in (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0):
+                    est = hm.EquivalentSources(depth=float(depth), damping=damping)
+                    scores[(float(depth), damping)] = float(
+                        np.mean(vd.cross_val_score(est, coords, sv.data, weights=weights))
+                    )
+            best = max(scores, key=scores.get)
+            out["cv_seconds"] = time.perf_counter() - t0
+            out["cv_cpu_seconds"] = time.process_time() - c0
+            out["depth_m"], out["damping"] = best
+        elif cv_file.exists():
+            prev = json.loads(cv_file.read_text())
+            best = (prev["depth_m"], prev["damping"])
+            out["depth_m"], out["damping"] = best
+        small = synthetic_survey_small()  # compile the numba kernels outside the timing
+        for cls in (hm.EquivalentSources, hm.EquivalentSourcesGB):
+            cls(damping=1.0).fit(tuple(small.points.T), small.data).predict(tuple(small.points.T))
+        if method == "harmonica-cv":
+            est = hm.EquivalentSources(depth=best[0], damping=best[1])
+        elif best is not None:
+            est = hm.EquivalentSourcesGB(
+                depth=best[0], damping=best[1], window_size=10 * spacing, random_state=0
+            )
+        else:  # no cross-validation at this size (too slow): Harmonica's defaults
+            est = hm.EquivalentSourcesGB(random_state=0)
+            out["settings"] = "harmonica defaults"
+        t0, c0 = time.perf_counter(), time.process_time()
+        est.fit(coords, sv.data, weights=weights)
+        out["fit_seconds"] = time.perf_counter() - t0
+        out["fit_cpu_seconds"] = time.process_time() - c0
+        t1 = time.perf_counter()
+        out["eval_surface"] = est.predict(tuple(surface.T))
+        out["eval_upward"] = est.predict(tuple(upward.T))
+        out["predict_seconds"] = time.perf_counter() - t1
+    elif method == "simpeg":
+        from msinv.gravity.equivalent import EquivalentLayer
+
+        msinv_layer = EquivalentLayer()
+        layer = msinv_layer.build_layer(sv.points)
+        cell = float(layer.hx.min())
+        src, dst = folder / f"N{n}_simpeg_in.npz", folder / f"N{n}_simpeg_out.npz"
+        np.savez(
+            src, points=sv.points, data=sv.data, sigma=np.full(sv.data.size, sv.sigma),
+            hx=layer.hx, hy=layer.hy, origin=np.asarray(layer.origin), top=layer.top,
+            thickness=layer.thickness, alphas=np.array([cell**-2, 1.0, 1.0]),
+            eval_surface=surface, eval_upward=upward,
+        )  # fmt: skip
+        subprocess.run(
+            [simpeg_python, str(HERE / "gravity_eqs_simpeg.py"), str(src), str(dst)], check=True
+        )
+        with np.load(dst) as f:
+            out.update({k: f[k] for k in f.files})
+        out = {k: (v.item() if np.ndim(v) == 0 else v) for k, v in out.items()}
+        src.unlink()
+        dst.unlink()
+    else:
+        raise SystemExit(f"unknown method {method!r}; expected one of {METHODS}")
+    if method != "simpeg":
+        out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return out
+
+
+def score(out: dict, n: int) -> dict:
+    """RMS errors against the exact field: upward (interior), surface (interior, gap)."""
+    sv, surface, upward = survey_and_grids(n)
+    inner = sv.interior(surface)
+    gap = inner & sv.in_gap(surface)
+    res = {}
+    for key, pts, mask in (
+        ("rms_upward_300m", upward, sv.interior(upward)),
+        ("rms_surface_interior", surface, inner & ~sv.in_gap(surface)),
+        ("rms_surface_gap", surface, gap),
+    ):
+        true = sv.true_gz(pts[mask])
+        res[key] = float(np.sqrt(np.mean((np.asarray(out[key_of(key)])[mask] - true) ** 2)))
+    return res
+
+
+def key_of(metric: str) -> str:
+    return "eval_upward" if "upward" in metric else "eval_surface"
+
+
+def figure(folder: Path, n: int, results: dict) -> Path:
+    """Data, msinv's fitted field, residuals and the continued field (and its error)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from msinv.gravity.equivalent import EquivalentLayer
+
+    sv = survey_and_grids(n)[0]
+    layer = EquivalentLayer().fit(sv.points, sv.data, sv.sigma)
+    resid = sv.data - layer.predict(sv.points)
+    grid = layer.grid(spacing=125.0, region=(0, 10_000, 0, 10_000), height=1.0)
+    up = layer.upward(300.0, spacing=125.0, region=(0, 10_000, 0, 10_000))
+    up_err = up.gz - sv.true_gz(up.points()).reshape(up.gz.shape)
+    fig, ax = plt.subplots(2, 2, figsize=(11, 9.5), constrained_layout=True)
+    extent = (0, 10, 0, 10)
+    a = ax[0, 0].scatter(
+        sv.points[:, 0] / 1e3, sv.points[:, 1] / 1e3, c=sv.data, s=4, cmap="RdBu_r"
+    )
+    ax[0, 0].set_title(f"data: {sv.data.size} stations on hills, 500 m gap (mGal)")
+    fig.colorbar(a, ax=ax[0, 0])
+    b = ax[0, 1].imshow(grid.gz, origin="lower", extent=extent, cmap="RdBu_r")
+    ax[0, 1].set_title("msinv layer: field 1 m above the ground (gridded, gap filled)")
+    fig.colorbar(b, ax=ax[0, 1])
+    c = ax[1, 0].scatter(sv.points[:, 0] / 1e3, sv.points[:, 1] / 1e3, c=resid, s=4, cmap="RdBu_r",
+                         vmin=-3 * sv.sigma, vmax=3 * sv.sigma)  # fmt: skip
+    ax[1, 0].set_title(f"residuals (σ = {sv.sigma} mGal, χ²/N = {layer.phi_d_ / sv.data.size:.2f})")
+    fig.colorbar(c, ax=ax[1, 0])
+    d = ax[1, 1].imshow(up_err, origin="lower", extent=extent, cmap="RdBu_r")
+    r = results["methods"]["msinv"]
+    ax[1, 1].set_title(
+        f"upward to 300 m: error vs true field (interior RMS {r['rms_upward_300m']:.4f})"
+    )
+    fig.colorbar(d, ax=ax[1, 1])
+    for axis in ax.ravel():
+        axis.set_xlabel("east (km)")
+        axis.set_ylabel("north (km)")
+    fig.suptitle(f"benchmarks/gravity_eqs.py --stations {n}; {MACHINE}")
+    path = folder / f"N{n}_figure.png"
+    fig.savefig(path, dpi=90)
+    return path
+
+
+def table(results: dict) -> str:
+    """The results as a Markdown table (RMS errors in mGal, times in s, memory in MB)."""
+    rows = [
+        "| method | upward 300 m | surface (interior) | gap | fit wall s | fit CPU s | peak MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["methods"].items():
+        cpu = r.get("fit_cpu_seconds")
+        rows.append(
+            f"| {name} | {r['rms_upward_300m']:.4f} | {r['rms_surface_interior']:.4f} | "
+            f"{r['rms_surface_gap']:.4f} | {r['fit_seconds']:.1f} | "
+            f"{'-' if cpu is None else f'{cpu:.1f}'} | {r['peak_rss_bytes'] / 1e6:.0f} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stations", type=int, default=2000)
+    p.add_argument("--methods", nargs="+", default=list(METHODS))
+    p.add_argument("--out", type=Path, default=HERE / "results" / "gravity_eqs")
+    p.add_argument("--simpeg-python", default="/work/simpeg312/bin/python")
+    p.add_argument("--run", help=argparse.SUPPRESS)  # internal: one method in this process
+    p.add_argument("--no-figure", action="store_true")
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    n = args.stations
+    if args.run:
+        out = run_method(args.run, n, args.out, args.simpeg_python)
+        np.savez(args.out / f"N{n}_{args.run}_pred.npz", **{
+            k: v for k, v in out.items() if isinstance(v, np.ndarray)})  # fmt: skip
+        meta = {k: v for k, v in out.items() if not isinstance(v, np.ndarray)}
+        (args.out / f"N{n}_{args.run}.json").write_text(json.dumps(meta, indent=2) + "\n")
+        return
+    from msinv.core.provenance import provenance
+
+    results = {
+        "stations": n,
+        "machine": MACHINE,
+        "command": "python benchmarks/gravity_eqs.py " + " ".join(argv or sys.argv[1:]),
+        "python": platform.python_version(),
+        "provenance": provenance({"stations": n}),
+        "methods": {},
+    }
+    for method in args.methods:
+        meta_file = args.out / f"N{n}_{method}.json"
+        if not meta_file.exists():
+            with open("/proc/loadavg") as fh:
+                load = fh.read().split()[0]
+            print(f"[{time.strftime('%H:%M:%S')}] {method} (load {load})", flush=True)
+            subprocess.run(
+                [sys.executable, __file__, "--stations", str(n), "--out", str(args.out),
+                 "--simpeg-python", args.simpeg_python, "--run", method],
+                check=True,
+            )  # fmt: skip
+        meta = json.loads(meta_file.read_text())
+        with np.load(args.out / f"N{n}_{method}_pred.npz") as f:
+            meta.update(score({k: f[k] for k in f.files}, n))
+        results["methods"][method] = meta
+        print(method, {k: v for k, v in meta.items() if k.startswith(("rms", "fit_", "peak"))})
+    with open("/proc/loadavg") as fh:
+        results["load_average_at_end"] = fh.read().split()[:3]
+    if n <= 5000 and not args.no_figure and "msinv" in results["methods"]:
+        results["figure"] = str(figure(args.out, n, results).relative_to(HERE.parent))
+    (args.out / f"N{n}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"N{n}.md").write_text(table(results))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""``msinv gravity es-*``: GZES's equivalent-source programs.
+
+=====================  ===========  ==================================================
+msinv gravity ...      GZES         does
+=====================  ===========  ==================================================
+es-sensitivity         GZSENES      layer G, full and 2-D wavelet-compressed
+es-invert              GZINVES      bounded Tikhonov fit of the layer, full-G finish
+es-predict             --           the layer's field at points, on a grid, upward
+=====================  ===========  ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from msinv.cli.errors import friendly
+from msinv.cli.gravity import MEMORY_HELP, _Bar, _echo_result, _stations, app
+from msinv.core.errors import UserInputError
+
+#: Format tag of the fitted layer written by es-invert (``gzinves_layer.npz``).
+LAYER_MODEL_FORMAT = "msinv-equivalent-layer-1"
+
+
+@app.command("es-sensitivity")
+@friendly
+def es_sensitivity(
+    control: Path | None = typer.Argument(None, help="GZSENES control file."),
+    mesh: Path | None = typer.Option(None, help="Mesh file (instead of a control file)."),
+    data: Path | None = typer.Option(None, help="Observations or locations file."),
+    topography: Path | None = typer.Option(None, help="Topography file."),
+    wavelet: str = typer.Option("daub2", help="daub1..daub6, symm4..symm6, or NONE."),
+    rstar: float = typer.Option(0.05, min=0.0, max=1.0, help="Relative error r* per row."),
+    rule: str = typer.Option("per_row", help="per_row or representative (GZES's rule)."),
+    depth: float = typer.Option(
+        0.0, min=0.0, help="NZ = 1 with topography: tops at the topography minus this, m."
+    ),
+    out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
+    quiet: bool = typer.Option(False, help="No progress bars."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
+) -> None:
+    """Sensitivity of an equivalent-source layer: GZSENES (gzinves.mtx, gzinves_full.mtx).
+
+    The layer is the mesh's one layer (NZ = 1; draped on the topography minus --depth, or flat
+    at the mesh top), or the top cell below the topography of each column (equal thicknesses).
+    Writes the full G (gzinves_full.mtx), the 2-D wavelet-compressed G (gzinves.mtx) and
+    gzsenes.log in OUT (checked first).
+
+    **Examples**
+
+    ```
+    msinv gravity es-sensitivity gzsenes.inp --depth 600
+    msinv gravity es-sensitivity --mesh mesh.txt --data obs.grv --topography topo.txt --rstar 0.05
+    ```
+    """
+    from msinv.core.memory import check_memory, memory_limit
+    from msinv.core.provenance import provenance
+    from msinv.gravity.compression import CompressedSensitivity, CompressionConfig
+    from msinv.gravity.layer import DENSE_LAYER_FORMAT, layer_arrays, layer_from_mesh
+    from msinv.gravity.ubc import read_mesh
+    from msinv.gravity.ubc_data import read_topography
+
+    folder, threshold = Path("."), None
+    if control is not None:
+        from msinv.gravity.control import read_layer_sensitivity_control
+
+        c = read_layer_sensitivity_control(control)
+        mesh, data, topography = c.mesh_file, c.data_file, c.topography_file
+        wavelet = c.wavelet or "NONE"
+        if c.itol == 1:
+            rstar = c.eps
+        else:
+            rule, threshold = "threshold", c.eps
+        folder = control.parent
+    if mesh is None or data is None:
+        raise UserInputError("give a GZSENES control file, or --mesh and --data")
+    from msinv.core.outputs import check_output_dir
+
+    out = check_output_dir(out or folder, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    m = read_mesh(mesh)
+    topo = None if topography is None else read_topography(topography)
+    try:
+        layer, cells = layer_from_mesh(m, topo, depth)
+    except ValueError as exc:
+        raise UserInputError(f"{mesh}: {exc}") from None
+    st = _stations(data)
+    need = 2 * layer.sensitivity_memory(st.n_data)
+    check_memory(
+        need,
+        memory_limit(memory),
+        f"layer G of {st.n_data} data x {layer.n_cells} cells",
+        "use msinv.gravity.EquivalentLayer(window=...) for windowed fitting",
+    )
+    typer.echo(f"layer: {layer.shape[0]} x {layer.shape[1]} cells, {st.n_data} data")
+    g = layer.sensitivity(st.locations)
+    arrays = {
+        **layer_arrays(layer),
+        "stations": st.locations,
+        "mesh_cells": cells,
+        "mesh_hx": m.h[0],
+        "mesh_hy": m.h[1],
+        "mesh_hz": m.h[2],
+        "mesh_origin": np.asarray(m.origin),
+    }
+    record = {"wavelet": wavelet, "rstar": rstar, "rule": rule, "threshold": threshold}
+    full = out / "gzinves_full.mtx"
+    with full.open("wb") as fh:
+        np.savez(fh, format=DENSE_LAYER_FORMAT, g=g, provenance=json.dumps(provenance(record)),
+                 **arrays)  # fmt: skip
+    log = [f"msinv gravity es-sensitivity: {st.n_data} data, {layer.n_cells} layer cells"]
+    if wavelet.upper() != "NONE":
+        cfg = CompressionConfig(
+            wavelet.lower(),
+            rule,
+            rstar if rule != "threshold" else 0.05,
+            threshold if threshold is not None else 1e-3,
+        )
+        bar = _Bar("compress", quiet)
+        comp = CompressedSensitivity.compress(g, layer.shape, config=cfg, callback=bar)
+        bar.close()
+        comp.save(out / "gzinves.mtx", record, extra=arrays)
+        ratio = g.size / comp.matrix.nnz
+        log.append(
+            f"2-D {wavelet} compression {ratio:.1f}x, r_i in [{comp.r.min():.4f}, "
+            f"{comp.r.max():.4f}]"
+        )
+    else:
+        log.append("no compression: gzinves.mtx is the full matrix")
+        (out / "gzinves.mtx").write_bytes(full.read_bytes())
+    (out / "gzsenes.log").write_text("\n".join(log) + "\n")
+    typer.echo("; ".join(log[1:]) + f"; wrote gzinves.mtx, gzinves_full.mtx in {out}")
+
+
+def _load_layer_matrix(path: Path):
+    """(operator, layer, stations, arrays) from a file of es-sensitivity."""
+    from msinv.gravity.compression import FORMAT, CompressedSensitivity
+    from msinv.gravity.forward import GravityOperator
+    from msinv.gravity.layer import DENSE_LAYER_FORMAT, layer_from_arrays
+
+    if path.is_dir():
+        raise UserInputError(f"{path}: expected a file, found a directory")
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{path}: not a matrix file of es-sensitivity ({exc})") from None
+    with f:
+        kind = str(f["format"]) if "format" in f else ""
+        if kind not in (FORMAT, DENSE_LAYER_FORMAT) or "layer_hx" not in f:
+            raise UserInputError(f"{path}: not a matrix file of msinv gravity es-sensitivity")
+        arrays = {k: f[k] for k in f.files if k.startswith(("mesh_", "layer_")) or k == "stations"}
+        op = GravityOperator(f["g"]) if kind == DENSE_LAYER_FORMAT else None
+    if op is None:
+        op = CompressedSensitivity.load(path)
+    return op, layer_from_arrays(arrays), arrays["stations"], arrays
+
+
+@app.command("es-invert")
+@friendly
+def es_invert(
+    control: Path = typer.Argument(..., help="GZINVES control file."),
+    out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
+) -> None:
+    """Fit the layer: GZINVES (gzinves.den/.pre/.log/.json and gzinves_layer.npz).
+
+    Mode 1 searches beta until the misfit is chifact*N (+- tolc), mode 2 uses a fixed beta;
+    with the full matrix on line 8 the search is finished with it, so the phi_d reported is the
+    true one (without it, the true misfit is computed with the exact forward and reported).
+
+    **Examples**
+
+    ```
+    msinv gravity es-invert gzinves.inp
+    msinv gravity es-invert gzinves.inp --out fit/
+    ```
+    """
+    import discretize
+
+    from msinv.core.outputs import check_output_dir
+    from msinv.core.provenance import provenance
+    from msinv.gravity.compression import CompressedSensitivity
+    from msinv.gravity.control import read_layer_inversion_control
+    from msinv.gravity.inversion import InversionConfig
+    from msinv.gravity.regularisation import Regularisation, RegularisationConfig
+    from msinv.gravity.sensitivity import check_stations
+    from msinv.gravity.ubc import model_or_value, write_model
+    from msinv.gravity.ubc_data import GravityData, read_observations, write_data
+
+    c = read_layer_inversion_control(control)
+    out = check_output_dir(out or control.parent, "--out")
+    out.mkdir(parents=True, exist_ok=True)
+    op, layer, stations, arrays = _load_layer_matrix(c.sensitivity_file)
+    obs = read_observations(c.obs_file)
+    check_stations(c.sensitivity_file, stations, obs.locations)
+    finish = None
+    if c.full_file is not None:
+        finish, _, full_stations, _ = _load_layer_matrix(c.full_file)
+        check_stations(c.full_file, full_stations, obs.locations)
+    mesh = discretize.TensorMesh(
+        [arrays["mesh_hx"], arrays["mesh_hy"], arrays["mesh_hz"]], origin=arrays["mesh_origin"]
+    )
+    cells = arrays["mesh_cells"]
+    a_s, a_x, a_y = c.alphas
+    reg = Regularisation(layer.tensor_mesh(), RegularisationConfig(a_s, a_x, a_y, 0.0))
+    bounds = {
+        "lower": model_or_value(c.lower, mesh)[cells],
+        "upper": model_or_value(c.upper, mesh)[cells],
+    }
+    cfg = InversionConfig(
+        mode=c.mode,
+        chifact=c.par if c.mode == 1 else 1.0,
+        tolc=c.tolc,
+        beta=c.par if c.mode == 2 else None,
+    )
+    from msinv.gravity.inversion import finish as finish_with
+    from msinv.gravity.pipeline import InversionProblem, run_inversion
+
+    problem = InversionProblem(
+        mesh=layer.tensor_mesh(), op=op, data=obs.values, std=obs.std, locations=obs.locations,
+        observed=obs.values, reg=reg, **bounds, initial=np.zeros(layer.n_cells), config=cfg,
+        sparse=None, below=np.ones(layer.n_cells, bool), fixed_data=np.zeros(obs.n_data),
+    )  # fmt: skip
+    res = run_inversion(problem)
+    if finish is not None:
+        res = finish_with(finish, res, obs.values, obs.std, reg, **bounds, config=cfg)
+    elif isinstance(op, CompressedSensitivity):
+        exact = layer.gz(obs.locations, res.model)
+        res.phi_d_approximate, res.predicted = res.phi_d, exact
+        res.phi_d = float(np.sum(((exact - obs.values) / obs.std) ** 2))
+        res.converged = res.target is None or abs(res.phi_d - res.target) <= c.tolc * res.target
+    full = np.zeros(mesh.n_cells)
+    full[cells] = res.model
+    active = np.zeros(mesh.n_cells, bool)
+    active[cells] = True
+    write_model(out / "gzinves.den", mesh, full, active=active)
+    write_data(out / "gzinves.pre", GravityData(obs.locations, res.predicted),
+               comment="msinv gravity es-invert: predicted data")  # fmt: skip
+    (out / "gzinves.log").write_text(res.log_text())
+    from msinv.gravity.layer import layer_arrays
+
+    with (out / "gzinves_layer.npz").open("wb") as fh:
+        np.savez(fh, format=LAYER_MODEL_FORMAT, density=res.model, **layer_arrays(layer))
+    record = provenance({"control": str(control), "mode": c.mode, "alphas": list(c.alphas)})
+    record.update(
+        beta=res.beta, phi_d=res.phi_d, phi_d_compressed=res.phi_d_approximate, phi_m=res.phi_m,
+        target=res.target, converged=res.converged,
+    )  # fmt: skip
+    (out / "gzinves.json").write_text(json.dumps(record, indent=2) + "\n")
+    _echo_result(res, f"wrote gzinves.den, .pre, .log, .json, gzinves_layer.npz in {out}")
+
+
+@app.command("es-predict")
+@friendly
+def es_predict(
+    layer_file: Path = typer.Argument(..., help="Fitted layer (gzinves_layer.npz of es-invert)."),
+    points: Path | None = typer.Option(None, help="Locations file: predict at its stations."),
+    spacing: float | None = typer.Option(None, min=0.0, help="Grid spacing, m (a grid)."),
+    region: str | None = typer.Option(
+        None, help="Grid region 'west,east,south,north' [default: the layer's core]."
+    ),
+    elevation: float | None = typer.Option(None, help="Flat grid at this elevation, m."),
+    height: float | None = typer.Option(None, help="Grid draped this high above the layer, m."),
+    out: Path = typer.Option(Path("gzpreds"), help="Output stem (.pre, .npz, .nc, .png)."),
+) -> None:
+    """The fitted layer's field at points, on a grid, upward or draped (UBC .pre, .npz, .nc).
+
+    At the stations of a locations file (--points), or on a regular grid (--spacing) flat at
+    --elevation (upward continuation) or draped --height above the layer's surface; grids are
+    also written as .npz, netCDF (with xarray) and a figure.
+
+    **Examples**
+
+    ```
+    msinv gravity es-predict gzinves_layer.npz --points new.loc --out new
+    msinv gravity es-predict gzinves_layer.npz --spacing 100 --elevation 300 --out up
+    ```
+    """
+    from msinv.gravity.layer import layer_from_arrays
+    from msinv.gravity.ubc_data import GravityData, write_data
+
+    if layer_file.is_dir():
+        raise UserInputError(f"{layer_file}: expected a file, found a directory")
+    with np.load(layer_file, allow_pickle=False) as f:
+        if "format" not in f or str(f["format"]) != LAYER_MODEL_FORMAT:
+            raise UserInputError(f"{layer_file}: not a fitted layer of msinv gravity es-invert")
+        layer, density = layer_from_arrays(f), f["density"]
+    if (points is None) == (spacing is None):
+        raise UserInputError("give --points FILE, or --spacing for a grid")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if points is not None:
+        st = _stations(points).locations
+        write_data(out.with_suffix(".pre"), GravityData(st, layer.gz(st, density)),
+                   comment=f"msinv gravity es-predict {layer_file.name}")  # fmt: skip
+        typer.echo(f"wrote {out.with_suffix('.pre')} ({len(st)} points)")
+        return
+    if (elevation is None) == (height is None):
+        raise UserInputError("a grid needs --elevation (flat) or --height (draped), one of them")
+    grid = _grid(layer, density, spacing, region, elevation, height)
+    pts = grid.points()
+    write_data(out.with_suffix(".pre"), GravityData(pts, grid.gz.ravel()),
+               comment=f"msinv gravity es-predict {layer_file.name}: grid")  # fmt: skip
+    np.savez(out.with_suffix(".npz"), easting=grid.easting, northing=grid.northing,
+             elevation=grid.elevation, gz=grid.gz)  # fmt: skip
+    written = [".pre", ".npz"]
+    try:
+        grid.to_xarray().to_netcdf(out.with_suffix(".nc"))
+        written.append(".nc")
+    except (ImportError, ModuleNotFoundError, ValueError) as exc:
+        typer.echo(f"no netCDF file: {exc}")
+    _figure(grid, out.with_suffix(".png"))
+    written.append(".png")
+    typer.echo(f"wrote {out}{{{','.join(written)}}} ({grid.gz.shape[1]} x {grid.gz.shape[0]})")
+
+
+def _grid(layer, density, spacing, region, elevation, height):
+    from msinv.gravity.equivalent import LayerGrid
+    from msinv.gravity.layer import surface_elevation
+
+    if region is None:
+        pad = layer.hx.max() - layer.hx.min()
+        w, e = layer.nodes_x[0] + pad, layer.nodes_x[-1] - pad
+        s, n = layer.nodes_y[0] + pad, layer.nodes_y[-1] - pad
+    else:
+        try:
+            w, e, s, n = (float(v) for v in region.split(","))
+        except ValueError:
+            raise UserInputError(
+                f"--region: expected 'west,east,south,north', got {region!r}"
+            ) from None
+    east, north = np.arange(w, e + spacing / 2, spacing), np.arange(s, n + spacing / 2, spacing)
+    ge, gn = np.meshgrid(east, north)
+    if elevation is not None:
+        z = np.full(ge.shape, elevation)
+    else:
+        centres = layer.cell_centers()
+        tops = np.column_stack([centres[:, :2], layer.top.ravel(order="F")])
+        xy = np.column_stack([ge.ravel(), gn.ravel()])
+        z = surface_elevation(tops, xy).reshape(ge.shape) + height
+    values = layer.gz(np.column_stack([ge.ravel(), gn.ravel(), z.ravel()]), density)
+    return LayerGrid(east, north, z, values.reshape(ge.shape))
+
+
+def _figure(grid, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5), constrained_layout=True)
+    extent = (grid.easting[0], grid.easting[-1], grid.northing[0], grid.northing[-1])
+    im = ax.imshow(grid.gz, origin="lower", extent=extent, cmap="RdBu_r")
+    fig.colorbar(im, ax=ax, label="g_z (mGal, down)")
+    ax.set_xlabel("east (m)")
+    ax.set_ylabel("north (m)")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

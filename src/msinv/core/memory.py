@@ -1,0 +1,74 @@
+"""Memory budget of a command: the limit, and a check made before any large allocation.
+
+Every command that allocates in proportion to its input (a dense sensitivity, a forward model
+at many stations) estimates what it needs first and compares that with a limit: the user's
+``--memory`` (GiB) or, by default, :data:`DEFAULT_FRACTION` of the memory the machine has
+available when the command starts.  Over the limit it refuses (or the caller chunks the work)
+with one line that names the request, the estimate and the limit.
+"""
+
+from __future__ import annotations
+
+import os
+
+from msinv.core.errors import UserInputError
+
+#: Share of the available memory a command may use when no ``--memory`` limit is given.
+DEFAULT_FRACTION = 0.5
+
+GIB = 2**30
+
+
+class MemoryLimitError(UserInputError):
+    """A request whose memory estimate exceeds the limit (the CLI prints it as one line)."""
+
+
+def available_bytes() -> int:
+    """Memory available to a new allocation now: ``MemAvailable`` of ``/proc/meminfo``.
+
+    Falls back to the physical memory (``os.sysconf``) where ``/proc/meminfo`` is missing.
+    """
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def memory_limit(gib: float | None = None) -> int:
+    """The limit in bytes: ``gib`` GiB when given (> 0), else a share of the available memory."""
+    if gib is None:
+        return int(DEFAULT_FRACTION * available_bytes())
+    if not gib > 0:
+        raise ValueError(f"--memory: expected a limit > 0 GiB, got {gib}")
+    return int(gib * GIB)
+
+
+def check_memory(need: int, limit: int, what: str, hint: str = "") -> None:
+    """Refuse a request that needs more than ``limit`` bytes.
+
+    Parameters
+    ----------
+    need : int
+        Estimated bytes of the request.
+    limit : int
+        Allowed bytes (:func:`memory_limit`).
+    what : str
+        The request, e.g. ``"dense G of 200000 data x 219488 cells (float32)"``.
+    hint : str, optional
+        What the user can do instead (appended to the message).
+
+    Raises
+    ------
+    MemoryLimitError
+        ``"<what> needs X GiB, more than the limit of Y GiB[; hint]"``.
+    """
+    if need > limit:
+        tail = f"; {hint}" if hint else ""
+        raise MemoryLimitError(
+            f"{what} needs {need / GIB:.2f} GiB, more than the memory limit of "
+            f"{limit / GIB:.2f} GiB (--memory){tail}"
+        )

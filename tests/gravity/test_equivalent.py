@@ -1,0 +1,151 @@
+"""Equivalent sources (GZES): the draped layer's physics, the 2-D compression, the exact solvers
+and the estimator against the true field of a synthetic survey."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from msinv.gravity.compression import (
+    CompressedSensitivity,
+    CompressionConfig,
+    Wavelet2D,
+    Wavelet3D,
+)
+from msinv.gravity.equivalent import EquivalentLayer, TikhonovSolver, _hessian
+from msinv.gravity.equivalent_example import synthetic_survey
+from msinv.gravity.layer import LayerMesh
+
+
+@pytest.fixture(scope="module")
+def survey():
+    return synthetic_survey(300, seed=1, size=3000.0, gap_width=200.0)
+
+
+def _rms(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def test_layer_forward_matches_harmonica_prisms(rng):
+    hm = pytest.importorskip("harmonica")
+    st = np.column_stack([rng.uniform(0, 1000, (20, 2)), rng.uniform(30, 60, 20)])
+    layer = LayerMesh.draped(st, cell=100.0, depth=10.0, padding=2)
+    rho = rng.standard_normal(layer.n_cells)
+    oracle = hm.prism_gravity(st.T, layer.prisms(), rho * 1e3, field="g_z")
+    np.testing.assert_allclose(layer.gz(st, rho), oracle, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(layer.sensitivity(st) @ rho, oracle, rtol=1e-10, atol=1e-12)
+    # draped: every cell top at the stations' surface minus the depth
+    centres = layer.cell_centers()
+    core = (centres[:, 0] > 100) & (centres[:, 0] < 900) & (centres[:, 1] > 100)
+    core &= centres[:, 1] < 900
+    assert np.all(layer.prisms()[core, 5] < st[:, 2].max() - 10.0 + 1e-9)
+
+
+def test_wavelet2d_is_orthonormal(rng):
+    w = Wavelet2D((13, 7), "daub2")
+    x = rng.standard_normal(13 * 7)
+    c = w.forward(x)
+    assert np.linalg.norm(c) == pytest.approx(np.linalg.norm(x), rel=1e-12)
+    np.testing.assert_allclose(w.adjoint(c), x, atol=1e-12)
+    step = 2**w.level
+    assert all(p % step == 0 and p >= n for p, n in zip(w.padded, (7, 13), strict=True))
+
+
+def test_2d_compression_meets_rstar_and_beats_3d(survey):
+    layer = LayerMesh.draped(survey.points, cell=100.0, depth=200.0)
+    g = layer.sensitivity(survey.points)
+    cfg = CompressionConfig("daub2", rstar=0.05)
+    c2 = CompressedSensitivity.compress(g, layer.shape, config=cfg)
+    c3 = CompressedSensitivity.compress(g, (*layer.shape, 1), config=cfg)
+    assert isinstance(c2.transform, Wavelet2D) and type(c3.transform) is Wavelet3D
+    assert c2.r.max() <= 0.05 + 1e-12
+    assert c3.matrix.nnz > 1.5 * c2.matrix.nnz  # the 2-D transform keeps far fewer
+    m = np.ones(layer.n_cells) * 0.1
+    assert _rms(c2.forward(m), g @ m) < 0.05 * _rms(g @ m, 0)
+
+
+def test_representative_rows_one_for_surface_one_for_boreholes(survey):
+    layer = LayerMesh.draped(survey.points, cell=100.0, depth=100.0)
+    pts = survey.points.copy()
+    borehole = np.zeros(len(pts), bool)
+    borehole[::3] = True
+    pts[borehole, 2] -= 150.0  # below the layer's top: rows of a very different shape
+    g = layer.sensitivity(pts)
+    cfg = CompressionConfig("daub2", rule="representative", rstar=0.05)
+    two = CompressedSensitivity.compress(g, layer.shape, config=cfg, borehole=borehole)
+    one = CompressedSensitivity.compress(g, layer.shape, config=cfg)
+    # with its own representative row the borehole group is tuned to r*: its median error
+    # is near r*, whichever group the single representative row came from
+    assert abs(np.median(two.r[borehole]) - 0.05) < abs(np.median(one.r[borehole]) - 0.05) + 1e-3
+    assert abs(np.median(two.r[~borehole]) - 0.05) < 0.03
+
+
+@pytest.mark.parametrize("cells", [4.0, 30.0])  # model space (N > M), data space (N <= M)
+def test_exact_solver_matches_the_normal_equations(survey, cells):
+    layer = LayerMesh.draped(survey.points, cell=3000.0 / cells, depth=150.0, padding=2)
+    g = layer.sensitivity(survey.points)
+    est = EquivalentLayer()
+    h = _hessian(est._regularisation(layer))
+    solver = TikhonovSolver(g, np.full(len(g), survey.sigma), h)
+    assert solver.data_space == (len(g) <= layer.n_cells)
+    beta = solver.beta_scale() * 1e-3
+    m = solver.model(beta, survey.data)
+    lhs = g.T @ (g @ m) / survey.sigma**2 + beta * (h @ m)
+    rhs = g.T @ survey.data / survey.sigma**2
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-6, atol=1e-8 * np.abs(rhs).max())
+    target = 2.0 * len(g)
+    b = solver.beta_for(target, survey.data)
+    assert solver.phi_d(b, survey.data) == pytest.approx(target, rel=1e-3)
+
+
+def test_layer_fits_to_chi2_n_and_continues_upward(survey):
+    est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
+    assert est.phi_d_ == pytest.approx(len(survey.data), rel=2e-3)
+    up = est.upward(300.0, spacing=100.0)
+    true = survey.true_gz(up.points()).reshape(up.gz.shape)
+    inner = survey.interior(up.points()).reshape(up.gz.shape)
+    assert _rms(up.gz[inner], true[inner]) < 0.02 * np.abs(true).max()
+    grid = est.grid(spacing=100.0, height=1.0)
+    pts = grid.points()
+    mask = survey.interior(pts)
+    truth = survey.true_gz(pts[mask])
+    assert _rms(grid.gz.ravel()[mask], truth) < 0.05 * np.abs(truth).max()
+
+
+def test_compressed_fit_is_finished_with_the_full_g(survey):
+    est = EquivalentLayer(wavelet="daub2", rstar=0.1).fit(survey.points, survey.data, survey.sigma)
+    g = est.layer_.sensitivity(survey.points)
+    true_phi = float(np.sum(((g @ est.density_ - survey.data) / survey.sigma) ** 2))
+    assert est.phi_d_ == pytest.approx(true_phi, rel=1e-6)
+    assert abs(true_phi - len(survey.data)) <= 0.02 * len(survey.data)
+    assert est.phi_d_compressed_ is not None
+
+
+def test_cross_validation_without_sigma(survey):
+    est = EquivalentLayer(folds=3).fit(survey.points, survey.data)
+    scores = est.cv_scores_["beta"]
+    assert len(scores) > 3 and est.beta_ in scores
+    assert scores[est.beta_] == min(scores.values())
+    up = np.column_stack([survey.points[:, :2], np.full(len(survey.data), 300.0)])
+    assert _rms(est.predict(up), survey.true_gz(up)) < 0.05 * np.abs(survey.data).max()
+
+
+def test_windows_fit_a_survey_piece_by_piece(survey):
+    est = EquivalentLayer(window=150).fit(survey.points, survey.data, survey.sigma)
+    assert len(est.windows_) >= 4
+    up = np.column_stack([survey.points[:, :2], np.full(len(survey.data), 300.0)])
+    inner = survey.interior(up)
+    assert (
+        _rms(est.predict(up)[inner], survey.true_gz(up[inner])) < 0.05 * np.abs(survey.data).max()
+    )
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="points"):
+        EquivalentLayer().fit(np.zeros((5, 2)), np.zeros(5))
+    with pytest.raises(ValueError, match="sigma"):
+        EquivalentLayer().fit(np.zeros((5, 3)), np.zeros(5), -1.0)
+    with pytest.raises(ValueError, match="not fitted"):
+        EquivalentLayer().predict(np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="depth"):
+        EquivalentLayer(depth="deep")

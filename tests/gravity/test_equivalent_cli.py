@@ -1,0 +1,110 @@
+"""GZES's programs through the CLI: GZSENES and GZINVES control files, es-predict outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from msinv.cli.main import app
+from msinv.gravity.equivalent_example import synthetic_survey
+from msinv.gravity.ubc_data import GravityData, read_predicted, write_data, write_topography
+
+
+def _run(*args):
+    return CliRunner().invoke(app, ["gravity", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A one-layer mesh (NZ = 1) over a 300-station synthetic, its topography and controls."""
+    from discretize import TensorMesh
+
+    from msinv.gravity.ubc import write_mesh
+
+    folder = tmp_path_factory.mktemp("gzes")
+    sv = synthetic_survey(300, seed=1, size=3000.0, gap_width=200.0)
+    write_data(folder / "obs.grv", GravityData(sv.points, sv.data, np.full(len(sv.data), sv.sigma)))
+    e = np.linspace(-1000, 4000, 60)
+    ge, gn = (a.ravel() for a in np.meshgrid(e, e))
+    write_topography(folder / "topo.txt", np.column_stack([ge, gn, sv.surface(ge, gn)]))
+    pad = 250.0 * 1.5 ** np.arange(1, 4)
+    h = np.r_[pad[::-1], np.full(12, 250.0), pad]
+    write_mesh(folder / "mesh.txt", TensorMesh([h, h, [250.0]], origin=(-pad.sum(), -pad.sum(), 0)))
+    (folder / "sens.inp").write_text(
+        "mesh.txt ! mesh\nobs.grv ! data\ntopo.txt ! topography\ndaub2 ! wavelet\n1 0.05 ! itol eps\n"
+    )
+    (folder / "inv.inp").write_text(
+        "1 ! mode\n1.0 0.02 ! chifact tolc\nobs.grv\ngzinves.mtx\nVALUE -10\nVALUE 10\n"
+        "1.6e-5 1 1 ! alpha_s alpha_x alpha_y (GZES's three-alpha form)\ngzinves_full.mtx\n"
+    )
+    return folder, sv
+
+
+def test_gzsenes_gzinves_and_predict_upward(project):
+    folder, sv = project
+    r = _run("es-sensitivity", folder / "sens.inp", "--depth", "600", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "2-D daub2 compression" in (folder / "gzsenes.log").read_text()
+    r = _run("es-invert", folder / "inv.inp")
+    assert r.exit_code == 0, r.output
+    record = json.loads((folder / "gzinves.json").read_text())
+    n = len(sv.data)
+    assert abs(record["phi_d"] - n) <= 0.02 * n  # the true misfit, after the full-G finish
+    assert record["phi_d_compressed"] is not None
+    pre = read_predicted(folder / "gzinves.pre")
+    phi = float(np.sum(((pre.values - sv.data) / sv.sigma) ** 2))
+    assert phi == pytest.approx(record["phi_d"], rel=1e-3)
+    out = folder / "up"
+    r = _run(
+        "es-predict", folder / "gzinves_layer.npz", "--spacing", "100",
+        "--region", "300,2700,300,2700", "--elevation", "300", "--out", out,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    grid = np.load(out.with_suffix(".npz"))
+    assert out.with_suffix(".png").is_file()
+    pts = np.column_stack(
+        [*(a.ravel() for a in np.meshgrid(grid["easting"], grid["northing"])), np.full(625, 300.0)]
+    )
+    true = sv.true_gz(pts)
+    rms = np.sqrt(np.mean((grid["gz"].ravel() - true) ** 2))
+    assert rms < 0.03 * np.abs(true).max()
+    r = _run("es-predict", folder / "gzinves_layer.npz", "--points", folder / "obs.grv",
+             "--out", folder / "at_obs")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(read_predicted(folder / "at_obs.pre").values, pre.values, rtol=1e-6)
+
+
+def test_four_alphas_and_uneven_meshes_are_refused(project, tmp_path):
+    folder, _ = project
+    bad = tmp_path / "inv.inp"
+    bad.write_text((folder / "inv.inp").read_text().replace("1.6e-5 1 1", "1e-4 1 1 1"))
+    r = _run("es-invert", bad)
+    assert r.exit_code == 2 and "line 7" in r.output
+    from discretize import TensorMesh
+
+    from msinv.gravity.ubc import write_mesh
+
+    write_mesh(tmp_path / "mesh.txt", TensorMesh([[10.0] * 3, [10.0] * 3, [5.0, 10.0]]))
+    r = _run("es-sensitivity", "--mesh", tmp_path / "mesh.txt", "--data", folder / "obs.grv")
+    assert r.exit_code == 2 and "equal thicknesses" in r.output
+
+
+def test_gzines_and_gzsenes_readers(tmp_path):
+    from msinv.gravity.control import (
+        read_layer_inversion_control,
+        read_layer_sensitivity_control,
+    )
+
+    (tmp_path / "inv.inp").write_text(
+        "2\n0.5 0\nobs.grv\ngzinves.mtx\nnull\nVALUE 3\n100 200 ! Le Ln\nnull\n"
+    )
+    c = read_layer_inversion_control(tmp_path / "inv.inp")
+    assert (c.mode, c.par, c.tolc) == (2, 0.5, 0.02)
+    assert c.alphas == pytest.approx((1e-4, 1.0, 4.0)) and c.full_file is None
+    assert c.lower == -np.inf and c.upper == 3.0
+    (tmp_path / "sens.inp").write_text("mesh.txt\nobs.grv\nnull\nNONE\n2 1e-3\n")
+    s = read_layer_sensitivity_control(tmp_path / "sens.inp")
+    assert s.wavelet is None and (s.itol, s.eps) == (2, 1e-3) and s.topography_file is None
