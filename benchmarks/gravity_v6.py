@@ -599,6 +599,12 @@ def main():
         help="comma-separated: l2 (the L2 rows), sparse (inv_sparse/ beside SimPEG's Sparse), "
         "levels (inv_L2/ single-level against coarse-to-fine)",
     )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/msinv_gravity_v6"),
+        help="folder for the copies of inv_sparse/ and inv_L2/ and their outputs",
+    )
     parser.add_argument("--simpeg-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.simpeg_worker is not None:
@@ -639,15 +645,13 @@ def main():
         result["msinv"] = run_msinv(mesh, obs, true, w, {})
         print(json.dumps(result["msinv"], indent=1), flush=True)
     if "sparse" in parts:
-        work = args.out.parent / "gravity_v6_sparse"
+        work = args.work / "inv_sparse"
         result["msinv_sparse"], models["msinv sparse (inv_sparse/)"] = run_msinv_sparse(
             ex, work, true, {}
         )
         print(json.dumps(result["msinv_sparse"], indent=1), flush=True)
     if "levels" in parts:
-        result["msinv_levels"] = run_msinv_levels(
-            ex, args.out.parent / "gravity_v6_levels", true, {}
-        )
+        result["msinv_levels"] = run_msinv_levels(ex, args.work / "inv_L2", true, {})
         print(json.dumps(result["msinv_levels"], indent=1), flush=True)
     if args.simpeg_python is not None and parts & {"l2", "sparse"}:
         with tempfile.TemporaryDirectory() as tmp:

@@ -88,8 +88,10 @@ def test_evaluate_writes_table_and_figures(trained):
             f"squares={trained / 'tiny.zarr'}",
             "--draws",
             "2",
+            "--start",
+            "4",
             "--count",
-            "3",
+            "2",
             "--levels",
             "6",
             "--out",
@@ -97,12 +99,63 @@ def test_evaluate_writes_table_and_figures(trained):
         ],
     )
     assert r.exit_code == 0, r.output
-    rows = json.loads((trained / "table" / "t.json").read_text())["rows"]
-    assert rows[0]["test_pairs"] == 3 and rows[0]["rrmse"] > 0 and rows[0]["data_misfit"] > 0
-    assert "| tiny |" in (trained / "table" / "t.md").read_text()
+    result = json.loads((trained / "table" / "t.json").read_text())
+    row = result["rows"][0]
+    assert row["test_pairs"] == 2 and row["test_start"] == 4
+    assert row["rrmse"] > 0 and row["data_misfit"] > 0
+    assert len(row["data_misfit_per_frequency"]) == 2 and row["freqs"] == [2.5, 5.0]
+    assert row["sd_paper"] == pytest.approx(2 * row["sd"]) and row["crps_fair"] > 0
+    # the paper's reference SD: the checkpoint's training slice (pairs 0..3) against the test
+    ref = result["references"]["squares"]
+    assert ref["train_pairs"] == 4 and ref["test_pairs"] == 2 and ref["sd_reference"] > 0
+    md = (trained / "table" / "t.md").read_text()
+    assert "| tiny |" in md and "reference SD (training vs test truths)" in md
     assert (trained / "table" / "t.csv").exists() and (
         trained / "table" / "t-tiny-squares.png"
     ).exists()
+    with np.load(trained / "table" / "t-tiny-squares.npz") as f:
+        assert f["rrmse"].shape == (2, 2) and list(f["index"]) == [4, 5]
+        assert f["data_misfit"].shape == (2, 1, 3) and f["crps_fair"].shape == (2,)
+
+
+def test_commands_refuse_pairs_the_checkpoint_was_trained_on(trained, tmp_path):
+    """The checkpoint records its store and slice (pairs 0..3); a copy of the store is
+    recognised by its generation settings."""
+    import shutil
+
+    ckpt = str(trained / "run" / "checkpoint.pt")
+    store = trained / "tiny.zarr"
+    args = ["-m", f"tiny={ckpt}", "--levels", "4", "--draws", "1", "--out", str(tmp_path / "t")]
+    r = runner.invoke(app, ["learn", "evaluate", "-d", f"squares={store}", *args])  # all pairs
+    assert r.exit_code == 2 and "pairs 0..3 were used to train this model" in r.output
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    r = runner.invoke(app, ["learn", "evaluate", "-d", f"squares={copy}", "--start", "3", *args])
+    assert r.exit_code == 2 and "pairs 3..3 were used to train" in r.output
+    assert not (tmp_path / "t.json").exists()  # refused before any work
+    r = runner.invoke(
+        app, ["learn", "sample", ckpt, str(store), "--count", "2", "--out", str(tmp_path / "s.npz")]
+    )
+    assert r.exit_code == 2 and "sample on held-out pairs" in r.output
+    r = runner.invoke(app, ["learn", "reconstruct", ckpt, f"{store}:1", "--levels", "4"])
+    assert r.exit_code == 2 and "reconstruct on held-out pairs" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "learn",
+            "reconstruct",
+            ckpt,
+            f"{store}:1",
+            "--levels",
+            "4",
+            "--draws",
+            "1",
+            "--allow-training-data",
+            "--out",
+            str(tmp_path / "rec"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
 
 
 def test_reconstruct_one_datum(trained):
@@ -162,7 +215,7 @@ def test_sample_check_stores_per_frequency_misfits_and_ood_flags(trained):
         app,
         [
             *("learn", "sample", str(ckpt), str(trained / "tiny.zarr"), "-k", "3", "-o", str(out)),
-            *("--count", "2", "--levels", "4", "--check", "--check-scheme", "6"),
+            *("--start", "4", "--count", "2", "--levels", "4", "--check", "--check-scheme", "6"),
         ],
     )
     assert r.exit_code == 0, r.output

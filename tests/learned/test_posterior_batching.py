@@ -39,6 +39,28 @@ def test_generator_bank_draws_block_by_block():
     assert torch.equal(x, ref)
 
 
+def test_deterministic_models_run_in_slices_of_batch_data():
+    from msinv.learned.data import Normalisation
+    from msinv.learned.loading import Loaded
+    from msinv.learned.models import build
+
+    rng = np.random.default_rng(1)
+    data = (rng.standard_normal((7, 2, 16, 16)) + 1j * rng.standard_normal((7, 2, 16, 16))).astype(
+        np.complex64
+    )
+    eta = rng.standard_normal((7, 16, 16)).astype(np.float32)
+    model = build("equinet", n=16, n_freq=2, head={"rounds": 2}).eval()
+    sizes = []
+    model.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    loaded = Loaded(model, Normalisation.fit(eta, data), None, 0)
+    with torch.no_grad():
+        sliced = posterior(loaded, data, batch=3)
+        whole = posterior(loaded, data, batch=64)
+    assert sizes == [3, 3, 1, 7]
+    assert sliced.shape == (7, 1, 16, 16)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)
+
+
 def test_bf16_sampling_stays_close_to_fp32():
     folder = files("msinv.learned") / "checkpoints"
     loaded = load(folder / "equinet-cnn-squares32.pt")

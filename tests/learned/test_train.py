@@ -70,6 +70,30 @@ def test_warmup_cosine_schedule():
     assert o.factor(100, 100) * 1e-3 == pytest.approx(1e-8)
 
 
+def test_deterministic_recipes_of_the_paper():
+    """§5.3: EquiNet 2,000 warm-up steps to peak 5e-3, cosine to 1e-7; SwitchNet/WideBNet
+    exponential decay 0.95 every 2,000 steps."""
+    from msinv.learned.train import OptimConfig
+
+    equinet = OptimConfig(lr=5e-3, lr_start=0.0, lr_end=1e-7, warmup_steps=2000)
+    assert equinet.factor(1000, 45_938) == pytest.approx(0.5)
+    assert equinet.factor(2000, 45_938) == pytest.approx(1.0)
+    assert equinet.factor(45_938, 45_938) * 5e-3 == pytest.approx(1e-7)
+    expo = OptimConfig(lr=1e-3, schedule="exponential", warmup_steps=0)
+    assert [expo.factor(s, 10**6) for s in (0, 1999, 2000, 4000, 5999)] == pytest.approx(
+        [1.0, 1.0, 0.95, 0.95**2, 0.95**2]
+    )
+    with pytest.raises(UserInputError, match=r"optim\.schedule must be cosine or exponential"):
+        TrainConfig.from_dict(
+            {
+                "data": {"train": "x"},
+                "model": {"name": "equinet"},
+                "run": {"steps": 1, "out": "o"},
+                "optim": {"schedule": "step"},
+            }
+        )
+
+
 def _fixed_loss(model, store, repeats=8):
     """Mean training loss on the first 8 pairs with fixed noise draws."""
     from msinv.learned.data import Normalisation, PairDataset, load_pairs

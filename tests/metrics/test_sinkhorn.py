@@ -77,3 +77,25 @@ def test_reference_variant_is_the_entropic_cost_with_euclidean_distance(rng):
 def test_sample_size_mismatch_is_a_clear_error(rng):
     with pytest.raises(ValueError, match="sample sizes differ"):
         sinkhorn_divergence(rng.standard_normal((4, 3)), rng.standard_normal((4, 5)))
+
+
+def test_paper_formula_is_two_w_xy_minus_w_xx_minus_w_yy_from_pot_plans(rng):
+    """Appendix E: 2 W(mu, nu) - W(mu, mu) - W(nu, nu), W = <P_eps, C> with POT's plans."""
+    from msinv.metrics import sinkhorn_divergence_paper
+
+    x, y = rng.standard_normal((10, 5)), rng.standard_normal((8, 5)) + 0.7
+    eps = 0.5 * ot.dist(x, y).mean()
+
+    def w(p, q):
+        a, b = np.full(len(p), 1 / len(p)), np.full(len(q), 1 / len(q))
+        cost = ot.dist(p, q)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            plan = ot.sinkhorn(a, b, cost, eps, method="sinkhorn_log", stopThr=1e-13)
+        return float(np.sum(plan * cost))
+
+    expected = 2 * w(x, y) - w(x, x) - w(y, y)
+    assert sinkhorn_divergence_paper(x, y, eps=eps, tol=1e-11) == pytest.approx(expected, rel=1e-6)
+    assert sinkhorn_divergence_paper(x, y, eps=eps) == pytest.approx(
+        2 * sinkhorn_divergence(x, y, eps=eps), rel=1e-12
+    )

@@ -23,6 +23,7 @@ app = typer.Typer(
 
 
 _THREADS_HELP = "Torch CPU threads (0: torch's default, one per core)."
+_ALLOW_HELP = "Allow pairs the checkpoint was trained on (refused by default)."
 _CHECK_SCHEME_HELP = (
     "Scheme of the re-simulation: a name (wide2-wide8) or a wide order (2-8); default the "
     "data store's own, another one avoids the inverse crime."
@@ -112,6 +113,7 @@ def sample_cmd(
     workers: int = typer.Option(1, min=1, help="Processes for the re-simulation."),
     device: str = typer.Option("cpu", help="Torch device (cpu, cuda)."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
+    allow_training_data: bool = typer.Option(False, help=_ALLOW_HELP),
 ) -> None:
     """Draw posterior samples for data in a store; writes samples, mean, std and the config.
 
@@ -136,7 +138,7 @@ def sample_cmd(
 
     from msinv.core.outputs import atomic_path, check_output_file
     from msinv.core.provenance import provenance
-    from msinv.learned.data import load_pairs
+    from msinv.learned.data import TRAINED_ON, check_held_out, load_pairs, store_slice
     from msinv.learned.loading import check_fits, load
     from msinv.learned.sampling import posterior
 
@@ -145,7 +147,9 @@ def sample_cmd(
     check_output_file(out, "--out")
     config = _check_config(check_scheme, noise_level, workers) if check else None
     loaded = load(checkpoint, device=device)
-    pairs = load_pairs(data, start, count)
+    if not allow_training_data:
+        check_held_out(loaded.train_data, store_slice(data, start, count), "sample")
+    pairs = load_pairs(data, start, count, loaded.freqs, TRAINED_ON)
     check_fits(loaded, pairs.data, pairs.freqs, str(data))
     with _Bar(pairs.data.shape[0] * (1 if loaded.kind == "deterministic" else draws)) as bar:
         samples = posterior(
@@ -302,7 +306,18 @@ def evaluate_cmd(
         Path("out/evaluate/table"), "--out", "-o", help="Prefix of .md/.csv/.json/.png."
     ),
     draws: int = typer.Option(10, "--draws", "-k", min=1, help="Posterior samples per datum."),
-    count: int = typer.Option(None, min=1, help="First COUNT test pairs (default: all)."),
+    start: int = typer.Option(0, min=0, help="First test pair of every --data store."),
+    count: int = typer.Option(None, min=1, help="Test pairs from --start (default: all)."),
+    noise: float = typer.Option(
+        0.0, min=0.0, help="Test-time noise, fraction of each frequency's data std (0.1 = 10%)."
+    ),
+    reference: list[str] = typer.Option(
+        [],
+        "--reference",
+        "-r",
+        help="FAMILY=TRAIN_STORE[:START:COUNT] for the paper's reference SD (training set "
+        "against test set; default: the first model's training slice).",
+    ),
     levels: int = typer.Option(256, min=2, help="Noise levels of the reverse SDE."),
     misfit: str = typer.Option("mean", help="Re-simulate: mean | samples | none."),
     seed: int = typer.Option(0, help="Sampler seed."),
@@ -312,7 +327,9 @@ def evaluate_cmd(
     """Table 1 of the paper for any models and datasets (Markdown + CSV + JSON) and figures.
 
     Writes `OUT.md`, `OUT.csv`, `OUT.json` and one figure `OUT-MODEL-FAMILY.png` per pair
-    (OUT is a prefix, default out/evaluate/table). Run time: about 0.6 s per draw and datum
+    (OUT is a prefix, default out/evaluate/table), with per-sample values in
+    `OUT-MODEL-FAMILY.npz`. Refuses test pairs that a model was trained on (each checkpoint
+    records its training stores and slices). Run time: about 0.6 s per draw and datum
     (reduced EquiNet-CNN, n = 32, 256 levels, 2 CPU cores; docs/benchmarks.md), plus one
     forward simulation per datum for the data misfit.
 
@@ -336,7 +353,11 @@ def evaluate_cmd(
         _pairs(model, "--model"),
         _pairs(data, "--data"),
         draws=draws,
+        start=start,
         count=count,
+        noise=noise,
+        references={k: _store_range(v) for k, v in _pairs(reference, "--reference").items()}
+        or None,
         n_levels=levels,
         misfit=misfit,
         seed=seed,
@@ -388,6 +409,7 @@ def reconstruct_cmd(
     workers: int = typer.Option(1, min=1, help="Processes for re-simulation and polish."),
     device: str = typer.Option("cpu", help="Torch device."),
     threads: int = typer.Option(0, min=0, help=_THREADS_HELP),
+    allow_training_data: bool = typer.Option(False, help=_ALLOW_HELP),
 ) -> None:
     """Reconstruct one datum with uncertainty: figure, posterior mean/std, data misfit, the OOD
     flag (when the checkpoint holds a calibrated alarm), and optionally an FWI polish.
@@ -422,7 +444,12 @@ def reconstruct_cmd(
             polish, polish_draws, schedule, reg, scheme, (lower, upper), workers, draws
         )
     loaded = load(checkpoint, device=device)
-    eta, data, geometry, freqs = _datum(datum)
+    store, _, index = datum.rpartition(":")
+    if not allow_training_data and index.isdigit() and Path(store).exists():
+        from msinv.learned.data import check_held_out, store_slice
+
+        check_held_out(loaded.train_data, store_slice(store, int(index), 1), "reconstruct")
+    eta, data, geometry, freqs = _datum(datum, loaded.freqs)
     check_fits(loaded, data[None], freqs, datum)
     if polish_config is not None and geometry is None:
         raise UserInputError(f"{datum}: --polish needs the data's geometry and freqs")
@@ -517,16 +544,24 @@ def _polish_config(text, draws, schedule, reg, scheme, bounds, workers, sampled)
         raise UserInputError(str(exc)) from None
 
 
-def _datum(spec: str):
+def _store_range(spec: str) -> tuple[str, int, int | None]:
+    """(store, start, count) of STORE or STORE:START:COUNT."""
+    parts = spec.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return parts[0], int(parts[1]), int(parts[2])
+    return spec, 0, None
+
+
+def _datum(spec: str, freqs: list[float] | None = None):
     """(eta or None, data, forward model or None, freqs or None) of STORE:INDEX or an .npz
-    (the store's spec; an .npz's geometry)."""
+    (the store's spec, and only the frequencies ``freqs`` of a store; an .npz's geometry)."""
     import numpy as np
 
     store, sep, index = spec.rpartition(":")
     if sep and index.isdigit() and Path(store).exists():
-        from msinv.learned.data import load_pairs
+        from msinv.learned.data import TRAINED_ON, load_pairs
 
-        p = load_pairs(store, int(index), 1)
+        p = load_pairs(store, int(index), 1, freqs, TRAINED_ON)
         return p.eta[0], p.data[0], p.spec or p.geometry, p.freqs
     from msinv.core.inputs import read_npz, require_finite
 

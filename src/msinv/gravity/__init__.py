@@ -1,5 +1,7 @@
 """Gravity inversion in the GRAV3D tradition: forward modelling, weighting, compressed
-sensitivities, bounded Tikhonov inversion and the GRAV3D file formats.
+sensitivities (block by block within a memory budget), bounded Tikhonov and sparse-norm
+inversion, coarse-to-fine meshes, the GRAV3D workflow as a library (``pipeline``) and the GRAV3D
+file formats.
 
 The public names are imported lazily, so ``import msinv.gravity`` stays fast and numba-compiled
 kernels are built on first use::
@@ -25,6 +27,13 @@ _PUBLIC = {
     "Regularisation": "regularisation",
     "RegularisationConfig": "regularisation",
     "InversionConfig": "inversion",
+    "SparseConfig": "inversion",
+    "OnTheFlySensitivity": "sensitivity",
+    "build_compressed": "sensitivity",
+    "SensitivitySettings": "pipeline",
+    "build_sensitivity_file": "pipeline",
+    "problem_from_control": "pipeline",
+    "run_inversion": "pipeline",
     "InversionResult": "inversion",
     "invert": "inversion",
     "finish": "inversion",

@@ -244,6 +244,10 @@ class SparseConfig:
         At each re-weighting β is searched again until φ_d is within this relative tolerance of
         the target (SimPEG's ``misfit_tolerance``; at least tolc); after the last re-weighting
         it is searched to within tolc. 0 (or anything <= tolc) searches to tolc every time.
+    cg_tol : float or None
+        Relative tolerance of the bounded CG solves during the re-weighting (inexact inner
+        solves, as SimPEG's few CG iterations per Gauss-Newton step); the final β search uses
+        the inversion's ``cg_tol``. None: the inversion's throughout.
     """
 
     norms: tuple = (2.0, 2.0, 2.0, 2.0)
@@ -254,6 +258,7 @@ class SparseConfig:
     cooling: float = 2.0
     tol: float = 1e-2
     misfit_tolerance: float = 0.1
+    cg_tol: float | None = 1e-2
 
     def __post_init__(self):
         if len(self.norms) != 4:
@@ -270,6 +275,8 @@ class SparseConfig:
             raise UserInputError(f"scale must be in [0, 1], got {self.scale}")
         if self.max_irls < 1 or not self.cooling > 1 or not self.tol > 0:
             raise UserInputError("max_irls must be >= 1, cooling > 1 and tol > 0")
+        if self.cg_tol is not None and not 0 < self.cg_tol < 1:
+            raise UserInputError(f"cg_tol must be in (0, 1), got {self.cg_tol}")
         if not 0 <= self.misfit_tolerance < 1:
             raise UserInputError(f"misfit_tolerance must be in [0, 1), got {self.misfit_tolerance}")
 
@@ -359,7 +366,7 @@ def invert(
             state["m"],
             lo,
             hi,
-            tol=config.cg_tol,
+            tol=state.get("cg_tol", config.cg_tol),
             max_cg=config.max_cg,
             max_outer=config.max_outer,
             precondition=state["precondition_for"](beta),
@@ -541,10 +548,8 @@ def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, so
         setup()
         state["m"] = x
 
-    def search(rtol):
-        res = beta_search(
-            solve, target, result["beta"], rtol=rtol, factor=2.0, max_iter=config.max_beta
-        )
+    def search(rtol, beta):
+        res = beta_search(solve, target, beta, rtol=rtol, factor=2.0, max_iter=config.max_beta)
         result["beta"], result["phi_d"] = res.beta, res.phi_d
         result["converged"] = abs(res.phi_d - target) <= config.tolc * target
 
@@ -552,16 +557,19 @@ def _sparse(reg, sparse: SparseConfig, m, beta, target, config, state, setup, so
         if target is None:
             solve(result["beta"])
         else:
-            search(max(config.tolc, sparse.misfit_tolerance))
+            search(max(config.tolc, sparse.misfit_tolerance), result["beta"])
         return state["m"]
 
     def at_floor(k, x, change):
         cooled = all(start[key] / sparse.cooling ** (k + 1) <= floor[key] for key in keys)
         return cooled and change <= sparse.tol
 
+    state["cg_tol"] = sparse.cg_tol if sparse.cg_tol is not None else config.cg_tol
     out = irls(solve_irls, reweight, m, max_iter=sparse.max_irls, callback=at_floor)
+    state["cg_tol"] = config.cg_tol
     if target is not None and not result["converged"]:
-        search(config.tolc)  # land within tolc with the last weights
+        # land within tolc with the last weights, starting from the ratio rule's prediction
+        search(config.tolc, result["beta"] * target / result["phi_d"])
         return result["beta"], state["m"], result["converged"]
     return result["beta"], out.x, result["converged"]
 

@@ -37,6 +37,9 @@ class Loaded:
         Training steps behind the weights.
     alarm : msinv.learned.alarm.Alarm or None
         The out-of-distribution alarm, once calibrated (:func:`msinv.learned.alarm.calibrate`).
+    train_data : list of dict, optional
+        The training slices, one per store (:func:`msinv.learned.data.store_slice`), for
+        :func:`msinv.learned.data.check_held_out`.
     """
 
     model: nn.Module
@@ -44,10 +47,16 @@ class Loaded:
     config: object
     step: int
     alarm: Alarm | None = None
+    train_data: list[dict] | None = None
 
     @property
     def kind(self) -> str:
         return self.model.kind
+
+    @property
+    def freqs(self) -> list[float] | None:
+        """The frequencies the model was trained on, to select from a store (None: all)."""
+        return None if self.config is None else self.config.model.freqs
 
 
 def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "cpu") -> Loaded:
@@ -88,7 +97,22 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
         load_weights(model, state, path, "EMA")
     model.eval()
     alarm = Alarm.from_dict(ckpt[ALARM_KEY]) if ALARM_KEY in ckpt else None
-    return Loaded(model, norm, config, int(ckpt["step"]), alarm)
+    return Loaded(model, norm, config, int(ckpt["step"]), alarm, _train_data(ckpt, config))
+
+
+def _train_data(ckpt: dict, config) -> list[dict] | None:
+    """The checkpoint's training slices, one per store; older checkpoints: from their config."""
+    if "train_data" in ckpt:
+        record = ckpt["train_data"]
+        return [dict(r) for r in record] if isinstance(record, list) else [dict(record)]
+    if not config.data.train:
+        return None
+    start = config.data.start
+    stop = 2**62 if config.data.count is None else start + config.data.count
+    return [
+        {"path": str(Path(t).resolve()), "start": start, "stop": stop, "stream": None}
+        for t in config.data.stores
+    ]
 
 
 def check_fits(loaded: Loaded, data: np.ndarray, freqs=None, source: str = "data") -> None:

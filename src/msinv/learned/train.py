@@ -46,7 +46,13 @@ from msinv.core.interrupts import DeferredInterrupt
 from msinv.core.outputs import check_output_dir, write_text
 from msinv.core.provenance import code_version, provenance
 from msinv.learned.checkpoint_file import load_weights, read_checkpoint
-from msinv.learned.data import Normalisation, PairDataset, load_pairs
+from msinv.learned.data import (
+    Normalisation,
+    PairDataset,
+    concat_pairs,
+    load_pairs,
+    store_slice,
+)
 from msinv.learned.diffusion.ema import ema_model
 from msinv.learned.models import ARCHITECTURE, MODELS, build, check_options
 
@@ -58,17 +64,25 @@ INDEX_BLOCK = 512  # batches whose sample indices are sent to the device at once
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Training data: a dataset store and the range of samples to use."""
+    """Training data: one or several dataset stores and the range of samples of each."""
 
-    train: str  # path of the zarr store (relative to the config file)
-    start: int = 0  # first sample
-    count: int | None = None  # number of samples (None: all)
+    train: str | list[str]  # zarr store(s), relative to the config file (several: mixed)
+    start: int = 0  # first sample (of each store)
+    count: int | None = None  # number of samples of each store (None: all)
+    freqs: list[float] | None = None  # frequencies kept from the store (None: all)
 
     def __post_init__(self) -> None:
         if self.start < 0 or (self.count is not None and self.count < 1):
             raise UserInputError(
                 f"data.start must be >= 0 and data.count >= 1, got {self.start}, {self.count}"
             )
+        if not self.stores:
+            raise UserInputError("data.train must name at least one store")
+
+    @property
+    def stores(self) -> list[str]:
+        """The training stores as a list."""
+        return [self.train] if isinstance(self.train, str) else list(self.train)
 
 
 @dataclass(frozen=True)
@@ -94,26 +108,47 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam with a warm-up cosine learning-rate schedule."""
+    """Adam with a linear warm-up, then a cosine or a staircase exponential decay.
+
+    ``schedule = "cosine"`` (the diffusion recipe, and the deterministic EquiNet's of the
+    paper's §5.3): ``lr_start`` -> ``lr`` linearly over the warm-up, then a cosine to ``lr_end``
+    at the last step. ``schedule = "exponential"`` (SwitchNet/WideBNet, §5.3): after the warm-up
+    ``lr * decay_rate ** floor((step - warm-up) / decay_steps)``. The warm-up lasts
+    ``warmup_steps`` steps when given, else the fraction ``warmup`` of the run.
+    """
 
     lr: float = 1e-3  # peak learning rate
     lr_start: float = 1e-5  # at step 0
-    lr_end: float = 1e-8  # at the last step
+    lr_end: float = 1e-8  # at the last step (cosine)
     warmup: float = 0.05  # fraction of steps of linear warm-up
     betas: tuple[float, float] = (0.9, 0.999)
+    schedule: str = "cosine"  # cosine | exponential
+    warmup_steps: int | None = None  # warm-up in steps (overrides the fraction)
+    decay_rate: float = 0.95  # exponential: factor per decay_steps
+    decay_steps: int = 2000  # exponential: steps per factor
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.lr_start >= 0 and self.lr_end >= 0):
             raise UserInputError("optim.lr must be > 0 and optim.lr_start, optim.lr_end >= 0")
         if not 0 <= self.warmup < 1:
             raise UserInputError(f"optim.warmup must be in [0, 1), got {self.warmup}")
+        if self.schedule not in ("cosine", "exponential"):
+            raise UserInputError(
+                f"optim.schedule must be cosine or exponential, got {self.schedule!r}"
+            )
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise UserInputError(f"optim.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 < self.decay_rate <= 1 or self.decay_steps < 1:
+            raise UserInputError("optim.decay_rate must be in (0, 1] and optim.decay_steps >= 1")
 
     def factor(self, step: int, steps: int) -> float:
         """Learning rate at ``step`` divided by ``lr``."""
-        warm = int(self.warmup * steps)
+        warm = int(self.warmup * steps) if self.warmup_steps is None else self.warmup_steps
         if step < warm:
             return (self.lr_start + (self.lr - self.lr_start) * step / warm) / self.lr
-        progress = (step - warm) / max(1, steps - warm)
+        if self.schedule == "exponential":
+            return self.decay_rate ** ((step - warm) // self.decay_steps)
+        progress = min(1.0, (step - warm) / max(1, steps - warm))
         return (
             self.lr_end + 0.5 * (self.lr - self.lr_end) * (1 + math.cos(math.pi * progress))
         ) / self.lr
@@ -242,7 +277,12 @@ class TrainConfig:
         base = path.resolve().parent
         return dataclasses.replace(
             cfg,
-            data=dataclasses.replace(cfg.data, train=str(base / cfg.data.train)),
+            data=dataclasses.replace(
+                cfg.data,
+                train=[str(base / t) for t in cfg.data.train]
+                if isinstance(cfg.data.train, list)
+                else str(base / cfg.data.train),
+            ),
             run=dataclasses.replace(cfg.run, out=str(base / cfg.run.out)),
         )
 
@@ -445,7 +485,8 @@ def _train(
     device: torch.device,
     stop_after: int | None,
 ) -> Path:
-    pairs = load_pairs(config.data.train, config.data.start, config.data.count)
+    d = config.data
+    pairs = concat_pairs([load_pairs(t, d.start, d.count, d.freqs) for t in d.stores])
     config = resolve(config, pairs)
     norm = Normalisation.fit(pairs.eta, pairs.data)
     dataset = PairDataset(pairs, norm)
@@ -669,6 +710,9 @@ def _checkpoint(path, config, model, ema, opt, sched, generator, norm, step, wor
             "config": config.to_toml(),
             "kind": model.kind,
             "architecture": ARCHITECTURE,
+            "train_data": [
+                store_slice(t, config.data.start, config.data.count) for t in config.data.stores
+            ],
             "code_version": code_version(),
             "provenance": json.dumps(provenance(config.to_dict())),
         }
@@ -688,6 +732,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     keep = ("ema", "normalisation", "config", "step", "kind", "code_version", "provenance")
     slim = {k: ckpt[k] for k in keep} | {"architecture": ckpt.get("architecture", 1)}
+    if "train_data" in ckpt:
+        slim["train_data"] = ckpt["train_data"]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(slim, out)

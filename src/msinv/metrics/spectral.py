@@ -73,7 +73,11 @@ def melr(pred, target, weighted: bool = False) -> np.ndarray:
     Notes
     -----
     :math:`\\mathrm{MELR} = \\sum_k w_k |\\log(E_{pred}(k) / E_{ref}(k))|` with ``E`` from
-    :func:`rapsd`. The paper's tables report it multiplied by 100. A bin with zero power in
+    :func:`rapsd`, for **each image pair** (each posterior draw against its truth); the
+    evaluation then averages over draws and data. This is the reference code's order
+    (``Metrics.ipynb`` of the paper's repository: ``mean(|log(rapsd(draw) /
+    rapsd(truth))|)`` over bins per draw, then the mean over draws and data), not the log ratio
+    of spectra averaged first. The paper's tables report it multiplied by 100. A bin with zero power in
     either spectrum (an all-zero image) is floored at the smallest positive float, so the value
     stays finite but large.
     """
