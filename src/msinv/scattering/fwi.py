@@ -170,19 +170,12 @@ def fwi(
     ContinuationResult
         ``.model`` the (n, n) estimate; ``.stages`` per-stage iterations and misfits.
     """
-    from msinv.core.continuation import Stage
+    from msinv.core.continuation import stages_from_groups
 
     schedule = default_schedule(freqs) if schedule is None else schedule
-    if len(schedule) == 0 or any(len(g) == 0 for g in schedule):
-        raise UserInputError(
-            f"schedule {schedule!r}: expected a non-empty list of non-empty groups"
-        )
-    stages = [
-        Stage(
-            "+".join(f"{f:g}" for f in group), tuple(float(f) for f in group), max_iter=iterations
-        )
-        for group in schedule
-    ]
+    stages = stages_from_groups(
+        [[float(f) for f in group] for group in schedule], max_iter=iterations
+    )
     spec = as_spec(
         geometry, scheme=scheme, dtype=dtype, receiver_interpolation=receiver_interpolation
     )
