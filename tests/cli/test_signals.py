@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+COUNT = 240  # long enough that no run completes between "two more chunks" and the signal
 GENERATE = [
     "scatter",
     "generate",
     "--family",
     "squares",
     "--count",
-    "32",
+    str(COUNT),
     "--chunk",
     "1",
     "--n",
@@ -144,8 +145,8 @@ def test_signals_to_a_parallel_generate(tmp_path):
             "two more finished chunks",
         )
         if sig != signal.SIGKILL:
-            assert f"kept {_done_chunks(store)} of 32 samples" in err, err
-        assert _done_chunks(store) < 32, "finished before the signal: make the run longer"
+            assert f"kept {_done_chunks(store)} of {COUNT} samples" in err, err
+        assert _done_chunks(store) < COUNT, "finished before the signal: make the run longer"
     p = _msinv(*command)
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err
