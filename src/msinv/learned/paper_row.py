@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from msinv.core.errors import UserInputError
+from msinv.core.outputs import atomic_path, write_text
 
 #: The paper's Table 1 for EquiNet-CNN (RRMSE %, MELR x100, SD) and its CRPS x 1e4.
 PAPER_EQUINET_CNN = {
@@ -330,9 +331,8 @@ def stage_evaluate(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callabl
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
 
 
 # ---------------------------------------------------------------------------------- report
@@ -384,8 +384,8 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
     }
     out = Path(cfg.out)
     _export(cfg, out)
-    _write_text(out / "row.json", json.dumps(report, indent=2))
-    _write_text(out / "row.md", row_markdown(cfg, report))
+    write_text(out / "row.json", json.dumps(report, indent=2))
+    write_text(out / "row.md", row_markdown(cfg, report))
     from msinv.learned.figures import plot_posterior
 
     plot_posterior(truth[0], samples[0], out / "row-figure.png")
@@ -402,16 +402,14 @@ def _export(cfg: PaperRowConfig, out: Path) -> None:
     export(out / "run" / "checkpoint.pt", out / "model.pt")
     ds = open_dataset(out / "test.zarr")
     eta, data = ds[0:1]
-    tmp = out / "example.tmp.npz"
-    np.savez(
-        tmp,
+    _save_npz(
+        out / "example.npz",
         eta=eta[0].astype(np.float32),
         data=data[0].astype(np.complex64),
         freqs=np.asarray(ds.freqs, dtype=np.float64),
         geometry=np.asarray(json.dumps(ds.geometry.to_dict())),
         source=np.asarray(f"{cfg.family} test pair 0 (seed {cfg.seed + 1000}), msinv paper-row"),
     )
-    os.replace(tmp, out / "example.npz")
 
 
 def row_markdown(cfg: PaperRowConfig, report: dict) -> str:
@@ -470,12 +468,6 @@ def _provenance(cfg: PaperRowConfig) -> dict:
 
 def _plain(d: dict) -> dict:
     return json.loads(json.dumps(d, default=str))
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _interactive() -> bool:
@@ -592,5 +584,5 @@ def run(
             state["report"] = stage_report(cfg, clock, state, log)
         else:
             steps[name](cfg, clock, state, log)
-        _write_text(state_path, json.dumps(state, indent=2))
+        write_text(state_path, json.dumps(state, indent=2))
     return state
