@@ -58,9 +58,9 @@ def test_paper_row_end_to_end_and_resume(tmp_path):
 
 
 def test_budget_cuts_steps_and_pairs(tmp_path):
-    cfg = _cfg(tmp_path / "b", train_count=400, steps=10_000_000, budget_minutes=0.8)
+    cfg = _cfg(tmp_path / "b", train_count=100_000, steps=10_000_000, budget_minutes=0.8)
     state = run(cfg, ["data", "train"], log=lambda s: None)
-    assert state["train_count"] < 400  # the data share of 48 s holds fewer pairs at n = 16
+    assert state["train_count"] < 100_000  # the data share of 48 s cannot hold them all
     assert 1 <= state["steps"] < 10_000_000
     assert state["train_steps_per_s_probe"] > 0
 
