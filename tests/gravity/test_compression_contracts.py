@@ -1,0 +1,66 @@
+"""The compressed sensitivity's reported numbers, recomputed here from their definitions
+(written from the survivors of the sampled mutation run, docs/testing.md)."""
+
+import numpy as np
+import pytest
+from discretize import TensorMesh
+
+from msinv.gravity.compression import CompressedSensitivity, wavelet_transform
+from msinv.gravity.sensitivity import build_sensitivity
+from msinv.gravity.weighting import distance_weighting
+
+
+@pytest.fixture(scope="module")
+def compressed():
+    mesh = TensorMesh(
+        [np.full(8, 10.0), np.full(8, 10.0), np.full(6, 10.0)], origin=[-40, -40, -60]
+    )
+    xs, ys = np.meshgrid(np.linspace(-30, 30, 4), np.linspace(-30, 30, 4))
+    st = np.column_stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    g = build_sensitivity(mesh, st)
+    w = distance_weighting(mesh, st)
+    model = np.zeros(mesh.n_cells)
+    model[(np.abs(mesh.cell_centers[:, 0]) < 20) & (mesh.cell_centers[:, 2] < -20)] = 0.2
+    return g, CompressedSensitivity.compress(g, mesh.shape_cells, weights=w), model
+
+
+def test_diagnostics_are_what_they_say(compressed):
+    g, comp, model = compressed
+    sigma = np.full(g.shape[0], 2e-3)
+    diag = comp.diagnostics(g, model, sigma=sigma)
+    m = comp.matrix
+    size = g.shape[0] * g.shape[1]
+    nbytes = m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+    err = comp.forward(model) - g @ model
+    assert (diag["n_data"], diag["n_active"], diag["nnz"]) == (*g.shape, m.nnz)
+    assert diag["compressed_bytes"] == nbytes
+    assert diag["ratio_entries"] == pytest.approx(size / m.nnz)
+    assert diag["ratio_memory_vs_float64"] == pytest.approx(8 * size / nbytes)
+    assert diag["ratio_memory_vs_float32"] == pytest.approx(4 * size / nbytes)
+    assert diag["r_min"] <= diag["r_median"] <= diag["r_max"]
+    assert diag["r_max"] == pytest.approx(comp.r.max())
+    assert diag["data_error_rms"] == pytest.approx(np.sqrt(np.mean(err**2)))
+    assert diag["data_error_max"] == pytest.approx(np.abs(err).max())
+    assert diag["data_relative_error"] == pytest.approx(
+        np.linalg.norm(err) / np.linalg.norm(g @ model)
+    )
+    assert diag["data_error_chi2_per_n"] == pytest.approx(np.mean((err / sigma) ** 2))
+    # the exact data given instead of G: the same numbers
+    again = comp.diagnostics(None, model, sigma=sigma, exact=g @ model)
+    assert again.pop("r_percentiles_5_50_95") == diag.pop("r_percentiles_5_50_95")
+    assert again == pytest.approx(diag)
+
+
+@pytest.mark.parametrize("grid", [(5, 6), (7, 4, 3)])
+def test_wavelet_transform_of_a_2d_or_3d_grid_is_orthonormal(rng, grid):
+    """wavelet_transform picks the 2-D transform for an (nx, ny) layer and the 3-D one for a
+    mesh; either is orthonormal on the zero-padded grid: adjoint(forward(x)) = x and the
+    2-norm is kept."""
+    w = wavelet_transform(grid, "daub2", level=2)
+    assert w.ndim == len(grid)
+    assert w.shape_in == (int(np.prod(grid)),)
+    assert w.shape_out == (int(np.prod([-(-n // 4) * 4 for n in grid])),)
+    x = rng.standard_normal(w.shape_in)
+    c = w.forward(x)
+    assert np.linalg.norm(c) == pytest.approx(np.linalg.norm(x), rel=1e-12)
+    np.testing.assert_allclose(w.adjoint(c), x, atol=1e-12)

@@ -1,0 +1,55 @@
+"""FWI objective contracts that the Taylor tests cannot see (written from the survivors of
+the sampled mutation run, docs/testing.md)."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from msinv.core.regularisation import Regulariser
+from msinv.scattering.fwi import DEFAULT_BOUNDS, Misfit, fwi
+from msinv.scattering.helmholtz import simulate
+
+
+@pytest.mark.parametrize("weight", [0.3, 1.0, 4.0])
+def test_objective_is_data_term_plus_regulariser(small_geometry, bump, rng, weight):
+    """Misfit(reg=R)(eta) = Misfit()(eta) + R(eta), value and gradient, for any weight > 0
+    (a weight below 1 is not a 'switched-off' regulariser)."""
+    g = small_geometry
+    data = simulate(bump(g), g, [1.0, 2.0], scheme=4, dtype=np.complex128)
+    reg = Regulariser("tv", weight, eps=1e-2)
+    eta = 0.5 * bump(g) + 0.01 * rng.standard_normal((g.n, g.n))
+    v0, g0 = Misfit(g, data, [1.0, 2.0], scheme=4)(eta)
+    v1, g1 = Misfit(g, data, [1.0, 2.0], scheme=4, reg=reg)(eta)
+    rv, rg = reg(eta)
+    assert rv > 0
+    assert v1 == pytest.approx(v0 + rv, rel=1e-12)
+    np.testing.assert_allclose(g1, g0 + rg, rtol=1e-12, atol=1e-14 * np.abs(g1).max())
+
+
+def test_evaluations_count_the_calls(small_geometry, bump):
+    """``evaluations`` is the number of objective evaluations so far (0 before the first)."""
+    g = small_geometry
+    data = simulate(bump(g), g, [1.0], scheme=4, dtype=np.complex128)
+    m = Misfit(g, data, [1.0], scheme=4)
+    assert m.evaluations == 0
+    for k in range(1, 3):
+        m(np.zeros((g.n, g.n)))
+        assert m.evaluations == k
+
+
+def test_default_bounds_keep_the_squared_slowness_positive():
+    """The default lower bound on eta lies in (-1, 0): every admissible model has 1 + eta > 0
+    (the solver refuses the rest) and eta = 0 is admissible."""
+    lower, upper = DEFAULT_BOUNDS
+    assert -1.0 < lower < 0.0
+    assert upper is None or upper > 0.0
+
+
+def test_library_and_cli_default_to_the_same_iteration_count():
+    """One default for 'L-BFGS-B iterations per stage', whether FWI is called from Python or
+    from ``msinv scatter invert``."""
+    from msinv.cli.scatter_invert import invert
+
+    cli_default = inspect.signature(invert).parameters["iterations"].default.default
+    assert inspect.signature(fwi).parameters["iterations"].default == cli_default
