@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 from discretize import TensorMesh
 
-from msinv.gravity.compression import CompressedSensitivity, wavelet_transform
+from msinv.core.errors import UserInputError
+from msinv.gravity.compression import (
+    CompressedSensitivity,
+    CompressionConfig,
+    _keep,
+    assemble,
+    wavelet_transform,
+)
 from msinv.gravity.sensitivity import build_sensitivity
 from msinv.gravity.weighting import distance_weighting
 
@@ -64,3 +71,43 @@ def test_wavelet_transform_of_a_2d_or_3d_grid_is_orthonormal(rng, grid):
     c = w.forward(x)
     assert np.linalg.norm(c) == pytest.approx(np.linalg.norm(x), rel=1e-12)
     np.testing.assert_allclose(w.adjoint(c), x, atol=1e-12)
+
+
+def test_config_level_boundary():
+    """level >= 1 is the documented range: 1 is accepted, 0 refused."""
+    assert CompressionConfig(level=1).level == 1
+    with pytest.raises(UserInputError, match="level must be >= 1"):
+        CompressionConfig(level=0)
+
+
+@pytest.mark.parametrize("bad", ["zero", "negative", "short"])
+def test_compress_refuses_weights_that_are_not_positive_per_cell(rng, bad):
+    """Sensitivity weights divide the model: a zero, a negative or a missing weight is refused
+    before any work (not a silent division by zero)."""
+    grid = (4, 4, 2)
+    g = rng.standard_normal((3, 32))
+    w = np.ones(32)
+    if bad == "zero":
+        w[5] = 0.0
+    elif bad == "negative":
+        w[5] = -1.0
+    else:
+        w = w[:-1]
+    with pytest.raises(UserInputError, match="weights must be 32 positive values"):
+        CompressedSensitivity.compress(g, grid, weights=w)
+
+
+def test_threshold_rule_keeps_coefficients_at_the_threshold():
+    """rule="threshold" keeps ``|c| >= threshold * max|c|`` (documented), the boundary
+    included: with threshold 1/2 the coefficient of magnitude max/2 stays."""
+    config = CompressionConfig(rule="threshold", threshold=0.5)
+    c = np.array([0.25, -1.0, 0.5, 0.0, -0.5, 0.49])
+    np.testing.assert_array_equal(_keep(c, config, None, float(c @ c)), [1, 2, 4])
+
+
+def test_assemble_of_no_rows_is_an_empty_matrix():
+    """No rows (e.g. a window without stations) give a valid (0, n_coefficients) matrix."""
+    w = wavelet_transform((4, 4, 2), "daub2", level=1)
+    m = assemble([], w)
+    assert m.shape == (0, w.shape_out[0]) and m.nnz == 0
+    assert (m @ np.ones(w.shape_out[0])).shape == (0,)

@@ -1,0 +1,59 @@
+"""Inversion internals stated by their definitions (written from the survivors of the sampled
+mutation run, docs/testing.md)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from discretize import TensorMesh
+
+from msinv.gravity.forward import GravityOperator
+from msinv.gravity.inversion import InversionConfig, _preconditioner, finish, invert
+from msinv.gravity.regularisation import Regularisation
+from msinv.gravity.sensitivity import build_sensitivity
+from msinv.gravity.weighting import distance_weighting
+
+
+@pytest.mark.parametrize("n_data", [5, 64, 150])
+def test_jacobi_preconditioner_is_the_inverse_diagonal_of_the_normal_matrix(rng, n_data):
+    """M^-1 r = r / diag(G^T W_d^2 G + beta R), however many 64-row blocks G spans."""
+    g = rng.standard_normal((n_data, 30)).astype(np.float32)
+    wd2 = rng.uniform(0.5, 2.0, n_data)
+    reg_h = sp.diags(rng.uniform(1.0, 3.0, 30))
+    beta = 0.7
+    r = rng.standard_normal(30)
+    g64 = g.astype(np.float64)
+    diag = np.einsum("ij,i,ij->j", g64, wd2, g64) + beta * reg_h.diagonal()
+    m_inv = _preconditioner("jacobi", reg_h, GravityOperator(g), wd2)(beta)
+    np.testing.assert_allclose(m_inv(r), r / diag, rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+def test_finish_with_the_exact_g(rng, mode):
+    """finish() re-solves with the exact G: in mode 1 the β search restarts and lands on the
+    target misfit (which the approximate G's model misses), in mode 2 the β is kept; φ_d is
+    the true misfit of the returned model and phi_d_approximate what the approximate G said."""
+    mesh = TensorMesh(
+        [np.full(6, 20.0), np.full(6, 20.0), np.full(4, 20.0)], origin=[-60, -60, -80]
+    )
+    xs, ys = np.meshgrid(np.linspace(-50, 50, 5), np.linspace(-50, 50, 5))
+    st = np.column_stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    g = build_sensitivity(mesh, st)
+    true = np.where(np.linalg.norm(mesh.cell_centers - [0, 0, -40], axis=1) < 30, 0.3, 0.0)
+    sigma = np.full(st.shape[0], 0.02 * np.abs(g @ true).max())
+    data = g @ true + sigma * rng.standard_normal(st.shape[0])
+    reg = Regularisation(mesh, weights=distance_weighting(mesh, st))
+    config = InversionConfig(mode=mode, tolc=0.02, beta=None if mode == 1 else 1e-3)
+    approx = invert(GravityOperator(1.15 * g), data, sigma, reg, config=config)
+    out = finish(GravityOperator(g), approx, data, sigma, reg, config=config)
+
+    def phi_d(m):
+        return float(np.sum(((g @ m - data) / sigma) ** 2))
+
+    assert out.phi_d == pytest.approx(phi_d(out.model))
+    assert out.phi_d_approximate == approx.phi_d
+    target = data.size
+    if mode == 1:
+        assert abs(phi_d(approx.model) - target) > 0.02 * target  # finishing has work to do
+        assert out.converged and abs(out.phi_d - target) <= 0.02 * target
+    else:
+        assert out.beta == approx.beta
