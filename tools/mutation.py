@@ -359,7 +359,10 @@ def update_results(change) -> dict:
 
 def _module_record(results: dict, rel: str, sha: str) -> dict:
     record = results["modules"].get(rel)
-    if record is None or record["source_sha1"] != sha:
+    if record is not None and record["source_sha1"] != sha:  # the module changed: start again
+        results.setdefault("earlier_sources", {})[f"{rel}@{record['source_sha1'][:10]}"] = record
+        record = None
+    if record is None:
         record = results["modules"][rel] = {"source_sha1": sha, "mutants": {}}
     return record
 

@@ -6,8 +6,9 @@ import pytest
 import scipy.sparse as sp
 from discretize import TensorMesh
 
+from msinv.core.errors import UserInputError
 from msinv.gravity.forward import GravityOperator
-from msinv.gravity.inversion import InversionConfig, _preconditioner, finish, invert
+from msinv.gravity.inversion import InversionConfig, SparseConfig, _preconditioner, finish, invert
 from msinv.gravity.regularisation import Regularisation
 from msinv.gravity.sensitivity import build_sensitivity
 from msinv.gravity.weighting import distance_weighting
@@ -27,11 +28,10 @@ def test_jacobi_preconditioner_is_the_inverse_diagonal_of_the_normal_matrix(rng,
     np.testing.assert_allclose(m_inv(r), r / diag, rtol=1e-10)
 
 
-@pytest.mark.parametrize("mode", [1, 2])
-def test_finish_with_the_exact_g(rng, mode):
-    """finish() re-solves with the exact G: in mode 1 the β search restarts and lands on the
-    target misfit (which the approximate G's model misses), in mode 2 the β is kept; φ_d is
-    the true misfit of the returned model and phi_d_approximate what the approximate G said."""
+@pytest.fixture(scope="module")
+def small():
+    """A 6 x 6 x 4 mesh, 25 stations, a buried sphere, 2% noise: (mesh, G, data, sigma, reg)."""
+    rng = np.random.default_rng(1717)
     mesh = TensorMesh(
         [np.full(6, 20.0), np.full(6, 20.0), np.full(4, 20.0)], origin=[-60, -60, -80]
     )
@@ -41,7 +41,16 @@ def test_finish_with_the_exact_g(rng, mode):
     true = np.where(np.linalg.norm(mesh.cell_centers - [0, 0, -40], axis=1) < 30, 0.3, 0.0)
     sigma = np.full(st.shape[0], 0.02 * np.abs(g @ true).max())
     data = g @ true + sigma * rng.standard_normal(st.shape[0])
-    reg = Regularisation(mesh, weights=distance_weighting(mesh, st))
+    return mesh, g, data, sigma, distance_weighting(mesh, st)
+
+
+@pytest.mark.parametrize("mode", [1, 2])
+def test_finish_with_the_exact_g(small, mode):
+    """finish() re-solves with the exact G: in mode 1 the β search restarts and lands on the
+    target misfit (which the approximate G's model misses), in mode 2 the β is kept; φ_d is
+    the true misfit of the returned model and phi_d_approximate what the approximate G said."""
+    mesh, g, data, sigma, w = small
+    reg = Regularisation(mesh, weights=w)
     config = InversionConfig(mode=mode, tolc=0.02, beta=None if mode == 1 else 1e-3)
     approx = invert(GravityOperator(1.15 * g), data, sigma, reg, config=config)
     out = finish(GravityOperator(g), approx, data, sigma, reg, config=config)
@@ -57,3 +66,63 @@ def test_finish_with_the_exact_g(rng, mode):
         assert out.converged and abs(out.phi_d - target) <= 0.02 * target
     else:
         assert out.beta == approx.beta
+
+
+ACCEPTED = [
+    {"scale": 0.0},
+    {"scale": 0.5},
+    {"scale": 1.0},
+    {"norms": (0.0, 2.0, 1.0, 0.5)},
+    {"eps": 1e-6, "eps_grad": 1e-9},
+    {"max_irls": 1, "cooling": 1.01, "tol": 1e-9},
+    {"cg_tol": 0.5},
+    {"misfit_tolerance": 0.0},
+    {"misfit_tolerance": 0.5},
+]
+REFUSED = [
+    {"scale": -0.1},
+    {"scale": 1.1},
+    {"norms": (2.1, 2.0, 2.0, 2.0)},
+    {"norms": (2.0, 2.0, 2.0, -0.5)},
+    {"norms": (2.0, 2.0, 2.0)},
+    {"eps": 0.0},
+    {"eps_grad": -1.0},
+    {"max_irls": 0},
+    {"cooling": 1.0},
+    {"tol": 0.0},
+    {"cg_tol": 0.0},
+    {"cg_tol": 1.0},
+    {"misfit_tolerance": 1.0},
+    {"misfit_tolerance": -0.1},
+]
+
+
+@pytest.mark.parametrize("fields", ACCEPTED)
+def test_sparse_config_accepts_its_documented_range(fields):
+    config = SparseConfig(**fields)
+    assert all(getattr(config, k) == v for k, v in fields.items())
+
+
+@pytest.mark.parametrize("fields", REFUSED)
+def test_sparse_config_refuses_values_outside_it(fields):
+    with pytest.raises(UserInputError):
+        SparseConfig(**fields)
+
+
+def test_irls_cools_eps_by_the_cooling_factor(small):
+    """Each IRLS iteration divides ε of every term by ``cooling`` until its floor (SparseConfig):
+    the logged ε of consecutive iterations have the ratio 1 / cooling."""
+    mesh, g, data, sigma, w = small
+    cooling = 1.5
+    sparse = SparseConfig(
+        norms=(1.0, 1.0, 1.0, 1.0), eps=1e-9, eps_grad=1e-12, cooling=cooling, max_irls=4
+    )
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=1, tolc=0.05), sparse=sparse,
+    )  # fmt: skip
+    eps = {e.irls: e.eps for e in res.log if e.irls > 0}
+    assert len(eps) >= 3
+    for k in sorted(eps)[1:]:
+        for key, value in eps[k].items():
+            assert value == pytest.approx(eps[k - 1][key] / cooling, rel=1e-12), (k, key)

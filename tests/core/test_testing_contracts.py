@@ -1,0 +1,23 @@
+"""The Taylor test's step contract at its boundaries (written from a survivor of the sampled
+mutation run, docs/testing.md)."""
+
+import numpy as np
+import pytest
+
+from msinv.core import taylor_test
+from msinv.core.errors import UserInputError
+
+
+def _cubic(x):
+    return float(np.sum(x**3)), 3 * x**2
+
+
+def test_two_steps_are_enough_and_one_is_refused(rng):
+    """'steps must be >= 2 decreasing positive values': two steps give one rate, one is refused."""
+    x, dx = rng.uniform(1, 2, 4), rng.standard_normal(4)
+    res = taylor_test(_cubic, x, dx, steps=[1e-2, 5e-3])
+    assert res.rates.shape == (1,)
+    with pytest.raises(UserInputError, match=">= 2 decreasing"):
+        taylor_test(_cubic, x, dx, steps=[1e-2])
+    with pytest.raises(UserInputError, match=">= 2 decreasing"):
+        taylor_test(_cubic, x, dx, steps=[1e-2, 0.0])
