@@ -514,7 +514,10 @@ def run(args) -> None:
             )
             record.update(base)
         timeout = args.timeout_factor * record["baseline_wall_s"] + 20.0
-        print(f"{rel}: {len(todo)} of {len(sample)} sampled ({len(mutants)} in all) to run")
+        print(
+            f"{rel}: {len(todo)} of {len(sample)} sampled ({len(mutants)} in all) to run",
+            flush=True,
+        )
         for mutant in todo:
             if spent > budget:
                 print(f"CPU budget of {args.budget_min} min spent; run again to resume")
@@ -552,7 +555,10 @@ def run(args) -> None:
                 rec["summary"] = summarise(rec, equivalent)
 
             record = _module_record(update_results(add), rel, sha)
-            print(f"  {mutant.id} {mutant.kind:8s} L{mutant.line:<4d} {status:9s} {wall:6.1f}s")
+            print(
+                f"  {mutant.id} {mutant.kind:8s} L{mutant.line:<4d} {status:9s} {wall:6.1f}s",
+                flush=True,
+            )
 
 
 def report(args) -> None:

@@ -126,3 +126,21 @@ def test_irls_cools_eps_by_the_cooling_factor(small):
     for k in sorted(eps)[1:]:
         for key, value in eps[k].items():
             assert value == pytest.approx(eps[k - 1][key] / cooling, rel=1e-12), (k, key)
+
+
+def test_default_eps_floor_is_a_tenth_of_the_l2_models_98th_percentile(small):
+    """eps = None: each term's ε floor is the 98th percentile of |f| of the L2 model divided by
+    10 (SparseConfig); with a strong cooling the last IRLS iterations sit on that floor."""
+    mesh, g, data, sigma, w = small
+    config = InversionConfig(mode=1, tolc=0.05)
+    l2 = invert(GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), config=config)
+    sparse = SparseConfig(norms=(1.0, 1.0, 1.0, 1.0), cooling=1e6, max_irls=3)
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), config=config,
+        sparse=sparse,
+    )  # fmt: skip
+    last = [e.eps for e in res.log if e.irls > 0][-1]
+    reg = Regularisation(mesh, weights=w)
+    for key, value in last.items():
+        f = np.abs(reg.model_quantity(l2.model, key))
+        assert value == pytest.approx(max(np.percentile(f, 98) / 10, 1e-12), rel=1e-9), key

@@ -1,0 +1,65 @@
+"""Weighted least-squares terms and smoothed lp norms against their definitions (written from
+the survivors of the sampled mutation run, docs/testing.md)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from msinv.core.operator import LinearOperator
+from msinv.core.regularisation import LpNorm, WeightedTerm
+
+
+class _Sparse(LinearOperator):
+    """A real sparse matrix as an operator (``matrix`` attribute, as the gravity terms)."""
+
+    real_model = True
+
+    def __init__(self, matrix):
+        self.matrix = sp.csr_array(matrix)
+        self.shape_out, self.shape_in = (self.matrix.shape[0],), (self.matrix.shape[1],)
+        self.dtype = np.dtype(np.float64)
+
+    def forward(self, x):
+        return self.matrix @ x
+
+    def adjoint(self, y):
+        return self.matrix.T @ y
+
+
+@pytest.fixture
+def term(rng):
+    a = sp.random_array((9, 5), density=0.6, rng=rng) + sp.eye_array(9, 5)
+    t = WeightedTerm(_Sparse(a), rhs=rng.standard_normal(9))
+    t.set_weights("user", rng.uniform(0.5, 2.0, 9))
+    t.set_weights("irls", rng.uniform(0.1, 1.0, 9))
+    return t, a.toarray()
+
+
+def test_weighted_term_is_its_quadratic_form(term, rng):
+    """phi(x) = sum w (Lx - b)^2 = x.N x - 2 x.L^T W b + b.W b, with N = L^T W L given by
+    normal(), normal_matrix() and normal_rhs() (weights the product of their factors)."""
+    t, a = term
+    w = t.factors["user"] * t.factors["irls"]
+    np.testing.assert_allclose(t.weights, w)
+    x = rng.standard_normal(5)
+    n = a.T @ (w[:, None] * a)
+    assert t.value(x) == pytest.approx(np.sum(w * (a @ x - t.rhs) ** 2), rel=1e-12)
+    np.testing.assert_allclose(t.normal(x), n @ x, rtol=1e-12)
+    np.testing.assert_allclose(t.normal_matrix().toarray(), n, rtol=1e-12)
+    np.testing.assert_allclose(t.normal_rhs(), a.T @ (w * t.rhs), rtol=1e-12)
+    quadratic = x @ t.normal(x) - 2 * x @ t.normal_rhs() + np.sum(w * t.rhs**2)
+    assert t.value(x) == pytest.approx(quadratic, rel=1e-10)
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, 1.5, 2.0])
+def test_lp_norm_and_its_lawson_weights(p):
+    """rho(r) = sum (r^2 + eps^2)^(p/2); w = (r^2 + eps^2)^((p-2)/2), so sum w r^2 + eps^2 w
+    = rho: the IRLS quadratic touches the norm at the current residual."""
+    norm = LpNorm(p, eps=0.3)
+    r = np.array([0.0, 0.1, -0.5, 2.0])
+    expected = np.sum((r**2 + 0.09) ** (p / 2))
+    assert norm(r) == pytest.approx(expected, rel=1e-12)
+    assert norm(np.zeros(3)) == pytest.approx(3 * 0.3**p, rel=1e-12)
+    w = norm.weights(r)
+    np.testing.assert_allclose(w, (r**2 + 0.09) ** ((p - 2) / 2), rtol=1e-12)
+    assert np.sum(w * (r**2 + 0.09)) == pytest.approx(norm(r), rel=1e-12)
