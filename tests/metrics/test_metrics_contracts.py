@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from msinv.core.errors import UserInputError
-from msinv.metrics import crps, rrmse
+from msinv.metrics import crps, data_misfit, rrmse
 
 
 @pytest.mark.parametrize("bad", [np.array([["a", "b"], ["c", "d"]]), np.array([[None, 1.0]] * 2)])
@@ -17,3 +17,17 @@ def test_metrics_refuse_non_numeric_arrays_in_one_line(bad):
         rrmse(bad, good)
     with pytest.raises(UserInputError, match="expected a numeric array"):
         crps(np.stack([good, good]), bad)
+
+
+def test_data_misfit_refuses_only_an_all_zero_datum():
+    """The relative misfit is undefined for a zero datum (refused) and plain ||p - d|| for a
+    datum of norm 1."""
+    d = np.zeros((2, 1, 3, 4), complex)
+    d[0, 0, 1, 2] = 1.0  # norm 1
+    d[1, 0, 0, 0] = 3.0j
+    p = d + 0.5
+    expected = [np.sqrt(12 * 0.25), np.sqrt(12 * 0.25) / 3]
+    np.testing.assert_allclose(data_misfit(p, d), expected, rtol=1e-12)
+    d[1] = 0.0
+    with pytest.raises(UserInputError, match="identically zero"):
+        data_misfit(p, d)
