@@ -169,7 +169,9 @@ def test_coarse_compressed_sensitivity_is_built_and_reused(block, tmp_path):  # 
     assert np.linalg.norm(op_c.forward(x) - exact) <= 0.05 * np.linalg.norm(exact)
     *_, how = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0, build)
     assert how.startswith("compressed coarse G reused")
-    moved = CoarseBuild(stations=st + np.array([0.0, 0.0, 5.0]), work=tmp_path, budget=2**26, workers=1)
+    moved = CoarseBuild(
+        stations=st + np.array([0.0, 0.0, 5.0]), work=tmp_path, budget=2**26, workers=1
+    )
     *_, how = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0, moved)
     assert "built" in how  # other stations: not reused
 
