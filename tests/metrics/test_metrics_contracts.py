@@ -31,3 +31,22 @@ def test_data_misfit_refuses_only_an_all_zero_datum():
     d[1] = 0.0
     with pytest.raises(UserInputError, match="identically zero"):
         data_misfit(p, d)
+
+
+def test_rrmse_needs_images_on_both_sides():
+    """rrmse compares images (..., n, n), a single (n, n) image included; a 1-D prediction or
+    a 1-D target is refused even when the other side is an image."""
+    img = np.ones((3, 3))
+    assert rrmse(2 * img, img) == pytest.approx(1.0)  # one (n, n) image on each side
+    with pytest.raises(UserInputError, match="expected images"):
+        rrmse(np.ones(3), img)
+    with pytest.raises(UserInputError, match="expected images"):
+        rrmse(img, np.ones(3))
+
+
+def test_data_misfit_with_one_axis_per_datum():
+    """ndim=1 (one axis per datum, e.g. per-frequency vectors) is allowed: one value per row."""
+    d = np.array([[1.0, 0.0], [0.0, 2.0]])
+    np.testing.assert_allclose(data_misfit(d + 1.0, d, ndim=1), [np.sqrt(2), np.sqrt(2) / 2])
+    with pytest.raises(UserInputError, match="axes per datum"):
+        data_misfit(d, d, ndim=0)
