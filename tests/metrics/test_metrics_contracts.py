@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from msinv.core.errors import UserInputError
-from msinv.metrics import crps, data_misfit, rrmse
+from msinv.metrics import crps, data_misfit, rrmse, sinkhorn_divergence
 
 
 @pytest.mark.parametrize("bad", [np.array([["a", "b"], ["c", "d"]]), np.array([[None, 1.0]] * 2)])
@@ -50,3 +50,12 @@ def test_data_misfit_with_one_axis_per_datum():
     np.testing.assert_allclose(data_misfit(d + 1.0, d, ndim=1), [np.sqrt(2), np.sqrt(2) / 2])
     with pytest.raises(UserInputError, match="axes per datum"):
         data_misfit(d, d, ndim=0)
+
+
+def test_sinkhorn_that_does_not_converge_says_so(rng):
+    """An iteration budget too small for the tolerance raises, instead of returning the value
+    of an unconverged plan."""
+    x, y = rng.standard_normal((6, 3, 3)), rng.standard_normal((5, 3, 3)) + 1.0
+    assert np.isfinite(sinkhorn_divergence(x, y, eps=20.0))
+    with pytest.raises(RuntimeError, match="not converged"):
+        sinkhorn_divergence(x, y, eps=20.0, max_iter=1, tol=1e-14)
