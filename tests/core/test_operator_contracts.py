@@ -1,0 +1,46 @@
+"""What the dot-product test must catch (written from the survivors of the sampled mutation
+run, docs/testing.md)."""
+
+import numpy as np
+import pytest
+
+from msinv.core.operator import LinearOperator, dottest
+
+
+class _Scale(LinearOperator):
+    """x -> d * x with a chosen (possibly wrong) adjoint."""
+
+    def __init__(self, d, adjoint):
+        self.d = np.asarray(d)
+        self.shape_in = self.shape_out = self.d.shape
+        self.dtype = self.d.dtype
+        self._adjoint = adjoint
+
+    def forward(self, x):
+        return self.d * x
+
+    def adjoint(self, y):
+        return self._adjoint(self.d, y)
+
+
+def test_default_tolerance_is_tight_in_double_precision(rng):
+    """In float64 an adjoint wrong by one part in a million fails the default tolerance."""
+    d = rng.standard_normal(8)
+    dottest(_Scale(d, lambda d, y: d * y), rng)
+    with pytest.raises(AssertionError, match="dot-product test"):
+        dottest(_Scale(d, lambda d, y: (1 + 1e-6) * d * y), rng)
+
+
+def test_single_precision_gets_a_single_precision_tolerance(rng):
+    """A right float32 adjoint passes (rounding ~1e-7 is not a wrong adjoint)."""
+    d = rng.standard_normal(64).astype(np.float32)
+    for _ in range(5):
+        dottest(_Scale(d, lambda d, y: (d * y).astype(np.float32)), rng)
+
+
+def test_complex_operator_is_probed_with_complex_data(rng):
+    """An adjoint that ignores the imaginary part of y is wrong; only a complex y shows it."""
+    d = (rng.standard_normal(6) + 1j * rng.standard_normal(6)).astype(np.complex128)
+    dottest(_Scale(d, lambda d, y: np.conj(d) * y), rng)
+    with pytest.raises(AssertionError, match="dot-product test"):
+        dottest(_Scale(d, lambda d, y: np.conj(d) * y.real), rng)
