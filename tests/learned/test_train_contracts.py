@@ -23,6 +23,7 @@ def test_device_choice():
 @pytest.mark.parametrize("field", ["steps", "batch", "checkpoint_every", "log_every"])
 def test_run_counts_must_be_positive(field):
     """Step, batch and interval counts of [run] are >= 1: 1 is accepted, 0 refused."""
-    assert getattr(RunConfig(**{field: 1}), field) == 1
+    base = {"steps": 10, "out": "run"}
+    assert getattr(RunConfig(**{**base, field: 1}), field) == 1
     with pytest.raises(UserInputError, match="must be >= 1"):
-        RunConfig(**{field: 0})
+        RunConfig(**{**base, field: 0})
