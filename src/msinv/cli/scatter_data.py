@@ -93,14 +93,13 @@ def _scheme(scheme: str) -> str:
 def _geometry(name: GeometryName, n: int, pml_width: int | None):
     from msinv.scattering import Geometry
 
-    if pml_width is None:
-        pml_width = max(4, round(10 * n / 80))
-    return Geometry.paper(n, pml_width=pml_width)
+    return Geometry.paper(n, pml_width="auto" if pml_width is None else pml_width)
 
 
 _PML_HELP = (
-    "PML width in nodes (default 10 at n = 80, scaled with n: with the default scheme the "
-    "fastest set-up within the disk budget, docs/benchmarks.md; the published data used 20)."
+    "PML width in nodes, sigma_max 80 (default: chosen by the solver per frequency, 6-10 "
+    "nodes at n = 80, the fastest set-up within the disk budget, docs/benchmarks.md; the "
+    "published data used 20)."
 )
 
 
