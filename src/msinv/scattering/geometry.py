@@ -52,7 +52,8 @@ class Geometry:
     pml_strength : float or None
         Peak damping :math:`\\sigma_{max}` of the quadratic profile
         :math:`\\sigma(t) = \\sigma_{max} t^2`, ``t`` in (0, 1] across the layer (> 0);
-        None with ``pml_width="auto"`` (chosen with the width), required otherwise.
+        default (None) 80 with an integer width; None with ``pml_width="auto"`` (chosen with
+        the width).
     n_sources : int
         Number of plane-wave incidence directions (>= 1).
     n_receivers : int
@@ -80,7 +81,7 @@ class Geometry:
     n: int
     extent: tuple[float, float] = (-0.5, 0.5)
     pml_width: int | str = 20
-    pml_strength: float | None = 80.0
+    pml_strength: float | None = None
     n_sources: int = 80
     n_receivers: int = 80
     receiver_radius: float = 0.5
@@ -107,6 +108,8 @@ class Geometry:
             if not isinstance(self.pml_width, int | np.integer) or not 1 <= self.pml_width <= 200:
                 bad("pml_width", self.pml_width, "an integer in [1, 200] or 'auto'")
             object.__setattr__(self, "pml_width", int(self.pml_width))
+            if self.pml_strength is None:
+                object.__setattr__(self, "pml_strength", 80.0)
             if not (
                 isinstance(self.pml_strength, int | float | np.number)
                 and math.isfinite(self.pml_strength)
@@ -151,8 +154,6 @@ class Geometry:
             pml_width = "auto"
         if pml_width == "published":
             pml_width = published_pml_width(n)
-        if pml_width != "auto" and pml_strength is None:
-            pml_strength = 80.0
         return cls(
             n=n,
             extent=(-0.5, 0.5),
