@@ -14,7 +14,8 @@ listed as such):
 * ``superlu-colamd``: SciPy SuperLU with its defaults (COLAMD), complex128;
 * ``umfpack``: ``scikits.umfpack`` (``scikit-umfpack``), complex128; it solves one column at
   a time;
-* ``mumps-<ordering>``: ``python-mumps`` (sequential MUMPS), complex64 and complex128;
+* ``mumps-<ordering>``: ``python-mumps`` (sequential MUMPS; METIS, SCOTCH where the
+  library has them, and its automatic choice), complex64 and complex128;
 * ``pardiso-real``: ``pypardiso`` (MKL PARDISO, real float64 only): the real equivalent
   system ``[[Re A, -Im A], [Im A, Re A]]`` of twice the size;
 * ``mkl-pardiso``: ``py-mkl-pardiso`` (MKL PARDISO, complex structurally symmetric,
@@ -185,7 +186,7 @@ def candidates(p: dict) -> dict:
             "nat",
         ),
     }
-    for ordering in ("metis", "auto"):
+    for ordering in _mumps_orderings():
         for dtype in (c64, c128):
             out[f"mumps-{ordering} {np.dtype(dtype).name}"] = (
                 "mumps",
@@ -195,13 +196,22 @@ def candidates(p: dict) -> dict:
     return out
 
 
+def _mumps_orderings() -> list[str]:
+    """The MUMPS orderings tried: METIS and SCOTCH where the library has them, and "auto"."""
+    try:
+        import mumps
+    except ImportError:
+        return ["auto"]  # listed, then skipped as not installed
+    return [o for o in ("metis", "scotch", "auto") if o in mumps.possible_orderings()]
+
+
 def available(module: str | None) -> bool:
     if module is None:
         return True
     try:
         __import__(module)
         return True
-    except ImportError:
+    except ImportError:  # also a build for another NumPy ABI
         return False
 
 
