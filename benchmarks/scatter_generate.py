@@ -11,7 +11,8 @@ f = 2.5, 5, 10) and on the same ``--samples`` squares phantoms:
   schemes with the published 20-node PML (the first compact default), a 10-node PML (the
   CLI's first compact default) and the PML chosen per frequency (``auto-pml``: the defaults of
   ``simulate`` and ``msinv scatter generate`` with ``Geometry.paper(80)``), and every other
-  registered compact scheme.
+  registered compact scheme (``compact4``, ``compact6``: sixth order for variable k) with the
+  PML chosen per frequency.
 
 Every configuration is also checked against the disk series (pixel-averaged disks; the
 acceptance budget is 1 % at f = 2.5 and 5, 2 % at f = 10). Times are CPU seconds of this process
