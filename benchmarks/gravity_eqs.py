@@ -11,8 +11,10 @@ fairer figure on a loaded machine) and peak memory (max RSS of the method's own 
 Methods (each in its own subprocess, results cached per method in the output folder, so a
 rerun resumes):
 
-* ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β for χ² = N).
+* ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β by UPRE, depth 1.5 cells).
 * ``msinv-daub2``: the same layer with 2-D db2 compression at r* = 5 % and the full-G finish.
+* ``msinv-target`` (on request): β for GZES's target misfit χ² = N instead of UPRE.
+* ``msinv-auto`` (on request): the depth chosen among 1, 1.5, 2.5, 4 cells by UPRE.
 * ``harmonica-cv``: ``EquivalentSources`` with depth and damping chosen by 5-fold
   cross-validation (verde's R² score) on a grid of depths (1 to 6 station spacings) and
   dampings (1e-2 to 100) that is extended beyond any edge its best lies on
@@ -45,6 +47,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("msinv", "harmonica-cv", "harmonica-gb", "simpeg", "msinv-daub2")
+#: msinv's variants: the options of ``EquivalentLayer`` (more methods, run on request).
+MSINV = {
+    "msinv": {},
+    "msinv-daub2": {"wavelet": "daub2"},
+    "msinv-target": {"trade_off": "target"},
+    "msinv-auto": {"depth": "auto"},
+}
 MACHINE = "shared 2-core x86_64 VM, under load from parallel work"
 
 
@@ -104,7 +113,7 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
     if method.startswith("msinv"):
         from msinv.gravity.equivalent import EquivalentLayer
 
-        layer = EquivalentLayer(wavelet="daub2" if method == "msinv-daub2" else None)
+        layer = EquivalentLayer(**MSINV[method])
         small = synthetic_survey_small()  # compile the numba kernels outside the timing
         EquivalentLayer().fit(small.points, small.data, small.sigma).predict(small.points)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -117,6 +126,9 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
         out["phi_d"] = layer.phi_d_
         out["phi_d_compressed"] = getattr(layer, "phi_d_compressed_", None)
         out["timings"] = layer.timings_
+        out["beta"], out["trade_off"] = getattr(layer, "beta_", None), layer.trade_off_
+        if "depth" in layer.cv_scores_:
+            out["depth_scores"] = {f"{k:.1f}": v for k, v in layer.cv_scores_["depth"].items()}
         if hasattr(layer, "windows_"):
             out["windows"] = len(layer.windows_)
         else:
@@ -275,8 +287,8 @@ def table(results: dict) -> str:
     for name, r in results["methods"].items():
         cpu = r.get("fit_cpu_seconds")
         rows.append(
-            f"| {name} | {r['rms_upward_300m']:.4f} | {r['rms_surface_interior']:.4f} | "
-            f"{r['rms_surface_gap']:.4f} | {r['fit_seconds']:.1f} | "
+            f"| {name} | {r['rms_upward_300m']:.5f} | {r['rms_surface_interior']:.5f} | "
+            f"{r['rms_surface_gap']:.5f} | {r['fit_seconds']:.1f} | "
             f"{'-' if cpu is None else f'{cpu:.1f}'} | {r['peak_rss_bytes'] / 1e6:.0f} |"
         )
     return "\n".join(rows) + "\n"

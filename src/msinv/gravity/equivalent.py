@@ -115,7 +115,7 @@ class EquivalentLayer:
           risk estimate φ_d + 2 tr A − N (Mallows' C_p; Vogel 2002, ch. 7), the β whose field
           is expected closest to the noise-free data. The target misfit χ² = N leaves a
           misfit of N − tr A to the noise only when the fit has no bias, so it over-smooths
-          (on the benchmark survey β 10× too large, χ²/N 0.75 at the UPRE optimum);
+          (on the benchmark survey: see ``docs/gravity.md``);
         * ``"target"``: φ_d = chifact·N (GZES mode 1, the GZINVES default);
         * ``"gcv"``: the minimum of generalised cross-validation (needs no σ scale);
         * ``"cv"`` (default without ``sigma``): k-fold cross-validation over a range of β's.
@@ -150,10 +150,10 @@ class EquivalentLayer:
     seed : int
         Seed of the folds.
     default_depth : float
-        Depth of the layer in cells when ``depth`` is not given: 1.5, the depth that both
-        the UPRE and 5-fold cross-validation choose among (1, 1.5, 2, 2.5, 3.5) cells on the
-        2,000-station benchmark survey (``benchmarks/gravity_eqs.py``; the predictive risk
-        rises by 4 % at 2.5 cells and by 10 % at 3.5).
+        Depth of the layer in cells when ``depth`` is not given: 1.5, the depth UPRE chooses
+        among 1, 1.5, 2.5 and 4 cells on the 2,000-station benchmark survey
+        (``benchmarks/gravity_eqs.py --methods msinv-auto``; ``depth="auto"`` makes that
+        choice on each survey, at 4× the cost).
 
     Attributes
     ----------
