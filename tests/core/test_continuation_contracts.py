@@ -1,0 +1,54 @@
+"""Stopping rules and bounds of the continuation driver at their boundaries (written from the
+survivors of the sampled mutation run, docs/testing.md)."""
+
+import numpy as np
+import pytest
+
+from msinv.core.continuation import Stage, continuation
+from msinv.core.errors import UserInputError
+
+
+def _quadratic(centre):
+    centre = np.asarray(centre, dtype=float).ravel()
+
+    def fun(x):
+        r = x - centre
+        return 0.5 * float(r @ r), r
+
+    return fun
+
+
+def test_one_iteration_is_a_valid_stage():
+    assert Stage("a", max_iter=1).max_iter == 1
+    with pytest.raises(UserInputError, match="max_iter must be >= 1"):
+        Stage("a", max_iter=0)
+
+
+def test_a_stage_that_starts_exactly_on_its_target_runs_no_iteration():
+    """'a stage that starts at or below it runs no iteration': f0 = 1 = target exactly."""
+    res = continuation([Stage("a", target=1.0)], lambda s: _quadratic([1.0, 1.0]), np.zeros(2))
+    assert res.stages[0].iterations == 0 and "met at start" in res.stages[0].message
+    np.testing.assert_array_equal(res.model, np.zeros(2))
+
+
+def test_ending_exactly_on_the_target_is_reported_as_reaching_it():
+    """The objective 'falls to or below' the target: an end value equal to it counts."""
+
+    def one_step(fun, x, box, stage, on_iterate):
+        x = np.array([0.0, 1.0])  # J = 1/2 exactly
+        on_iterate(x)
+        return x, 1, "one step"
+
+    stage = Stage("a", target=0.5, minimiser=one_step)
+    res = continuation([stage], lambda s: _quadratic([1.0, 1.0]), np.zeros(2))
+    assert res.stages[0].message.startswith("reached target")
+
+
+def test_scalar_lower_and_per_cell_upper_bounds():
+    """bounds = (scalar, array): the per-cell upper bound holds cell by cell."""
+    hi = np.array([0.5, 2.0, 0.25])
+    res = continuation(
+        [Stage("a", max_iter=200)], lambda s: _quadratic([1.0, 1.0, -1.0]), np.zeros(3),
+        bounds=(0.0, hi),
+    )  # fmt: skip
+    np.testing.assert_allclose(res.model, [0.5, 1.0, 0.0], atol=1e-6)
