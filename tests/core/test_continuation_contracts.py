@@ -7,15 +7,7 @@ import pytest
 from msinv.core.continuation import Stage, continuation
 from msinv.core.errors import UserInputError
 
-
-def _quadratic(centre):
-    centre = np.asarray(centre, dtype=float).ravel()
-
-    def fun(x):
-        r = x - centre
-        return 0.5 * float(r @ r), r
-
-    return fun
+from .test_continuation import _quadratic
 
 
 def test_one_iteration_is_a_valid_stage():

@@ -5,31 +5,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from msinv.core.operator import LinearOperator
 from msinv.core.regularisation import LpNorm, WeightedTerm
-
-
-class _Sparse(LinearOperator):
-    """A real sparse matrix as an operator (``matrix`` attribute, as the gravity terms)."""
-
-    real_model = True
-
-    def __init__(self, matrix):
-        self.matrix = sp.csr_array(matrix)
-        self.shape_out, self.shape_in = (self.matrix.shape[0],), (self.matrix.shape[1],)
-        self.dtype = np.dtype(np.float64)
-
-    def forward(self, x):
-        return self.matrix @ x
-
-    def adjoint(self, y):
-        return self.matrix.T @ y
+from msinv.gravity.regularisation import SparseOperator  # a real sparse matrix with .matrix
 
 
 @pytest.fixture
 def term(rng):
     a = sp.random_array((9, 5), density=0.6, rng=rng) + sp.eye_array(9, 5)
-    t = WeightedTerm(_Sparse(a), rhs=rng.standard_normal(9))
+    t = WeightedTerm(SparseOperator(a), rhs=rng.standard_normal(9))
     t.set_weights("user", rng.uniform(0.5, 2.0, 9))
     t.set_weights("irls", rng.uniform(0.1, 1.0, 9))
     return t, a.toarray()
