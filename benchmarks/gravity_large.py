@@ -424,7 +424,7 @@ def main():
                 ],
                 "correlation_with_true": float(np.corrcoef(model, true)[0, 1]),
                 "recovered_max": recovered_max(mesh, model),
-                "levels": getattr(res, "levels", None),
+                "levels": res.levels,
                 "peak_rss_bytes_so_far": peak_rss_bytes(),
             }
             np.save(args.work / f"{name}.npy", model)
