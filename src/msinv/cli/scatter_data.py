@@ -122,7 +122,7 @@ def simulate(
     outgoing e^{-i omega t} convention), `OUT/run.json` (configuration and provenance) and
     `OUT/scatter.png`. The output folder is checked before computing; files are written
     atomically. Under 4 points per wavelength a warning is printed; under 2 the run is refused.
-    Run time: about 0.15 CPU s per frequency at n = 80 with the defaults (1.1 s with
+    Run time: about 0.15-0.17 CPU s per frequency at n = 80 with the defaults (1.1-1.5 s with
     --scheme wide8 and the published 20-node PML; docs/benchmarks.md, loaded 2-core VM).
 
     **Examples**
@@ -237,9 +237,9 @@ def generate(
     what is missing: finished chunks are kept, the workers stop with the command. Every chunk
     is written with a checksum; on resume the finished chunks are read back and a damaged one
     is computed again (`msinv scatter info --verify` checks a store). A different
-    configuration on an existing store is refused, naming the field. Run time: about 0.15 CPU s
+    configuration on an existing store is refused, naming the field. Run time: 0.15-0.17 CPU s
     per sample and frequency at n = 80 with the defaults (compact-opt, PML chosen per
-    frequency; 1.1 s with --scheme wide8 --pml-width 20, the published set-up;
+    frequency; 1.1-1.5 s with --scheme wide8 --pml-width 20, the published set-up;
     docs/benchmarks.md, measured on a loaded 2-core VM); --workers N divides the wall time
     by up to N.
 
