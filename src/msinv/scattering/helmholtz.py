@@ -412,11 +412,17 @@ class HelmholtzSolver:
         ``(n_terms, n, n)``, for ``lam`` (n_total**2, k) and ``u`` (k, n, n)."""
         ops = self._ops
         n = self.geometry.n
+        uc = np.ascontiguousarray(u.reshape(u.shape[0], -1).T)  # (n**2, k)
+        lam_e = None
         out = []
         for p_h, q in zip(ops.left_h, ops.right, strict=True):
-            mu = self._restrict(lam) if p_h is None else self._contrast(p_h @ lam)
-            qu = u if q is None else (q @ u.reshape(u.shape[0], -1).T).T.reshape(u.shape)
-            out.append((np.conj(mu) * qu).real.sum(axis=0).reshape(n, n))
+            if p_h is None:
+                lam_e = lam[self._bg.nodes_p] if lam_e is None else lam_e
+                mu = lam_e
+            else:
+                mu = p_h @ lam
+            qu = uc if q is None else q @ uc
+            out.append((mu.real * qu.real + mu.imag * qu.imag).sum(axis=1).reshape(n, n))
         return np.stack(out)
 
     def _restrict(self, u: np.ndarray) -> np.ndarray:
