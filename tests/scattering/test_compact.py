@@ -76,6 +76,7 @@ def test_pml_reflection_is_small_and_falls_with_the_width(scheme):
         small = Geometry(n=41, extent=(-0.5, 0.5), pml_width=width)
         assert np.isclose(small.h, h) and np.isclose(big.h, h)
         reflection[width] = _rel(_point_field(small, scheme, 41), ref)
+    # measured (compact-opt and compact6 alike): 1.9e-2, 1.7e-3, 7.6e-4 at 5, 10, 20 nodes
     assert reflection[5] > reflection[10] > reflection[20]
     assert reflection[10] < 1e-2 and reflection[20] < 2e-3, reflection
 
