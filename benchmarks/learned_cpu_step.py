@@ -5,7 +5,10 @@ changes wall time, much less CPU time) of
 
 * ``bequinet_f``: B-EquiNet's F* (3 frequencies) forward and backward at ``n = 80``, batch 16;
 * ``score_cnn``: one denoising-loss forward and backward of the paper's score CNN
-  (``ScoreCNN(3)``) at ``n = 80``, batch 16;
+  (``ScoreCNN(3)``) at ``n = 80``, batch 16, with msinv's circular padding and with torch's,
+  alternated in one process;
+* ``score_cnn_profile``: the shares of that step's CPU time spent in concatenations
+  (``aten::cat``), copies and zero fills (torch profiler, self time);
 * ``reduced_equinet_cnn``: one training step (F*, CNN, loss, backward) of the reduced
   benchmark's EquiNet-CNN (configs/learned-reduced-equinet-cnn.toml) at ``n = 32``, batch 16.
 
@@ -29,7 +32,7 @@ import torch
 
 
 def cpu_seconds(step, reps: int) -> float:
-    step()
+    step()  # warm-up
     times = []
     for _ in range(reps):
         t0 = time.process_time()
@@ -65,14 +68,64 @@ def _loss_step(model, condition, eta, reps):
     return cpu_seconds(step, reps)
 
 
-def score_cnn(reps: int) -> float:
+def score_cnn(reps: int) -> float | dict:
+    """The score CNN's step; where msinv has its own circular padding, also torch's, the two
+    alternated in one process (same weights) so that the machine's load hits both alike."""
+    from msinv.learned.diffusion.precond import EDMDenoiser
+    from msinv.learned.networks import cnn
+
+    torch.manual_seed(0)
+    score = cnn.ScoreCNN(3)
+    alpha, eta = torch.randn(16, 3, 80, 80), torch.randn(16, 1, 80, 80)
+    model = EDMDenoiser(score)
+    if not hasattr(cnn, "CircularConv2d"):
+        return _loss_step(model, lambda: score.condition(alpha), eta, reps)
+    convs = [m for m in score.modules() if isinstance(m, cnn.CircularConv2d)]
+    best = {"circular_pad1": [], "torch_circular_pad": []}
+    for _ in range(reps):
+        for name, cls in (
+            ("torch_circular_pad", torch.nn.Conv2d),
+            ("circular_pad1", cnn.CircularConv2d),
+        ):
+            for m in convs:
+                m.__class__ = cls
+            best[name].append(_loss_step(model, lambda: score.condition(alpha), eta, 1))
+    return {name: min(v) for name, v in best.items()}
+
+
+def score_cnn_profile(reps: int) -> dict:
+    """Shares of the score CNN step's CPU time (torch profiler, self time): concatenation
+    (``aten::cat``, the DenseNet rounds and the trunk's input), copies and zero fills."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from msinv.learned.diffusion.loss import DenoisingLoss
     from msinv.learned.diffusion.precond import EDMDenoiser
     from msinv.learned.networks.cnn import ScoreCNN
 
     torch.manual_seed(0)
     score = ScoreCNN(3)
+    model, loss = EDMDenoiser(score), DenoisingLoss()
     alpha, eta = torch.randn(16, 3, 80, 80), torch.randn(16, 1, 80, 80)
-    return _loss_step(EDMDenoiser(score), lambda: score.condition(alpha), eta, reps)
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        model.zero_grad()
+        loss(model, eta, score.condition(alpha), g).mean().backward()
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    groups = {
+        "cat": ("aten::cat",),
+        "copy": ("aten::copy_",),
+        "fill": ("aten::fill_", "aten::zero_"),
+    }
+    return {
+        name: round(sum(e.self_cpu_time_total for e in events if e.key in keys) / total, 4)
+        for name, keys in groups.items()
+    }
 
 
 def reduced_equinet_cnn(reps: int) -> float:
@@ -120,8 +173,9 @@ def main() -> None:
         "cpu_seconds": {},
     }
     for part in args.parts.split(","):
-        record["cpu_seconds"][part] = PARTS[part](args.reps)
-        print(part, record["cpu_seconds"][part], flush=True)
+        key = "profile_shares" if part.endswith("_profile") else "cpu_seconds"
+        record.setdefault(key, {})[part] = PARTS[part](args.reps)
+        print(part, record[key][part], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
 
