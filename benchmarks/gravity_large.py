@@ -161,6 +161,68 @@ def simpeg_worker(inputs: Path):
     )
 
 
+def build_timeline(partial: Path) -> dict:
+    """Build time from the block files' modification times (a resumed build's gaps between
+    runs left out: a gap longer than ``3 x`` the median block time counts as the median)."""
+    times = sorted(f.stat().st_mtime for f in partial.glob("block_*.npz"))
+    gaps = np.diff(times)
+    median = float(np.median(gaps)) if gaps.size else 0.0
+    counted = np.where(gaps > 3 * median, median, gaps)
+    return {
+        "blocks": len(times),
+        "seconds_building_estimated": float(counted.sum() + median),
+        "median_seconds_per_block": median,
+        "pauses_left_out": int(np.count_nonzero(gaps > 3 * median)),
+    }
+
+
+def blocks_probe(folder: Path, true) -> np.ndarray:
+    """The true model's exact data stored block by block by the build (its ``probe``)."""
+    from msinv.gravity.sensitivity import _digest
+
+    plan = json.loads((folder / "plan.json").read_text())
+    if plan["probe"] != _digest(np.asarray(true, dtype=np.float64)):
+        raise SystemExit(f"{folder}: the blocks were built with another probe model")
+    files = sorted(folder.glob("block_*.npz"))
+    if len(files) * plan["block_rows"] < plan["n_data"]:
+        raise SystemExit(f"{folder}: {len(files)} blocks, not all of the build")
+    out = []
+    for f in files:
+        with np.load(f) as z:
+            out.append(z["probe"])
+    return np.concatenate(out)
+
+
+def exact_misfit_subset(mesh, stations, model, data, sigma, k: int) -> dict:
+    """χ² of a model against the data on ``k`` evenly spread stations with the exact forward
+    (the whole set would cost one full kernel pass), scaled to N."""
+    from msinv.gravity.forward import gz
+
+    pick = np.linspace(0, stations.shape[0] - 1, k).astype(int)
+    t0 = time.perf_counter()
+    pred = gz(mesh, stations[pick], model)
+    chi2 = float(np.sum(((pred - data[pick]) / sigma[pick]) ** 2))
+    return {
+        "stations": int(k),
+        "phi_d_scaled_to_n": chi2 * stations.shape[0] / k,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def recovered_max(mesh, model) -> dict:
+    i = int(np.argmax(model))
+    c = mesh.cell_centers[i]
+    return {"value_gcc": float(model[i]), "east_m": float(c[0]), "north_m": float(c[1]),
+            "elevation_m": float(c[2])}  # fmt: skip
+
+
+def save_result(path: Path, result: dict) -> None:
+    from msinv.core.outputs import write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(result, indent=2) + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nx", type=int, default=128)
@@ -175,6 +237,31 @@ def main():
     parser.add_argument("--work", type=Path, default=Path("/tmp/grav_large"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/gravity_large.json")
     parser.add_argument("--skip-inversion", action="store_true")
+    parser.add_argument(
+        "--parts",
+        default="single,levels",
+        help="inversions to run (comma-separated): single (one level), levels (coarse-to-fine, "
+        "2 levels, the coarse level with its own compressed sensitivity)",
+    )
+    parser.add_argument(
+        "--exact-subset",
+        type=int,
+        default=200,
+        help="stations on which each final model's true misfit is measured with the exact "
+        "forward (0: none)",
+    )
+    parser.add_argument(
+        "--blocks",
+        type=Path,
+        help="a folder with the block files of a build finished by an earlier run (e.g. hard "
+        "links made while it ran): its true-model data and its timeline are taken from them",
+    )
+    parser.add_argument(
+        "--build-result",
+        type=Path,
+        help="the JSON of the run that built the sensitivity (--skip-inversion), kept as "
+        "'build_run'",
+    )
     parser.add_argument("--simpeg-python", type=Path)
     parser.add_argument("--simpeg-stations", type=int, default=100)
     parser.add_argument("--simpeg-worker", type=Path, help=argparse.SUPPRESS)
@@ -184,6 +271,7 @@ def main():
         return
     from msinv.core.provenance import provenance
     from msinv.gravity.inversion import InversionConfig
+    from msinv.gravity.multilevel import CoarseBuild
     from msinv.gravity.pipeline import (
         InversionProblem,
         SensitivitySettings,
@@ -191,16 +279,19 @@ def main():
         run_inversion,
     )
     from msinv.gravity.regularisation import Regularisation
-    from msinv.gravity.sensitivity import build_compressed
+    from msinv.gravity.sensitivity import build_compressed, load_sensitivity
     from msinv.gravity.weighting import depth_weighting
 
     args.work.mkdir(parents=True, exist_ok=True)
-    result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()}): shared "
+    result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if result.get("command") != "python " + " ".join(sys.argv):
+        result.setdefault("earlier_commands", []).append(result.get("command"))
+    result.update(
+        machine=f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()}): shared "
         "2-core x86_64 VM, under load from parallel work",
-        "command": "python " + " ".join(sys.argv),
-        "load_average_before": load(),
-    }
+        command="python " + " ".join(sys.argv),
+        load_average_before=load(),
+    )
     t0 = time.perf_counter()
     mesh, stations, true = make_problem(
         args.nx, args.ny, args.nz, args.h, args.stations_per_side, args.seed
@@ -213,40 +304,68 @@ def main():
         dense_float32_bytes=int(stations.shape[0]) * int(mesh.n_cells) * 4,
         setup_seconds=time.perf_counter() - t0,
     )
-    print(json.dumps(result), flush=True)
+    print(json.dumps({k: result[k] for k in ("n_data", "n_cells", "dense_float32_bytes")}))
     settings = SensitivitySettings(
         rstar=args.rstar, memory=int(args.memory_gib * 2**30), workers=args.workers
     )
+    matrix, exact_file = args.work / "gzinv3d.mtx", args.work / "true_data.npy"
+    if args.build_result is not None:
+        result["build_run"] = json.loads(args.build_result.read_text())
+    if args.blocks is not None:
+        result["sensitivity_build_timeline"] = build_timeline(args.blocks)
+        if matrix.exists() and not exact_file.exists():
+            np.save(exact_file, blocks_probe(args.blocks, true))
     t0 = time.perf_counter()
-    op, _, clean = build_compressed(
-        mesh,
-        stations,
-        active,
-        row_scaling(mesh, active, w, True),
-        settings.compression(),
-        args.work / "gzinv3d.mtx",
-        budget=settings.budget,
-        model_weights=w,
-        workers=settings.workers,
-        log=lambda line: print(time.strftime("%H:%M:%S"), line, flush=True),
-        probe=true,
-    )
+    if matrix.exists() and exact_file.exists():  # a finished build: load it
+        op = load_sensitivity(matrix, stations=stations)[0]
+        clean = np.load(exact_file)
+        how = f"loaded the finished build {matrix} in {time.perf_counter() - t0:.1f} s"
+    else:
+        partial = matrix.with_name(matrix.name + ".partial")
+        timeline = build_timeline(partial) if partial.exists() else None
+        op, _, clean = build_compressed(
+            mesh,
+            stations,
+            active,
+            row_scaling(mesh, active, w, True),
+            settings.compression(),
+            matrix,
+            budget=settings.budget,
+            model_weights=w,
+            workers=settings.workers,
+            log=lambda line: print(time.strftime("%H:%M:%S"), line, flush=True),
+            probe=true,
+        )
+        np.save(exact_file, clean)
+        how = f"built (or resumed) in this run in {time.perf_counter() - t0:.1f} s"
+        result["sensitivity_build_this_run_seconds"] = time.perf_counter() - t0
+        if timeline is not None:
+            result["sensitivity_build_before_this_run"] = timeline
     rng = np.random.default_rng(args.seed)
     sigma = np.full(clean.size, 0.02 * np.abs(clean).max())
     data = clean + sigma * rng.standard_normal(clean.size)
     result["sensitivity"] = {
-        "seconds_this_run": time.perf_counter() - t0,
+        **result.get("sensitivity", {}),
+        "how": how,
         "memory_budget_bytes": settings.budget,
         **op.diagnostics(None, true, sigma, exact=clean),
         "peak_rss_bytes_so_far": peak_rss_bytes(),
     }
     print(json.dumps(result["sensitivity"]), flush=True)
+    save_result(args.out, result)
     if args.simpeg_python is not None:
         pick, pred = run_simpeg(args, mesh, stations, true, result)
         result["simpeg"]["max_relative_difference_vs_msinv_exact"] = float(
             np.abs(pred - clean[pick]).max() / np.abs(clean[pick]).max()
         )
+        t0 = time.perf_counter()
+        from msinv.gravity.forward import gz
+
+        gz(mesh, stations[pick], true)
+        result["simpeg"]["msinv_exact_forward_same_stations_seconds"] = time.perf_counter() - t0
+        result["simpeg"]["msinv_compressed_forward_all_stations_seconds"] = _timed_forward(op, true)
         print(json.dumps(result["simpeg"]), flush=True)
+        save_result(args.out, result)
     if not args.skip_inversion:
         reg = Regularisation(mesh, weights=w)
         n = reg.n_active
@@ -266,37 +385,65 @@ def main():
             active,
             np.zeros(data.size),
         )
-        for name, levels in (("inversion_single_level", 1), ("inversion_coarse_to_fine", 2)):
+        runs = {"single": ("inversion_single_level", 1), "levels": ("inversion_coarse_to_fine", 2)}
+        for part in args.parts.split(","):
+            name, levels = runs[part]
+            build = CoarseBuild(
+                stations=stations,
+                work=args.work,
+                rstar=args.rstar,
+                budget=settings.budget,
+                workers=settings.workers,
+                log=lambda line: print(time.strftime("%H:%M:%S"), line, flush=True),
+            )
             t0 = time.perf_counter()
-            res = run_inversion(problem, levels=levels)
+            res = run_inversion(problem, levels=levels, build=build)
+            seconds = time.perf_counter() - t0
             model = res.model
             result[name] = {
-                "seconds": time.perf_counter() - t0,
+                "seconds": seconds,
                 "phi_d": res.phi_d,
                 "target": res.target,
                 "phi_d_over_target": res.phi_d / res.target,
                 "converged": res.converged,
+                "beta": res.beta,
                 "beta_solves": len(res.log),
                 "cg_iterations": sum(e.cg_iterations for e in res.log),
+                "log": [
+                    {"beta": e.beta, "phi_d": e.phi_d, "cg": e.cg_iterations, "s": e.seconds}
+                    for e in res.log
+                ],
                 "correlation_with_true": float(np.corrcoef(model, true)[0, 1]),
+                "recovered_max": recovered_max(mesh, model),
                 "levels": getattr(res, "levels", None),
                 "peak_rss_bytes_so_far": peak_rss_bytes(),
             }
             np.save(args.work / f"{name}.npy", model)
+            if args.exact_subset:
+                result[name]["exact_misfit"] = exact_misfit_subset(
+                    mesh, stations, model, data, sigma, args.exact_subset
+                )
             print(json.dumps(result[name]), flush=True)
-        a, b = (
-            np.load(args.work / f"{n}.npy")
-            for n in ("inversion_single_level", "inversion_coarse_to_fine")
-        )
-        result["coarse_to_fine_vs_single_relative_model_difference"] = float(
-            np.linalg.norm(a - b) / np.linalg.norm(a)
-        )
+            save_result(args.out, result)
+        files = [
+            args.work / f"{n}.npy" for n in ("inversion_single_level", "inversion_coarse_to_fine")
+        ]
+        if all(f.exists() for f in files):
+            a, b = (np.load(f) for f in files)
+            result["coarse_to_fine_vs_single_relative_model_difference"] = float(
+                np.linalg.norm(a - b) / np.linalg.norm(a)
+            )
     result["peak_rss_bytes"] = peak_rss_bytes()
     result["load_average_after"] = load()
     result["provenance"] = provenance({k: str(v) for k, v in vars(args).items()})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    save_result(args.out, result)
     print(json.dumps({k: result[k] for k in ("peak_rss_bytes", "load_average_after")}))
+
+
+def _timed_forward(op, model) -> float:
+    t0 = time.perf_counter()
+    op.forward(model)
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ f = 2.5, 5, 10) and on the same ``--samples`` squares phantoms:
 * msinv's ``simulate`` (METIS nested dissection + SuperLU symmetric mode, complex64, one BLAS
   thread) in several configurations: ``paper-pml/wide8`` (the default before the compact
   schemes), ``pml10/auto`` (the fastest documented option before them), and the compact 3 x 3
-  schemes ``compact-opt`` (the new default of ``simulate`` and ``msinv scatter generate``) and
-  ``compact4``, with the published PML or a 10-node PML.
+  schemes ``compact-opt`` (the new default of ``simulate`` and ``msinv scatter generate``),
+  ``compact4`` and ``compact6`` (sixth order for variable k), with the published PML or a
+  10-node PML.
 
 Every configuration is also checked against the disk series (pixel-averaged disks; the
 acceptance budget is 1 % at f = 2.5 and 5, 2 % at f = 10). Times are CPU seconds of this process
@@ -67,6 +68,8 @@ CONFIGS = {
     "paper-pml/compact4": (None, "compact4"),
     "pml10/compact-opt": (10, "compact-opt"),
     "pml10/compact4": (10, "compact4"),
+    "paper-pml/compact6": (None, "compact6"),
+    "pml10/compact6": (10, "compact6"),
 }
 
 

@@ -55,6 +55,23 @@ def test_sparse_control_file_active_cells_and_outputs(tmp_path):
     below = full != -100
     assert np.all(full[deep & below] == 0.0)  # fixed cells stay at the reference model 0
     assert model.size == mesh.n_cells
-    # coarse-to-fine on the same files
-    _ok(["invert", str(ex / "inv.inp"), "--quiet", "--levels", "2"])
+    # the same norms with p from a per-cell file (a line 13 item): the same model
+    write_model(ex / "p0.txt", mesh, np.zeros(mesh.n_cells))
+    per_cell = dataclasses.replace(sparse, norms=(ex / "p0.txt", 1.0, 1.0, 1.0))
+    write_inversion_control(ex / "inv_cells.inp", per_cell)
+    _ok(["invert", str(ex / "inv_cells.inp"), "--quiet", "--out", str(ex / "cells")])
+    np.testing.assert_array_equal(read_model(ex / "cells" / "gzinv3d.den", mesh), full)
+    log = (ex / "cells" / "gzinv3d.log").read_text()
+    assert "per-cell norms: p from" in log
+    # a per-cell value out of range: one line naming the file and its line
+    bad = np.zeros(mesh.n_cells)
+    bad[5] = 3.0
+    write_model(ex / "p0.txt", mesh, bad)
+    result = runner.invoke(app, ["gravity", "invert", str(ex / "inv_cells.inp"), "--quiet"])
+    assert result.exit_code != 0
+    assert "p0.txt: line" in result.output and "norm exponents p in [0, 2]" in result.output
+    assert "Traceback" not in result.output
+    # coarse-to-fine on the same files (with progress lines: one per level)
+    out = _ok(["invert", str(ex / "inv.inp"), "--levels", "2"])
     assert json.loads((ex / "gzinv3d.json").read_text())["converged"]
+    assert "level 1: " in out and "level 2: " in out

@@ -64,6 +64,22 @@ def test_beta_search_hits_the_target(beta0):
     assert res.phi_d == phi(res.beta) and len(res.history) <= 15
 
 
+def test_beta_search_prior_slope_takes_the_newton_step():
+    # phi_d = 100 beta^0.5 exactly: with the true slope the second trial lands on the target
+    def phi(beta):
+        return 100 * beta**0.5
+
+    res = beta_search(phi, 300.0, 1.0, rtol=1e-6, slope=0.5)
+    assert res.converged and len(res.history) == 2
+    assert res.beta == pytest.approx(9.0)
+    without = beta_search(phi, 300.0, 1.0, rtol=1e-6)
+    assert len(without.history) > 2  # a bracketing step of 10 first
+    wrong = beta_search(phi, 300.0, 1.0, rtol=0.01, slope=5.0)  # a poor prior still converges
+    assert wrong.converged
+    with pytest.raises(ValueError, match="slope"):
+        beta_search(phi, 300.0, 1.0, slope=0.0)
+
+
 def test_beta_search_reports_failure_when_target_unreachable():
     res = beta_search(lambda b: 10 + 0 * b, 5.0, 1.0, max_iter=5)
     assert not res.converged and len(res.history) == 5

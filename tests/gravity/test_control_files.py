@@ -86,6 +86,60 @@ def test_sparse_norm_lines(tmp_path):
     assert c.norms is None and c.norm_scaling is None  # scaling ignored for least squares
 
 
+def test_per_cell_norm_and_scaling_files(tmp_path):
+    base = INV.format(alphas="null")
+    for name in ("p.txt", "q z.txt", "scale.txt"):
+        (tmp_path / name).write_text("1\n")
+    text = base + 'p.txt 1 1 "q z.txt"\nscale.txt 1e-4 2e-4\n'
+    c = read_inversion_control(_write(tmp_path, text))
+    folder = tmp_path.resolve()
+    assert c.norms == (folder / "p.txt", 1.0, 1.0, folder / "q z.txt")
+    assert c.norm_scaling == (folder / "scale.txt", 1e-4, 2e-4)
+    write_inversion_control(tmp_path / "again.inp", c)
+    assert read_inversion_control(tmp_path / "again.inp") == c
+    assert (tmp_path / "again.inp").read_text().splitlines()[12].startswith("p.txt 1.0 1.0")
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("p.txt 1 1\nnull\n", r"inv.inp: line 13: expected 'VALUE p qx qy qz', four items"),
+        ("p.txt 1 missing.txt 2\nnull\n", r"line 13: expected norm qy: a number or an existing "
+         r"file, found 'missing.txt'"),
+        ("0 1 1 3\nnull\n", "line 13: expected norm exponents between 0 and 2"),
+        ("VALUE 0 1 1 2\nscale.txt 1e-4\n", "line 14: expected 'scale eps epsGrad'"),
+        ("VALUE 0 1 1 2\nnope.txt 1e-4 1e-4\n", "line 14: expected Lq scaling: a number or an "
+         "existing file, found 'nope.txt'"),
+        ("VALUE 0 1 1 2\n1.5 1e-4 1e-4\n", "line 14: expected 0 <= scale <= 1"),
+    ],
+)  # fmt: skip
+def test_bad_norm_lines_name_the_line(tmp_path, lines, message):
+    (tmp_path / "p.txt").write_text("1\n")
+    (tmp_path / "scale.txt").write_text("1\n")
+    with pytest.raises(ValueError, match=message):
+        read_inversion_control(_write(tmp_path, INV.format(alphas="null") + lines))
+
+
+def test_per_cell_values_out_of_range_name_the_file_line(tmp_path):
+    import numpy as np
+    from discretize import TensorMesh
+
+    from msinv.gravity.ubc import read_model_within
+
+    mesh = TensorMesh([[10.0] * 3, [10.0] * 2, [10.0] * 2])
+    values = np.full(mesh.n_cells, 1.0)
+    values[7] = 2.5
+    path = tmp_path / "p.txt"
+    path.write_text("! per-cell p\n" + "\n".join(map(str, values)) + "\n")
+    with pytest.raises(ValueError, match=r"p.txt: line 9: expected norm exponents p in \[0, 2\], "
+                       r"found '2.5'"):  # fmt: skip
+        read_model_within(path, mesh, 0.0, 2.0, "norm exponents p")
+    values[7] = 0.5
+    path.write_text("\n".join(map(str, values)) + "\n")
+    got = read_model_within(path, mesh, 0.0, 2.0, "norm exponents p")
+    assert sorted(got) == sorted(values)
+
+
 @pytest.mark.parametrize("norms", [None, (0.0, 2.0, 2.0, 2.0)])
 def test_inversion_control_roundtrip(tmp_path, norms):
     c = InversionControl(

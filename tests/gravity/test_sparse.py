@@ -94,26 +94,15 @@ def test_user_weights_scale_their_term(block):  # noqa: F811
         reg.set_user_weights({"x": np.ones(5)})
 
 
-def test_coarse_to_fine_reaches_the_target(block):  # noqa: F811
-    from msinv.core.operator import dottest
-    from msinv.gravity.multilevel import coarse_level, coarsen_mesh
-    from msinv.gravity.pipeline import InversionProblem, run_inversion
+def _problem(block):  # noqa: F811
+    from msinv.gravity.pipeline import InversionProblem
 
     mesh, st, g, data, sigma, w = block
-    coarse, parent = coarsen_mesh(mesh)
-    assert coarse.shape_cells == (6, 5, 4)
-    np.testing.assert_allclose(np.bincount(parent, mesh.cell_volumes), coarse.cell_volumes)
     reg = Regularisation(mesh, weights=w)
-    op = GravityOperator(g)
-    _, reg_c, op_c, lo, hi, init, p = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0)
-    assert np.all(lo == -1.0) and np.all(hi == 1.0) and np.all(init == 0.0)
-    dottest(p, np.random.default_rng(2))
-    x = np.random.default_rng(3).standard_normal(p.shape_in[0])
-    np.testing.assert_allclose(op_c.forward(x), g @ p.forward(x))  # G_c = G P exactly
     n = reg.n_active
-    problem = InversionProblem(
+    return InversionProblem(
         mesh,
-        op,
+        GravityOperator(g),
         data,
         sigma,
         st,
@@ -127,6 +116,79 @@ def test_coarse_to_fine_reaches_the_target(block):  # noqa: F811
         np.ones(mesh.n_cells, bool),
         np.zeros(data.size),
     )
+
+
+def test_coarse_level_builds_the_coarse_mesh_sensitivity(block):  # noqa: F811
+    from msinv.core.operator import dottest
+    from msinv.gravity.multilevel import CoarseBuild, coarse_level, coarsen_mesh
+
+    mesh, st, g, _, _, w = block
+    coarse, parent = coarsen_mesh(mesh)
+    assert coarse.shape_cells == (6, 5, 4)
+    np.testing.assert_allclose(np.bincount(parent, mesh.cell_volumes), coarse.cell_volumes)
+    reg = Regularisation(mesh, weights=w)
+    op = GravityOperator(g)
+    # without stations: G P (the fine G times the prolongation)
+    *_, p, how = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0)
+    assert how.startswith("G P")
+    dottest(p, np.random.default_rng(2))
+    gp = np.stack([g @ p.forward(e) for e in np.eye(p.shape_in[0])], axis=1)
+    # with stations: the coarse mesh's own G, 8x fewer columns, equal to G P (the prism
+    # integral is additive: a coarse cell's sensitivity is the sum of its children's)
+    _, reg_c, op_c, lo, hi, init, p, how = coarse_level(
+        mesh, reg, op, -1.0, 1.0, 0.0, CoarseBuild(stations=st)
+    )
+    assert "dense coarse G built" in how and isinstance(op_c, GravityOperator)
+    assert op_c.matrix.shape == (st.shape[0], coarse.n_cells) and 8 * coarse.n_cells == g.shape[1]
+    assert np.all(lo == -1.0) and np.all(hi == 1.0) and np.all(init == 0.0)
+    np.testing.assert_allclose(op_c.matrix, gp, rtol=1e-9, atol=1e-12 * np.abs(gp).max())
+    assert reg_c.n_active == coarse.n_cells
+    # a fine cell out of the parameters: its coarse parent is not exact on the coarse mesh
+    codes = np.ones(mesh.n_cells, int)
+    codes[0] = 0
+    reg0 = Regularisation(mesh, active_codes=codes, weights=w)
+    op0 = GravityOperator(g[:, codes == 1])
+    *_, how = coarse_level(mesh, reg0, op0, -1.0, 1.0, 0.0, CoarseBuild(stations=st))
+    assert how.startswith("G P (a coarse cell has children")
+
+
+def test_coarse_compressed_sensitivity_is_built_and_reused(block, tmp_path):  # noqa: F811
+    from msinv.gravity.compression import CompressedSensitivity, CompressionConfig
+    from msinv.gravity.multilevel import CoarseBuild, coarse_level
+
+    mesh, st, g, _, _, w = block
+    reg = Regularisation(mesh, weights=w)
+    op = CompressedSensitivity.compress(g, mesh.shape_cells, weights=w, config=CompressionConfig())
+    build = CoarseBuild(stations=st, work=tmp_path, budget=2**26, workers=1)
+    _, _, op_c, *_, p, how = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0, build)
+    assert "compressed coarse G built" in how and (tmp_path / "gzinv3d_coarse1.mtx").exists()
+    assert op_c.shape_in[0] * 8 == op.shape_in[0] and op_c.r.max() <= op.r.max() + 1e-12
+    x = np.random.default_rng(4).uniform(0, 0.2, p.shape_in[0])
+    exact = g @ p.forward(x)
+    # per-row error <= r* of the scaled rows: a smooth model's data within a few percent
+    assert np.linalg.norm(op_c.forward(x) - exact) <= 0.05 * np.linalg.norm(exact)
+    *_, how = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0, build)
+    assert how.startswith("compressed coarse G reused")
+    moved = CoarseBuild(
+        stations=st + np.array([0.0, 0.0, 5.0]), work=tmp_path, budget=2**26, workers=1
+    )
+    *_, how = coarse_level(mesh, reg, op, -1.0, 1.0, 0.0, moved)
+    assert "built" in how  # other stations: not reused
+
+
+def test_coarse_to_fine_reaches_the_target(block):  # noqa: F811
+    from msinv.gravity.pipeline import run_inversion
+
+    problem = _problem(block)
     res = run_inversion(problem, levels=2)
-    assert res.converged and abs(res.phi_d - data.size) <= 0.02 * data.size
-    assert [lv["parameters"] for lv in res.levels] == [reg_c.n_active, n]
+    n = problem.data.size
+    assert res.converged and abs(res.phi_d - n) <= 0.02 * n
+    lv = res.levels
+    assert [x["parameters"] for x in lv] == [problem.reg.n_active // 8, problem.reg.n_active]
+    assert "dense coarse G built" in lv[0]["operator"]
+    # the fine level starts at the coarse level's beta and model
+    assert res.log[lv[0]["beta_solves"]].beta == lv[0]["beta"]
+    assert lv[0]["beta_solves"] + lv[1]["beta_solves"] == len(res.log)
+    single = run_inversion(problem, levels=1)
+    rel = np.linalg.norm(res.model - single.model) / np.linalg.norm(single.model)
+    assert rel < 0.3

@@ -28,7 +28,7 @@ def test_disk_oracle_on_the_paper_grid():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("disk", DISKS)
-@pytest.mark.parametrize("order", ["compact-opt", "compact4", 8, "auto"])
+@pytest.mark.parametrize("order", ["compact-opt", "compact4", "compact6", 8, "auto"])
 def test_disk_oracle_on_the_paper_grid_more_disks(disk, order):
     g = Geometry.paper(80)
     radius, contrast, centre = disk

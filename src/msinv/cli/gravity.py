@@ -308,7 +308,11 @@ def invert(
     control: Path = typer.Argument(..., help="GZINV3D control file (inv.inp)."),
     out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
     levels: int = typer.Option(
-        1, min=1, max=4, help="Mesh levels: 2 or more inverts coarse-to-fine (cells merged 2x2x2)."
+        1,
+        min=1,
+        max=4,
+        help="Mesh levels: 2 or more inverts coarse-to-fine (cells merged 2x2x2), each coarse "
+        "level with its own sensitivity (written to OUT as gzinv3d_coarse<k>.mtx, reused).",
     ),
     every_iteration: bool = typer.Option(
         False, help="Also write gzinv3d_NNN.den/.pre after every beta solve."
@@ -370,6 +374,11 @@ def invert(
         if event == "cg":
             bar.update(1)
             return
+        if event in ("level", "level_operator"):
+            if not quiet:
+                what = info.get("operator") or f"{info['parameters']} parameters"
+                bar.write(f"level {info['level']}: {what}")
+            return
         if write_iteration is not None:
             write_iteration(event, info)
         if not quiet:
@@ -380,7 +389,10 @@ def invert(
                 f"{info['n_lower'] + info['n_upper']} at bounds"
             )
 
-    res = run_inversion(problem, levels=levels, callback=progress)
+    from msinv.gravity.multilevel import CoarseBuild
+
+    build = CoarseBuild(stations=problem.locations, work=out, budget=limit)
+    res = run_inversion(problem, levels=levels, build=build, callback=progress)
     res = _true_misfit(problem, res, full_finish, limit, quiet, progress)
     bar.close()
     seconds = time.perf_counter() - t0
@@ -389,7 +401,9 @@ def invert(
         "mode": c.mode,
         "alphas": list(c.resolved_alphas),
         "smooth": c.smooth,
-        "norms": None if c.norms is None else [float(np.mean(p)) for p in c.norms],
+        "norms": None
+        if c.norms is None
+        else [str(p) if isinstance(p, Path) else float(p) for p in c.norms],
         "levels": levels,
     }
     write_inversion_outputs(problem, res, out, control_path=control, seconds=seconds, record=record)

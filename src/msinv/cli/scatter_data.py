@@ -24,7 +24,7 @@ _FAMILY_HELP = (
 _FREQS_HELP = "Ordinary frequencies f > 0 (omega = 2 pi f), e.g. --freqs 2.5 5 10."
 _SCHEME_HELP = (
     "Finite-difference scheme: compact-opt (default: 3x3 stencil, the fastest within the disk "
-    "budget), compact4, the wide stencils wide2-wide8 (wide8: the published 17-point cross; "
+    "budget), compact4, compact6 (sixth order for variable k), the wide stencils wide2-wide8 (wide8: the published 17-point cross; "
     "also 2, 4, 6, 8) or the per-frequency policy auto (wide orders)."
 )
 

@@ -207,7 +207,7 @@ def invert(
         "compact4",
         "--scheme",
         "--order",
-        help="Scheme of the inversion: compact4, compact-opt, wide2-wide8 (or a wide order "
+        help="Scheme of the inversion: compact4, compact-opt, compact6, wide2-wide8 (or a wide order "
         "2, 4, 6, 8); compact4 differs from the data's default compact-opt (inverse-crime "
         "guard).",
     ),

@@ -175,6 +175,7 @@ def beta_search(
     rtol: float = 0.02,
     factor: float = 10.0,
     max_iter: int = 30,
+    slope: float | None = None,
 ) -> BetaSearchResult:
     """Find β with ``|φ_d(β) − target| <= rtol·target`` for increasing φ_d(β).
 
@@ -194,6 +195,11 @@ def beta_search(
         ``factor**2``).
     max_iter : int
         Misfit evaluations at most.
+    slope : float, optional
+        A prior d(log φ_d)/d(log β) > 0 near the target (e.g. measured on a coarser mesh):
+        while only the first point is known, the second trial is the Newton step
+        ``log β − (log φ_d − log target) / slope`` (clamped to ``factor**2``) instead of a
+        bracketing step of ``factor``.
 
     Returns
     -------
@@ -202,6 +208,8 @@ def beta_search(
     """
     if not target > 0 or not beta0 > 0 or not factor > 1:
         raise UserInputError("target and beta0 must be > 0, factor > 1")
+    if slope is not None and not slope > 0:
+        raise UserInputError(f"slope must be > 0, got {slope}")
     history: list[tuple[float, float]] = []
     lo = hi = None  # (log β, log φ_d - log target) below / above the target
     side_lo = side_hi = 0  # how many times in a row each end has been kept
@@ -223,11 +231,14 @@ def beta_search(
             log_beta = lo[0] - flo * (hi[0] - lo[0]) / (fhi - flo)
         elif len(history) >= 2:
             (b1, p1), (b2, p2) = history[-2], history[-1]
-            slope = (np.log(p2) - np.log(p1)) / (np.log(b2) - np.log(b1))
-            step = -point[1] / slope if slope > 0 else np.inf
+            measured = (np.log(p2) - np.log(p1)) / (np.log(b2) - np.log(b1))
+            step = -point[1] / measured if measured > 0 else np.inf
             step = float(np.clip(step, -2 * np.log(factor), 2 * np.log(factor)))
             if not np.isfinite(step) or step == 0:
                 step = np.log(factor) * (1 if point[1] < 0 else -1)
+            log_beta = point[0] + step
+        elif slope is not None:
+            step = float(np.clip(-point[1] / slope, -2 * np.log(factor), 2 * np.log(factor)))
             log_beta = point[0] + step
         else:
             log_beta = point[0] + np.log(factor) * (1 if point[1] < 0 else -1)

@@ -25,6 +25,7 @@ DEFAULT_ALPHAS = (1e-4, 1.0, 1.0, 1.0)
 WAVELETS = ("daub1", "daub2", "daub3", "daub4", "daub5", "daub6", "symm4", "symm5", "symm6")
 _NULL = ("null", "default")
 _WORD = re.compile(r'"([^"]*)"|\'([^\']*)\'|(\S+)')
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eEdD][+-]?\d+)?$")
 
 
 class _Lines:
@@ -277,10 +278,12 @@ class InversionControl:
         Reference model in the smallness term only, or in the derivative terms too.
     weights_file : Path or None
         User weights of the model objective function.
-    norms : (float, float, float, float) or None
-        v6 sparse norms (p, q_x, q_y, q_z) in [0, 2]; None: least squares.
-    norm_scaling : (float, float or None, float or None) or None
-        (scale, ε, ε_grad); ε's None mean "choose from the L2 model"; only with ``norms``.
+    norms : (float or Path, float or Path, float or Path, float or Path) or None
+        v6 sparse norms (p, q_x, q_y, q_z) in [0, 2], each a number or a model file of
+        per-cell values; None: least squares.
+    norm_scaling : (float or Path, float or None, float or None) or None
+        (scale, ε, ε_grad), scale a number or a model file of per-cell values; ε's None mean
+        "choose from the L2 model"; only with ``norms``.
     """
 
     mode: int
@@ -297,8 +300,8 @@ class InversionControl:
     length_scales: tuple[float, float, float] | None
     smooth: str
     weights_file: Path | None
-    norms: tuple[float, float, float, float] | None = None
-    norm_scaling: tuple[float, float | None, float | None] | None = None
+    norms: tuple[float | Path, float | Path, float | Path, float | Path] | None = None
+    norm_scaling: tuple[float | Path, float | None, float | None] | None = None
 
     def __post_init__(self):
         if self.mode not in (1, 2, 3):
@@ -317,7 +320,9 @@ class InversionControl:
             raise UserInputError(
                 f"smooth: expected SMOOTH_MOD or SMOOTH_MOD_DIF, got {self.smooth!r}"
             )
-        if self.norms is not None and not all(0 <= p <= 2 for p in self.norms):
+        if self.norms is not None and not all(
+            isinstance(p, Path) or 0 <= p <= 2 for p in self.norms
+        ):
             raise UserInputError(f"norms: expected four exponents in [0, 2], got {self.norms}")
         if isinstance(self.lower, float) and isinstance(self.upper, float):
             if not self.lower < self.upper:
@@ -402,13 +407,63 @@ def _bounds(c: _Lines, lower_index: int, upper_index: int):
     return lower, upper
 
 
+def _number_or_file(c: _Lines, index: int, word: str, what: str) -> float | Path:
+    """One item of a line: a number, or a model file (relative to the control file, must
+    exist)."""
+    line = c.items[index][0]
+    if _NUMBER.match(word):
+        return parse_float(c.path, line, word, what)
+    path = c.folder / word
+    if not path.is_file():
+        raise GravityFileError(c.path, line, f"{what}: a number or an existing file", word)
+    return path
+
+
+def _norms(c: _Lines, index: int) -> tuple:
+    """Line 13: ``VALUE p qx qy qz``, or four items each a number or a model file of per-cell
+    values (``p.txt 2 2 2``). Numbers must lie in [0, 2] (files are checked when read)."""
+    words = c.words(index)
+    expected = (
+        "'VALUE p qx qy qz', four items each a number or a model file of per-cell norms, or null"
+    )
+    if words and words[0].upper() == "VALUE":
+        norms = tuple(c.numbers(index, (4,), "'VALUE p qx qy qz' (four exponents)"))
+    elif len(words) == 4:
+        names = ("p", "qx", "qy", "qz")
+        norms = tuple(
+            _number_or_file(c, index, w, f"norm {n}") for w, n in zip(words, names, strict=True)
+        )
+    else:
+        raise c.error(index, expected)
+    if not all(isinstance(p, Path) or 0 <= p <= 2 for p in norms):
+        raise c.error(index, "norm exponents between 0 and 2")
+    return norms
+
+
+def _norm_scaling(c: _Lines, index: int) -> tuple:
+    """Line 14: ``scale eps epsGrad`` (``VALUE`` allowed first); ``scale`` a number in [0, 1]
+    or a model file of per-cell values."""
+    words = c.words(index)
+    if words and words[0].upper() == "VALUE":
+        words = words[1:]
+    if len(words) != 3:
+        raise c.error(index, "'scale eps epsGrad' (scale a number or a model file) or null")
+    line = c.items[index][0]
+    scale = _number_or_file(c, index, words[0], "Lq scaling")
+    eps, eps_grad = (parse_float(c.path, line, w, "eps and epsGrad (numbers)") for w in words[1:])
+    if not ((isinstance(scale, Path) or 0 <= scale <= 1) and eps > 0 and eps_grad > 0):
+        raise c.error(index, "0 <= scale <= 1, eps > 0 and epsGrad > 0")
+    return (scale, eps, eps_grad)
+
+
 def read_inversion_control(path: str | Path) -> InversionControl:
     """Read a GZINV3D control file of GRAV3D v5 or v6.
 
     Items: mode; ``par tolc``; observations; sensitivity; initial model; reference model;
     active cells | null; lower bound; upper bound; ``αs αx αy αz`` | ``Lx Ly Lz`` | null;
     ``SMOOTH_MOD`` | ``SMOOTH_MOD_DIF``; weights | null; then optionally (v6) ``VALUE p qx qy
-    qz`` | null; ``scale eps epsGrad`` | null; MOF derivatives (must be null).
+    qz`` | four items, each a number or a model file of per-cell values | null; ``scale eps
+    epsGrad`` (scale a number or a model file) | null; MOF derivatives (must be null).
 
     A ``null`` initial model means "start from the reference model", a ``null`` reference model
     is 0, ``null`` bounds are ∓inf; ``null`` or ``DEFAULT`` α's are GRAV3D's defaults.
@@ -429,18 +484,10 @@ def read_inversion_control(path: str | Path) -> InversionControl:
 
     norms = scaling = None
     if c.get(12) is not None and not c.is_null(12):
-        words = c.words(12)
-        if not words or words[0].upper() != "VALUE":
-            raise c.error(12, "'VALUE p qx qy qz' or null")
-        norms = tuple(c.numbers(12, (4,), "'VALUE p qx qy qz' (four exponents)"))
-        if not all(0 <= p <= 2 for p in norms):
-            raise c.error(12, "norm exponents between 0 and 2")
+        norms = _norms(c, 12)
         scaling = (0.5, None, None)
         if c.get(13) is not None and not c.is_null(13):
-            scale, eps, eps_grad = c.numbers(13, (3,), "'scale eps epsGrad' or null")
-            if not (0 <= scale <= 1 and eps > 0 and eps_grad > 0):
-                raise c.error(13, "0 <= scale <= 1, eps > 0 and epsGrad > 0")
-            scaling = (scale, eps, eps_grad)
+            scaling = _norm_scaling(c, 13)
     if c.get(14) is not None and not c.is_null(14):
         raise c.error(14, "null (MOF derivatives are disabled in GRAV3D v6)")
 
@@ -527,10 +574,18 @@ def write_inversion_control(path: str | Path, control: InversionControl) -> None
         alphas = " ".join(map(repr, control.length_scales))
     else:
         alphas = "null"
-    norms = "null" if control.norms is None else "VALUE " + " ".join(map(repr, control.norms))
+
+    def word(value):
+        return _item(value, f) if isinstance(value, Path) else repr(value)
+
+    norms = "null"
+    if control.norms is not None:
+        norms = " ".join(map(word, control.norms))
+        if not any(isinstance(p, Path) for p in control.norms):
+            norms = "VALUE " + norms
     scaling = "null"
     if control.norm_scaling is not None and control.norm_scaling[1] is not None:
-        scaling = " ".join(map(repr, control.norm_scaling))
+        scaling = " ".join(map(word, control.norm_scaling))
     items = [
         (str(control.mode), "mode: 1 | 2 | 3"),
         (f"{control.par!r} {control.tolc!r}", "par, tolc"),
@@ -544,7 +599,7 @@ def write_inversion_control(path: str | Path, control: InversionControl) -> None
         (alphas, "alphaS alphaE alphaN alphaZ | Lx Ly Lz | null"),
         (control.smooth, "SMOOTH_MOD | SMOOTH_MOD_DIF"),
         (_item(control.weights_file, f), "additional weights | null"),
-        (norms, "VALUE p qx qy qz | null"),
+        (norms, "VALUE p qx qy qz | 4 items, numbers or per-cell files | null"),
         (scaling, "Lq scaling [0,1], zeroS, zeroXYZ | null"),
         ("null", "MOF derivatives | null"),
     ]

@@ -71,6 +71,10 @@ class InversionConfig:
         Modes 1 and 3 without ``beta``: the first β is ``beta_start`` times the trace-ratio
         estimate (:func:`estimate_beta0`), > 0. Starting over-regularised and searching
         downward keeps the early solves cheap (well conditioned) and warm-starts the later ones.
+    beta_slope : float or None
+        Mode 1: a prior d(log φ_d)/d(log β) > 0 near the target (e.g. measured on a coarser
+        mesh, :mod:`msinv.gravity.multilevel`); the second β trial is then a Newton step
+        instead of a bracketing step (:func:`msinv.core.solvers.beta_search`).
     """
 
     mode: int = 1
@@ -87,6 +91,7 @@ class InversionConfig:
     beta_start: float = 1e3
     mode3: str = "gcv"
     n_gcv_probe: int = 2
+    beta_slope: float | None = None
 
     def __post_init__(self):
         if self.mode3 not in ("gcv", "lcurve"):
@@ -99,6 +104,8 @@ class InversionConfig:
             )
         if not self.beta_start > 0:
             raise UserInputError(f"beta_start must be > 0, got {self.beta_start}")
+        if self.beta_slope is not None and not self.beta_slope > 0:
+            raise UserInputError(f"beta_slope must be > 0, got {self.beta_slope}")
         if self.mode not in (1, 2, 3):
             raise UserInputError(f"mode must be 1, 2 or 3, got {self.mode}")
         if not self.chifact > 0:
@@ -230,9 +237,10 @@ class SparseConfig:
         ``|w(ρ−ρ0)|`` divided by 10, floor of the cooling).
     eps_grad : float or None
         ε of the derivative terms (g/cc per metre); None: as ``eps``, from the L2 model.
-    scale : float
-        GRAV3D's "Lq scaling" in [0, 1]: read and recorded; msinv balances the terms by
-        SimPEG's scaled weights instead (see :meth:`Regularisation.reweight`).
+    scale : float or (n_cells,) numpy.ndarray
+        GRAV3D's "Lq scaling" in [0, 1] (a number or per-cell values): read and recorded;
+        msinv balances the terms by SimPEG's scaled weights instead (see
+        :meth:`Regularisation.reweight`).
     max_irls : int
         Re-weighted solves at most (>= 1).
     cooling : float
@@ -253,7 +261,7 @@ class SparseConfig:
     norms: tuple = (2.0, 2.0, 2.0, 2.0)
     eps: float | None = None
     eps_grad: float | None = None
-    scale: float = 0.5
+    scale: float | np.ndarray = 0.5
     max_irls: int = 20
     cooling: float = 2.0
     tol: float = 1e-2
@@ -271,8 +279,8 @@ class SparseConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise UserInputError(f"{name} must be > 0, got {value}")
-        if not 0 <= self.scale <= 1:
-            raise UserInputError(f"scale must be in [0, 1], got {self.scale}")
+        if not np.all((np.asarray(self.scale) >= 0) & (np.asarray(self.scale) <= 1)):
+            raise UserInputError("scale must be in [0, 1]")
         if self.max_irls < 1 or not self.cooling > 1 or not self.tol > 0:
             raise UserInputError("max_irls must be >= 1, cooling > 1 and tol > 0")
         if self.cg_tol is not None and not 0 < self.cg_tol < 1:
@@ -403,7 +411,14 @@ def invert(
     converged = True
     if config.mode == 1:
         target = config.chifact * data.size
-        res = beta_search(solve, target, beta0, rtol=config.tolc, max_iter=config.max_beta)
+        res = beta_search(
+            solve,
+            target,
+            beta0,
+            rtol=config.tolc,
+            max_iter=config.max_beta,
+            slope=config.beta_slope,
+        )
         beta, converged = res.beta, res.converged
     elif config.mode == 2:
         beta = beta0

@@ -13,7 +13,7 @@ functions; nothing of the workflow lives in the CLI.
   active cells (1 / 0 / −1, cells 0 and −1 fixed at the reference model), the weights stored
   with the sensitivity and the user's weights file, bounds, α's, sparse norms.
 * :func:`run_inversion`: the bounded inversion (L2, then IRLS for sparse norms), optionally
-  coarse-to-fine (:mod:`msinv.gravity.multilevel`).
+  coarse-to-fine (:mod:`msinv.gravity.multilevel`, each coarse level with its own sensitivity).
 * :func:`write_inversion_outputs`: ``gzinv3d.den/.pre/.out/.log/.vtk/.json`` and, on request,
   the model and data of every iteration (``gzinv3d_NNN.den/.pre``).
 """
@@ -352,7 +352,7 @@ def problem_from_control(control) -> InversionProblem:
     from msinv.gravity.inversion import InversionConfig, SparseConfig
     from msinv.gravity.regularisation import Regularisation, RegularisationConfig
     from msinv.gravity.sensitivity import load_sensitivity
-    from msinv.gravity.ubc import model_or_value, read_active
+    from msinv.gravity.ubc import model_or_value, read_active, read_model_within
     from msinv.gravity.ubc_data import read_observations
 
     c = control
@@ -400,15 +400,28 @@ def problem_from_control(control) -> InversionProblem:
     sparse = None
     if c.norms is not None:
         scale, eps, eps_grad = c.norm_scaling or (0.5, None, None)
+        names = ("p", "qx", "qy", "qz")
         norms = tuple(
-            model_or_value(p, mesh) if not isinstance(p, (int, float)) else float(p)
-            for p in c.norms
+            read_model_within(p, mesh, 0.0, 2.0, f"norm exponents {n}")
+            if isinstance(p, Path)
+            else float(p)
+            for p, n in zip(c.norms, names, strict=True)
         )
+        if isinstance(scale, Path):
+            scale_text = f"from {scale}"
+            scale = read_model_within(scale, mesh, 0.0, 1.0, "Lq scaling values")
+        else:
+            scale_text = f"{scale:g}"
         sparse = SparseConfig(norms=norms, eps=eps, eps_grad=eps_grad, scale=scale)
         notes.append(
-            f"Lq scaling {scale:g}: recorded; msinv balances each sparse term by SimPEG's scaled "
-            "IRLS weights instead"
+            f"Lq scaling {scale_text}: recorded; msinv balances each sparse term by SimPEG's "
+            "scaled IRLS weights instead"
         )
+        files = [
+            f"{n} from {p}" for p, n in zip(c.norms, names, strict=True) if isinstance(p, Path)
+        ]
+        if files:
+            notes.append("per-cell norms: " + ", ".join(files))
     act = reg.active
     return InversionProblem(
         mesh=mesh,
@@ -433,9 +446,13 @@ def run_inversion(
     problem: InversionProblem,
     *,
     levels: int = 1,
+    build=None,
     callback: Callable[[str, dict], None] | None = None,
 ):
     """Invert a problem; with ``levels > 1`` coarse-to-fine (:mod:`msinv.gravity.multilevel`).
+
+    ``build`` (a :class:`~msinv.gravity.multilevel.CoarseBuild`) says where and how the coarse
+    levels' own sensitivities are built (default: for the problem's stations, in memory).
 
     Returns
     -------
@@ -448,7 +465,7 @@ def run_inversion(
     if levels > 1:
         from msinv.gravity.multilevel import invert_multilevel
 
-        res = invert_multilevel(p, levels, callback=callback)
+        res = invert_multilevel(p, levels, build=build, callback=callback)
     else:
         res = invert(
             p.op,

@@ -339,6 +339,37 @@ def read_model(path: str | Path, mesh) -> np.ndarray:
     return ubc_to_mesh_order(read_values(path, mesh.n_cells, what), mesh.shape_cells)
 
 
+def read_model_within(path: str | Path, mesh, low: float, high: float, what: str) -> np.ndarray:
+    """:func:`read_model`, refusing a value outside ``[low, high]`` with the line holding it.
+
+    Parameters
+    ----------
+    path : str or Path
+        Model file (one value per cell, UBC order).
+    mesh : discretize.TensorMesh
+    low, high : float
+        Allowed range (inclusive).
+    what : str
+        What the values are, for the message (e.g. ``"norm exponents p"``).
+
+    Returns
+    -------
+    (n_cells,) float64 numpy.ndarray
+        Values in mesh order.
+    """
+    raw = read_values(path, mesh.n_cells, f"{what} (one per cell)")
+    bad = np.flatnonzero(~((raw >= low) & (raw <= high)))
+    if bad.size:
+        seen = 0
+        for number, body in content_lines(path):
+            tokens = body.split()
+            if seen + len(tokens) > bad[0]:
+                found = tokens[int(bad[0]) - seen]
+                raise GravityFileError(path, number, f"{what} in [{low:g}, {high:g}]", found)
+            seen += len(tokens)
+    return ubc_to_mesh_order(raw, mesh.shape_cells)
+
+
 def read_density(path: str | Path, mesh) -> tuple[np.ndarray, np.ndarray]:
     """Read a density model, with GRAV3D's air cells (:data:`ABOVE_TOPOGRAPHY`) inactive.
 

@@ -1,4 +1,6 @@
-"""The analytic oracle: scattering of a plane wave by a homogeneous disk (separation of variables)."""
+"""Analytic oracles: scattering of a plane wave by a homogeneous disk (separation of variables),
+and exact solutions of the Helmholtz equation with a smooth variable wavenumber (orders of
+convergence)."""
 
 from __future__ import annotations
 
@@ -110,3 +112,58 @@ def pixel_disk(
     inside = (xs[None, :] - centre[0]) ** 2 + (ys[:, None] - centre[1]) ** 2 <= radius**2
     frac = inside.reshape(g.n, supersample, g.n, supersample).mean(axis=(1, 3))
     return contrast * frac
+
+
+def curved_wave(
+    geometry: Geometry, omega: float, curvature: float = 0.6, direction=(0.6, 0.8)
+) -> tuple[np.ndarray, np.ndarray]:
+    """An exact solution of :math:`\\Delta u + \\omega^2 (1 + \\eta) u = 0` with a smooth,
+    variable ``eta``: :math:`u = e^{i\\phi}`, :math:`\\phi = \\omega\\, d\\cdot x + a(x^2 - y^2)`
+    harmonic, so that :math:`\\Delta u = -|\\nabla\\phi|^2 u`.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        Grid (contrast grid and PML).
+    omega : float
+        Background wavenumber.
+    curvature : float
+        ``a / omega``.
+    direction : (float, float)
+        ``d``, a unit vector.
+
+    Returns
+    -------
+    eta : (n, n) float64 numpy.ndarray
+        :math:`|\\nabla\\phi|^2 / \\omega^2 - 1` on the contrast grid (not zero at its edge).
+    u : (n_total, n_total) complex128 numpy.ndarray
+        ``u`` on the computational grid (contrast grid and PML), ``u[iy, ix]``.
+    """
+    a = curvature * omega
+    xx, yy = np.meshgrid(geometry.x, geometry.y)
+    k2 = (direction[0] * omega + 2 * a * xx) ** 2 + (direction[1] * omega - 2 * a * yy) ** 2
+    xt, yt = np.meshgrid(geometry.x_total, geometry.x_total)
+    u = np.exp(1j * (omega * (direction[0] * xt + direction[1] * yt) + a * (xt**2 - yt**2)))
+    return k2 / omega**2 - 1, u
+
+
+def manufactured_bump(
+    geometry: Geometry, omega: float, width: float = 0.08, centre=(0.04, -0.02)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A manufactured solution with a smooth bump contrast: ``u = exp(-r^2 / 2 w^2)
+    exp(i omega x)`` (``r`` the distance to ``centre``; below 1e-7 at the edge of the contrast
+    grid for the defaults), ``eta`` a Gaussian of height 0.3 and width 0.1 at (0.05, -0.03),
+    and ``f = Delta u + omega^2 (1 + eta) u`` exactly.
+
+    Returns
+    -------
+    eta, u, f : (n, n) numpy.ndarray
+        On the contrast grid; ``eta`` float64, ``u`` and ``f`` complex128.
+    """
+    xx, yy = np.meshgrid(geometry.x, geometry.y)
+    dx, dy = xx - centre[0], yy - centre[1]
+    r2 = dx**2 + dy**2
+    u = np.exp(-r2 / (2 * width**2) + 1j * omega * xx)
+    eta = 0.3 * np.exp(-((xx - 0.05) ** 2 + (yy + 0.03) ** 2) / (2 * 0.1**2))
+    f = u * (r2 / width**4 - 2 / width**2 - 2j * omega * dx / width**2 + omega**2 * eta)
+    return eta, u, f

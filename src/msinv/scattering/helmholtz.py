@@ -10,10 +10,12 @@ for the scattered field of the plane wave :math:`u_{in} = e^{i\\omega s\\cdot x}
 with :math:`\\Delta_{PML} = \\sum_{a\\in\\{x,y\\}} s_a^{-1}\\partial_a (s_a^{-1} \\partial_a)
 = s_a^{-2}\\partial_a^2 - s_a' s_a^{-3} \\partial_a`, :math:`s_a = 1 + i\\sigma(a)/\\omega`
 (complex stretching that damps outgoing waves :math:`e^{i\\omega |x|}`), ``sigma`` quadratic
-across the layer and zero on the contrast grid. Both derivatives are centred differences of
-order 2, 4, 6 or 8; values beyond the outer edge of the PML are zero (Dirichlet). The matrix
-``A(eta, omega)`` differs between samples only on the diagonal of the contrast grid, so its
-eta-independent part is assembled once per (geometry, omega, order) and cached.
+across the layer and zero on the contrast grid, discretised by a scheme
+(:mod:`msinv.scattering.schemes`) as ``A(eta) u = S f``; values beyond the outer edge of the
+PML are zero (Dirichlet). ``A(eta) = A(0) + sum_t P_t diag(kappa_t(eta)) Q_t E^T`` differs
+between samples only in the entries of its eta terms (for the schemes affine in eta, one term
+``omega^2 M diag(eta)``: the diagonal of the contrast grid for the wide schemes), so its
+eta-independent part is assembled once per (geometry, omega, scheme) and cached.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from msinv.core.errors import UserInputError
 from msinv.core.interrupts import die_with_parent
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.receivers import interpolation_matrix, representation_matrix
-from msinv.scattering.schemes import Scheme
+from msinv.scattering.schemes import EtaTerm, Scheme, contrast_nodes
 from msinv.scattering.spec import ForwardSpec, as_spec
 
 #: SuperLU settings. The matrix is structurally symmetric: it is permuted symmetrically by a
@@ -100,15 +102,16 @@ def _ordering(geometry: Geometry, scheme: Scheme) -> np.ndarray:
 
 
 class _Background(NamedTuple):
-    """Cached eta-independent pieces of ``A(eta, omega) = A(0) + omega^2 M diag(eta)``.
+    """Cached eta-independent pieces of ``A(eta) = A(0) + sum_t P_t diag(kappa_t) Q_t E^T``.
 
     Attributes
     ----------
     a0 : scipy.sparse.csc_matrix
-        ``A(0) = L + omega^2 M`` permuted symmetrically by ``perm`` (rows and columns).
-    eta_pos, eta_val, eta_idx : (nnz,) numpy.ndarray
-        ``A(eta).data[eta_pos] = a0.data[eta_pos] + omega^2 eta_val * eta.ravel()[eta_idx]``:
-        the entries of ``M`` in the columns of the contrast grid (for ``M = I``, the diagonal).
+        ``A(0)`` permuted symmetrically by ``perm`` (rows and columns).
+    terms : tuple of (pos, val, idx)
+        Per :class:`~msinv.scattering.schemes.EtaTerm`: ``A(eta).data[pos] = a0.data[pos] +
+        val * kappa_t.ravel()[idx]`` (positions unique within a term); for the schemes affine
+        in eta, one term: the entries of ``M`` in the columns of the contrast grid.
     nodes : (n * n,) int numpy.ndarray
         Natural computational-grid index of contrast-grid node ``j`` (flattened ``iy * n + ix``).
     perm : (n_total**2,) int numpy.ndarray
@@ -116,18 +119,27 @@ class _Background(NamedTuple):
     nodes_p : (n * n,) int numpy.ndarray
         Row of ``a0`` (elimination order) of contrast-grid node ``j``. Fields on the
         computational grid are kept in elimination order, so that no solve permutes.
-    mass_p : scipy.sparse.csr_matrix or None
-        ``M`` permuted like ``a0`` (None: the identity).
     """
 
     a0: sp.csc_matrix
-    eta_pos: np.ndarray
-    eta_val: np.ndarray
-    eta_idx: np.ndarray
+    terms: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]
     nodes: np.ndarray
     perm: np.ndarray
     nodes_p: np.ndarray
-    mass_p: sp.csr_matrix | None
+
+
+def _term_entries(term: EtaTerm, nodes: np.ndarray):
+    """``(rows, cols, idx, val)`` of a term's entries: natural computational-grid row and
+    column, index of its coefficient on the contrast grid, fixed factor."""
+    if term.left is not None and term.right is not None:
+        raise ValueError("an EtaTerm has a left or a right operator, not both")
+    if term.left is not None:
+        p = term.left.tocoo()
+        return p.row, nodes[p.col], p.col, p.data
+    if term.right is not None:
+        q = term.right.tocoo()
+        return nodes[q.row], nodes[q.col], q.row, q.data
+    return nodes, nodes, np.arange(nodes.size), np.ones(nodes.size)
 
 
 @lru_cache(maxsize=32)
@@ -138,43 +150,54 @@ def _background(geometry: Geometry, omega: float, scheme: Scheme) -> _Background
     perm = _ordering(g, scheme)
     a0 = scheme.background(g, omega)[perm][:, perm].tocsc()
     a0.sort_indices()
-    w = g.pml_width
-    iy, ix = np.meshgrid(np.arange(w, w + g.n), np.arange(w, w + g.n), indexing="ij")
-    nodes = (iy * nt + ix).ravel()
+    nodes = contrast_nodes(g)
     inverse = np.empty_like(perm)
     inverse[perm] = np.arange(perm.size)
-    mass = scheme.mass(g, omega)
-    if mass is None:
-        rows, idx, val = nodes, np.arange(nodes.size), np.ones(nodes.size)
-    else:
-        block = mass.tocsc()[:, nodes].tocoo()
-        rows, idx, val = block.row, block.col, block.data
     # Position of entry (row, col) in CSC data: search the key col * N + row among a0's keys.
     big = np.int64(nt * nt)
     col_of = np.repeat(np.arange(a0.shape[1], dtype=np.int64), np.diff(a0.indptr))
     keys = col_of * big + a0.indices
-    want = inverse[nodes][idx].astype(np.int64) * big + inverse[rows]
-    pos = np.searchsorted(keys, want)
-    if not np.array_equal(keys[pos], want):
-        raise RuntimeError(f"scheme {scheme.name}: mass pattern not inside the matrix pattern")
+    terms = []
+    for term in scheme.eta_terms(g, omega):
+        rows, cols, idx, val = _term_entries(term, nodes)
+        want = inverse[cols].astype(np.int64) * big + inverse[rows]
+        pos = np.searchsorted(keys, want)
+        if not np.array_equal(keys[np.minimum(pos, keys.size - 1)], want):
+            raise RuntimeError(f"scheme {scheme.name}: eta term not inside the matrix pattern")
+        terms.append((pos, val, idx))
     a0.data.setflags(write=False)
-    if mass is not None:
-        mass = mass.tocsr()[perm][:, perm].tocsr()
-    return _Background(a0, pos, val, idx, nodes, perm, inverse[nodes], mass)
+    return _Background(a0, tuple(terms), nodes, perm, inverse[nodes])
+
+
+class _Operators(NamedTuple):
+    """A scheme's fixed operators in elimination order and in the solver's precision.
+
+    Attributes
+    ----------
+    left, left_h : tuple of (scipy.sparse.csr_matrix or None)
+        Per term, ``P_t`` and ``P_t^H`` (None: ``E``).
+    right : tuple of (scipy.sparse.csr_matrix or None)
+        Per term, ``Q_t`` ``(n**2, n**2)`` as the scheme gives it (None: the identity).
+    """
+
+    left: tuple
+    left_h: tuple
+    right: tuple
 
 
 @lru_cache(maxsize=64)
-def _mass_columns(
-    geometry: Geometry, omega: float, scheme: Scheme, dtype: np.dtype, adjoint: bool = False
-):
-    """``M E`` in elimination order and in the solver's precision, ``(n_total**2, n**2)`` CSR:
-    the columns of the mass matrix at the contrast-grid nodes; with ``adjoint``, ``(M E)^H``
-    ``(n**2, n_total**2)``. None for ``M = I``."""
-    bg = _background(geometry, omega, scheme)
-    if bg.mass_p is None:
-        return None
-    me = bg.mass_p[:, bg.nodes_p].tocsr().astype(dtype)
-    return me.conj().T.tocsr() if adjoint else me
+def _operators(geometry: Geometry, omega: float, scheme: Scheme, dtype: np.dtype) -> _Operators:
+    """:class:`_Operators` of ``scheme`` at ``omega`` (cached)."""
+    perm = _ordering(geometry, scheme)
+    terms = scheme.eta_terms(geometry, omega)
+    left = tuple(_permuted_rows(t.left, perm, dtype) for t in terms)
+    right = tuple(None if t.right is None else t.right.tocsr() for t in terms)
+    return _Operators(left, tuple(None if p is None else p.conj().T.tocsr() for p in left), right)
+
+
+def _permuted_rows(op: sp.spmatrix | None, perm: np.ndarray, dtype) -> sp.csr_matrix | None:
+    """``op`` with its rows in elimination order, in precision ``dtype`` (None stays None)."""
+    return None if op is None else op.tocsr()[perm].tocsr().astype(dtype)
 
 
 @lru_cache(maxsize=16)
@@ -230,16 +253,22 @@ class HelmholtzSolver:
 
     Notes
     -----
-    The discrete field of a source ``f`` on the contrast grid is ``u = A^{-1} M f`` (``M`` the
-    scheme's mass matrix, the identity for the wide schemes). The data are
+    The discrete field of a source ``f`` on the contrast grid is ``u = A^{-1} S f`` (``S`` the
+    scheme's source operator: ``M E`` with ``M`` its mass matrix, the identity for the wide
+    schemes). The scattered field solves ``A(eta) u_sc = -(A(eta) - A(0)) u_in``, i.e.
+    ``A(eta) (u_in + u_sc) = A(0) u_in``, the scheme's homogeneous equation for the total
+    field up to the plane wave's own truncation error. The data are
     ``Lambda[r, s] = (P u_sc_s)[r] + (R (eta * u_s))[r]`` where ``P`` is the interpolation
     matrix (zero for the representation reader) and ``R`` the representation matrix (zero for
     interpolating readers), ``u_s = u_in,s + u_sc,s`` the total field. With
-    ``A delta_u = -omega^2 M (delta_eta * u)``, the Jacobian is
+    ``A delta_u = -dA[delta_eta] u``, ``dA[delta_eta] = sum_t P_t diag(dkappa_t) Q_t E^T``
+    (``dkappa = omega^2 delta_eta`` for the affine schemes), the Jacobian is
     ``J delta_eta = P delta_u + R(delta_eta * u + eta * delta_u)`` and its adjoint (real part,
-    real model) ``J^H r = Re sum_s conj(u_s) * (q_s - omega^2 lambda_s)`` with ``q_s = R^H r_s``
-    and ``lambda_s = M^H A^{-H} (P^H r_s + eta * q_s)``. The adjoint solve reuses the LU
-    factors (``trans="H"``).
+    real model) ``J^H r = Re sum_s conj(u_s) * q_s + kappa'(eta)^T c`` with ``q_s = R^H r_s``,
+    ``lambda_s = A^{-H} (P^H r_s + eta * q_s)`` and
+    ``c_t = -Re sum_s conj(P_t^H lambda_s) * Q_t u_s`` (for the affine schemes,
+    ``-omega^2 Re sum_s conj(u_s) * M^H lambda_s``). The adjoint solve reuses the LU factors
+    (``trans="H"``).
     """
 
     def __init__(
@@ -266,6 +295,8 @@ class HelmholtzSolver:
         self.receiver_interpolation = self.spec.receiver_interpolation
         self._lu = None
         self._u_sc = None
+        self._kappa = None
+        self._src = None
 
     # -- linear algebra ------------------------------------------------------------------
     @property
@@ -285,8 +316,20 @@ class HelmholtzSolver:
         bg = self._bg
         a = bg.a0.copy()
         a.data = a.data.copy()
-        a.data[bg.eta_pos] += self.omega**2 * (bg.eta_val * self.eta.ravel()[bg.eta_idx])
+        kappa = self._coefficients()
+        for (pos, val, idx), k in zip(bg.terms, kappa, strict=True):
+            a.data[pos] += val * k.ravel()[idx]
         return a.astype(self.dtype)
+
+    def _coefficients(self) -> np.ndarray:
+        """``kappa_t(eta)`` of the scheme's eta terms, ``(n_terms, n, n)`` (cached)."""
+        if self._kappa is None:
+            self._kappa = self.scheme.coefficients(self.eta, self.geometry, self.omega)
+        return self._kappa
+
+    @property
+    def _ops(self) -> _Operators:
+        return _operators(self.geometry, self.omega, self.scheme, self.dtype)
 
     @property
     def lu(self):
@@ -313,22 +356,80 @@ class HelmholtzSolver:
         out[self._bg.nodes_p] = f.reshape(k, -1).T
         return out
 
-    def _source(self, f: np.ndarray) -> np.ndarray:
-        """``M E f``: the right-hand side of the source ``f`` (k, n, n), ``(n_total**2, k)``."""
-        me = _mass_columns(self.geometry, self.omega, self.scheme, self.dtype)
-        if me is None:
+    def _apply_left(self, p: sp.csr_matrix | None, f: np.ndarray) -> np.ndarray:
+        """``P f`` for ``f`` (k, n, n) on the contrast grid (``P = E`` for None),
+        ``(n_total**2, k)`` in elimination order."""
+        if p is None:
             return self._embed(f)
         # sparse @ C-ordered block: scipy's fast path (4x faster than on a Fortran block)
         x = np.ascontiguousarray(f.reshape(f.shape[0], -1).T, dtype=self.dtype)
-        return np.asfortranarray(me @ x)
+        return np.asfortranarray(p @ x)
+
+    @property
+    def _source_matrix(self) -> sp.csr_matrix | None:
+        """The scheme's source operator ``S(eta)`` in elimination order (None: ``E``)."""
+        if self._src is None:
+            src = self.scheme.source(self.geometry, self.omega, self.eta)
+            self._src = (_permuted_rows(src, self._bg.perm, self.dtype),)
+        return self._src[0]
+
+    def _source(self, f: np.ndarray) -> np.ndarray:
+        """``S f``: the right-hand side of the source ``f`` (k, n, n), ``(n_total**2, k)``."""
+        return self._apply_left(self._source_matrix, f)
+
+    def _apply_terms(self, kappa: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``sum_t P_t (kappa_t * Q_t u)`` for fields ``u`` (k, n, n) on the contrast grid:
+        ``(A(eta) - A(0)) u`` for ``kappa(eta)``, ``dA[deta] u`` for its derivative;
+        ``(n_total**2, k)``. The terms with ``P = E`` are summed on the contrast grid first
+        (one product with ``sum_t diag(kappa_t) Q_t``, one embedding)."""
+        ops = self._ops
+        n = self.geometry.n
+        out, diag, rows = None, None, None
+        for p, q, k in zip(ops.left, ops.right, kappa, strict=True):
+            if p is not None:
+                term = self._apply_left(p, k.reshape(1, n, n) * u)
+                out = term if out is None else out + term
+            elif q is None:
+                diag = k if diag is None else diag + k
+            else:
+                kq = sp.diags(k.ravel()) @ q
+                rows = kq if rows is None else rows + kq
+        if rows is not None:
+            if diag is not None:
+                rows = rows + sp.diags(diag.ravel())
+            real = np.finfo(self.dtype).dtype  # the solver's precision, as its sources
+            x = np.ascontiguousarray(u.reshape(u.shape[0], -1).T, dtype=self.dtype)
+            term = self._embed((rows.tocsr().astype(real) @ x).T.reshape(u.shape))
+        elif diag is not None:
+            term = self._embed(diag.reshape(1, n, n) * u)
+        else:
+            return out
+        return term if out is None else out + term
+
+    def _terms_adjoint(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Transpose of ``dkappa -> Re <lam, dA u>``: ``Re sum_s conj(P_t^H lam_s) * Q_t u_s``,
+        ``(n_terms, n, n)``, for ``lam`` (n_total**2, k) and ``u`` (k, n, n)."""
+        ops = self._ops
+        n = self.geometry.n
+        out = []
+        for p_h, q in zip(ops.left_h, ops.right, strict=True):
+            mu = self._restrict(lam) if p_h is None else self._contrast(p_h @ lam)
+            qu = u if q is None else (q @ u.reshape(u.shape[0], -1).T).T.reshape(u.shape)
+            out.append((np.conj(mu) * qu).real.sum(axis=0).reshape(n, n))
+        return np.stack(out)
 
     def _restrict(self, u: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`_embed` (drops the PML): ``(n_total**2, k) -> (k, n, n)``."""
         n = self.geometry.n
         return np.ascontiguousarray(u[self._bg.nodes_p].T).reshape(-1, n, n)
 
-    def _adjoint_field(self, g: np.ndarray, trans_rhs: np.ndarray | None = None) -> np.ndarray:
-        """``E^T M^H A^{-H} (E g + trans_rhs)`` on the contrast grid, ``(k, n, n)``.
+    def _contrast(self, x: np.ndarray) -> np.ndarray:
+        """``(n**2, k)`` contrast-grid columns -> ``(k, n, n)``."""
+        n = self.geometry.n
+        return np.ascontiguousarray(np.asarray(x).T).reshape(-1, n, n)
+
+    def _adjoint_solve(self, g: np.ndarray | None, trans_rhs=None) -> np.ndarray:
+        """``A^{-H} (E g + trans_rhs)`` on the computational grid, ``(n_total**2, k)``.
 
         ``g`` (k, n, n) lives on the contrast grid; ``trans_rhs`` (n_total**2, k), optional,
         on the computational grid.
@@ -336,12 +437,9 @@ class HelmholtzSolver:
         rhs = self._embed(g) if g is not None else 0
         if trans_rhs is not None:
             rhs = rhs + np.asarray(trans_rhs, dtype=self.dtype)
-        lam = self._solve_total(np.asarray(rhs, dtype=self.dtype, order="F"), "H")
-        me_h = _mass_columns(self.geometry, self.omega, self.scheme, self.dtype, adjoint=True)
-        if me_h is None:
-            return self._restrict(lam)
-        n = self.geometry.n
-        return np.ascontiguousarray((me_h @ np.ascontiguousarray(lam)).T).reshape(-1, n, n)
+        return np.ascontiguousarray(
+            self._solve_total(np.asarray(rhs, dtype=self.dtype, order="F"), "H")
+        )
 
     def _rhs_array(self, f, name: str) -> np.ndarray:
         f = np.asarray(f)
@@ -351,7 +449,7 @@ class HelmholtzSolver:
         return f
 
     def solve(self, f: np.ndarray) -> np.ndarray:
-        """The discrete solution ``u = A^{-1} M f`` of ``Delta u + k^2 u = f`` for ``f``
+        """The discrete solution ``u = A^{-1} S f`` of ``Delta u + k^2 u = f`` for ``f``
         (k, n, n) on the contrast grid (zero in the PML).
 
         Returns
@@ -363,9 +461,11 @@ class HelmholtzSolver:
         return self._restrict(self._solve_total(self._source(f)))
 
     def solve_adjoint(self, g: np.ndarray) -> np.ndarray:
-        """The adjoint of :meth:`solve`: ``M^H A^{-H} g`` with the same factors;
+        """The adjoint of :meth:`solve`: ``S^H A^{-H} g`` with the same factors;
         ``(k, n, n) -> (k, n, n)``."""
-        return self._adjoint_field(self._rhs_array(g, "g"))
+        lam = self._adjoint_solve(self._rhs_array(g, "g"))
+        s = self._source_matrix
+        return self._restrict(lam) if s is None else self._contrast(s.conj().T @ lam)
 
     # -- fields and data -----------------------------------------------------------------
     def incident_fields(self) -> np.ndarray:
@@ -375,7 +475,7 @@ class HelmholtzSolver:
     def _scattered_total_grid(self) -> np.ndarray:
         if self._u_sc is None:
             u_in = incident_fields(self.geometry, self.omega)
-            rhs = self._source(-(self.omega**2) * self.eta[None] * u_in)
+            rhs = -self._apply_terms(self._coefficients(), u_in)
             if np.any(self.eta):
                 self._u_sc = self._solve_total(rhs)
             else:
@@ -416,7 +516,8 @@ class HelmholtzSolver:
         """
         deta = self._real(deta)
         u = self.total_fields()
-        rhs = self._source(-(self.omega**2) * deta[None] * u)
+        dkappa = self.scheme.coefficients_jvp(self.eta, deta, self.geometry, self.omega)
+        rhs = -self._apply_terms(dkappa, u)
         du_total = self._solve_total(rhs) if (np.any(self.eta) or self._needs_p) else None
         if self.receiver_interpolation == "representation":
             eta_du = 0.0 if du_total is None else self.eta[None] * self._restrict(du_total)
@@ -455,16 +556,17 @@ class HelmholtzSolver:
         if self.receiver_interpolation == "representation":
             m = representation_matrix(g, self.omega)
             q = (m.conj().T @ r.astype(np.complex128)).T.reshape(-1, n, n)
-            grad = np.conj(u) * q
-            if np.any(self.eta):
-                lam = self._adjoint_field(self.eta[None] * q)
-                grad = grad - self.omega**2 * np.conj(u) * lam
+            grad = (np.conj(u) * q).real.sum(axis=0)
+            if not np.any(self.eta):
+                return grad
+            lam = self._adjoint_solve(self.eta[None] * q)
         else:
             p = _interpolation_permuted(g, self.receiver_interpolation, self.scheme)
             rhs = np.asarray(p.T @ r.astype(np.complex128), dtype=self.dtype, order="F")
-            lam = self._adjoint_field(None, rhs)
-            grad = -(self.omega**2) * np.conj(u) * lam
-        return grad.real.sum(axis=0)
+            lam = self._adjoint_solve(None, rhs)
+            grad = 0.0
+        cot = -self._terms_adjoint(lam, u)
+        return grad + self.scheme.coefficients_vjp(self.eta, cot, self.geometry, self.omega)
 
 
 def _simulate_one(args) -> np.ndarray:
