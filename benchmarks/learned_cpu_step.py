@@ -100,10 +100,10 @@ def score_cnn_profile(reps: int) -> dict:
 
     from msinv.learned.diffusion.loss import DenoisingLoss
     from msinv.learned.diffusion.precond import EDMDenoiser
-    from msinv.learned.networks.cnn import ScoreCNN
+    from msinv.learned.networks import cnn
 
     torch.manual_seed(0)
-    score = ScoreCNN(3)
+    score = cnn.ScoreCNN(3)
     model, loss = EDMDenoiser(score), DenoisingLoss()
     alpha, eta = torch.randn(16, 3, 80, 80), torch.randn(16, 1, 80, 80)
     g = torch.Generator().manual_seed(0)
@@ -112,20 +112,30 @@ def score_cnn_profile(reps: int) -> dict:
         model.zero_grad()
         loss(model, eta, score.condition(alpha), g).mean().backward()
 
-    step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    def shares() -> dict:
         step()
-    events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        return {
+            name: round(sum(e.self_cpu_time_total for e in events if e.key in keys) / total, 4)
+            for name, keys in groups.items()
+        }
+
     groups = {
         "cat": ("aten::cat",),
         "copy": ("aten::copy_",),
         "fill": ("aten::fill_", "aten::zero_"),
     }
-    return {
-        name: round(sum(e.self_cpu_time_total for e in events if e.key in keys) / total, 4)
-        for name, keys in groups.items()
-    }
+    if not hasattr(cnn, "CircularConv2d"):
+        return shares()
+    out = {"circular_pad1": shares()}
+    for m in score.modules():
+        if isinstance(m, cnn.CircularConv2d):
+            m.__class__ = torch.nn.Conv2d
+    out["torch_circular_pad"] = shares()
+    return out
 
 
 def reduced_equinet_cnn(reps: int) -> float:
@@ -145,6 +155,7 @@ def reduced_equinet_cnn(reps: int) -> float:
 PARTS = {
     "bequinet_f": bequinet_f,
     "score_cnn": score_cnn,
+    "score_cnn_profile": score_cnn_profile,
     "reduced_equinet_cnn": reduced_equinet_cnn,
 }
 
