@@ -4,10 +4,12 @@
    geometry: ours (one LU per evaluation, the adjoint solve reuses it) versus a naive
    implementation that factorises again for the adjoint, side by side in one run, with the
    relative difference of the two gradients. And the cost of one gradient of the FWI objective
-   over all ``--freqs`` (what one L-BFGS-B evaluation costs) with the inversion scheme of
-   before the compact schemes (``wide6``) and the current default (``compact4``), interleaved
-   in one run (CPU seconds of this process, one BLAS thread): ``--gradient-cost-only`` runs
-   just that and writes ``benchmarks/results/fwi_gradient_cost_n{n}.json``.
+   over all ``--freqs`` (what one L-BFGS-B evaluation costs) with the inversion set-up of
+   before the compact schemes (``wide6``, published PML, ``trans="H"`` adjoint) and the
+   current default (``compact4``, PML per frequency, factorised ``A^H``) and the steps
+   between (:data:`GRADIENT_CONFIGS`), interleaved in one run (CPU seconds of this process,
+   one BLAS thread): ``--gradient-cost-only`` runs just that and writes
+   ``benchmarks/results/fwi_gradient_cost_n{n}.json``.
 2. RRMSE and seconds per datum of Born least squares and of FWI with frequency continuation on
    ``--count`` data of each family (squares, triangles, Shepp-Logan; samples ``0..count-1`` of
    the dataset seed ``--seed``, as ``msinv scatter generate`` draws them). Data are simulated
@@ -83,36 +85,71 @@ def iteration_cost(n: int, freq: float, order: str, repeats: int) -> dict:
     return out
 
 
-#: Inversion schemes compared by :func:`gradient_cost`: before the compact schemes, and now.
-GRADIENT_SCHEMES = {"wide6 (old default)": "wide6", "compact4 (new default)": "compact4"}
+#: Inversion set-ups compared by :func:`gradient_cost`: name -> (scheme, PML of
+#: ``Geometry.paper``, adjoint solve). ``"trans-H"``: the adjoint reuses the factors of A
+#: (``trans="H"``, what msinv did before ``ADJOINT_FACTOR_MIN_RHS``); ``"factor-AH"``: A^H is
+#: factorised and solved untransposed (the current code). The first is the old default, the
+#: last the new one.
+GRADIENT_CONFIGS = {
+    "wide6, PML 20, trans-H (old default)": ("wide6", "published", "trans-H"),
+    "compact4, PML 20, trans-H (first compact default)": ("compact4", "published", "trans-H"),
+    "compact4, PML 20, factor-AH": ("compact4", "published", "factor-AH"),
+    "compact4, PML per frequency, factor-AH (new default)": ("compact4", "auto", "factor-AH"),
+}
 
 
 def gradient_cost(n: int, freqs: list[float], repeats: int) -> dict:
-    """CPU seconds of one FWI objective + gradient over ``freqs`` per inversion scheme."""
+    """CPU seconds of one FWI objective + gradient over ``freqs`` per inversion set-up."""
+    import msinv.scattering.helmholtz as helmholtz
     from msinv.scattering.dataset import sample_eta
     from msinv.scattering.fwi import Misfit
     from msinv.scattering.geometry import Geometry
     from msinv.scattering.helmholtz import simulate
 
-    g = Geometry.paper(n)
     eta = sample_eta("shepp_logan", 0, 0, n)
-    data = simulate(eta, g, freqs, scheme=8)
+    data = simulate(eta, Geometry.paper(n, pml_width="published"), freqs, scheme=8)
     model = 0.5 * eta
-    misfits = {name: Misfit(g, data, freqs, scheme=s) for name, s in GRADIENT_SCHEMES.items()}
-    grads = {name: m(model)[1] for name, m in misfits.items()}  # warm the caches
+    misfits = {
+        name: Misfit(Geometry.paper(n, pml_width=pml), data, freqs, scheme=scheme)
+        for name, (scheme, pml, _) in GRADIENT_CONFIGS.items()
+    }
+    factor_min = helmholtz.ADJOINT_FACTOR_MIN_RHS
+
+    def evaluate(name):
+        adjoint = GRADIENT_CONFIGS[name][2]
+        helmholtz.ADJOINT_FACTOR_MIN_RHS = factor_min if adjoint == "factor-AH" else 10**9
+        try:
+            return misfits[name](model)[1]
+        finally:
+            helmholtz.ADJOINT_FACTOR_MIN_RHS = factor_min
+
+    grads = {name: evaluate(name) for name in misfits}  # warm the caches
     times = {name: [] for name in misfits}
     for _ in range(repeats):
-        for name, m in misfits.items():
+        for name in misfits:
             t0 = time.process_time()
-            m(model)
+            evaluate(name)
             times[name].append(time.process_time() - t0)
-    old, new = GRADIENT_SCHEMES
+    names = list(GRADIENT_CONFIGS)
+    old, new = names[0], names[-1]
     out = {
-        name: {"scheme": GRADIENT_SCHEMES[name], "seconds": float(np.mean(t)), "runs": t}
+        name: {
+            "scheme": GRADIENT_CONFIGS[name][0],
+            "pml": GRADIENT_CONFIGS[name][1],
+            "adjoint": GRADIENT_CONFIGS[name][2],
+            "seconds": float(np.mean(t)),
+            "runs": t,
+            "ratio_old_default_over_this": float(np.mean(times[old]) / np.mean(t)),
+        }
         for name, t in times.items()
     }
     out["ratio_old_over_new"] = out[old]["seconds"] / out[new]["seconds"]
-    out["gradient_relative_difference"] = float(
+    # same scheme and PML, the two adjoint paths: the same gradient up to rounding
+    a, b = names[1], names[2]
+    out["adjoint_paths_relative_difference"] = float(
+        np.linalg.norm(grads[a] - grads[b]) / np.linalg.norm(grads[a])
+    )
+    out["gradient_relative_difference_old_new"] = float(
         np.linalg.norm(grads[old] - grads[new]) / np.linalg.norm(grads[old])
     )
     out.update({"n": n, "freqs": freqs, "repeats": repeats, "load_average": os.getloadavg()})

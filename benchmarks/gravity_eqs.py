@@ -11,10 +11,14 @@ fairer figure on a loaded machine) and peak memory (max RSS of the method's own 
 Methods (each in its own subprocess, results cached per method in the output folder, so a
 rerun resumes):
 
-* ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β for χ² = N).
+* ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β by UPRE, depth 1.5 cells).
 * ``msinv-daub2``: the same layer with 2-D db2 compression at r* = 5 % and the full-G finish.
+* ``msinv-target`` (on request): β for GZES's target misfit χ² = N instead of UPRE.
+* ``msinv-auto`` (on request): the depth chosen among 1, 1.5, 2.5, 4 cells by UPRE.
 * ``harmonica-cv``: ``EquivalentSources`` with depth and damping chosen by 5-fold
-  cross-validation (verde), the time of the search reported apart from the final fit.
+  cross-validation (verde's R² score) on a grid of depths (1 to 6 station spacings) and
+  dampings (1e-2 to 100) that is extended beyond any edge its best lies on
+  (:func:`grid_search`), the time of the search reported apart from the final fit.
 * ``harmonica-gb``: ``EquivalentSourcesGB`` (gradient boosting, Soler & Uieda 2021) at the
   depth and damping the CV chose (at 100,000 stations: at Harmonica's defaults).
 * ``simpeg``: SimPEG 0.26 ``SimulationEquivalentSourceLayer`` on the same layer as msinv
@@ -43,6 +47,13 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("msinv", "harmonica-cv", "harmonica-gb", "simpeg", "msinv-daub2")
+#: msinv's variants: the options of ``EquivalentLayer`` (more methods, run on request).
+MSINV = {
+    "msinv": {},
+    "msinv-daub2": {"wavelet": "daub2"},
+    "msinv-target": {"trade_off": "target"},
+    "msinv-auto": {"depth": "auto"},
+}
 MACHINE = "shared 2-core x86_64 VM, under load from parallel work"
 
 
@@ -65,6 +76,36 @@ def synthetic_survey_small():
     return synthetic_survey(100, seed=1, size=2000.0, gap_width=100.0)
 
 
+def grid_search(score, depths: list, dampings: list):
+    """Maximise ``score(depth, damping)`` on a grid that grows until its best is inside it.
+
+    Starts from ``depths`` (in station spacings) x ``dampings``; while the best lies on an
+    edge of the grid, the grid gains a row or column beyond that edge (depths x1.5 up or /1.5
+    down, dampings x10 or /10), so that the reported optimum is a true interior optimum of
+    the search (a dozen extensions at most). Returns the best (depth, damping) and all scores.
+    """
+    depths, dampings, scores = sorted(depths), sorted(dampings), {}
+    for _ in range(12):
+        for key in ((d, a) for d in depths for a in dampings):
+            if key not in scores:
+                scores[key] = score(*key)
+                print(f"  harmonica CV depth {key[0]:g} spacings damping {key[1]:g}: "
+                      f"R2 {scores[key]:.5f}", flush=True)  # fmt: skip
+        best = max(scores, key=scores.get)
+        grown = False
+        if best[0] == depths[-1]:
+            depths, grown = [*depths, depths[-1] * 1.5], True
+        elif best[0] == depths[0] and depths[0] > 0.3:
+            depths, grown = [depths[0] / 1.5, *depths], True
+        if best[1] == dampings[-1]:
+            dampings, grown = [*dampings, dampings[-1] * 10], True
+        elif best[1] == dampings[0]:
+            dampings, grown = [dampings[0] / 10, *dampings], True
+        if not grown:
+            break
+    return best, scores
+
+
 def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
     """Fit and predict with one method (in this process); returns times and predictions."""
     sv, surface, upward = survey_and_grids(n)
@@ -72,7 +113,7 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
     if method.startswith("msinv"):
         from msinv.gravity.equivalent import EquivalentLayer
 
-        layer = EquivalentLayer(wavelet="daub2" if method == "msinv-daub2" else None)
+        layer = EquivalentLayer(**MSINV[method])
         small = synthetic_survey_small()  # compile the numba kernels outside the timing
         EquivalentLayer().fit(small.points, small.data, small.sigma).predict(small.points)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -85,6 +126,9 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
         out["phi_d"] = layer.phi_d_
         out["phi_d_compressed"] = getattr(layer, "phi_d_compressed_", None)
         out["timings"] = layer.timings_
+        out["beta"], out["trade_off"] = getattr(layer, "beta_", None), layer.trade_off_
+        if "depth" in layer.cv_scores_:
+            out["depth_scores"] = {f"{k:.1f}": v for k, v in layer.cv_scores_["depth"].items()}
         if hasattr(layer, "windows_"):
             out["windows"] = len(layer.windows_)
         else:
@@ -105,16 +149,18 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
         best = None
         if method == "harmonica-cv":
             t0, c0 = time.perf_counter(), time.process_time()
-            scores = {}
-            for depth in np.array([1.0, 2.0, 4.5, 8.0]) * spacing:
-                for damping in (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0):
-                    est = hm.EquivalentSources(depth=float(depth), damping=damping)
-                    scores[(float(depth), damping)] = float(
-                        np.mean(vd.cross_val_score(est, coords, sv.data, weights=weights))
-                    )
-            best = max(scores, key=scores.get)
+
+            def cv_score(depth, damping):
+                est = hm.EquivalentSources(depth=depth * spacing, damping=damping)
+                return float(np.mean(vd.cross_val_score(est, coords, sv.data, weights=weights)))
+
+            best, scores = grid_search(
+                cv_score, [1.0, 2.0, 3.0, 4.5, 6.0], [1e-2, 1e-1, 1, 10, 100]
+            )
             out["cv_seconds"] = time.perf_counter() - t0
             out["cv_cpu_seconds"] = time.process_time() - c0
+            out["cv_scores"] = [[d * spacing, a, v] for (d, a), v in sorted(scores.items())]
+            best = (best[0] * spacing, best[1])
             out["depth_m"], out["damping"] = best
         elif cv_file.exists():
             prev = json.loads(cv_file.read_text())
@@ -241,8 +287,8 @@ def table(results: dict) -> str:
     for name, r in results["methods"].items():
         cpu = r.get("fit_cpu_seconds")
         rows.append(
-            f"| {name} | {r['rms_upward_300m']:.4f} | {r['rms_surface_interior']:.4f} | "
-            f"{r['rms_surface_gap']:.4f} | {r['fit_seconds']:.1f} | "
+            f"| {name} | {r['rms_upward_300m']:.5f} | {r['rms_surface_interior']:.5f} | "
+            f"{r['rms_surface_gap']:.5f} | {r['fit_seconds']:.1f} | "
             f"{'-' if cpu is None else f'{cpu:.1f}'} | {r['peak_rss_bytes'] / 1e6:.0f} |"
         )
     return "\n".join(rows) + "\n"

@@ -8,13 +8,22 @@ Steps, timed, with the process's peak resident memory read from the kernel (``ru
 
 1. sensitivity: G in blocks of stations within ``--memory-gib``, each block compressed at once
    (db2, r* = 0.05 per row), written to ``WORK/gzinv3d.mtx.partial/`` (killed: run again, it
-   resumes); the true model's exact data come from the dense blocks on the way;
+   resumes); the true model's exact data come from the dense blocks on the way and are kept in
+   ``WORK/true_data.npy``; a finished build (``WORK/gzinv3d.mtx`` with that file) is loaded
+   instead (``--blocks`` recovers the data and the timeline of a build finished by an older
+   run from its block files);
 2. compression ratio, worst row error r_i, data error of the compressed G on the true model;
 3. L2 inversion (mode 1, chifact 1, tolc 0.02, depth weights, bounds [-1, 1]): time, φ_d
-   against the target, CG iterations; once single-level and once coarse-to-fine (``levels=2``);
+   against the target, β solves and CG iterations, the recovered maximum, the correlation with
+   the true model, and the true misfit on ``--exact-subset`` stations with the exact forward;
+   single-level and coarse-to-fine (``levels=2``: the coarse level's own compressed
+   sensitivity is built inside the timed run, to ``WORK/gzinv3d_coarse1.mtx``; delete it to
+   time the build again, a kept one is reused and the result says so), as ``--parts`` asks;
 4. SimPEG 0.26 (``--simpeg-python``): its memory-feasible mode ``store_sensitivities=
    "forward_only"``, one forward of the true model on ``--simpeg-stations`` stations (its
    inversion would recompute the kernel at every product), extrapolated per station.
+
+Each part is written to ``--out`` as soon as it is done (other parts' entries are kept).
 
 Run from the repository root (hours on a shared 2-core machine)::
 
@@ -284,8 +293,8 @@ def main():
 
     args.work.mkdir(parents=True, exist_ok=True)
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
-    if result.get("command") != "python " + " ".join(sys.argv):
-        result.setdefault("earlier_commands", []).append(result.get("command"))
+    if result.get("command") not in (None, "python " + " ".join(sys.argv)):
+        result.setdefault("earlier_commands", []).append(result["command"])
     result.update(
         machine=f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()}): shared "
         "2-core x86_64 VM, under load from parallel work",

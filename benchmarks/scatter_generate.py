@@ -7,10 +7,12 @@ f = 2.5, 5, 10) and on the same ``--samples`` squares phantoms:
   the 8th-order wide stencil, complex128, published 20-node PML;
 * msinv's ``simulate`` (METIS nested dissection + SuperLU symmetric mode, complex64, one BLAS
   thread) in several configurations: ``paper-pml/wide8`` (the default before the compact
-  schemes), ``pml10/auto`` (the fastest documented option before them), and the compact 3 x 3
-  schemes ``compact-opt`` (the new default of ``simulate`` and ``msinv scatter generate``),
-  ``compact4`` and ``compact6`` (sixth order for variable k), with the published PML or a
-  10-node PML.
+  schemes), ``pml10/auto`` (the fastest documented option before them), the compact 3 x 3
+  schemes with the published 20-node PML (the first compact default), a 10-node PML (the
+  CLI's first compact default) and the PML chosen per frequency (``auto-pml``: the defaults of
+  ``simulate`` and ``msinv scatter generate`` with ``Geometry.paper(80)``), and every other
+  registered compact scheme (``compact4``, ``compact6``: sixth order for variable k) with the
+  PML chosen per frequency.
 
 Every configuration is also checked against the disk series (pixel-averaged disks; the
 acceptance budget is 1 % at f = 2.5 and 5, 2 % at f = 10). Times are CPU seconds of this process
@@ -50,6 +52,7 @@ from msinv.scattering.analytic import disk_data, pixel_disk  # noqa: E402
 from msinv.scattering.helmholtz import _background, incident_fields  # noqa: E402
 from msinv.scattering.phantoms import squares  # noqa: E402
 from msinv.scattering.receivers import representation_matrix  # noqa: E402
+from msinv.scattering.schemes import SCHEMES  # noqa: E402
 from msinv.scattering.spec import DEFAULT_SCHEME  # noqa: E402
 
 FREQS = (2.5, 5.0, 10.0)
@@ -60,16 +63,19 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 SECTION = "## Scattering forward solver"
 
-#: name -> (pml_width or None for the published 20 nodes, scheme); all complex64.
+#: name -> (pml_width: "published" (20 nodes), an integer, or "auto" (chosen per frequency,
+#: the default of ``Geometry.paper``), scheme); all complex64.
 CONFIGS = {
-    "paper-pml/wide8 (old default)": (None, "wide8"),
+    "paper-pml/wide8 (old default)": ("published", "wide8"),
     "pml10/auto (old best)": (10, "auto"),
-    f"paper-pml/{DEFAULT_SCHEME} (new default)": (None, DEFAULT_SCHEME),
-    "paper-pml/compact4": (None, "compact4"),
-    "pml10/compact-opt": (10, "compact-opt"),
-    "pml10/compact4": (10, "compact4"),
-    "paper-pml/compact6": (None, "compact6"),
-    "pml10/compact6": (10, "compact6"),
+    "paper-pml/compact-opt (first compact default)": ("published", "compact-opt"),
+    "pml10/compact-opt (first compact CLI default)": (10, "compact-opt"),
+    f"auto-pml/{DEFAULT_SCHEME} (new default)": ("auto", DEFAULT_SCHEME),
+    **{
+        f"auto-pml/{name}": ("auto", name)
+        for name in sorted(SCHEMES)
+        if name.startswith("compact") and name != DEFAULT_SCHEME
+    },
 }
 
 
@@ -77,7 +83,7 @@ def naive_data(geometry: Geometry, eta: np.ndarray, freq: float) -> np.ndarray:
     """The straight port: default SuperLU, order 8, complex128, representation receivers."""
     solver = HelmholtzSolver(geometry, eta, freq, scheme=8, dtype=np.complex128)
     a = solver.matrix
-    nodes = _background(geometry, solver.omega, solver.scheme).nodes
+    nodes = _background(solver.geometry, solver.omega, solver.scheme).nodes
     u_in = incident_fields(geometry, solver.omega)
     rhs = np.zeros((a.shape[0], len(u_in)), dtype=np.complex128)
     rhs[nodes] = (-(solver.omega**2) * eta[None] * u_in).reshape(len(u_in), -1).T
@@ -97,7 +103,7 @@ def timed(fn, *args) -> tuple[float, np.ndarray]:
 
 
 def geometry_of(pml_width):
-    return Geometry.paper(80) if pml_width is None else Geometry.paper(80, pml_width=pml_width)
+    return Geometry.paper(80, pml_width=pml_width)
 
 
 def run(samples: int, seed: int, readers: bool) -> dict:
@@ -113,7 +119,7 @@ def run(samples: int, seed: int, readers: bool) -> dict:
         times = []
         for eta in etas[: max(1, min(samples, 2))]:
             for f in FREQS:
-                t, _ = timed(naive_data, Geometry.paper(80), eta, f)
+                t, _ = timed(naive_data, Geometry.paper(80, pml_width="published"), eta, f)
                 times.append(t)
                 print(f"naive f={f}: {t:.2f} s", file=sys.stderr, flush=True)
         result["naive"] = {"seconds_per_sample_freq": float(np.mean(times)), "n_timed": len(times)}
@@ -141,7 +147,8 @@ def run(samples: int, seed: int, readers: bool) -> dict:
                 )
             sec = float(np.mean(times[name]))
             result["configs"][name] = {
-                "pml_width": g.pml_width,
+                "pml_width": {str(f): g.at(f).pml_width for f in FREQS},
+                "pml_strength": {str(f): round(g.at(f).pml_strength, 2) for f in FREQS},
                 "scheme": scheme,
                 "dtype": "complex64",
                 "seconds_per_sample_freq": sec,
@@ -162,7 +169,7 @@ def run(samples: int, seed: int, readers: bool) -> dict:
     result["naive"]["core_hours_21000x3"] = naive_sec * 3 * N_SAMPLES_PAPER / 3600
     result["load_average_end"] = os.getloadavg()
     if readers:
-        g = Geometry.paper(80)
+        g = Geometry.paper(80, pml_width="published")
         r, c, ctr = DISKS[0]
         eta = pixel_disk(g, r, c, ctr)
         table = {}
@@ -191,15 +198,18 @@ def markdown(result: dict, command: str, machine: str) -> str:
         "at the end, on 2 cores), which inflates absolute times: compare the ratios measured in "
         "the same run. Projection: 21,000 samples x 3 frequencies.",
         "",
-        "| configuration | s / sample-freq | projected core-h | vs naive | vs old default | max disk error f=2.5 / 5 / 10 | within budget |",
-        "|---|---|---|---|---|---|---|",
-        f"| naive (SuperLU defaults, wide8, complex128, PML 20) | {naive['seconds_per_sample_freq']:.2f} "
-        f"| {naive['core_hours_21000x3']:.1f} | 1.0x | - | - | - |",
+        "| configuration | PML nodes f=2.5 / 5 / 10 | s / sample-freq | projected core-h | vs naive | vs old default | max disk error f=2.5 / 5 / 10 | within budget |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| naive (SuperLU defaults, wide8, complex128) | 20 / 20 / 20 | "
+        f"{naive['seconds_per_sample_freq']:.2f} | {naive['core_hours_21000x3']:.1f} | 1.0x | - "
+        "| - | - |",
     ]
     for name, c in result["configs"].items():
         e = c["max_disk_error"]
         lines.append(
-            f"| {name} ({c['dtype']}) | {c['seconds_per_sample_freq']:.2f} | "
+            f"| {name} ({c['dtype']}) | "
+            + " / ".join(str(c["pml_width"][str(f)]) for f in FREQS)
+            + f" | {c['seconds_per_sample_freq']:.2f} | "
             f"{c['core_hours_21000x3']:.1f} | {c['speedup_vs_naive']:.1f}x | "
             f"{c['speedup_vs_old_default']:.1f}x | "
             + " / ".join(f"{100 * e[str(f)]:.2f}%" for f in FREQS)

@@ -88,7 +88,7 @@ def test_exact_solver_matches_the_normal_equations(survey, cells):
     h = _hessian(est._regularisation(layer))
     solver = TikhonovSolver(g, np.full(len(g), survey.sigma), h)
     assert solver.data_space == (len(g) <= layer.n_cells)
-    beta = solver.beta_scale() * 1e-3
+    beta = float(np.median(solver.lam))
     m = solver.model(beta, survey.data)
     lhs = g.T @ (g @ m) / survey.sigma**2 + beta * (h @ m)
     rhs = g.T @ survey.data / survey.sigma**2
@@ -96,11 +96,29 @@ def test_exact_solver_matches_the_normal_equations(survey, cells):
     target = 2.0 * len(g)
     b = solver.beta_for(target, survey.data)
     assert solver.phi_d(b, survey.data) == pytest.approx(target, rel=1e-3)
+    # the spectral misfit and effective number of parameters against direct formulas:
+    # φ_d = ‖W_d(Gm − d)‖², tr A with A = B (BᵀB + βR)⁻¹ Bᵀ formed explicitly
+    bmat = g / survey.sigma
+    direct = np.sum(((g @ m - survey.data) / survey.sigma) ** 2)
+    assert solver.phi_d(beta, survey.data) == pytest.approx(direct, rel=1e-6)
+    infl = bmat @ np.linalg.solve(bmat.T @ bmat + beta * h.toarray(), bmat.T)
+    assert solver.dof(beta) == pytest.approx(np.trace(infl), rel=1e-6)
+    n = len(g)
+    assert solver.upre(beta, survey.data) == pytest.approx(direct + 2 * np.trace(infl) - n)
+    assert solver.gcv(beta, survey.data) == pytest.approx(n * direct / (n - np.trace(infl)) ** 2)
+    # the rules' minimisers are minima of their functions (vs a 4x wider and narrower β)
+    for rule in ("upre", "gcv"):
+        f = getattr(solver, rule)
+        best = solver.beta_minimising(rule, survey.data)
+        neighbours = min(f(best * 4, survey.data), f(best / 4, survey.data))
+        assert f(best, survey.data) <= neighbours * (1 + 1e-9)
 
 
-def test_layer_fits_to_chi2_n_and_continues_upward(survey):
+def test_layer_minimises_the_predictive_risk_and_continues_upward(survey):
     est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
-    assert est.phi_d_ == pytest.approx(len(survey.data), rel=2e-3)
+    assert est.trade_off_ == "upre"
+    # the noise-free field is fitted more closely than the noisy data: χ² below N
+    assert est.phi_d_ < len(survey.data)
     up = est.upward(300.0, spacing=100.0)
     true = survey.true_gz(up.points()).reshape(up.gz.shape)
     inner = survey.interior(up.points()).reshape(up.gz.shape)
@@ -112,8 +130,16 @@ def test_layer_fits_to_chi2_n_and_continues_upward(survey):
     assert _rms(grid.gz.ravel()[mask], truth) < 0.05 * np.abs(truth).max()
 
 
+def test_target_misfit_rule_fits_to_chi2_n(survey):
+    est = EquivalentLayer(trade_off="target").fit(survey.points, survey.data, survey.sigma)
+    assert est.phi_d_ == pytest.approx(len(survey.data), rel=2e-3)
+    with pytest.raises(ValueError, match="needs sigma"):
+        EquivalentLayer(trade_off="target").fit(survey.points, survey.data)
+
+
 def test_compressed_fit_is_finished_with_the_full_g(survey):
-    est = EquivalentLayer(wavelet="daub2", rstar=0.1).fit(survey.points, survey.data, survey.sigma)
+    est = EquivalentLayer(wavelet="daub2", rstar=0.1, trade_off="target")
+    est.fit(survey.points, survey.data, survey.sigma)
     g = est.layer_.sensitivity(survey.points)
     true_phi = float(np.sum(((g @ est.density_ - survey.data) / survey.sigma) ** 2))
     assert est.phi_d_ == pytest.approx(true_phi, rel=1e-6)
@@ -130,9 +156,28 @@ def test_cross_validation_without_sigma(survey):
     assert _rms(est.predict(up), survey.true_gz(up)) < 0.05 * np.abs(survey.data).max()
 
 
+def test_depth_auto_takes_the_candidate_of_least_predictive_risk(survey):
+    est = EquivalentLayer(depth="auto", depth_factors=(1.0, 2.5))
+    est.fit(survey.points, survey.data, survey.sigma)
+    scores = est.cv_scores_["depth"]
+    assert len(scores) == 2 and est.depth_ == min(scores, key=scores.get)
+    # the score is the UPRE of the fit at that depth
+    alone = EquivalentLayer(depth=est.depth_).fit(survey.points, survey.data, survey.sigma)
+    g = alone.layer_.sensitivity(survey.points)
+    solver = TikhonovSolver(
+        g, np.full(len(g), survey.sigma), _hessian(alone._regularisation(alone.layer_))
+    )
+    assert scores[est.depth_] == pytest.approx(solver.upre(alone.beta_, survey.data), rel=1e-9)
+    np.testing.assert_allclose(est.density_, alone.density_, rtol=1e-9, atol=1e-12)
+
+
 def test_windows_fit_a_survey_piece_by_piece(survey):
     est = EquivalentLayer(window=150).fit(survey.points, survey.data, survey.sigma)
     assert len(est.windows_) >= 4
+    # two scales: the regional layer on about 150 block means, the windows on its residual
+    assert est.regional_.n_data_ <= 150
+    resid = survey.data - est.regional_.predict(survey.points)
+    assert _rms(est.predict(survey.points), survey.data) < _rms(resid, 0)
     up = np.column_stack([survey.points[:, :2], np.full(len(survey.data), 300.0)])
     inner = survey.interior(up)
     assert (

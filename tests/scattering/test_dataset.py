@@ -49,6 +49,17 @@ def test_store_contents_match_the_simulator(reference):
     assert cfg["family"] == "squares" and cfg["seed"] == 3 and cfg["scheme"] == "wide2"
     assert cfg["family_params"]["count"] == 20
     assert ds.attrs["provenance"]["msinv_version"]
+    # the PML of Geometry.paper is chosen per frequency: the config says "auto", the store
+    # also records what the solver used at each frequency
+    assert cfg["geometry"]["pml_width"] == "auto" and cfg["geometry"]["pml_strength"] is None
+    used = [
+        (r["freq"], r["scheme"], r["pml_width"], r["pml_strength"])
+        for r in ds.attrs["solver_per_freq"]
+    ]
+    assert used == [
+        (f, "wide2", GEOMETRY.at(f).pml_width, GEOMETRY.at(f).pml_strength) for f in (2.5, 5.0)
+    ]
+    assert "PML chosen per frequency: 6 nodes" in dsm.summary(reference)
     assert ds.target is ds.eta  # no blur asked
     t, d = ds[[4, 1]]
     assert np.array_equal(t[0], eta4) and d.shape == (2, 2, 16, 16)

@@ -156,6 +156,26 @@ def test_solver_fields_and_adjoint_solve(rng):
     np.testing.assert_allclose(np.vdot(s.solve(f), g_), np.vdot(f, s.solve_adjoint(g_)), rtol=1e-10)
 
 
+@pytest.mark.parametrize("scheme", ["compact-opt", "compact4", "wide8"])
+def test_adjoint_solve_factorising_a_h_agrees_with_the_transposed_solve(scheme, rng):
+    """Blocks of ADJOINT_FACTOR_MIN_RHS columns or more are solved with the factors of A^H,
+    fewer with trans="H" on those of A: both are the exact adjoint of ``solve``."""
+    from msinv.scattering.helmholtz import ADJOINT_FACTOR_MIN_RHS
+
+    g = Geometry.paper(16)
+    eta = 0.2 * rng.random((16, 16))
+    k = ADJOINT_FACTOR_MIN_RHS
+    f = rng.standard_normal((k, 16, 16)) + 1j * rng.standard_normal((k, 16, 16))
+    g_ = rng.standard_normal((k, 16, 16)) + 1j * rng.standard_normal((k, 16, 16))
+    s = HelmholtzSolver(g, eta, 1.5, scheme=scheme)
+    few = np.concatenate([s.solve_adjoint(g_[j : j + 1]) for j in range(k)])
+    assert s._lu_h is None  # one column at a time: trans="H"
+    block = s.solve_adjoint(g_)
+    assert s._lu_h is not None
+    np.testing.assert_allclose(block, few, rtol=1e-10, atol=1e-12 * np.abs(few).max())
+    np.testing.assert_allclose(np.vdot(s.solve(f), g_), np.vdot(f, block), rtol=1e-10)
+
+
 def test_geometry_must_be_a_geometry():
     with pytest.raises(ValueError, match="expected a msinv Geometry"):
         simulate(np.zeros((16, 16)), {"n": 16}, [1.0])

@@ -13,7 +13,7 @@ from msinv.scattering.dataset import generate
 from msinv.scattering.hdf5 import export_hdf5, import_hdf5, published_spec
 from msinv.scattering.spec import ForwardSpec
 
-GEOM = Geometry.paper(16)
+GEOM = Geometry.paper(16, pml_width="published")  # the published store's layer
 FREQS = [2.5, 5.0]
 
 

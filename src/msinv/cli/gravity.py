@@ -35,7 +35,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-MEMORY_HELP = "Memory limit in GiB [default: half of the memory available at start]."
+MEMORY_HELP = (
+    "Memory limit in GiB: work that can be split (G in blocks of stations, a layer in windows) "
+    "is split to fit, other work over it is refused up front [default: half of the memory "
+    "available at start]."
+)
 
 
 class _Bar:
@@ -207,11 +211,7 @@ def sensitivity(
     rstar: float = typer.Option(0.05, min=0.0, max=1.0, help="Relative error r* per row."),
     rule: str = typer.Option("per_row", help="per_row, representative or threshold."),
     dtype: str = typer.Option("float32", help="Precision of a dense G: float32/float64."),
-    memory: float | None = typer.Option(
-        None,
-        min=0.01,
-        help="Memory budget in GiB for building G [default: a quarter of the machine's RAM].",
-    ),
+    memory: float | None = typer.Option(None, min=0.01, help=MEMORY_HELP),
     workers: int | None = typer.Option(None, min=1, help="Compression threads [default: all]."),
     diagnostics: bool = typer.Option(False, help="Write sens_diagnostics.json."),
     out: Path | None = typer.Option(
@@ -221,7 +221,7 @@ def sensitivity(
 ) -> None:
     """Sensitivity matrix, wavelet-compressed block by block, saved with its mesh: GZSEN3D.
 
-    G is built in blocks of stations that fit the memory budget, each block compressed at once
+    G is built in blocks of stations that fit the --memory limit, each block compressed at once
     and written to OUT.partial/; a killed run started again resumes there. Writes the
     sensitivity file, sensitivity.txt (RMS sensitivity of every cell) and gzsen3d.log; the
     output is checked before G is built. Run time for the GRAV3D v6 example on 2 cores: 21 s

@@ -93,14 +93,13 @@ def _scheme(scheme: str) -> str:
 def _geometry(name: GeometryName, n: int, pml_width: int | None):
     from msinv.scattering import Geometry
 
-    if pml_width is None:
-        pml_width = max(4, round(10 * n / 80))
-    return Geometry.paper(n, pml_width=pml_width)
+    return Geometry.paper(n, pml_width="auto" if pml_width is None else pml_width)
 
 
 _PML_HELP = (
-    "PML width in nodes (default 10 at n = 80, scaled with n: with the default scheme the "
-    "fastest set-up within the disk budget, docs/benchmarks.md; the published data used 20)."
+    "PML width in nodes, sigma_max 80 (default: chosen by the solver per frequency, 6-10 "
+    "nodes at n = 80, the fastest set-up within the disk budget, docs/benchmarks.md; the "
+    "published data used 20)."
 )
 
 
@@ -123,7 +122,8 @@ def simulate(
     outgoing e^{-i omega t} convention), `OUT/run.json` (configuration and provenance) and
     `OUT/scatter.png`. The output folder is checked before computing; files are written
     atomically. Under 4 points per wavelength a warning is printed; under 2 the run is refused.
-    Run time: about 1.7 CPU seconds per frequency at n = 80, order 8 (docs/benchmarks.md).
+    Run time: about 0.15-0.17 CPU s per frequency at n = 80 with the defaults (1.1-1.5 s with
+    --scheme wide8 and the published 20-node PML; docs/benchmarks.md, loaded 2-core VM).
 
     **Examples**
 
@@ -237,9 +237,11 @@ def generate(
     what is missing: finished chunks are kept, the workers stop with the command. Every chunk
     is written with a checksum; on resume the finished chunks are read back and a damaged one
     is computed again (`msinv scatter info --verify` checks a store). A different
-    configuration on an existing store is refused, naming the field. Run time: about 1.7 CPU s
-    per sample and frequency at n = 80, order 8 (1.0 s with --pml-width 10, 0.65 s adding
-    --scheme auto; docs/benchmarks.md); --workers N divides the wall time by up to N.
+    configuration on an existing store is refused, naming the field. Run time: 0.15-0.17 CPU s
+    per sample and frequency at n = 80 with the defaults (compact-opt, PML chosen per
+    frequency; 1.1-1.5 s with --scheme wide8 --pml-width 20, the published set-up;
+    docs/benchmarks.md, measured on a loaded 2-core VM); --workers N divides the wall time
+    by up to N.
 
     **Examples**
 

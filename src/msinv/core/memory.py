@@ -1,10 +1,13 @@
-"""Memory budget of a command: the limit, and a check made before any large allocation.
+"""The memory limit of a command, and the check made before any large allocation.
 
-Every command that allocates in proportion to its input (a dense sensitivity, a forward model
-at many stations) estimates what it needs first and compares that with a limit: the user's
-``--memory`` (GiB) or, by default, :data:`DEFAULT_FRACTION` of the memory the machine has
-available when the command starts.  Over the limit it refuses (or the caller chunks the work)
-with one line that names the request, the estimate and the limit.
+``--memory`` (GiB; in Python the ``memory`` option) means the same everywhere: the most memory
+a command's large arrays may take, by default :data:`DEFAULT_FRACTION` of the memory the
+machine has available when the command starts. Every command that allocates in proportion to
+its input (a dense sensitivity, a forward model at many stations, an equivalent-source layer)
+estimates what it needs first and compares that with the limit. Work that can be split is
+split to fit in it (``gravity sensitivity`` builds and compresses G in blocks of stations,
+:class:`msinv.gravity.equivalent.EquivalentLayer` fits in windows); work that cannot is
+refused up front with one line that names the request, the estimate and the limit.
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ scikit-learn users know::
 
 The fit minimises φ_d + β φ_m with φ_m = α_s∫ρ² + α_x∫(∂ρ/∂x)² + α_y∫(∂ρ/∂y)² on the layer
 (GZES's 2-D model objective), bounded by projected gradients
-(:func:`msinv.gravity.inversion.invert`); β is searched so that φ_d = chifact·N (GZES mode 1),
-fixed (``damping``), or, when the errors are unknown, chosen by k-fold cross-validation.
+(:func:`msinv.gravity.inversion.invert`). The trade-off β (``trade_off``) minimises the
+unbiased predictive risk estimate when σ is known (the default: the expected misfit to the
+*true* field, which the target misfit χ² = N overshoots by smoothing the field too much), or
+gives φ_d = chifact·N (GZES mode 1, ``"target"``), or minimises generalised cross-validation;
+it is fixed with ``damping``, or chosen by k-fold cross-validation when the errors are unknown.
 
 With ``wavelet`` set, each row of G is compressed by a 2-D wavelet transform
 (:class:`msinv.gravity.compression.Wavelet2D`), the search runs with the compressed G and is
@@ -72,6 +75,10 @@ class LayerGrid:
         )
 
 
+#: Rules for the trade-off parameter (see :class:`EquivalentLayer`).
+TRADE_OFFS = ("upre", "target", "gcv", "cv")
+
+
 @dataclass
 class EquivalentLayer:
     """A draped layer of prism cells fitted to gravity data (GZES), scikit-learn style.
@@ -83,10 +90,12 @@ class EquivalentLayer:
     cell : float, optional
         Core cell width, metres; default: 1.5 × the stations' mean spacing √(area of their
         convex hull / N), refined (÷ 1.5, twice at most) when the target misfit is out of reach.
-    depth : float or "cv", optional
+    depth : float, "auto" or "cv", optional
         Tops of the cells at the surface minus ``depth`` metres; default: ``default_depth``
-        (2.5) cell widths.
-        ``"cv"`` chooses it among ``depth_factors`` × cell by k-fold cross-validation.
+        (1.5) cell widths.
+        ``"auto"`` chooses it among ``depth_factors`` × cell by the trade-off rule's own
+        score (the minimum UPRE, or GCV; k-fold cross-validation for the other rules), one
+        fit per candidate; ``"cv"`` by k-fold cross-validation.
     thickness : float, optional
         Cell thickness; default: the cell width.
     topography : (npt, 3) numpy.ndarray, optional
@@ -99,15 +108,29 @@ class EquivalentLayer:
         defaults 1e-4, 1, 1 are this for 100 m cells).
     lower, upper : float
         Bounds on the density, g/cc (GZES users set them wide).
+    trade_off : str, optional
+        How β is chosen (:class:`TikhonovSolver`, exact for every rule):
+
+        * ``"upre"`` (default when ``sigma`` is given): the minimum of the unbiased predictive
+          risk estimate φ_d + 2 tr A − N (Mallows' C_p; Vogel 2002, ch. 7), the β whose field
+          is expected closest to the noise-free data. The target misfit χ² = N leaves a
+          misfit of N − tr A to the noise only when the fit has no bias, so it over-smooths
+          (on the benchmark survey: see ``docs/gravity.md``);
+        * ``"target"``: φ_d = chifact·N (GZES mode 1, the GZINVES default);
+        * ``"gcv"``: the minimum of generalised cross-validation (needs no σ scale);
+        * ``"cv"`` (default without ``sigma``): k-fold cross-validation over a range of β's.
+
+        With finite bounds or a wavelet, β is chosen on the unbounded dense solution (the
+        target misfit by the bounded inversion itself) and the bounded inversion runs at it.
     chifact : float
-        Target misfit per datum when ``sigma`` is given (χ² = chifact·N).
+        Target misfit per datum for ``trade_off="target"`` (χ² = chifact·N).
     damping : float, optional
-        A fixed β instead of the target misfit.
+        A fixed β instead of a rule.
     folds : int
-        k of the k-fold cross-validation (>= 2) used when ``sigma`` is not given, and for
+        k of the k-fold cross-validation (>= 2) used for ``trade_off="cv"`` and for
         ``depth="cv"``.
     depth_factors : tuple of float
-        Candidate depths (in cell widths) for ``depth="cv"``.
+        Candidate depths (in cell widths) for ``depth="auto"`` and ``"cv"``.
     wavelet : str, optional
         ``daub1``..``daub6``, ``symm4``..``symm6``: compress each row of G by a 2-D wavelet
         transform at ``rstar`` and finish with the full G; None: dense G only.
@@ -127,7 +150,10 @@ class EquivalentLayer:
     seed : int
         Seed of the folds.
     default_depth : float
-        Depth of the layer in cells when ``depth`` is not given.
+        Depth of the layer in cells when ``depth`` is not given: 1.5, the depth UPRE chooses
+        among 1, 1.5, 2.5 and 4 cells on the 2,000-station benchmark survey
+        (``benchmarks/gravity_eqs.py --methods msinv-auto``; ``depth="auto"`` makes that
+        choice on each survey, at 4× the cost).
 
     Attributes
     ----------
@@ -137,6 +163,8 @@ class EquivalentLayer:
         Its density, g/cc.
     beta_, phi_d_ : float
         Trade-off parameter and the true misfit of the fit.
+    trade_off_ : str
+        The rule that chose β (``"damping"`` when fixed).
     phi_d_compressed_ : float or None
         The misfit the compressed G claimed before the full-G finish.
     cv_scores_ : dict
@@ -153,10 +181,11 @@ class EquivalentLayer:
     alphas: tuple[float, float, float] | None = None
     lower: float = -np.inf
     upper: float = np.inf
+    trade_off: str | None = None
     chifact: float = 1.0
     damping: float | None = None
     folds: int = 5
-    depth_factors: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0)
+    depth_factors: tuple[float, ...] = (1.0, 1.5, 2.5, 4.0)
     wavelet: str | None = None
     rstar: float = 0.05
     rule: str = "per_row"
@@ -164,15 +193,15 @@ class EquivalentLayer:
     window: int | None = None
     memory: float | None = None
     seed: int = 0
-    default_depth: float = 2.5
+    default_depth: float = 1.5
     cv_scores_: dict = field(default_factory=dict, init=False, repr=False)
     timings_: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         if self.cell is not None and not self.cell > 0:
             raise ValueError(f"cell: expected > 0 m, got {self.cell}")
-        if isinstance(self.depth, str) and self.depth != "cv":
-            raise ValueError(f"depth: expected metres >= 0 or 'cv', got {self.depth!r}")
+        if isinstance(self.depth, str) and self.depth not in ("auto", "cv"):
+            raise ValueError(f"depth: expected metres >= 0, 'auto' or 'cv', got {self.depth!r}")
         if isinstance(self.depth, (int, float)) and not self.depth >= 0:
             raise ValueError(f"depth: expected >= 0 m, got {self.depth}")
         a = self.alphas
@@ -180,6 +209,8 @@ class EquivalentLayer:
             raise ValueError(f"alphas: expected three values >= 0, not all 0, got {self.alphas}")
         if not self.lower < self.upper:
             raise ValueError(f"bounds: expected lower < upper, got {self.lower}, {self.upper}")
+        if self.trade_off not in (None, *TRADE_OFFS):
+            raise ValueError(f"trade_off: expected one of {TRADE_OFFS}, got {self.trade_off!r}")
         if not self.chifact > 0:
             raise ValueError(f"chifact: expected > 0, got {self.chifact}")
         if self.damping is not None and not self.damping > 0:
@@ -274,40 +305,74 @@ class EquivalentLayer:
                 cell /= 1.5  # the default cell was too coarse to reach the target: refine
         return self
 
+    def _rule(self, sigma_known: bool) -> str:
+        """The trade-off rule of this fit (``"damping"`` for a fixed β)."""
+        if self.damping is not None:
+            return "damping"
+        rule = self.trade_off or ("upre" if sigma_known else "cv")
+        if rule in ("upre", "target") and not sigma_known:
+            raise ValueError(f"trade_off={rule!r} needs sigma; give it, or use 'cv' or 'gcv'")
+        return rule
+
     def _fit_cell(self, pts, d, s, sigma_known, cell, borehole):
-        depth = self.depth
-        if depth == "cv":
+        rule = self._rule(sigma_known)
+        depth, prepared = self.depth, None
+        if depth == "auto" and rule in ("upre", "gcv"):
+            scores, fits = {}, {}
+            for f in self.depth_factors:
+                layer = self.build_layer(pts, f * cell, cell)
+                g = layer.sensitivity(pts)
+                solver = TikhonovSolver(g, s, _hessian(self._regularisation(layer)))
+                beta = solver.beta_minimising(rule, d)
+                scores[f * cell] = float(getattr(solver, rule)(beta, d))
+                fits[f * cell] = (layer, g, solver)
+            self.cv_scores_["depth"] = scores
+            depth = min(scores, key=scores.get)
+            prepared = fits[depth]
+        elif depth in ("auto", "cv"):
             scores = {}
             for f in self.depth_factors:
-                scores[f * cell] = self._cv(pts, d, s, f * cell, cell, sigma_known)[0]
+                scores[f * cell] = self._cv(pts, d, s, f * cell, cell, rule)[0]
             self.cv_scores_["depth"] = scores
             depth = min(scores, key=scores.get)
         self.depth_ = self.default_depth * cell if depth is None else float(depth)
         beta = self.damping
-        if not sigma_known and beta is None:
-            _, beta = self._cv(pts, d, s, self.depth_, cell, False)
-        self._fit_once(pts, d, s, self.build_layer(pts, self.depth_, cell), beta, borehole)
+        if rule == "cv":
+            _, beta = self._cv(pts, d, s, self.depth_, cell, rule)
+        self.trade_off_ = rule
+        if prepared is None:
+            layer = self.build_layer(pts, self.depth_, cell)
+            self._fit_once(pts, d, s, layer, beta, rule, borehole)
+        else:
+            self._fit_once(pts, d, s, prepared[0], beta, rule, borehole, prepared[1:])
 
-    def _fit_once(self, pts, d, s, layer, beta, borehole=None):
-        """One fit on one layer: β for χ² = chifact·N (``beta`` None) or a fixed β.
+    def _fit_once(self, pts, d, s, layer, beta, rule, borehole=None, prepared=None):
+        """One fit on one layer, β given or chosen by ``rule`` (``prepared``: the layer's G
+        and :class:`TikhonovSolver` when already made).
 
-        Without bounds and compression the normal equations are solved exactly in data space
+        Without bounds and compression the problem is solved exactly for every β
         (:class:`TikhonovSolver`); with finite bounds, or a wavelet, by the bounded inversion
-        (:func:`msinv.gravity.inversion.invert`), the compressed one finished with the full G.
+        (:func:`msinv.gravity.inversion.invert`) at the β the rule gives on the unbounded
+        solution (or searching the target misfit itself), the compressed one finished with the
+        full G.
         """
         from msinv.gravity.forward import GravityOperator
         from msinv.gravity.inversion import InversionConfig, finish, invert
 
         t0 = time.perf_counter()
-        g = layer.sensitivity(pts)
+        g, solver = prepared or (layer.sensitivity(pts), None)
         self.timings_["sensitivity"] = time.perf_counter() - t0
         reg = self._regularisation(layer)
         self.phi_d_compressed_ = None
+        exact = self.wavelet is None and np.isinf(self.lower) and np.isinf(self.upper)
         t1 = time.perf_counter()
-        if self.wavelet is None and np.isinf(self.lower) and np.isinf(self.upper):
+        if solver is None and (exact or (beta is None and rule in ("upre", "gcv"))):
             solver = TikhonovSolver(g, s, _hessian(reg))
-            self.timings_["data_space"] = time.perf_counter() - t1
+            self.timings_["decomposition"] = time.perf_counter() - t1
             t1 = time.perf_counter()
+        if beta is None and rule in ("upre", "gcv"):
+            beta = solver.beta_minimising(rule, d)
+        if exact:
             beta = solver.beta_for(self.chifact * d.size, d) if beta is None else beta
             model = solver.model(beta, d)
             phi_d = float(np.sum(((g @ model - d) / s) ** 2))
@@ -340,34 +405,37 @@ class EquivalentLayer:
         cfg = RegularisationConfig(a_s, a_x, a_y, 0.0)
         return Regularisation(layer.tensor_mesh(), cfg)
 
-    def _cv(self, pts, d, s, depth, cell, sigma_known: bool):
+    def _cv(self, pts, d, s, depth, cell, rule: str):
         """k-fold cross-validation of one depth: RMS held-out error and the β chosen.
 
-        With σ known each fold is fitted to χ² = chifact·N_train; otherwise a range of β's is
-        scored and the best returned. Folds are drawn with ``seed``.
+        With ``rule`` ``"cv"`` a range of β's (every 20th of :meth:`TikhonovSolver.beta_range`)
+        is scored and the best returned; otherwise each fold is fitted with its own β by the
+        rule (or the fixed damping). Folds are drawn with ``seed``.
         """
         layer = self.build_layer(pts, depth, cell)
         g = layer.sensitivity(pts)
         hess = _hessian(self._regularisation(layer))
         rng = np.random.default_rng(self.seed)
         fold = rng.permutation(d.size) % self.folds
-        full = TikhonovSolver(g, s, hess)
-        if sigma_known or self.damping is not None:
-            betas = [None] if self.damping is None else [self.damping]
+        if rule == "cv":
+            betas = list(TikhonovSolver(g, s, hess).beta_range()[::20])
         else:
-            betas = list(full.beta_scale() * 10.0 ** np.arange(-8.0, 1.0, 1.0))
+            betas = [self.damping if rule == "damping" else None]
         sq = dict.fromkeys(betas, 0.0)
         for k in range(self.folds):
             train, test = fold != k, fold == k
-            part = full.subset(train)
+            part = TikhonovSolver(g[train], s[train], hess)
             for b in betas:
-                beta = part.beta_for(self.chifact * train.sum(), d[train]) if b is None else b
-                pred = g[test] @ part.model(beta, d[train])
-                sq[b] += float(np.sum((pred - d[test]) ** 2))
+                if b is None and rule == "target":
+                    b = part.beta_for(self.chifact * train.sum(), d[train])
+                elif b is None:
+                    b = part.beta_minimising(rule, d[train])
+                pred = g[test] @ part.model(b, d[train])
+                sq[betas[0] if len(betas) == 1 else b] += float(np.sum((pred - d[test]) ** 2))
         errors = {b: float(np.sqrt(v / d.size)) for b, v in sq.items()}
         best = min(errors, key=errors.get)
         self.cv_scores_.setdefault("beta", {}).update(
-            {("target" if b is None else b): e for b, e in errors.items()}
+            {(rule if b is None else b): e for b, e in errors.items()}
         )
         return errors[best], best
 
@@ -461,19 +529,26 @@ def _hessian(reg):
 
 
 class TikhonovSolver:
-    r"""Exact unbounded Tikhonov solutions of a layer, by Cholesky factorisation, for any β.
+    r"""Exact unbounded Tikhonov solutions of a layer for every β, from one eigendecomposition.
 
     With B = W_d G (N data × M cells), R the model objective's Hessian (reference 0) and
-    :math:`\min_m \|Bm - W_d d\|^2 + \beta\, m^T R m`:
+    :math:`\min_m \|Bm - W_d d\|^2 + \beta\, m^T R m`. When N > M, B is first reduced by a
+    thin QR factorisation B = Q C (C is M × M) and W_d d by c = Qᵀ W_d d, the part of W_d d
+    outside the range of Q adding the constant ‖W_d d − Q c‖² to every misfit; otherwise
+    C = B, c = W_d d. Then :math:`K = C R^{-1} C^T = U \Lambda U^T` (one sparse LU of R, one
+    symmetric eigendecomposition) gives, with :math:`y = U^T c`,
 
-    * model space (N > M): :math:`(B^TB + \beta R)\,m = B^T W_d d`, an M × M system;
-    * data space (N <= M): :math:`m = R^{-1}B^T c`, :math:`(K + \beta I)\,c = W_d d` with
-      :math:`K = B R^{-1} B^T` (N × N; one sparse LU of R), and the weighted residual is
-      :math:`-\beta c`.
+    .. math:: m(\beta) = R^{-1} C^T U \frac{y}{\lambda + \beta}, \qquad
+              \phi_d(\beta) = \sum_k \Big(\frac{\beta\, y_k}{\lambda_k + \beta}\Big)^2
+              + \|W_d d - Q c\|^2, \qquad
+              \mathrm{tr}\,A(\beta) = \sum_k \frac{\lambda_k}{\lambda_k + \beta},
 
-    Each β costs one dense Cholesky of min(N, M)³/3 flops; the β of a target misfit is found
-    by :func:`msinv.core.solvers.beta_search` (secant on log φ_d, log β). Memory
-    O(min(N, M)² + N M): the method for layers and windows of a few thousand cells.
+    A(β) = B (BᵀB + βR)⁻¹ Bᵀ being the influence matrix (tr A: the effective number of
+    parameters). Every term is a sum of non-negative parts, accurate for any β, and costs
+    O(min(N, M)) once the decomposition is made (about 2 N M² flops for the QR and
+    10 min(N, M)³ for the eigendecomposition; memory O(min(N, M)² + N M)), so every rule of
+    the trade-off (target misfit, UPRE, GCV, k-fold cross-validation) is exact and cheap. The
+    method for layers and windows of a few thousand cells.
 
     Parameters
     ----------
@@ -486,72 +561,104 @@ class TikhonovSolver:
     """
 
     def __init__(self, g, sigma, hessian):
-        self.g = np.asarray(g, dtype=np.float64)
+        from threadpoolctl import threadpool_limits
+
+        # one BLAS thread: at these sizes threads gain little, and on a loaded machine
+        # OpenBLAS's spinning threads cost up to 8x the CPU time (measured, M = 1,521)
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._decompose(g, sigma, hessian)
+        self._key: tuple = (None, None)
+
+    def _decompose(self, g, sigma, hessian):
+        from scipy.linalg import eigh
+        from scipy.sparse.linalg import splu
+
         self.sigma = np.asarray(sigma, dtype=np.float64)
-        self.hessian = hessian
-        b = self.g / self.sigma[:, None]
+        b = np.asarray(g, dtype=np.float64) / self.sigma[:, None]
+        self.n_data = b.shape[0]
         self.data_space = b.shape[0] <= b.shape[1]
-        if self.data_space:
-            from scipy.sparse.linalg import splu
+        self._q, c = (None, b) if self.data_space else np.linalg.qr(b)
+        rinv_ct = splu(hessian.tocsc()).solve(np.asfortranarray(c.T))
+        lam, u = eigh(c @ rinv_ct)
+        self.lam = np.maximum(lam, 0.0)  # rounding can make the smallest slightly negative
+        self.basis, self.to_model = u, rinv_ct @ u
 
-            self.rinv_bt = splu(hessian.tocsc()).solve(np.asfortranarray(b.T))
-            self.normal = b @ self.rinv_bt
-            self.penalty = None
-        else:
-            self.normal = b.T @ b
-            self.penalty = hessian.toarray()
-        self._cache: tuple = (None, None)
-
-    def subset(self, rows: np.ndarray) -> TikhonovSolver:
-        """The solver of a subset of the data (cross-validation folds)."""
-        return TikhonovSolver(self.g[rows], self.sigma[rows], self.hessian)
-
-    def _solve(self, beta: float, d) -> np.ndarray:
-        from scipy.linalg import cho_factor, cho_solve
-
+    def _coefficients(self, d) -> tuple[np.ndarray, float]:
+        """y = Uᵀ c and the misfit outside the range of B, ‖W_d d − Q c‖²."""
         d = np.asarray(d, dtype=np.float64)
-        key = (beta, d.tobytes())
-        if self._cache[0] == key:
-            return self._cache[1]
-        wd = d / self.sigma
-        if self.data_space:
-            a, rhs = self.normal + beta * np.eye(self.normal.shape[0]), wd
-        else:
-            a, rhs = self.normal + beta * self.penalty, self.g.T @ (wd / self.sigma)
-        try:
-            x = cho_solve(cho_factor(a), rhs)
-        except np.linalg.LinAlgError:  # β so small that rounding breaks definiteness
-            x = np.linalg.lstsq(a, rhs, rcond=None)[0]
-        self._cache = (key, x)
-        return x
+        key = d.tobytes()
+        if self._key[0] != key:
+            wd = d / self.sigma
+            if self._q is None:
+                c, outside = wd, 0.0
+            else:
+                c = self._q.T @ wd
+                outside = float(np.sum((wd - self._q @ c) ** 2))
+            self._key = (key, (self.basis.T @ c, outside))
+        return self._key[1]
 
     def model(self, beta: float, d) -> np.ndarray:
         """The layer density m(β), (n_cells,) g/cc."""
-        x = self._solve(beta, d)
-        return self.rinv_bt @ x if self.data_space else x
+        y, _ = self._coefficients(d)
+        return self.to_model @ (y / (self.lam + beta))
 
-    def phi_d(self, beta: float, d) -> float:
-        """The misfit ‖W_d(G m(β) − d)‖²."""
-        x = self._solve(beta, d)
-        if self.data_space:
-            return float(beta**2 * (x @ x))
-        return float(np.sum(((self.g @ x - d) / self.sigma) ** 2))
+    def phi_d(self, beta, d):
+        """The misfit ‖W_d(G m(β) − d)‖² (β a number or an array of them)."""
+        y, outside = self._coefficients(d)
+        b = np.asarray(beta, dtype=np.float64)[..., None]
+        out = np.sum((b * y / (self.lam + b)) ** 2, axis=-1) + outside
+        return float(out) if np.ndim(beta) == 0 else out
 
-    def beta_scale(self) -> float:
-        """tr(data term) / tr(penalty): the β at which both weigh the same."""
-        penalty = self.normal.shape[0] if self.data_space else np.trace(self.penalty)
-        return float(np.trace(self.normal) / penalty)
+    def dof(self, beta):
+        """tr A(β) = Σ λ/(λ + β): the effective number of parameters of the fit."""
+        b = np.asarray(beta, dtype=np.float64)[..., None]
+        out = np.sum(self.lam / (self.lam + b), axis=-1)
+        return float(out) if np.ndim(beta) == 0 else out
 
-    def beta_for(self, target: float, d, rtol: float = 1e-3) -> float:
-        """β with φ_d(β) = target within ``rtol`` (first trial: the ratio of the traces)."""
-        from msinv.core.solvers import beta_search
+    def upre(self, beta, d):
+        """Unbiased predictive risk estimate φ_d(β) + 2 tr A(β) − N (Mallows' C_p; the
+        expected ‖W_d(G m(β) − d_true)‖² when σ is the noise's true standard deviation)."""
+        return self.phi_d(beta, d) + 2 * self.dof(beta) - self.n_data
 
-        res = beta_search(
-            lambda b: self.phi_d(b, d), target, 1e-3 * self.beta_scale(), rtol=rtol, max_iter=60
+    def gcv(self, beta, d):
+        """Generalised cross-validation N φ_d(β) / (N − tr A(β))² (needs no σ scale)."""
+        return (
+            self.n_data * self.phi_d(beta, d) / np.maximum(self.n_data - self.dof(beta), 1e-12) ** 2
         )
-        if not res.converged:
+
+    def beta_range(self) -> np.ndarray:
+        """400 β's spaced evenly in log from 1e-3 × the smallest eigenvalue (at least
+        1e-16 × the largest) to 10 × the largest: from least squares to the null model."""
+        top = float(self.lam.max()) if self.lam.max() > 0 else 1.0
+        bottom = max(float(self.lam.min()), 1e-16 * top) * 1e-3
+        return np.logspace(np.log10(bottom), np.log10(10 * top), 400)
+
+    def beta_minimising(self, rule: str, d) -> float:
+        """β minimising ``"upre"`` or ``"gcv"`` over :meth:`beta_range`, refined by Brent's
+        method between the neighbours of the best grid point."""
+        from scipy.optimize import minimize_scalar
+
+        f = {"upre": self.upre, "gcv": self.gcv}[rule]
+        grid = self.beta_range()
+        k = int(np.argmin(f(grid, d)))
+        lo, hi = np.log(grid[max(k - 1, 0)]), np.log(grid[min(k + 1, grid.size - 1)])
+        res = minimize_scalar(lambda x: float(f(np.exp(x), d)), bounds=(lo, hi), method="bounded")
+        return float(np.exp(res.x))
+
+    def beta_for(self, target: float, d, rtol: float = 1e-6) -> float:
+        """β with φ_d(β) = target (φ_d increases with β; root of log φ_d − log target)."""
+        from scipy.optimize import brentq
+
+        grid = self.beta_range()
+        phi = self.phi_d(grid, d)
+        if not phi[0] < target < phi[-1]:
             raise TargetMisfitError(
-                f"no β gives the target misfit {target:.4g} (last φ_d {res.phi_d:.4g}); "
-                "check sigma, or give a damping"
+                f"no β gives the target misfit {target:.4g} (φ_d ranges from {phi[0]:.4g} to "
+                f"{phi[-1]:.4g} on this layer); check sigma, or give a damping"
             )
-        return res.beta
+        k = int(np.searchsorted(phi, target))
+        x = brentq(
+            lambda x: np.log(self.phi_d(np.exp(x), d)) - np.log(target),
+            np.log(grid[k - 1]), np.log(grid[k]), rtol=rtol,
+        )  # fmt: skip
+        return float(np.exp(x))

@@ -32,14 +32,6 @@ import numpy as np
 from msinv.core.errors import UserInputError
 from msinv.core.operator import LinearOperator
 
-#: Default memory budget of a sensitivity build: this fraction of the machine's RAM.
-MEMORY_FRACTION = 0.25
-
-
-def machine_memory() -> int:
-    """Physical memory of the machine, bytes."""
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-
 
 @dataclass(frozen=True)
 class SensitivitySettings:
@@ -57,7 +49,8 @@ class SensitivitySettings:
     dtype : str
         ``float32`` or ``float64``: storage of a dense G.
     memory : int or None
-        Memory budget in bytes (None: :data:`MEMORY_FRACTION` of the machine's RAM).
+        Memory limit in bytes (None: :func:`msinv.core.memory.memory_limit`'s default, half of
+        the memory available at start); G is built in blocks of stations that fit in it.
     workers : int or None
         Compression threads (None: every core).
     """
@@ -86,8 +79,10 @@ class SensitivitySettings:
 
     @property
     def budget(self) -> int:
-        """The memory budget in bytes."""
-        return self.memory if self.memory is not None else int(MEMORY_FRACTION * machine_memory())
+        """The memory limit in bytes (see :mod:`msinv.core.memory`)."""
+        from msinv.core.memory import memory_limit
+
+        return self.memory if self.memory is not None else memory_limit()
 
     def compression(self):
         """The :class:`~msinv.gravity.compression.CompressionConfig` of these settings."""

@@ -447,11 +447,21 @@ def _create(path: Path, config: DatasetConfig) -> None:
                 "config": config.to_attrs(),
                 "provenance": provenance(config.to_attrs()),
             }
+            | _solver_record(config)
         )
         os.replace(tmp, path)  # an empty directory at `path` is replaced; anything else fails
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _solver_record(config: DatasetConfig) -> dict[str, Any]:
+    """``{"solver_per_freq": [...]}``: the scheme and PML the finite-difference simulator uses
+    at each frequency (:meth:`ForwardSpec.solver_at`; a policy or an ``"auto"`` PML resolved),
+    beside the ``config`` that determines them; empty for another simulator."""
+    if config.simulator != _SIMULATE:
+        return {}
+    return {"solver_per_freq": [config.spec.solver_at(f) for f in config.freqs]}
 
 
 def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
@@ -1004,6 +1014,16 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
     return ScatterDataset(path, eta, data, target, geometry, spec, freqs, attrs, complete)
 
 
+def _pml_summary(g: Geometry, freqs) -> str:
+    if not g.pml_auto:
+        return f"PML {g.pml_width} nodes (sigma_max {g.pml_strength:g})"
+    per = ", ".join(
+        f"{at.pml_width} nodes (sigma_max {at.pml_strength:.3g}) at f = {f:g}"
+        for f, at in ((f, g.at(f)) for f in freqs)
+    )
+    return f"PML chosen per frequency: {per}"
+
+
 def summary(path: str | os.PathLike) -> str:
     """Multi-line human summary of a store (``msinv scatter info``)."""
     ds = open_dataset(path)
@@ -1014,8 +1034,7 @@ def summary(path: str | os.PathLike) -> str:
         f"dataset      {ds.path}",
         f"family       {c['family']} {json.dumps(c.get('family_params', {}))}",
         f"samples      {done} of {len(ds)} complete ({100 * done / max(len(ds), 1):.1f}%)",
-        f"grid         {g.n} x {g.n} nodes on {list(g.extent)}, PML {g.pml_width} nodes "
-        f"(sigma_max {g.pml_strength:g})",
+        f"grid         {g.n} x {g.n} nodes on {list(g.extent)}, {_pml_summary(g, ds.freqs)}",
         f"acquisition  {g.n_sources} sources, {g.n_receivers} receivers on R = "
         f"{g.receiver_radius:g} ({c.get('receiver_interpolation')})",
         f"frequencies  {', '.join(f'{f:g}' for f in ds.freqs)}; scheme {ds.spec.scheme} "

@@ -10,8 +10,9 @@ For the frequencies ``F`` of a stage the objective is
 ``Lambda^f`` the data of :class:`~msinv.scattering.helmholtz.HelmholtzSolver` (receivers by the
 representation formula by default, so the data depend on eta directly as well as through the
 field). Its gradient is ``sum_f vjp_f(Lambda^f - d^f) / sum ||d^f||^2 + grad R``: per frequency
-and evaluation one LU factorisation of ``A(eta, omega)``, one forward solve and one adjoint solve
-with the same factors (``trans="H"``), each with ``n_sources`` right-hand sides. Stages are run
+and evaluation one LU factorisation of ``A(eta, omega)`` and one of ``A^H``, one forward and
+one adjoint block solve, each with ``n_sources`` right-hand sides (see
+:data:`~msinv.scattering.helmholtz.ADJOINT_FACTOR_MIN_RHS`). Stages are run
 by :func:`msinv.core.continuation.continuation` with L-BFGS-B restarted at each stage.
 """
 

@@ -7,12 +7,32 @@ coordinates and the source/receiver angles are derived from those scalars on dem
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from msinv.core.errors import UserInputError
+
+#: The PML chosen per frequency for ``pml_width="auto"``: ``(points per wavelength >= limit,
+#: width in nodes, sigma_max * h)``, first match wins. The discrete layer depends only on
+#: ``omega h``, the width in nodes and ``sigma_max h``, so the choice carries over between grids
+#: at the same points per wavelength. Chosen on ``Geometry.paper(80)`` (f = 2.5, 5, 10: 31.6,
+#: 15.8, 7.9 points per wavelength) as the thinnest layers whose reflection (data against a
+#: 40-node layer, worst of the three disks of ``tests/scattering/test_pml.py``) stays near
+#: 0.2%: 10 nodes (sigma_max 50), 8 (60), 6 (79); the published layer is 20 nodes, sigma_max
+#: 80. Measured in ``tests/scattering/test_pml.py`` and ``docs/scattering.md``.
+PML_POLICY: tuple[tuple[float, int, float], ...] = (
+    (24.0, 10, 0.63),
+    (12.0, 8, 0.76),
+    (0.0, 6, 1.0),
+)
+
+
+def published_pml_width(n: int) -> int:
+    """PML width of the published data scaled to ``n`` nodes: ``round(20 n / 80)`` (>= 4)."""
+    return max(4, round(20 * n / 80))
 
 
 @dataclass(frozen=True)
@@ -25,11 +45,15 @@ class Geometry:
         Nodes per axis of the contrast grid, both ends included (16 <= n <= 1024).
     extent : tuple of float
         ``(lo, hi)`` of the node coordinates on both axes (hi > lo), e.g. ``(-0.5, 0.5)``.
-    pml_width : int
-        Nodes of perfectly matched layer added on every side (1 <= pml_width <= 200).
-    pml_strength : float
+    pml_width : int or "auto"
+        Nodes of perfectly matched layer added on every side (1 <= pml_width <= 200), or
+        ``"auto"``: the solver chooses width and strength per frequency (:data:`PML_POLICY`,
+        :meth:`at`). The layer is a numerical device, not part of the acquisition.
+    pml_strength : float or None
         Peak damping :math:`\\sigma_{max}` of the quadratic profile
-        :math:`\\sigma(t) = \\sigma_{max} t^2`, ``t`` in (0, 1] across the layer (> 0).
+        :math:`\\sigma(t) = \\sigma_{max} t^2`, ``t`` in (0, 1] across the layer (> 0);
+        default (None) 80 with an integer width; None with ``pml_width="auto"`` (chosen with
+        the width).
     n_sources : int
         Number of plane-wave incidence directions (>= 1).
     n_receivers : int
@@ -56,8 +80,8 @@ class Geometry:
 
     n: int
     extent: tuple[float, float] = (-0.5, 0.5)
-    pml_width: int = 20
-    pml_strength: float = 80.0
+    pml_width: int | str = 20
+    pml_strength: float | None = None
     n_sources: int = 80
     n_receivers: int = 80
     receiver_radius: float = 0.5
@@ -75,11 +99,23 @@ class Geometry:
             bad("extent", self.extent, "finite (lo, hi) with hi > lo")
         object.__setattr__(self, "extent", (lo, hi))
         object.__setattr__(self, "n", int(self.n))
-        if not isinstance(self.pml_width, int | np.integer) or not 1 <= self.pml_width <= 200:
-            bad("pml_width", self.pml_width, "an integer in [1, 200]")
-        object.__setattr__(self, "pml_width", int(self.pml_width))
-        if not (math.isfinite(self.pml_strength) and self.pml_strength > 0):
-            bad("pml_strength", self.pml_strength, "a finite number > 0")
+        if self.pml_width == "auto":
+            if self.pml_strength is not None:
+                bad(
+                    "pml_strength", self.pml_strength, "None with pml_width='auto' (chosen with it)"
+                )
+        else:
+            if not isinstance(self.pml_width, int | np.integer) or not 1 <= self.pml_width <= 200:
+                bad("pml_width", self.pml_width, "an integer in [1, 200] or 'auto'")
+            object.__setattr__(self, "pml_width", int(self.pml_width))
+            if self.pml_strength is None:
+                object.__setattr__(self, "pml_strength", 80.0)
+            if not (
+                isinstance(self.pml_strength, int | float | np.number)
+                and math.isfinite(self.pml_strength)
+                and self.pml_strength > 0
+            ):
+                bad("pml_strength", self.pml_strength, "a finite number > 0")
         for field in ("n_sources", "n_receivers"):
             value = getattr(self, field)
             if not isinstance(value, int | np.integer) or not 1 <= value <= 4096:
@@ -87,22 +123,37 @@ class Geometry:
             object.__setattr__(self, field, int(value))
         if not (math.isfinite(self.receiver_radius) and self.receiver_radius > 0):
             bad("receiver_radius", self.receiver_radius, "a finite number > 0")
-        for field in ("pml_strength", "receiver_radius", "source_offset", "receiver_offset"):
+        fixed = ("receiver_radius", "source_offset", "receiver_offset")
+        for field in fixed if self.pml_auto else ("pml_strength", *fixed):
             value = float(getattr(self, field))
             if not math.isfinite(value):
                 bad(field, value, "a finite number")
             object.__setattr__(self, field, value)
 
     @classmethod
-    def paper(cls, n: int = 80, *, pml_width: int | None = None, pml_strength: float = 80.0):
+    def paper(
+        cls,
+        n: int = 80,
+        *,
+        pml_width: int | str | None = "auto",
+        pml_strength: float | None = None,
+    ):
         """The published acquisition (Zhang et al. 2025), scaled to ``n`` nodes as in its MRI runs.
 
         Nodes on [-0.5, 0.5] including both ends, ``n`` sources at ``pi + 2 pi k / n``, ``n``
-        receivers at ``2 pi k / n`` on the radius 0.5, PML of ``round(20 n / 80)`` nodes (the
-        same physical thickness, 20 nodes at n = 80) with :math:`\\sigma_{max} = 80`.
+        receivers at ``2 pi k / n`` on the radius 0.5.
+
+        The absorbing layer is a numerical choice, not part of the acquisition: by default
+        (``pml_width="auto"`` or None) the solver chooses it per frequency
+        (:data:`PML_POLICY`, thinner and cheaper than the published one within the same
+        disk-oracle budget). ``pml_width="published"`` gives the published data's layer,
+        ``round(20 n / 80)`` nodes (20 at n = 80) with :math:`\\sigma_{max} = 80`; an integer
+        gives that many nodes with ``pml_strength`` (default 80).
         """
         if pml_width is None:
-            pml_width = max(4, round(20 * n / 80))
+            pml_width = "auto"
+        if pml_width == "published":
+            pml_width = published_pml_width(n)
         return cls(
             n=n,
             extent=(-0.5, 0.5),
@@ -114,6 +165,28 @@ class Geometry:
             source_offset=math.pi,
             receiver_offset=0.0,
         )
+
+    @property
+    def pml_auto(self) -> bool:
+        """Whether the PML is chosen per frequency (``pml_width == "auto"``)."""
+        return self.pml_width == "auto"
+
+    def at(self, freq: float) -> Geometry:
+        """The geometry the solver uses at ``freq``: itself, or with ``pml_width="auto"`` the
+        width and strength of :data:`PML_POLICY` for the background points per wavelength
+        ``1 / (freq h)`` (``sigma_max = (sigma_max h) / h``)."""
+        if not self.pml_auto:
+            return self
+        ppw = 1.0 / (float(freq) * self.h)
+        width, sigma_h = next((w, s) for limit, w, s in PML_POLICY if ppw >= limit)
+        return dataclasses.replace(self, pml_width=width, pml_strength=sigma_h / self.h)
+
+    def _fixed_pml(self) -> None:
+        if self.pml_auto:
+            raise UserInputError(
+                "this Geometry has pml_width='auto' (the PML is chosen per frequency): use "
+                "geometry.at(freq) for the computational grid"
+            )
 
     @property
     def h(self) -> float:
@@ -154,12 +227,14 @@ class Geometry:
 
     @property
     def n_total(self) -> int:
-        """Nodes per axis of the computational grid, PML included."""
+        """Nodes per axis of the computational grid, PML included (fixed PML only)."""
+        self._fixed_pml()
         return self.n + 2 * self.pml_width
 
     @property
     def x_total(self) -> np.ndarray:
-        """(n_total,) node coordinates of the computational grid, PML included."""
+        """(n_total,) node coordinates of the computational grid, PML included (fixed PML)."""
+        self._fixed_pml()
         w = self.pml_width
         return self.extent[0] + self.h * np.arange(-w, self.n + w)
 

@@ -251,7 +251,8 @@ def import_hdf5(
         Frequencies of ``freq_1, freq_2, ...``; taken from the files' msinv attributes when
         present, else required (the published data: 2.5, 5, 10).
     geometry : Geometry or ForwardSpec, optional
-        Default: from the msinv attributes, else ``Geometry.paper(n)`` with ``n`` from the
+        Default: from the msinv attributes, else ``Geometry.paper(n, pml_width="published")``
+        (the published 20-node PML at n = 80) with ``n`` from the
         size of ``/eta`` (it must match the number of sources and receivers). Without msinv
         attributes the store records the published forward model (:func:`published_spec`:
         wide8, bilinear receivers, complex128) on that geometry, unless a whole spec is given;
@@ -387,9 +388,10 @@ def _import_config(fs, count, n, n_freq, freqs, geometry, chunk):
 
 def published_spec(geometry: Geometry | int) -> ForwardSpec:
     """The forward model of the published data: the 17-point 8th-order cross (``"wide8"``),
-    bilinear receivers, double precision, on ``geometry`` (default ``Geometry.paper(n)``)."""
+    bilinear receivers, double precision, on ``geometry`` (default
+    ``Geometry.paper(n, pml_width="published")``: the published layer, 20 nodes at n = 80)."""
     if not isinstance(geometry, Geometry):
-        geometry = Geometry.paper(int(geometry))
+        geometry = Geometry.paper(int(geometry), pml_width="published")
     return ForwardSpec(
         geometry, scheme="wide8", receiver_interpolation="bilinear", dtype="complex128"
     )

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from msinv.core.errors import UserInputError
 from msinv.core.interrupts import die_with_parent
@@ -48,6 +48,28 @@ SUPERLU_OPTIONS = {
     "diag_pivot_thresh": 0.001,
     "options": {"SymmetricMode": True},
 }
+
+
+#: Right-hand sides from which an adjoint solve factorises ``A^H`` (kept beside the factors of
+#: ``A``) and solves it untransposed: SciPy's SuperLU solves with ``trans="H"`` one column at
+#: a time, about 2.6x the cost of an untransposed block solve, while one more factorisation
+#: costs less than half a block solve of 80 columns (measured in benchmarks/fwi.py). Fewer
+#: columns: ``trans="H"`` with the factors of ``A``. Both are exact.
+ADJOINT_FACTOR_MIN_RHS = 16
+
+
+@lru_cache(maxsize=1)
+def _threadpools() -> ThreadpoolController:
+    """The process's BLAS/OpenMP pools, inspected once (a fresh inspection per call costs
+    milliseconds, several percent of a solve)."""
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """Context manager: one BLAS thread inside (parallelism comes from worker processes;
+    threaded BLAS inside SuperLU's small supernodes only oversubscribes the cores, 10x slower
+    on a loaded machine)."""
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 def _check_freq(freq) -> float:
@@ -221,6 +243,14 @@ def incident_fields(geometry: Geometry, omega: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
+def _incident_fields_as(geometry: Geometry, omega: float, dtype: np.dtype) -> np.ndarray:
+    """:func:`incident_fields` in the solver's precision (cached, read-only)."""
+    u = incident_fields(geometry, omega).astype(dtype)
+    u.setflags(write=False)
+    return u
+
+
+@lru_cache(maxsize=32)
 def _representation_matrix_as(geometry: Geometry, omega: float, dtype: np.dtype) -> np.ndarray:
     """The receiver representation matrix in the solver's precision (cached)."""
     return representation_matrix(geometry, omega).astype(dtype)
@@ -236,7 +266,9 @@ class HelmholtzSolver:
     ----------
     geometry : Geometry or ForwardSpec
         Grid, PML and acquisition, or a whole forward model (its scheme, reader and precision
-        are used unless the keywords below say otherwise).
+        are used unless the keywords below say otherwise). A PML chosen per frequency
+        (``pml_width="auto"``) is resolved at ``freq``: :attr:`geometry` is the computational
+        grid used.
     eta : (n, n) float numpy.ndarray
         Contrast ``eta[iy, ix]`` on the nodes of the geometry (``1 + eta > 0``).
     freq : float
@@ -267,7 +299,9 @@ class HelmholtzSolver:
     real model) ``J^H r = Re sum_s conj(u_s) * q_s + kappa'(eta)^T c`` with ``q_s = R^H r_s``,
     ``lambda_s = A^{-H} (P^H r_s + eta * q_s)`` and
     ``c_t = -Re sum_s conj(P_t^H lambda_s) * Q_t u_s`` (for the affine schemes,
-    ``-omega^2 Re sum_s conj(u_s) * M^H lambda_s``). The adjoint solve reuses the LU factors
+    ``-omega^2 Re sum_s conj(u_s) * M^H lambda_s``). The adjoint solve factorises ``A^H``
+    once and solves it untransposed (all columns at once) when it has at least
+    :data:`ADJOINT_FACTOR_MIN_RHS` columns, else it reuses the factors of ``A``
     (``trans="H"``).
     """
 
@@ -286,14 +320,16 @@ class HelmholtzSolver:
         self.spec = as_spec(
             geometry, scheme=scheme, dtype=dtype, receiver_interpolation=receiver_interpolation
         )
-        self.geometry = self.spec.geometry
-        self.eta = check_eta(eta, self.geometry, batch=False)[0]
+        self.eta = check_eta(eta, self.spec.geometry, batch=False)[0]
         self.freq = _check_freq(freq)
         self.omega = 2 * np.pi * self.freq
+        # the computational grid at this frequency (a PML chosen per frequency resolved)
+        self.geometry = self.spec.geometry.at(self.freq)
         self.scheme = self.spec.scheme_at(self.freq)
         self.dtype = self.spec.np_dtype
         self.receiver_interpolation = self.spec.receiver_interpolation
         self._lu = None
+        self._lu_h = None
         self._u_sc = None
         self._kappa = None
         self._src = None
@@ -335,18 +371,32 @@ class HelmholtzSolver:
     def lu(self):
         """SuperLU factors of :attr:`matrix` in the nested-dissection order, computed on first use."""
         if self._lu is None:
-            # One BLAS thread: parallelism comes from workers; threaded BLAS inside SuperLU's
-            # small supernodes only oversubscribes the cores (10x slower on a loaded machine).
-            with threadpool_limits(limits=1, user_api="blas"):
+            with one_blas_thread():
                 self._lu = splu(self._permuted_matrix(), **SUPERLU_OPTIONS)
         return self._lu
 
-    def _solve_total(self, rhs: np.ndarray, trans: str = "N") -> np.ndarray:
-        """Solve with right-hand sides ``(n_total**2, k)`` on the computational grid, both in
-        elimination order."""
-        lu = self.lu
-        with threadpool_limits(limits=1, user_api="blas"):
-            return lu.solve(np.asarray(rhs, dtype=self.dtype, order="F"), trans=trans)
+    @property
+    def lu_adjoint(self):
+        """SuperLU factors of ``A^H`` (same ordering), computed on first use by an adjoint
+        solve of at least :data:`ADJOINT_FACTOR_MIN_RHS` columns."""
+        if self._lu_h is None:
+            a_h = self._permuted_matrix().conj().T.tocsc()
+            with one_blas_thread():
+                self._lu_h = splu(a_h, **SUPERLU_OPTIONS)
+        return self._lu_h
+
+    def _solve_total(self, rhs: np.ndarray, adjoint: bool = False) -> np.ndarray:
+        """``A^{-1} rhs`` (``A^{-H} rhs`` with ``adjoint``) for right-hand sides
+        ``(n_total**2, k)`` on the computational grid, both in elimination order."""
+        rhs = np.asarray(rhs, dtype=self.dtype, order="F")
+        if not adjoint:
+            lu, trans = self.lu, "N"
+        elif self._lu_h is not None or rhs.shape[1] >= ADJOINT_FACTOR_MIN_RHS:
+            lu, trans = self.lu_adjoint, "N"
+        else:
+            lu, trans = self.lu, "H"
+        with one_blas_thread():
+            return lu.solve(rhs, trans=trans)
 
     def _embed(self, f: np.ndarray) -> np.ndarray:
         """``(k, n, n)`` contrast-grid arrays -> ``(n_total**2, k)`` computational-grid columns
@@ -437,9 +487,7 @@ class HelmholtzSolver:
         rhs = self._embed(g) if g is not None else 0
         if trans_rhs is not None:
             rhs = rhs + np.asarray(trans_rhs, dtype=self.dtype)
-        return np.ascontiguousarray(
-            self._solve_total(np.asarray(rhs, dtype=self.dtype, order="F"), "H")
-        )
+        return np.ascontiguousarray(self._solve_total(rhs, adjoint=True))
 
     def _rhs_array(self, f, name: str) -> np.ndarray:
         f = np.asarray(f)
@@ -469,8 +517,8 @@ class HelmholtzSolver:
 
     # -- fields and data -----------------------------------------------------------------
     def incident_fields(self) -> np.ndarray:
-        """``(n_sources, n, n)`` incident plane waves on the contrast grid."""
-        return incident_fields(self.geometry, self.omega).astype(self.dtype)
+        """``(n_sources, n, n)`` incident plane waves on the contrast grid (read-only)."""
+        return _incident_fields_as(self.geometry, self.omega, self.dtype)
 
     def _scattered_total_grid(self) -> np.ndarray:
         if self._u_sc is None:
@@ -572,7 +620,7 @@ class HelmholtzSolver:
 def _simulate_one(args) -> np.ndarray:
     eta, spec, freq = args
     # One BLAS thread per (sample, frequency): parallelism comes from the workers.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return HelmholtzSolver(spec, eta, freq).data()
 
 
@@ -595,7 +643,9 @@ def simulate(
         Contrast ``eta[iy, ix]`` (``1 + eta > 0``), ``n = geometry.n``.
     geometry : Geometry or ForwardSpec
         Grid, PML and acquisition, or a whole forward model (:class:`ForwardSpec`, whose
-        fields the keywords below override).
+        fields the keywords below override). ``Geometry.paper(n)`` lets the solver choose the
+        PML per frequency (:meth:`Geometry.at`); ``Geometry.paper(n, pml_width="published")``
+        is the published 20-node layer.
     freqs : float or sequence of float
         Ordinary frequencies ``f > 0`` (``omega = 2 pi f``).
     scheme : str, int or Scheme, optional

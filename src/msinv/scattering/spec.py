@@ -42,7 +42,8 @@ class ForwardSpec:
     Parameters
     ----------
     geometry : Geometry
-        Grid, PML (``geometry.pml_width``, ``geometry.pml_strength``) and acquisition.
+        Grid, PML (``geometry.pml_width``, ``geometry.pml_strength``, or ``"auto"``: chosen
+        per frequency) and acquisition.
     scheme : str
         A scheme name (``"wide8"``, see :data:`msinv.scattering.schemes.SCHEMES`), a wide order
         (``8``, stored as ``"wide8"``) or a per-frequency policy (``"auto"``).
@@ -80,8 +81,9 @@ class ForwardSpec:
             raise UserInputError(f"backend={self.backend!r}: expected one of {BACKENDS}")
 
     @property
-    def pml(self) -> tuple[int, float]:
-        """``(width in nodes, sigma_max)`` of the absorbing layer (held by the geometry)."""
+    def pml(self) -> tuple[int | str, float | None]:
+        """``(width in nodes, sigma_max)`` of the absorbing layer (held by the geometry;
+        ``("auto", None)``: chosen per frequency, see :meth:`solver_at`)."""
         return self.geometry.pml_width, self.geometry.pml_strength
 
     @property
@@ -92,6 +94,18 @@ class ForwardSpec:
     def scheme_at(self, freq: float) -> Scheme:
         """The scheme used at frequency ``freq`` (a policy resolved per frequency)."""
         return resolve_scheme(self.scheme, float(freq), self.geometry)
+
+    def solver_at(self, freq: float) -> dict[str, Any]:
+        """What the finite-difference solver uses at ``freq``, as a JSON record: the scheme
+        (a policy resolved) and the PML (a per-frequency PML resolved, see
+        :meth:`Geometry.at`). Stores keep it for every frequency (``solver_per_freq``)."""
+        g = self.geometry.at(freq)
+        return {
+            "freq": float(freq),
+            "scheme": self.scheme_at(freq).name,
+            "pml_width": g.pml_width,
+            "pml_strength": g.pml_strength,
+        }
 
     def replace(self, **changes: Any) -> ForwardSpec:
         """A copy with the given fields changed; ``None`` values are ignored."""
