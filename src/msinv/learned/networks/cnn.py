@@ -56,9 +56,9 @@ class _CircularPad1(torch.autograd.Function):
     """Periodic one-pixel padding of (b, c, h, w) with a backward that folds the ring back once.
 
     The forward is ``F.pad(x, (1, 1, 1, 1), mode="circular")`` itself. Its backward in torch
-    builds and adds full-size zero tensors edge by edge: about two thirds of the CPU time of a
-    96-channel 3x3 convolution's forward and backward at 80x80 (benchmarks/learned_cnn_step.py).
-    Here the gradient is the interior of the padded gradient plus its four edges and four
+    builds and adds full-size zero tensors edge by edge: with it, copies and zero fills took
+    about a quarter of the paper-size score CNN's CPU training step
+    (``benchmarks/learned_cpu_step.py``, docs/learned.md). Here the gradient is the interior of the padded gradient plus its four edges and four
     corners added onto the opposite borders.
     """
 
