@@ -4,7 +4,7 @@ A synthetic of our own making: a uniform 128 x 128 x 64 mesh of 20 m cells (1,04
 a dense float32 G would take 10,000 x 1,048,576 x 4 B = 42 GB), 100 x 100 stations 1 m above
 the surface at 24 m spacing, two blocks (0.2 and -0.1 g/cc) and a dipping sheet, 2 % noise.
 
-Steps, timed, with the process's peak resident memory read from the kernel (``ru_maxrss``):
+Steps, timed, with the process's peak resident memory read from the kernel (``VmHWM``):
 
 1. sensitivity: G in blocks of stations within ``--memory-gib``, each block compressed at once
    (db2, r* = 0.05 per row), written to ``WORK/gzinv3d.mtx.partial/`` (killed: run again, it
@@ -49,7 +49,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far (Linux reports kB)."""
+    """Peak resident memory of this process so far: the kernel's ``VmHWM`` (kB).
+
+    Not ``ru_maxrss``: Linux keeps that across ``execve``, so a worker started from a large
+    process would report its parent's peak.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
@@ -424,7 +432,7 @@ def main():
                 ],
                 "correlation_with_true": float(np.corrcoef(model, true)[0, 1]),
                 "recovered_max": recovered_max(mesh, model),
-                "levels": getattr(res, "levels", None),
+                "levels": res.levels,
                 "peak_rss_bytes_so_far": peak_rss_bytes(),
             }
             np.save(args.work / f"{name}.npy", model)

@@ -259,7 +259,7 @@ def run_msinv_levels(example: Path, work: Path, true, res):
                 {"beta": e.beta, "phi_d": e.phi_d, "cg": e.cg_iterations, "s": e.seconds}
                 for e in out.log
             ],
-            "levels": getattr(out, "levels", None),
+            "levels": out.levels,
             "recovered_max": recovered_max(problem.mesh, models[name]),
             "correlation_with_true": correlation(models[name], true),
         }

@@ -75,3 +75,8 @@ def test_sparse_control_file_active_cells_and_outputs(tmp_path):
     out = _ok(["invert", str(ex / "inv.inp"), "--levels", "2"])
     assert json.loads((ex / "gzinv3d.json").read_text())["converged"]
     assert "level 1: " in out and "level 2: " in out
+    log = (ex / "gzinv3d.log").read_text()
+    # the example has topography: coarse cells cut by it are not exact on the coarse mesh,
+    # so the coarse level uses G P, and the log says so with each level's work
+    assert "level 1           : " in log and "level 2           : " in log
+    assert "G P (a coarse cell has children that are not parameters)" in log

@@ -162,6 +162,9 @@ class InversionResult:
         Mode 3 with GCV: the GCV function at each β of the sweep (log order).
     phi_d_approximate : float or None
         After :func:`finish`: the misfit the approximate G gave before the exact G took over.
+    levels : list of dict or None
+        Coarse-to-fine (:func:`msinv.gravity.multilevel.invert_multilevel`): one summary per
+        level (cells, parameters, operator, β solves, CG iterations, seconds, β, φ_d).
     """
 
     model: np.ndarray
@@ -174,6 +177,7 @@ class InversionResult:
     log: list[BetaLog] = field(default_factory=list)
     gcv: list[float] | None = None
     phi_d_approximate: float | None = None
+    levels: list[dict] | None = None
 
     def log_text(self) -> str:
         """The per-β log as text, one line per β (GZINV3D's ``gzinv3d.out`` in spirit)."""
@@ -539,6 +543,7 @@ def finish(
     )  # fmt: skip
     out.log = result.log + out.log
     out.gcv = result.gcv
+    out.levels = result.levels
     out.phi_d_approximate = result.phi_d
     return out
 

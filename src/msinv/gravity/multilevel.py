@@ -328,8 +328,8 @@ def invert_multilevel(
     -------
     InversionResult
         The finest level's result; its ``log`` holds every level's β solves in order and
-        ``levels`` (an added attribute) one summary per level (cells, parameters, operator,
-        build seconds, β solves, CG iterations, solve seconds, φ_d).
+        ``levels`` one summary per level (cells, parameters, operator, build seconds, β
+        solves, CG iterations, solve seconds, φ_d).
     """
     import time
 

@@ -518,6 +518,12 @@ def log_text(problem: InversionProblem, result, control_path=None, seconds=None)
     if p.sparse is not None:
         lines.append(f"sparse norms      : p, qx, qy, qz = {_norms_text(p.sparse.norms)}")
     lines += [f"note              : {n}" for n in p.notes]
+    lines += [
+        f"level {lv['level']}           : {lv['parameters']} parameters, {lv['operator']}; "
+        f"{lv['beta_solves']} beta solves, {lv['cg_iterations']} CG iterations, "
+        f"phi_d {lv['phi_d']:.6g}"
+        for lv in result.levels or []
+    ]
     lines += ["", result.log_text().rstrip("\n")]
     irls = [e for e in result.log if e.irls]
     if irls:
