@@ -26,6 +26,10 @@ Stages (each resumable; a run writes only its own files, so runs can go in paral
 * ``ship``: seed 0's EquiNet-CNN (EMA weights) and the first test datum become the package's
   demo checkpoint and example (``--ship-to`` another folder for rehearsals).
 
+``--work DIR`` puts the stores (``DIR/data``) and the run folders (``DIR/runs``) outside the
+checkout, so that every worktree or clone can resume the same runs (default: the git-ignored
+``data/reduced`` and ``out/runs/reduced`` of the checkout).
+
 ``--tiny`` shrinks everything (64/8/8 pairs, 20 steps, 8 levels) and writes under ``tiny/``
 folders, never over the committed results. On one GPU the 12 runs of ``train,evaluate`` go as
 parallel processes (``benchmarks/gpu_session.sh``).
@@ -66,6 +70,7 @@ class Sizes:
     data: Path = REPO / "data" / "reduced"
     results: Path = REPO / "benchmarks" / "results"
     runs: str = ""  # suffix of the run folders
+    run_root: Path | None = None  # None: the folder each config names
 
     @classmethod
     def tiny(cls) -> Sizes:
@@ -123,6 +128,8 @@ def config(model: str, seed: int, sizes: Sizes, device: str):
 
     cfg = TrainConfig.from_toml(config_path(model))
     out = cfg.run.out + sizes.runs + ("" if seed == cfg.seed else f"-seed{seed}")
+    if sizes.run_root is not None:
+        out = str(sizes.run_root / Path(out).name)
     cuda = device == "cuda" or (device == "auto" and _cuda())
     run = dataclasses.replace(
         cfg.run,
@@ -181,7 +188,7 @@ def _scores(loaded, pairs, count: int, draws: int, levels: int, seed: int, misfi
         .tolist(),
         "crps": np.asarray(metrics.crps(samples, truth)).tolist(),
         "std": samples.std(axis=1).mean(axis=(1, 2)).tolist(),
-        "sd": _sinkhorn(samples[:, 0], truth),
+        "sd": metrics.sinkhorn_or_nan(metrics.sinkhorn_divergence, samples[:, 0], truth),
         "draws": k,
         "sampling_seconds": round(seconds, 2),
     }
@@ -193,15 +200,6 @@ def _scores(loaded, pairs, count: int, draws: int, levels: int, seed: int, misfi
             pairs.freqs,
         )[:, 0].tolist()
     return out
-
-
-def _sinkhorn(x: np.ndarray, y: np.ndarray) -> float:
-    from msinv import metrics
-
-    try:
-        return float(metrics.sinkhorn_divergence(x.reshape(len(x), -1), y.reshape(len(y), -1)))
-    except RuntimeError:
-        return float("nan")
 
 
 def stage_evaluate(sizes: Sizes, device: str, models: list[str], seed: int, misfit: bool) -> dict:
@@ -261,18 +259,13 @@ def _device_name(device: str) -> str:
     return f"CPU {platform.machine()} x {os.cpu_count()}, torch {torch.__version__}"
 
 
-def bootstrap(values: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
-    """95% percentile interval of the mean of ``values`` over resampled data."""
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(reps, len(values)))].mean(axis=1)
-    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-
-
 METRICS = ["rrmse", "rrmse_mean", "melr", "melr_weighted", "crps", "std", "data_misfit_mean"]
 
 
 def stage_report(sizes: Sizes) -> dict:
     """Aggregate every run's JSON: mean +- std over seeds, bootstrap CI over test data."""
+    from msinv.metrics import bootstrap_ci
+
     runs = [json.loads(p.read_text()) for p in sorted((sizes.results / "runs").glob("*.json"))]
     if not runs:
         raise SystemExit(f"no runs in {sizes.results / 'runs'}: run the evaluate stage first")
@@ -298,7 +291,7 @@ def stage_report(sizes: Sizes) -> dict:
                 "mean": float(per_seed.mean()),
                 "std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
                 "per_seed": per_seed.tolist(),
-                "ci95": bootstrap(per_datum),
+                "ci95": bootstrap_ci(per_datum),
             }
         sd = np.array([r["test"]["sd"] for r in mine])
         row["sd"] = {"mean": float(np.nanmean(sd)), "per_seed": sd.tolist()}
@@ -386,6 +379,9 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     ap.add_argument("--tiny", action="store_true", help="toy sizes, separate folders")
+    ap.add_argument(
+        "--work", type=Path, default=None, help="stores in WORK/data, run folders in WORK/runs"
+    )
     ap.add_argument("--ship-to", type=Path, default=None, help="ship into this folder instead")
     args = ap.parse_args()
     if args.threads:
@@ -403,6 +399,9 @@ def main() -> None:
         )
         if v is not None
     }
+    if args.work is not None:
+        work = args.work.resolve()
+        over |= {"data": work / ("data" + sizes.runs), "run_root": work / ("runs" + sizes.runs)}
     sizes = dataclasses.replace(sizes, **over)
     stages = args.stages.split(",")
     models = args.models.split(",")

@@ -158,6 +158,29 @@ def test_export_import_round_trip(store, tmp_path):
     _one_line_error(_run("import-hdf5", str(tmp_path), str(tmp_path / "x.zarr")), "not found")
 
 
+def test_import_applies_and_records_the_target_blur(store, tmp_path):
+    """import-hdf5 --target-blur stores eta blurred by that many pixels as the training target
+    and records the blur in the store's configuration (the published 0.5-pixel pipeline)."""
+    import numpy as np
+
+    from msinv.scattering.phantoms import blur_target
+
+    out = tmp_path / "pub"
+    assert _run("export-hdf5", str(store), str(out)).exit_code == 0
+    result = _run("import-hdf5", str(out), str(tmp_path / "b.zarr"), "--target-blur", "0.5")
+    assert result.exit_code == 0, result.output
+    assert "targets blurred by 0.5 px" in result.stdout
+    ds = open_dataset(tmp_path / "b.zarr")
+    assert ds.config["target_blur"] == 0.5
+    eta = np.asarray(ds.eta[:])
+    target = np.asarray(ds.target[:])
+    np.testing.assert_array_equal(target, blur_target(eta, 0.5).astype(np.float32))
+    assert np.abs(target - eta).max() > 1e-3  # the blur is real
+    plain = _run("import-hdf5", str(out), str(tmp_path / "c.zarr"))
+    assert "no target blur" in plain.stdout
+    assert open_dataset(tmp_path / "c.zarr").config["target_blur"] == 0.0
+
+
 def test_simulate_from_family_and_from_npy(tmp_path):
     pytest.importorskip("msinv.scattering.plotting")
     result = _run(

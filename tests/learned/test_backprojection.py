@@ -168,20 +168,81 @@ def test_butterfly_levels_fit_the_paper_sizes():
 # ---------------------------------------------------------------- internals and gradients
 
 
-def test_bilinear_block_layer_matches_its_formula(rng):
+def _layer_ref(w, x_re, x_im):
+    """The published two-sided layer on natural (batch, G, p, G, p) block matrices."""
+
+    def two(x, a, c):
+        return torch.einsum("gpk,bgphq,hql->bgkhl", w[a], x, w[c])
+
+    y_re = two(x_re, 0, 0) + two(x_re, 1, 1) + two(x_im, 2, 3) + two(x_im, 3, 2)
+    y_im = two(x_im, 4, 4) + two(x_im, 5, 5) + two(x_re, 6, 7) + two(x_re, 7, 6)
+    return y_re, y_im
+
+
+def _pair_layout(x_re, x_im):  # natural (batch, G, p, G, p) pair -> (G, 2, p, G, p, batch)
+    return torch.stack([x_re, x_im], 0).permute(2, 0, 3, 4, 5, 1)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_bilinear_block_layer_matches_its_formula(rng, split):
     layer = BilinearBlockLayer(3, 4, 2).double()
-    x_re, x_im = (torch.from_numpy(rng.standard_normal((3, 4, 2, 3, 4))) for _ in range(2))
-    w = layer.weight
+    x_re, x_im = (torch.from_numpy(rng.standard_normal((2, 3, 4, 3, 4))) for _ in range(2))
+    ref_re, ref_im = _layer_ref(layer.weight, x_re, x_im)
+    got = layer(_pair_layout(x_re, x_im), split=split)
+    want = _pair_layout(
+        ref_re.transpose(1, 3).transpose(2, 4), ref_im.transpose(1, 3).transpose(2, 4)
+    )
+    if split:  # block g of size 2 becomes blocks 2g, 2g + 1 of size 1 on both axes
+        want = want.reshape(3, 2, 2, 1, 3, 2, 1, 2).transpose(1, 2).reshape(6, 2, 1, 6, 1, 2)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)  # the layer returns Y^T
+    if not split:  # the transposition is real: Y itself differs
+        assert not torch.allclose(got, _pair_layout(ref_re, ref_im))
 
-    def two(x, a, c):  # block-first layout (G, p, batch, G, p)
-        return torch.einsum("gpk,gpbhq,hql->gkbhl", w[a], x, w[c])
 
-    y_re, y_im = layer(x_re, x_im)
-    ref_re = two(x_re, 0, 0) + two(x_re, 1, 1) + two(x_im, 2, 3) + two(x_im, 3, 2)
-    ref_im = two(x_im, 4, 4) + two(x_im, 5, 5) + two(x_re, 6, 7) + two(x_re, 7, 6)
-    torch.testing.assert_close(y_re, ref_re, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(y_im, ref_im, rtol=1e-12, atol=1e-12)
-    assert not torch.allclose(y_re, two(x_re, 0, 1) + ref_re - two(x_re, 0, 0))
+def _butterfly_ref(net, rotated):
+    """ButterflyPolar written out on natural (batch, G, r, G, r) block matrices."""
+    b, n_rot, n, _ = rotated.shape
+    blocks, s, levels = 2**net.levels, net.leaf, net.levels
+    x_re = rotated.real.reshape(b * n_rot, blocks, s, blocks, s)
+    x_im = rotated.imag.reshape(b * n_rot, blocks, s, blocks, s)
+    x_re, x_im = _layer_ref(net.v.weight, x_re, x_im)
+
+    def merge(x, level):
+        nb, _, r, _, _ = x.shape
+        half, width = 2 ** (levels - level - 1), 2**level
+        x = x.reshape(nb, half, 2, width, r, half, 2, width, r).permute(0, 1, 3, 2, 4, 5, 7, 6, 8)
+        return x.reshape(nb, half * width, 2 * r, half * width, 2 * r)
+
+    for level, layer in enumerate(net.mix):
+        if level == levels // 2:
+            for middle in net.middle:
+                y_re, y_im = _layer_ref(middle.weight, x_re, x_im)
+                x_re, x_im = x_re + torch.relu(y_re), x_im + torch.relu(y_im)
+        x_re, x_im = _layer_ref(layer.weight, merge(x_re, level), merge(x_im, level))
+        nb, g, r2 = x_re.shape[:3]
+        x_re, x_im = (x.reshape(nb, 2 * g, r2 // 2, 2 * g, r2 // 2) for x in (x_re, x_im))
+    idx = torch.arange(blocks)
+    d_re, d_im = x_re[:, idx, :, idx], x_im[:, idx, :, idx]  # (blocks, batch, r, r)
+    u = net.u
+    diag = sum(
+        torch.einsum("cbpq,cpk,cqk->bck", d, u[i], u[j])
+        for d, i, j in ((d_re, 0, 1), (d_re, 2, 3), (d_im, 4, 5), (d_im, 6, 7))
+    )
+    return diag.reshape(b, n_rot, n)
+
+
+@pytest.mark.parametrize(("n", "n_residual"), [(20, 6), (40, 3), (24, 1), (80, 2)])
+def test_butterfly_polar_equals_the_layer_by_layer_formula(rng, n, n_residual):
+    from msinv.learned.backprojection.butterfly import ButterflyPolar
+
+    torch.manual_seed(0)
+    net = ButterflyPolar(n, n_residual=n_residual).double()
+    rotated = torch.from_numpy(
+        rng.standard_normal((2, 3, n, n)) + 1j * rng.standard_normal((2, 3, n, n))
+    )
+    with torch.no_grad():
+        got, want = net(rotated), _butterfly_ref(net, rotated)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10 * float(want.abs().max()))
 
 
 def test_analytical_equals_the_dense_born_adjoint(rng):

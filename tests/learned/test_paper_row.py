@@ -85,3 +85,23 @@ def test_plan_projects_every_stage(tmp_path):
 def test_bad_options_are_one_line_errors(tmp_path, field, value):
     with pytest.raises(ValueError, match=field if field != "family" else "circles"):
         _cfg(tmp_path, **{field: value})
+
+
+@pytest.mark.parametrize(("option", "blur"), [([], 0.5), (["--target-blur", "0"], 0.0)])
+def test_cli_target_blur_reaches_the_stores(tmp_path, option, blur):
+    """paper-row's stores carry the published 0.5-pixel target blur unless told otherwise."""
+    from typer.testing import CliRunner
+
+    from msinv.cli.main import app
+    from msinv.scattering import open_dataset
+
+    out = tmp_path / "row"
+    args = ["learn", "paper-row", "--out", str(out), "--n", "16", "--device", "cpu"]
+    args += ["--train-count", "2", "--test-count", "1", "--stages", "data", *option]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for name in ("test.zarr", "train.zarr"):
+        ds = open_dataset(out / name)
+        assert ds.config["target_blur"] == blur
+        same = np.array_equal(np.asarray(ds.target[:]), np.asarray(ds.eta[:]))
+        assert same == (blur == 0)

@@ -610,6 +610,9 @@ def paper_row_cmd(
         False, "--dry-run", help="Measure rates with tiny probes, print the plan, stop."
     ),
     seed: int = typer.Option(0, help="Seed of the training data and run (test: seed + 1000)."),
+    target_blur: float = typer.Option(
+        0.5, min=0.0, help="Pixels of the stored targets' blur (published pipeline: 0.5; 0: none)."
+    ),
 ) -> None:
     """A row of the paper's Table 1 in one command: data, training, sampling, metrics.
 
@@ -647,6 +650,7 @@ def paper_row_cmd(
             precision=precision,
             compile=compile_,
             seed=seed,
+            target_blur=target_blur,
         )
     except ValueError as exc:
         raise UserInputError(f"paper-row: {exc}") from None

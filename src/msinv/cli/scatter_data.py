@@ -375,6 +375,12 @@ def import_hdf5(
         help="Frequencies of freq_1, freq_2, ... when the files carry no msinv attributes "
         "(published: --freqs 2.5 5 10).",
     ),
+    target_blur: float = typer.Option(
+        None,
+        min=0.0,
+        help="Also store targets blurred by this many pixels (published: 0.5); default: as the "
+        "files' msinv attributes say, else none.",
+    ),
 ) -> None:
     """Read the published layout (`eta.h5`, `scatter.h5`) into a new dataset store.
 
@@ -386,7 +392,7 @@ def import_hdf5(
     **Examples**
 
     ```
-    msinv scatter import-hdf5 published/ data/published.zarr --freqs 2.5 5 10
+    msinv scatter import-hdf5 published/ data/published.zarr --freqs 2.5 5 10 --target-blur 0.5
     ```
     """
     from msinv.core.outputs import check_output_dir
@@ -395,11 +401,13 @@ def import_hdf5(
 
     f = _frequencies(freqs) if freqs else None
     check_output_dir(store, "STORE")
-    path = run_import(indir, store, freqs=tuple(f) if f else None)
+    path = run_import(indir, store, freqs=tuple(f) if f else None, target_blur=target_blur)
     ds = open_dataset(path)
+    blur = ds.config.get("target_blur", 0.0)
     typer.echo(
         f"imported {len(ds)} samples ({ds.geometry.n}x{ds.geometry.n}) into {path}; forward "
-        f"model {ds.spec.scheme}, {ds.spec.receiver_interpolation} receivers, {ds.spec.dtype}"
+        f"model {ds.spec.scheme}, {ds.spec.receiver_interpolation} receivers, {ds.spec.dtype}; "
+        + (f"targets blurred by {blur:g} px" if blur else "no target blur")
     )
 
 

@@ -242,11 +242,11 @@ def _sd_values(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The three Sinkhorn values between generated set x and true set y."""
     from msinv import metrics
 
-    sd = _sd(metrics.sinkhorn_divergence, x, y)
+    sd = metrics.sinkhorn_or_nan(metrics.sinkhorn_divergence, x, y)
     return {
         "sd": sd,
         "sd_paper": 2.0 * sd,  # metrics.sinkhorn_divergence_paper, without solving twice
-        "sd_reference": _sd(metrics.sinkhorn_cost_reference, x, y),
+        "sd_reference": metrics.sinkhorn_or_nan(metrics.sinkhorn_cost_reference, x, y),
     }
 
 
@@ -307,16 +307,6 @@ def reference_sd(
         "test_pairs": len(test),
         **_sd_values(train, test),
     }
-
-
-def _sd(fn, x: np.ndarray, y: np.ndarray) -> float:
-    """A Sinkhorn value between the flattened sets, NaN (and a warning) if it does not converge."""
-
-    try:
-        return float(fn(x.reshape(len(x), -1), y.reshape(len(y), -1)))
-    except RuntimeError as exc:
-        warnings.warn(f"SD left out: {exc}", RuntimeWarning, stacklevel=2)
-        return float("nan")
 
 
 def _provenance() -> dict:

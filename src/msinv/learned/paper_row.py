@@ -356,11 +356,11 @@ def stage_report(cfg: PaperRowConfig, clock: _Clock, state: dict, log: Callable)
         "test_data": m,
         "draws": k,
         "rrmse_pct": 100 * float(per_draw.mean()),
-        "rrmse_pct_ci95": _bootstrap_ci(100 * per_draw.mean(axis=1)),
+        "rrmse_pct_ci95": metrics.bootstrap_ci(100 * per_draw.mean(axis=1)),
         "rrmse_mean_pct": 100 * float(np.mean(metrics.rrmse(mean, truth))),
         "melr_x100": 100 * float(np.mean(metrics.melr(flat, rep))),
         "melr_weighted_x100": 100 * float(np.mean(metrics.melr(flat, rep, weighted=True))),
-        "sd": _sinkhorn(metrics.sinkhorn_divergence, samples[:, 0], truth),
+        "sd": metrics.sinkhorn_or_nan(metrics.sinkhorn_divergence, samples[:, 0], truth),
         "crps_x1e4": 1e4 * float(np.mean(metrics.crps(samples, truth))),
         "mean_std": float(samples.std(axis=1).mean()) if k > 1 else 0.0,
     }
@@ -433,21 +433,6 @@ def row_markdown(cfg: PaperRowConfig, report: dict) -> str:
         + f"; device: {report['device']}.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _bootstrap_ci(values: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
-    """95% bootstrap interval of the mean of per-datum values."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(reps, len(values)))
-    means = values[idx].mean(axis=1)
-    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-
-
-def _sinkhorn(fn, x: np.ndarray, y: np.ndarray) -> float:
-    try:
-        return float(fn(x.reshape(len(x), -1), y.reshape(len(y), -1)))
-    except RuntimeError:
-        return float("nan")
 
 
 def _device_name(cfg: PaperRowConfig) -> str:

@@ -12,18 +12,27 @@ name                           module            value
 ``sinkhorn_divergence``        :mod:`.sinkhorn`  per pair of sets (debiased, sq. Eucl.)
 ``sinkhorn_divergence_paper``  :mod:`.sinkhorn`  the paper's Appendix-E formula (2x the above)
 ``sinkhorn_cost_reference``    :mod:`.sinkhorn`  the paper's reported "SD" quantity
+``sinkhorn_or_nan``            :mod:`.sinkhorn`  one of the three on flattened sets, NaN + warning if not converged
+``bootstrap_ci``               :mod:`.bootstrap` 95% percentile bootstrap interval of a mean over data
 ``crps``                       :mod:`.crps`      per datum (draws; ``fair=`` option)
 ``data_misfit``                :mod:`.misfit`    per datum (re-simulated data; per frequency with ``ndim=2``)
 =============================  ================  ============================================================
 """
 
+from .bootstrap import bootstrap_ci
 from .crps import crps
 from .misfit import data_misfit
 from .rrmse import rrmse
-from .sinkhorn import sinkhorn_cost_reference, sinkhorn_divergence, sinkhorn_divergence_paper
+from .sinkhorn import (
+    sinkhorn_cost_reference,
+    sinkhorn_divergence,
+    sinkhorn_divergence_paper,
+    sinkhorn_or_nan,
+)
 from .spectral import melr, rapsd
 
 __all__ = [
+    "bootstrap_ci",
     "crps",
     "data_misfit",
     "melr",
@@ -32,4 +41,5 @@ __all__ = [
     "sinkhorn_cost_reference",
     "sinkhorn_divergence",
     "sinkhorn_divergence_paper",
+    "sinkhorn_or_nan",
 ]

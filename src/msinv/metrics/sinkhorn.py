@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+
 import numpy as np
 
 from msinv.core.errors import UserInputError
@@ -195,3 +198,29 @@ def sinkhorn_cost_reference(x, y, max_iter: int = 10_000, tol: float = 1e-5) -> 
     mask = plan > 0
     kl = np.sum(plan[mask] * np.log(plan[mask] / np.outer(a, b)[mask])) - plan.sum() + 1.0
     return float(np.sum(plan * cost) + eps * kl)
+
+
+def sinkhorn_or_nan(fn: Callable[..., float], x, y) -> float:
+    """``fn`` (one of the Sinkhorn values above) between two sets of images, flattened.
+
+    For evaluation tables: when the solver does not converge the value is NaN and a
+    ``RuntimeWarning`` says so, so that the other metrics of the table are kept and the gap is
+    not silent.
+
+    Parameters
+    ----------
+    fn : callable
+        ``sinkhorn_divergence``, ``sinkhorn_divergence_paper`` or ``sinkhorn_cost_reference``.
+    x, y : (m, ...) and (k, ...) array_like
+        The two sets; each element is flattened to a point.
+
+    Returns
+    -------
+    float
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    try:
+        return float(fn(x.reshape(len(x), -1), y.reshape(len(y), -1)))
+    except RuntimeError as exc:
+        warnings.warn(f"Sinkhorn value left out (NaN): {exc}", RuntimeWarning, stacklevel=2)
+        return float("nan")

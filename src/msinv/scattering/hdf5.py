@@ -35,6 +35,7 @@ them, and :func:`import_hdf5` uses them to restore the geometry, frequencies and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -236,6 +237,7 @@ def import_hdf5(
     freqs: tuple[float, ...] | None = None,
     geometry: Geometry | ForwardSpec | None = None,
     chunk: int = 16,
+    target_blur: float | None = None,
 ) -> Path:
     """Read ``indir/eta.h5`` and ``indir/scatter.h5`` (published layout) into a new store.
 
@@ -257,6 +259,11 @@ def import_hdf5(
         inversion and re-simulation of the store then use it by default.
     chunk : int
         Samples per chunk of the new store (ignored when msinv attributes give one).
+    target_blur : float, optional
+        Also store training targets, ``eta`` blurred by this many pixels
+        (:func:`msinv.scattering.phantoms.blur_target`; the published pipeline: 0.5), and
+        record it in the store's configuration. Default: what the msinv attributes say, else
+        0 (no targets).
 
     Returns
     -------
@@ -287,6 +294,8 @@ def import_hdf5(
             raise DatasetError(f"{eta_path}: /eta rows have {npix} values, not a square n*n")
         n_freq = _freq_names(fs)
         config, extra = _import_config(fs, count, n, n_freq, freqs, geometry, chunk)
+        if target_blur is not None:
+            config = dataclasses.replace(config, target_blur=target_blur)
         g = config.geometry
         n_rec, n_src = g.n_receivers, g.n_sources
         for j in range(n_freq):

@@ -200,11 +200,14 @@ class _Operators(NamedTuple):
         Per term, ``P_t`` and ``P_t^H`` (None: ``E``).
     right : tuple of (scipy.sparse.csr_matrix or None)
         Per term, ``Q_t`` ``(n**2, n**2)`` as the scheme gives it (None: the identity).
+    embed : scipy.sparse.csr_matrix
+        ``E`` in elimination order, ``(n_total**2, n**2)``.
     """
 
     left: tuple
     left_h: tuple
     right: tuple
+    embed: sp.csr_matrix
 
 
 @lru_cache(maxsize=64)
@@ -214,7 +217,13 @@ def _operators(geometry: Geometry, omega: float, scheme: Scheme, dtype: np.dtype
     terms = scheme.eta_terms(geometry, omega)
     left = tuple(_permuted_rows(t.left, perm, dtype) for t in terms)
     right = tuple(None if t.right is None else t.right.tocsr() for t in terms)
-    return _Operators(left, tuple(None if p is None else p.conj().T.tocsr() for p in left), right)
+    nodes = contrast_nodes(geometry)
+    embed = sp.csr_matrix(
+        (np.ones(nodes.size), (np.argsort(perm)[nodes], np.arange(nodes.size))),
+        shape=(perm.size, nodes.size),
+    )
+    left_h = tuple(None if p is None else p.conj().T.tocsr() for p in left)
+    return _Operators(left, left_h, right, embed)
 
 
 def _permuted_rows(op: sp.spmatrix | None, perm: np.ndarray, dtype) -> sp.csr_matrix | None:
@@ -430,42 +439,40 @@ class HelmholtzSolver:
     def _apply_terms(self, kappa: np.ndarray, u: np.ndarray) -> np.ndarray:
         """``sum_t P_t (kappa_t * Q_t u)`` for fields ``u`` (k, n, n) on the contrast grid:
         ``(A(eta) - A(0)) u`` for ``kappa(eta)``, ``dA[deta] u`` for its derivative;
-        ``(n_total**2, k)``. The terms with ``P = E`` are summed on the contrast grid first
-        (one product with ``sum_t diag(kappa_t) Q_t``, one embedding)."""
+        ``(n_total**2, k)``. With difference operators ``Q_t`` (compact6) the sum is
+        assembled as one sparse matrix and applied once."""
         ops = self._ops
         n = self.geometry.n
-        out, diag, rows = None, None, None
-        for p, q, k in zip(ops.left, ops.right, kappa, strict=True):
-            if p is not None:
+        if all(q is None for q in ops.right):
+            out = None
+            for p, k in zip(ops.left, kappa, strict=True):
                 term = self._apply_left(p, k.reshape(1, n, n) * u)
                 out = term if out is None else out + term
-            elif q is None:
-                diag = k if diag is None else diag + k
-            else:
-                kq = sp.diags(k.ravel()) @ q
-                rows = kq if rows is None else rows + kq
-        if rows is not None:
-            if diag is not None:
-                rows = rows + sp.diags(diag.ravel())
-            real = np.finfo(self.dtype).dtype  # the solver's precision, as its sources
-            x = np.ascontiguousarray(u.reshape(u.shape[0], -1).T, dtype=self.dtype)
-            term = self._embed((rows.tocsr().astype(real) @ x).T.reshape(u.shape))
-        elif diag is not None:
-            term = self._embed(diag.reshape(1, n, n) * u)
-        else:
             return out
-        return term if out is None else out + term
+        op = None
+        for p, q, k in zip(ops.left, ops.right, kappa, strict=True):
+            kq = sp.diags(k.ravel()) if q is None else sp.diags(k.ravel()) @ q
+            term = (ops.embed if p is None else p) @ kq
+            op = term if op is None else op + term
+        x = np.ascontiguousarray(u.reshape(u.shape[0], -1).T, dtype=self.dtype)
+        return np.asfortranarray(op.tocsr().astype(self.dtype) @ x)
 
     def _terms_adjoint(self, lam: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Transpose of ``dkappa -> Re <lam, dA u>``: ``Re sum_s conj(P_t^H lam_s) * Q_t u_s``,
         ``(n_terms, n, n)``, for ``lam`` (n_total**2, k) and ``u`` (k, n, n)."""
         ops = self._ops
         n = self.geometry.n
+        uc = np.ascontiguousarray(u.reshape(u.shape[0], -1).T)  # (n**2, k)
+        lam_e = None
         out = []
         for p_h, q in zip(ops.left_h, ops.right, strict=True):
-            mu = self._restrict(lam) if p_h is None else self._contrast(p_h @ lam)
-            qu = u if q is None else (q @ u.reshape(u.shape[0], -1).T).T.reshape(u.shape)
-            out.append((np.conj(mu) * qu).real.sum(axis=0).reshape(n, n))
+            if p_h is None:
+                lam_e = lam[self._bg.nodes_p] if lam_e is None else lam_e
+                mu = lam_e
+            else:
+                mu = p_h @ lam
+            qu = uc if q is None else q @ uc
+            out.append((mu.real * qu.real + mu.imag * qu.imag).sum(axis=1).reshape(n, n))
         return np.stack(out)
 
     def _restrict(self, u: np.ndarray) -> np.ndarray:

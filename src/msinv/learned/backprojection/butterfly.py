@@ -48,47 +48,88 @@ class BilinearBlockLayer(nn.Module):
 
     Notes
     -----
-    With ``X = (X_re, X_im)`` stored block-first as ``(G, p, batch, G, p)`` (row block, row,
-    batch, column block, column) and weights ``W_k`` of shape ``(G, p, q)`` acting as
+    With ``X = (X_re, X_im)`` and weights ``W_k`` of shape ``(G, p, q)`` acting as
     :math:`(W^T X W)_{gh} = W_g^T X_{gh} W_h`:
 
     .. math::
-        Y_{re} = W_1^T X_{re} W_1 + W_2^T X_{re} W_2 + W_3^T X_{im} W_4 + W_4^T X_{im} W_3,\\\\
+        Y_{re} = W_1^T X_{re} W_1 + W_2^T X_{re} W_2 + W_3^T X_{im} W_4 + W_4^T X_{im} W_3,\\
         Y_{im} = W_5^T X_{im} W_5 + W_6^T X_{im} W_6 + W_7^T X_{re} W_8 + W_8^T X_{re} W_7,
 
     the layer of the published B-EquiNet. Eight weight tensors: ``8 G p q`` parameters.
-    The block-first layout makes each side one batched matmul over the ``G`` blocks with the
-    batch folded into the columns (tiny per-sample matmuls are overhead-bound on CPUs).
+
+    Layout: a pair is stored block-first with the batch last, ``(G, 2, p, G, p, batch)`` (row
+    block, part, row, column block, column, batch). The eight terms ``W_a^T X_c`` come from one
+    batched matmul over row blocks, one transposition brings the column blocks first, and one
+    batched matmul over column blocks applies the right factors and sums the terms. The result
+    is left transposed: the layer returns :math:`Y^T` in the same layout. Since every term
+    pair above is symmetric under transposition, :math:`L(X^T) = L(X)^T`, so a chain of
+    layers can run on alternately transposed matrices (the caller tracks the parity); this
+    saves the transposition back that a row-first result would cost (most of the CPU time of
+    these tiny-rank matmuls is moving memory).
     """
 
-    #: (first factors on X_re, first factors on X_im, second factors) of Y_re and of Y_im
-    _RE = ((0, 1), (2, 3), (0, 1, 3, 2))
-    _IM = ((6, 7), (4, 5), (7, 6, 4, 5))
+    #: (left factor a, input part c, right factor b, output part o) of each term W_a^T X_c W_b
+    TERMS = (
+        (0, 0, 0, 0),
+        (1, 0, 1, 0),
+        (2, 1, 3, 0),
+        (3, 1, 2, 0),
+        (6, 0, 7, 1),
+        (7, 0, 6, 1),
+        (4, 1, 4, 1),
+        (5, 1, 5, 1),
+    )
 
     def __init__(self, blocks: int, size_in: int, size_out: int, gain: float = 1.0):
         super().__init__()
         self.weight = _bilinear_init(8, blocks, size_in, size_out, gain=gain)
 
-    def forward(self, x_re: torch.Tensor, x_im: torch.Tensor):
-        """Apply; inputs ``(G, p, batch, G, p)`` real, outputs ``(G, q, batch, G, q)``."""
-        return self._half(x_re, x_im, *self._RE), self._half(x_re, x_im, *self._IM)
+    def forward(self, x: torch.Tensor, split: bool = False) -> torch.Tensor:
+        """Apply to ``x`` ``(G, 2, p, G, p, batch)``; returns :math:`Y^T`, ``(G, 2, q, G, q, batch)``.
 
-    def _half(self, x_re, x_im, on_re, on_im, second):
-        g, p, b, _, _ = x_re.shape
+        ``split=True`` also regroups each output block of size ``q = 2r`` into its two halves
+        (the inverse bookkeeping of :func:`_merge`: block ``(A, c)`` becomes the children
+        ``(A, 2c + gamma)``, i.e. block ``g`` becomes blocks ``2g`` and ``2g + 1`` of size
+        ``r``): ``(2G, 2, r, 2G, r, batch)``, at no cost (the output rows are ordered for it).
+        """
+        g, _, p, _, _, nb = x.shape
         w = self.weight
         q = w.shape[-1]
+        zero = w.new_zeros(g, q, p)
+        # left factors of the 8 terms, each on its input part: (G, 8q, 2p)
+        left = torch.stack(
+            [
+                torch.cat(
+                    (w[a].transpose(1, 2), zero) if c == 0 else (zero, w[a].transpose(1, 2)), 2
+                )
+                for a, c, _, _ in self.TERMS
+            ],
+            1,
+        ).reshape(g, 8 * q, 2 * p)
+        y = torch.bmm(left, x.reshape(g, 2 * p, g * p * nb))  # (g, t, q, h, k, batch)
+        y = y.reshape(g, 8, q, g, p, nb).permute(3, 1, 4, 0, 2, 5).reshape(g, 8 * p, g * q * nb)
+        # right factors, summed per output part: (G, 2q, 8p), rows (part, column)
+        zero = w.new_zeros(g, q, p)
+        right = torch.stack(
+            [
+                torch.cat(
+                    [w[b].transpose(1, 2) if o == part else zero for _, _, b, o in self.TERMS], 2
+                )
+                for part in (0, 1)
+            ],
+            1,
+        )
+        if split:  # rows (half, part, row) so that the halves become blocks by a reshape
+            right = right.reshape(g, 2, 2, q // 2, 8 * p).transpose(1, 2)
+            z = torch.bmm(right.reshape(g, 2 * q, 8 * p), y)
+            return z.reshape(2 * g, 2, q // 2, 2 * g, q // 2, nb)
+        z = torch.bmm(right.reshape(g, 2 * q, 8 * p), y)  # (h, o, l, g, q, batch): Y^T
+        return z.reshape(g, 2, q, g, q, nb)
 
-        def rows(x, idx):  # W_a^T X for the listed a, one bmm over row blocks: (G, 2q, b G p)
-            first = w[list(idx)].permute(1, 0, 3, 2).reshape(g, len(idx) * q, p)
-            return torch.bmm(first, x.reshape(g, p, b * g * p))
 
-        left = torch.cat([rows(x_re, on_re), rows(x_im, on_im)], dim=1)  # 4 terms
-        # sum_t (W_a^T X)_t W_{b,t}: the 4 terms stacked on the contracted axis, one bmm over
-        # column blocks: (G_h, G_g q b, 4p) @ (G_h, 4p, q)
-        left = left.reshape(g, 4, q, b, g, p).permute(4, 0, 2, 3, 1, 5).reshape(g, -1, 4 * p)
-        right = w[list(second)].permute(1, 0, 2, 3).reshape(g, 4 * p, q)
-        y = torch.bmm(left, right).reshape(g, g, q, b, q)  # (col block, row block, row, b, col)
-        return y.permute(1, 2, 3, 0, 4).contiguous()
+def transpose(x: torch.Tensor) -> torch.Tensor:
+    """The transposed pair of block matrices, same layout ``(G, 2, p, G, p, batch)``."""
+    return x.permute(3, 1, 4, 0, 2, 5).contiguous()
 
 
 def _bilinear_init(*shape: int, gain: float = 1.0) -> nn.Parameter:
@@ -107,19 +148,14 @@ def _merge(x: torch.Tensor, level: int, levels: int) -> torch.Tensor:
 
     The block index is ``a 2^level + c`` (``a``: input-tree node at depth ``levels - level``,
     ``c``: output-tree node at depth ``level``); the two input children ``a = 2A + alpha`` of
-    each ``(A, c)`` are gathered into one block of twice the rank.
+    each ``(A, c)`` are gathered into one block of twice the rank. Layout
+    ``(G, 2, r, G, r, batch)`` -> ``(G/2, 2, 2r, G/2, 2r, batch)``.
     """
-    _, r, b, _, _ = x.shape
+    _, _, r, _, _, nb = x.shape
     half, width = 2 ** (levels - level - 1), 2**level
-    x = x.reshape(half, 2, width, r, b, half, 2, width, r)
-    x = x.permute(0, 2, 1, 3, 4, 5, 7, 6, 8)
-    return x.reshape(half * width, 2 * r, b, half * width, 2 * r)
-
-
-def _split(x: torch.Tensor) -> torch.Tensor:
-    """Inverse bookkeeping: a block ``(A, c)`` of size ``2r`` becomes children ``(A, 2c + gamma)``."""
-    g, r2, b, _, _ = x.shape
-    return x.reshape(2 * g, r2 // 2, b, 2 * g, r2 // 2)
+    x = x.reshape(half, 2, width, 2, r, half, 2, width, r, nb)
+    x = x.permute(0, 2, 3, 1, 4, 5, 7, 6, 8, 9)
+    return x.reshape(half * width, 2, 2 * r, half * width, 2 * r, nb)
 
 
 class ButterflyPolar(nn.Module):
@@ -176,26 +212,26 @@ class ButterflyPolar(nn.Module):
         """
         b, n_rot, n, _ = rotated.shape
         blocks, s = 2**self.levels, self.leaf
-        x = rotated.reshape(b * n_rot, blocks, s, blocks, s).permute(1, 2, 0, 3, 4)
-        x_re, x_im = self.v(x.real.contiguous(), x.imag.contiguous())
+        # [b, i, r, s] -> (row block, part, row, column block, column, b i)
+        x = torch.view_as_real(rotated).reshape(b * n_rot, blocks, s, blocks, s, 2)
+        x = x.permute(1, 5, 2, 3, 4, 0).contiguous()
+        x = self.v(x)
+        transposed = True  # every layer returns the transpose of its result
         for level, layer in enumerate(self.mix):
             if level == self.levels // 2:
-                x_re, x_im = self._residual(x_re, x_im)
-            x_re, x_im = layer(_merge(x_re, level, self.levels), _merge(x_im, level, self.levels))
-            x_re, x_im = _split(x_re), _split(x_im)
+                for middle in self.middle:  # x + relu(M x), the transpose of both sides
+                    x = transpose(x) + torch.relu(middle(x))
+                transposed ^= len(self.middle) % 2 == 1
+            x = layer(_merge(x, level, self.levels), split=True)
+            transposed = not transposed
         # diagonal blocks of U^T X U: only the (c, c) blocks contribute to the diagonal
         idx = torch.arange(blocks)
-        d_re, d_im = x_re[idx, :, :, idx, :], x_im[idx, :, :, idx, :]  # (blocks, r, b', r)
+        d = x[idx, :, :, idx]  # (blocks, part, r, r, b i): rows and columns, or swapped
         w = self.u
-        pairs = ((d_re, 0, 1), (d_re, 2, 3), (d_im, 4, 5), (d_im, 6, 7))
-        diag = sum(torch.einsum("cpbq,cpk,cqk->bck", d, w[i], w[j]) for d, i, j in pairs)
+        pairs = ((0, 0, 1), (0, 2, 3), (1, 4, 5), (1, 6, 7))
+        spec = "cqpb,cpk,cqk->bck" if transposed else "cpqb,cpk,cqk->bck"
+        diag = sum(torch.einsum(spec, d[:, part], w[i], w[j]) for part, i, j in pairs)
         return diag.reshape(b, n_rot, n)
-
-    def _residual(self, x_re, x_im):
-        for layer in self.middle:
-            y_re, y_im = layer(x_re, x_im)
-            x_re, x_im = x_re + torch.relu(y_re), x_im + torch.relu(y_im)
-        return x_re, x_im
 
 
 class BEquiNet(EquivariantBackProjection):

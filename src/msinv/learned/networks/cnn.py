@@ -52,9 +52,52 @@ class Features:
         return Features(self.tensor.repeat_interleave(k, dim=0))
 
 
-def conv3(c_in: int, c_out: int) -> nn.Conv2d:
+class _CircularPad1(torch.autograd.Function):
+    """Periodic one-pixel padding of (b, c, h, w) with a backward that folds the ring back once.
+
+    The forward is ``F.pad(x, (1, 1, 1, 1), mode="circular")`` itself. Its backward in torch
+    builds and adds full-size zero tensors edge by edge: with it, copies and zero fills took
+    about a quarter of the paper-size score CNN's CPU training step
+    (``benchmarks/learned_cpu_step.py``, docs/learned.md). Here the gradient is the interior of the padded gradient plus its four edges and four
+    corners added onto the opposite borders.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, (1, 1, 1, 1), mode="circular")
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:
+        # padded P[i + 1, j + 1] = x[i, j]; row 0 of P is x[h - 1], row h + 1 is x[0], etc.
+        gx = g[..., 1:-1, 1:-1].clone()
+        gx[..., 0, :].add_(g[..., -1, 1:-1])
+        gx[..., -1, :].add_(g[..., 0, 1:-1])
+        gx[..., :, 0].add_(g[..., 1:-1, -1])
+        gx[..., :, -1].add_(g[..., 1:-1, 0])
+        gx[..., -1, -1].add_(g[..., 0, 0])
+        gx[..., -1, 0].add_(g[..., 0, -1])
+        gx[..., 0, -1].add_(g[..., -1, 0])
+        gx[..., 0, 0].add_(g[..., -1, -1])
+        return gx
+
+
+def circular_pad1(x: torch.Tensor) -> torch.Tensor:
+    """(b, c, h, w) -> (b, c, h + 2, w + 2), periodic in both image axes (see :class:`_CircularPad1`)."""
+    return _CircularPad1.apply(x)
+
+
+class CircularConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with ``padding=1, padding_mode="circular"``, same parameters and outputs,
+    padded by :func:`circular_pad1` (a cheaper backward than torch's circular padding)."""
+
+    def _conv_forward(self, x, weight, bias):
+        return F.conv2d(circular_pad1(x), weight, bias, self.stride, 0, self.dilation, self.groups)
+
+
+def conv3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
     """3x3 convolution with circular padding (shift-equivariant on the torus)."""
-    return nn.Conv2d(c_in, c_out, 3, padding=1, padding_mode="circular")
+    return CircularConv2d(c_in, c_out, 3, stride=stride, padding=1, padding_mode="circular")
 
 
 class ChannelLayerNorm(nn.Module):

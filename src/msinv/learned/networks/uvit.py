@@ -97,7 +97,7 @@ class ScoreUViT(nn.Module):
         self.embed = NoiseEmbedding(emb_dim)
         self.lift = conv3(1 + c1, c1)
         self.down1 = nn.ModuleList(ResBlock(c1, c1, emb_dim) for _ in range(blocks))
-        self.down = nn.Conv2d(c1, c2, 3, stride=2, padding=1, padding_mode="circular")
+        self.down = conv3(c1, c2, stride=2)
         self.mid = nn.ModuleList(ResBlock(c2, c2, emb_dim) for _ in range(blocks))
         self.attn = nn.ModuleList(TransformerBlock(c2, heads) for _ in range(depth))
         self.up = conv3(c2, c1)

@@ -1,0 +1,45 @@
+"""bootstrap_ci (the one interval of the evaluation, paper-row and benchmark reports) and
+sinkhorn_or_nan (a non-converged Sinkhorn value is NaN with a warning, never silent)."""
+
+import numpy as np
+import pytest
+
+from msinv.core.errors import UserInputError
+from msinv.metrics import bootstrap_ci, sinkhorn_divergence, sinkhorn_or_nan
+
+
+def test_bootstrap_ci_is_the_percentile_interval_of_resampled_means():
+    values = np.random.default_rng(3).exponential(size=50)
+    lo, hi = bootstrap_ci(values, reps=4000, seed=7)
+    rng = np.random.default_rng(7)  # written out
+    means = values[rng.integers(0, 50, size=(4000, 50))].mean(axis=1)
+    assert [lo, hi] == [np.percentile(means, 2.5), np.percentile(means, 97.5)]
+    assert lo < values.mean() < hi
+    # the interval shrinks like 1/sqrt(m): 4x the data, about half the width
+    big = np.random.default_rng(4).exponential(size=200)
+    lo2, hi2 = bootstrap_ci(big, reps=4000, seed=7)
+    assert 0.35 < (hi2 - lo2) / (hi - lo) < 0.7
+    assert bootstrap_ci(np.full(9, 2.5)) == [2.5, 2.5]
+    lo99, hi99 = bootstrap_ci(values, reps=4000, seed=7, level=0.99)
+    assert lo99 < lo and hi < hi99
+
+
+@pytest.mark.parametrize("kw", [{"values": []}, {"reps": 0}, {"level": 1.0}])
+def test_bootstrap_ci_refuses_bad_input(kw):
+    args = {"values": [1.0, 2.0], **kw}
+    with pytest.raises(UserInputError, match="bootstrap_ci"):
+        bootstrap_ci(**args)
+
+
+def test_sinkhorn_or_nan_flattens_and_warns_when_not_converged():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 3, 3)), rng.normal(1.0, 1.0, size=(5, 3, 3))
+    assert sinkhorn_or_nan(sinkhorn_divergence, x, y) == pytest.approx(
+        sinkhorn_divergence(x.reshape(6, -1), y.reshape(5, -1))
+    )
+
+    def diverges(a, b):
+        raise RuntimeError("Sinkhorn: not converged in 3 iterations")
+
+    with pytest.warns(RuntimeWarning, match="not converged in 3 iterations"):
+        assert np.isnan(sinkhorn_or_nan(diverges, x, y))
