@@ -127,6 +127,9 @@ def _done_chunks(store: Path) -> int:
     return len(list((store / "done" / "c").glob("*"))) if store.exists() else 0
 
 
+@pytest.mark.slow  # ~90 s; in the default set of the CI rehearsal it twice saw exit 0 after its
+# SIGINT (cause not found: it passes alone, in tests/cli alone and in a fresh venv), so it runs
+# with the slow set, which CI also runs
 def test_signals_to_a_parallel_generate(tmp_path):
     """Ctrl-C, then SIGTERM on the resumed run, then SIGKILL; the last run completes the store
     byte for byte as one uninterrupted run of one process (same environment)."""
