@@ -57,11 +57,31 @@ MSINV = {
 MACHINE = "shared 2-core x86_64 VM, under load from parallel work"
 
 
-def survey_and_grids(n: int, seed: int = 0):
+#: The synthetic surveys (options of ``synthetic_survey``): the benchmark's, and a second one
+#: of another make (other seed, a 1,000 m disc instead of the 500 m band, twelve shallower
+#: prisms) on which changes made on the first are checked.
+SURVEYS = {
+    "band": {"seed": 0},
+    "disc": {
+        "seed": 7,
+        "gap_shape": "disc",
+        "gap_width": 1000.0,
+        "sources": 12,
+        "source_tops": (150.0, 600.0),
+    },
+}
+
+
+def prefix(n: int, survey: str) -> str:
+    """File prefix of a run: ``N2000`` for the benchmark survey, ``N2000-disc`` for others."""
+    return f"N{n}" if survey == "band" else f"N{n}-{survey}"
+
+
+def survey_and_grids(n: int, survey: str = "band"):
     """The survey and the evaluation points (surface grid 1 m above ground, 300 m grid)."""
     from msinv.gravity.equivalent_example import synthetic_survey
 
-    sv = synthetic_survey(n, seed=seed)
+    sv = synthetic_survey(n, **SURVEYS[survey])
     g = np.linspace(0, 10_000, 80)
     e, nn = (a.ravel() for a in np.meshgrid(g, g))
     surface = np.column_stack([e, nn, sv.surface(e, nn) + 1.0])
@@ -106,9 +126,9 @@ def grid_search(score, depths: list, dampings: list):
     return best, scores
 
 
-def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
+def run_method(method: str, n: int, folder: Path, simpeg_python: str, survey: str) -> dict:
     """Fit and predict with one method (in this process); returns times and predictions."""
-    sv, surface, upward = survey_and_grids(n)
+    sv, surface, upward = survey_and_grids(n, survey)
     out: dict = {}
     if method.startswith("msinv"):
         from msinv.gravity.equivalent import EquivalentLayer
@@ -145,7 +165,7 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
         coords = tuple(sv.points.T)
         weights = np.full(sv.data.size, 1 / sv.sigma**2)
         spacing = float(np.sqrt(1e8 / sv.data.size))
-        cv_file = folder / f"N{n}_harmonica-cv.json"
+        cv_file = folder / f"{prefix(n, survey)}_harmonica-cv.json"
         best = None
         if method == "harmonica-cv":
             t0, c0 = time.perf_counter(), time.process_time()
@@ -192,7 +212,7 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
         msinv_layer = EquivalentLayer()
         layer = msinv_layer.build_layer(sv.points)
         cell = float(layer.hx.min())
-        src, dst = folder / f"N{n}_simpeg_in.npz", folder / f"N{n}_simpeg_out.npz"
+        src, dst = (folder / f"{prefix(n, survey)}_simpeg_{k}.npz" for k in ("in", "out"))
         np.savez(
             src, points=sv.points, data=sv.data, sigma=np.full(sv.data.size, sv.sigma),
             hx=layer.hx, hy=layer.hy, origin=np.asarray(layer.origin), top=layer.top,
@@ -214,9 +234,9 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str) -> dict:
     return out
 
 
-def score(out: dict, n: int) -> dict:
+def score(out: dict, n: int, survey: str) -> dict:
     """RMS errors against the exact field: upward (interior), surface (interior, gap)."""
-    sv, surface, upward = survey_and_grids(n)
+    sv, surface, upward = survey_and_grids(n, survey)
     inner = sv.interior(surface)
     gap = inner & sv.in_gap(surface)
     res = {}
@@ -234,7 +254,7 @@ def key_of(metric: str) -> str:
     return "eval_upward" if "upward" in metric else "eval_surface"
 
 
-def figure(folder: Path, n: int, results: dict) -> Path:
+def figure(folder: Path, n: int, results: dict, survey: str) -> Path:
     """Data, msinv's fitted field, residuals and the continued field (and its error)."""
     import matplotlib
 
@@ -243,7 +263,7 @@ def figure(folder: Path, n: int, results: dict) -> Path:
 
     from msinv.gravity.equivalent import EquivalentLayer
 
-    sv = survey_and_grids(n)[0]
+    sv = survey_and_grids(n, survey)[0]
     layer = EquivalentLayer().fit(sv.points, sv.data, sv.sigma)
     resid = sv.data - layer.predict(sv.points)
     grid = layer.grid(spacing=125.0, region=(0, 10_000, 0, 10_000), height=1.0)
@@ -254,7 +274,7 @@ def figure(folder: Path, n: int, results: dict) -> Path:
     a = ax[0, 0].scatter(
         sv.points[:, 0] / 1e3, sv.points[:, 1] / 1e3, c=sv.data, s=4, cmap="RdBu_r"
     )
-    ax[0, 0].set_title(f"data: {sv.data.size} stations on hills, 500 m gap (mGal)")
+    ax[0, 0].set_title(f"data: {sv.data.size} stations on hills, a {sv.gap_shape} gap (mGal)")
     fig.colorbar(a, ax=ax[0, 0])
     b = ax[0, 1].imshow(grid.gz, origin="lower", extent=extent, cmap="RdBu_r")
     ax[0, 1].set_title("msinv layer: field 1 m above the ground (gridded, gap filled)")
@@ -273,7 +293,7 @@ def figure(folder: Path, n: int, results: dict) -> Path:
         axis.set_xlabel("east (km)")
         axis.set_ylabel("north (km)")
     fig.suptitle(f"benchmarks/gravity_eqs.py --stations {n}; {MACHINE}")
-    path = folder / f"N{n}_figure.png"
+    path = folder / f"{prefix(n, survey)}_figure.png"
     fig.savefig(path, dpi=90)
     return path
 
@@ -297,6 +317,7 @@ def table(results: dict) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stations", type=int, default=2000)
+    p.add_argument("--survey", choices=sorted(SURVEYS), default="band")
     p.add_argument("--methods", nargs="+", default=list(METHODS))
     p.add_argument("--out", type=Path, default=HERE / "results" / "gravity_eqs")
     p.add_argument("--simpeg-python", default="/work/simpeg312/bin/python")
@@ -304,46 +325,48 @@ def main(argv=None):
     p.add_argument("--no-figure", action="store_true")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    n = args.stations
+    n, survey = args.stations, args.survey
+    tag = prefix(n, survey)
     if args.run:
-        out = run_method(args.run, n, args.out, args.simpeg_python)
-        np.savez(args.out / f"N{n}_{args.run}_pred.npz", **{
+        out = run_method(args.run, n, args.out, args.simpeg_python, survey)
+        np.savez(args.out / f"{tag}_{args.run}_pred.npz", **{
             k: v for k, v in out.items() if isinstance(v, np.ndarray)})  # fmt: skip
         meta = {k: v for k, v in out.items() if not isinstance(v, np.ndarray)}
-        (args.out / f"N{n}_{args.run}.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (args.out / f"{tag}_{args.run}.json").write_text(json.dumps(meta, indent=2) + "\n")
         return
     from msinv.core.provenance import provenance
 
     results = {
         "stations": n,
+        "survey": {"name": survey, **SURVEYS[survey]},
         "machine": MACHINE,
         "command": "python benchmarks/gravity_eqs.py " + " ".join(argv or sys.argv[1:]),
         "python": platform.python_version(),
-        "provenance": provenance({"stations": n}),
+        "provenance": provenance({"stations": n, "survey": survey}),
         "methods": {},
     }
     for method in args.methods:
-        meta_file = args.out / f"N{n}_{method}.json"
+        meta_file = args.out / f"{tag}_{method}.json"
         if not meta_file.exists():
             with open("/proc/loadavg") as fh:
                 load = fh.read().split()[0]
             print(f"[{time.strftime('%H:%M:%S')}] {method} (load {load})", flush=True)
             subprocess.run(
-                [sys.executable, __file__, "--stations", str(n), "--out", str(args.out),
-                 "--simpeg-python", args.simpeg_python, "--run", method],
+                [sys.executable, __file__, "--stations", str(n), "--survey", survey,
+                 "--out", str(args.out), "--simpeg-python", args.simpeg_python, "--run", method],
                 check=True,
             )  # fmt: skip
         meta = json.loads(meta_file.read_text())
-        with np.load(args.out / f"N{n}_{method}_pred.npz") as f:
-            meta.update(score({k: f[k] for k in f.files}, n))
+        with np.load(args.out / f"{tag}_{method}_pred.npz") as f:
+            meta.update(score({k: f[k] for k in f.files}, n, survey))
         results["methods"][method] = meta
         print(method, {k: v for k, v in meta.items() if k.startswith(("rms", "fit_", "peak"))})
     with open("/proc/loadavg") as fh:
         results["load_average_at_end"] = fh.read().split()[:3]
     if n <= 5000 and not args.no_figure and "msinv" in results["methods"]:
-        results["figure"] = str(figure(args.out, n, results).relative_to(HERE.parent))
-    (args.out / f"N{n}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / f"N{n}.md").write_text(table(results))
+        results["figure"] = str(figure(args.out, n, results, survey).relative_to(HERE.parent))
+    (args.out / f"{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{tag}.md").write_text(table(results))
     print(table(results))
 
 

@@ -171,6 +171,46 @@ def test_depth_auto_takes_the_candidate_of_least_predictive_risk(survey):
     np.testing.assert_allclose(est.density_, alone.density_, rtol=1e-9, atol=1e-12)
 
 
+def test_default_layer_is_unpadded_and_of_less_predictive_risk(survey):
+    # padding cells are the cheapest field per unit of the model objective (a cell of area A
+    # makes a field ~ A rho at a cost ~ A rho^2): the default layer covers the stations only,
+    # and UPRE, the rule that chooses beta, prefers it to the padded layer
+    est = EquivalentLayer()
+    layer = est.build_layer(survey.points)
+    cell = float(layer.hx.min())
+    assert np.all(layer.hx == cell) and np.all(layer.hy == cell)
+    x0, y0 = layer.origin
+    lo, hi = survey.points[:, :2].min(0), survey.points[:, :2].max(0)
+    assert np.all(lo - np.array([x0, y0]) <= cell)
+    assert np.all(np.array([x0 + layer.hx.sum(), y0 + layer.hy.sum()]) - hi <= cell)
+    sigma = np.full(len(survey.data), survey.sigma)
+
+    def upre(padding):
+        e = EquivalentLayer(padding=padding)
+        lay = e.build_layer(survey.points)
+        solver = TikhonovSolver(
+            lay.sensitivity(survey.points), sigma, _hessian(e._regularisation(lay))
+        )
+        return solver.upre(solver.beta_minimising("upre", survey.data), survey.data)
+
+    assert upre(0) < upre(4)
+
+
+def test_synthetic_survey_with_a_disc_gap():
+    sv = synthetic_survey(400, seed=3, size=3000.0, gap_width=800.0, gap_shape="disc", sources=3)
+    x0, y0, radius = sv.gap
+    assert (x0, y0, radius) == (1200.0, 1800.0, 400.0) and sv.gap_shape == "disc"
+    assert len(sv.prisms) == 3
+    dist = np.hypot(sv.points[:, 0] - x0, sv.points[:, 1] - y0)
+    assert dist.min() >= radius and not sv.in_gap(sv.points).any()
+    assert sv.in_gap(np.array([[x0, y0, 0.0], [x0 + radius * 1.01, y0, 0.0]])).tolist() == [
+        True,
+        False,
+    ]
+    with pytest.raises(ValueError, match="gap_shape"):
+        synthetic_survey(10, gap_shape="square")
+
+
 def test_windows_fit_a_survey_piece_by_piece(survey):
     est = EquivalentLayer(window=150).fit(survey.points, survey.data, survey.sigma)
     assert len(est.windows_) >= 4

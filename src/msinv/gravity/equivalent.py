@@ -140,7 +140,13 @@ class EquivalentLayer:
         ``"per_row"`` or GZES's ``"representative"`` (one representative row for surface data,
         one for borehole data).
     padding : int
-        Padding cells around the stations' extent, widths growing 1.5×.
+        Padding cells around the stations' extent, widths growing 1.5× (default 0: the
+        layer covers the stations only, as Harmonica's sources lie under the stations).
+        Padding cells are the cheapest field per unit of the model objective — a cell of
+        area A gives a field ~ A ρ at a cost α_s A ρ² — so a padded layer puts long
+        wavelengths into them, which biases upward continuation; UPRE itself prefers the
+        unpadded layer (on both benchmark surveys, and in ``tests/gravity``). Give padding
+        for a survey whose regional field was not removed.
     window : int, optional
         Fit in overlapping windows of about this many stations (see
         :mod:`msinv.gravity.equivalent_windows`); default: windows only when the dense G of
@@ -151,9 +157,9 @@ class EquivalentLayer:
         Seed of the folds.
     default_depth : float
         Depth of the layer in cells when ``depth`` is not given: 1.5, the depth UPRE chooses
-        among 1, 1.5, 2.5 and 4 cells on the 2,000-station benchmark survey
-        (``benchmarks/gravity_eqs.py --methods msinv-auto``; ``depth="auto"`` makes that
-        choice on each survey, at 4× the cost).
+        among 1, 1.5, 2.5 and 4 cells on both 2,000-station benchmark surveys (the band gap
+        and the disc gap of ``benchmarks/gravity_eqs.py --survey``, ``--methods msinv-auto``);
+        ``depth="auto"`` makes that choice on each survey, at 4× the cost.
 
     Attributes
     ----------
@@ -189,7 +195,7 @@ class EquivalentLayer:
     wavelet: str | None = None
     rstar: float = 0.05
     rule: str = "per_row"
-    padding: int = 4
+    padding: int = 0
     window: int | None = None
     memory: float | None = None
     seed: int = 0

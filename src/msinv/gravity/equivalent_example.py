@@ -33,10 +33,13 @@ class Survey:
         Density contrasts, g/cc.
     region : (west, east, south, north)
         The survey area.
-    gap : (west, east)
-        The band of eastings without stations.
+    gap : tuple of float
+        The area without stations: (west, east) of a north-south band, or (east, north,
+        radius) of a disc (``gap_shape``).
     hills : (h, 4) numpy.ndarray
         Gaussian hills: east, north, height, width (m).
+    gap_shape : str
+        ``"band"`` or ``"disc"``.
     """
 
     points: np.ndarray
@@ -47,6 +50,7 @@ class Survey:
     region: tuple[float, float, float, float]
     gap: tuple[float, float]
     hills: np.ndarray
+    gap_shape: str = "band"
 
     def surface(self, east: np.ndarray, north: np.ndarray) -> np.ndarray:
         """Ground elevation at (east, north), metres."""
@@ -69,8 +73,11 @@ class Survey:
         return (p[:, 0] > w + mx) & (p[:, 0] < e - mx) & (p[:, 1] > s + my) & (p[:, 1] < n - my)
 
     def in_gap(self, points: np.ndarray) -> np.ndarray:
-        """Points in the band without stations (bool mask)."""
+        """Points in the area without stations (bool mask)."""
         p = np.asarray(points)
+        if self.gap_shape == "disc":
+            x0, y0, radius = self.gap
+            return np.hypot(p[:, 0] - x0, p[:, 1] - y0) < radius
         return (p[:, 0] > self.gap[0]) & (p[:, 0] < self.gap[1])
 
 
@@ -80,6 +87,9 @@ def synthetic_survey(
     size: float = 10_000.0,
     gap_width: float = 500.0,
     noise: float = 0.005,
+    gap_shape: str = "band",
+    sources: int = 8,
+    source_tops: tuple[float, float] = (300.0, 1000.0),
 ) -> Survey:
     """Stations on hilly ground with a gap, over buried prisms.
 
@@ -93,10 +103,22 @@ def synthetic_survey(
         Side of the square survey, metres.
     gap_width : float
         Width of the north-south band without stations (its centre at 60 % of the east
-        extent), metres.
+        extent), or diameter of the disc without stations (its centre at 40 % east, 60 %
+        north), metres.
     noise : float
         Noise standard deviation, mGal.
+    gap_shape : str
+        ``"band"`` or ``"disc"``.
+    sources : int
+        Number of buried prisms (>= 1).
+    source_tops : (float, float)
+        Range of the prisms' top depths below sea level, metres (each prism 300–1000 m
+        tall).
     """
+    if gap_shape not in ("band", "disc"):
+        raise ValueError(f"gap_shape: expected 'band' or 'disc', got {gap_shape!r}")
+    if sources < 1:
+        raise ValueError(f"sources: expected >= 1, got {sources}")
     rng = np.random.default_rng(seed)
     region = (0.0, size, 0.0, size)
     hills = np.column_stack(
@@ -107,19 +129,23 @@ def synthetic_survey(
             rng.uniform(0.08, 0.2, 6) * size,
         ]
     )
-    centre = 0.6 * size
-    gap = (centre - gap_width / 2, centre + gap_width / 2)
-    # sources: blocks at 300-2000 m below sea level, densities +-0.1 to 0.3 g/cc
-    k = 8
+    if gap_shape == "disc":
+        gap = (0.4 * size, 0.6 * size, gap_width / 2)
+    else:
+        gap = (0.6 * size - gap_width / 2, 0.6 * size + gap_width / 2)
+    # sources: blocks with tops in source_tops below sea level, densities +-0.1 to 0.3 g/cc
+    k = sources
     cx, cy = rng.uniform(0.15, 0.85, (2, k)) * size
     half = rng.uniform(0.02, 0.06, (2, k)) * size
-    top = -rng.uniform(300, 1000, k)
+    top = -rng.uniform(*source_tops, k)
     bottom = top - rng.uniform(300, 1000, k)
     prisms = np.column_stack([cx - half[0], cx + half[0], cy - half[1], cy + half[1], bottom, top])
     densities = rng.choice([-1.0, 1.0], k) * rng.uniform(0.1, 0.3, k)
-    survey = Survey(np.empty((0, 3)), np.empty(0), noise, prisms, densities, region, gap, hills)
+    survey = Survey(
+        np.empty((0, 3)), np.empty(0), noise, prisms, densities, region, gap, hills, gap_shape
+    )
     east, north = rng.uniform(0, size, (2, n_stations))
-    keep = ~((east > gap[0]) & (east < gap[1]))
+    keep = ~survey.in_gap(np.column_stack([east, north]))
     east, north = east[keep], north[keep]
     survey.points = np.column_stack([east, north, survey.surface(east, north) + 1.0])
     clean = survey.true_gz(survey.points)
