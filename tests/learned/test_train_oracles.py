@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -222,3 +223,35 @@ def test_ddp_two_processes_equal_one_process(tiny_store, tmp_path):
         for name, value in a[key].items():
             if value.is_floating_point():
                 torch.testing.assert_close(b[key][name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_sigterm_stops_a_one_process_run_at_a_checkpoint(tiny_store, tmp_path, monkeypatch):
+    """SIGTERM during a one-process run (no torchrun) finishes the step, keeps it in the
+    checkpoint and raises Interrupted (the CLI's exit 130 with a resume hint); it never reaches
+    the handler that was installed before the run (here one that would fail the test). The
+    signal is sent deterministically, right after the checkpoint of step 2."""
+    from msinv.core.errors import Interrupted
+    from msinv.learned import train as train_module
+
+    class Unhandled(Exception):
+        pass
+
+    def outside_handler(signum, frame):
+        raise Unhandled("SIGTERM reached the handler installed before the run")
+
+    real_checkpoint = train_module._checkpoint
+
+    def checkpoint_then_signal(path, *args):
+        real_checkpoint(path, *args)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(train_module, "_checkpoint", checkpoint_then_signal)
+    previous = signal.signal(signal.SIGTERM, outside_handler)
+    try:
+        with pytest.raises(Interrupted, match=r"stopped at step 2 of 10 \(SIGTERM\)"):
+            train(_config(tiny_store, tmp_path / "run", checkpoint_every=2))
+        assert signal.getsignal(signal.SIGTERM) is outside_handler  # restored after the run
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    ckpt = next((tmp_path / "run").glob("*.pt"))
+    assert _load(ckpt)["step"] == 2
