@@ -14,6 +14,10 @@ Three pieces, used by every engine that runs for long or starts worker processes
 :class:`DeferredInterrupt`
     SIGINT and SIGTERM only set a flag that a loop checks between steps (training checkpoints
     and stops at a step boundary, so resuming is exact); a second signal interrupts at once.
+
+A signal the process inherited as *ignored* stays ignored by all three, as Python itself does
+for SIGINT: a shell without job control starts background jobs (``cmd &`` in a script, some CI
+runners) with SIGINT ignored so that a Ctrl-C meant for the foreground does not stop them.
 """
 
 from __future__ import annotations
@@ -40,10 +44,10 @@ def _raise_interrupt(signum, frame):
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises ``KeyboardInterrupt`` in the main thread.
 
-    Outside the main thread (where handlers cannot be installed) the block runs unchanged.
-    The previous handler is restored on exit.
+    Outside the main thread (where handlers cannot be installed), or when SIGTERM is ignored
+    (inherited ``SIG_IGN``), the block runs unchanged. The previous handler is restored on exit.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if _not_ours(signal.SIGTERM):
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -51,6 +55,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _not_ours(sig: int) -> bool:
+    """True where ``sig``'s handler must be left alone: outside the main thread, or ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return True
+    return signal.getsignal(sig) == signal.SIG_IGN
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -89,7 +100,8 @@ class DeferredInterrupt:
 
     A loop checks :attr:`requested` at points where stopping is safe (after a training step
     has been fully applied); a second signal raises ``KeyboardInterrupt`` at once. Outside the
-    main thread it does nothing (:attr:`requested` stays False).
+    main thread it does nothing (:attr:`requested` stays False), and a signal inherited as
+    ignored stays ignored.
 
     Examples
     --------
@@ -110,8 +122,8 @@ class DeferredInterrupt:
         self.signal_name = signal.Signals(signum).name
 
     def __enter__(self) -> DeferredInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if not _not_ours(sig):
                 self._previous[sig] = signal.signal(sig, self._handler)
         return self
 
