@@ -1,6 +1,11 @@
 """Stopping long runs cleanly: SIGTERM handled like Ctrl-C, workers that die with their parent.
 
-Three pieces, used by every engine that runs for long or starts worker processes:
+The pieces, used by every engine that runs for long or starts worker processes:
+
+:func:`worker_pool`
+    A process pool whose workers never see Ctrl-C (they start with SIGINT blocked, then ignore
+    it) and die with their parent; when the block is left by an exception (a Ctrl-C in the
+    parent included) the workers are killed at once instead of finishing every queued task.
 
 :func:`sigterm_as_interrupt`
     While active, SIGTERM raises ``KeyboardInterrupt`` in the main thread (as Ctrl-C does), so
@@ -29,8 +34,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["DeferredInterrupt", "die_with_parent", "sigterm_as_interrupt"]
+__all__ = ["DeferredInterrupt", "die_with_parent", "sigterm_as_interrupt", "worker_pool"]
 
 #: Seconds between two checks of the parent's pid by a worker's watchdog thread.
 WATCHDOG_PERIOD = 0.5
@@ -93,6 +99,79 @@ def _watchdog(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(WATCHDOG_PERIOD)
     os._exit(1)
+
+
+def _init_pool_worker(parent_pid: int, initializer, initargs: tuple) -> None:
+    die_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _nothing() -> None:
+    return None
+
+
+@contextlib.contextmanager
+def worker_pool(
+    workers: int, *, start_method: str | None = None, initializer=None, initargs: tuple = ()
+) -> Iterator[ProcessPoolExecutor]:
+    """A :class:`~concurrent.futures.ProcessPoolExecutor` for long work that Ctrl-C can stop.
+
+    All ``workers`` processes are started on entry with SIGINT blocked (they inherit the
+    signal mask of this thread), so a Ctrl-C sent to the terminal's process group reaches only
+    this process, even while a worker is still importing; each worker then runs
+    :func:`die_with_parent` and ``initializer(*initargs)``. A SIGINT that arrives during the
+    start is delivered here as soon as the workers are started. Leaving the block normally
+    waits for the submitted tasks; leaving it by an exception (``KeyboardInterrupt``
+    included) cancels queued tasks and kills the workers at once.
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes (>= 1).
+    start_method : str, optional
+        ``"spawn"``, ``"fork"`` or ``"forkserver"``; None: the platform's default.
+    initializer : callable, optional
+        Run in each worker after :func:`die_with_parent` (picklable for ``"spawn"``).
+    initargs : tuple
+    """
+    from multiprocessing import get_context
+
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context(start_method),
+        initializer=_init_pool_worker,
+        initargs=(os.getpid(), initializer, tuple(initargs)),
+    )
+    ok = False
+    try:
+        blocking = threading.current_thread() is threading.main_thread() and hasattr(
+            signal, "pthread_sigmask"
+        )
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocking else None
+        try:
+            for _ in range(workers):  # each submit to a pool without idle workers starts one
+                pool.submit(_nothing)
+        finally:
+            if blocking:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        yield pool
+        ok = True
+    finally:
+        if not ok:
+            _kill_workers(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers of ``pool`` now instead of waiting for their tasks to finish."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.kill()
+    for proc in processes:
+        proc.join(timeout=10)
 
 
 class DeferredInterrupt:
