@@ -14,6 +14,7 @@ import torch
 
 from msinv.learned.data import Normalisation, PairDataset, load_pairs
 from msinv.learned.diffusion.ema import ema_decay
+from msinv.learned.loading import load
 from msinv.learned.models import MODELS
 from msinv.learned.train import (
     OptimConfig,
@@ -59,6 +60,13 @@ def _config(store, out, name="equinet", **run) -> TrainConfig:
 
 def _load(path):
     return torch.load(path, weights_only=True)
+
+
+def _flat(state: dict) -> torch.Tensor:
+    """The floating-point tensors of a state dict, in key order, as one float64 vector."""
+    return torch.cat(
+        [state[k].double().ravel() for k in sorted(state) if state[k].is_floating_point()]
+    )
 
 
 def test_two_steps_of_the_deterministic_model_by_hand(tiny_store, tmp_path):
@@ -186,7 +194,6 @@ def test_every_model_depends_on_its_data_and_every_parameter_gets_a_gradient(nam
 def test_training_step_through_the_trainer_loads_and_samples(tiny_store, tmp_path, name):
     """The deterministic, U-ViT, SwitchNet and WideBNet models train through the trainer; the
     checkpoint loads and gives samples of the right shape."""
-    from msinv.learned.loading import load
     from msinv.learned.sampling import posterior
 
     cfg = _config(
@@ -219,10 +226,18 @@ def test_ddp_two_processes_equal_one_process(tiny_store, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     a, b = _load(one), _load(tmp_path / "two" / "checkpoint.pt")
     assert b["world_size"] == 2 and b["step"] == 3 and len(b["rng"]["noise"]) == 2
+    init = _flat(load(one, weights="init").model.state_dict())
+    assert torch.equal(
+        init, _flat(load(tmp_path / "two" / "checkpoint.pt", weights="init").model.state_dict())
+    )
     for key in ("model", "ema"):
-        for name, value in a[key].items():
-            if value.is_floating_point():
-                torch.testing.assert_close(b[key][name], value, rtol=1e-4, atol=1e-6, msg=name)
+        # the updates agree to rounding: Adam's first steps are lr * g / (|g| + eps), so the
+        # few weights whose gradient is at the rounding level move by up to lr either way;
+        # a batch sharded wrongly changes the update of most weights (relative error ~1)
+        one_step, two_step = _flat(a[key]) - init, _flat(b[key]) - init
+        rel = float((two_step - one_step).norm() / one_step.norm())
+        print(f"DDP vs one process, {key}: relative difference of the update {rel:.2e}")
+        assert rel < 1e-2, f"{key}: updates differ by {rel:.2e} (relative)"
 
 
 def test_sigterm_stops_a_one_process_run_at_a_checkpoint(tiny_store, tmp_path, monkeypatch):

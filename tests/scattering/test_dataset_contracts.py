@@ -1,13 +1,11 @@
 """Dataset store contracts stated as properties (written from the survivors of the sampled
 mutation run, docs/testing.md): one configuration whatever the spelling of the scheme, the
-``devices`` attribute, workers gone when a parallel run stops."""
+``devices`` attribute, batching and the pool's chunks in flight."""
 
 from __future__ import annotations
 
-import signal
-import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import get_context
+import contextlib
+from concurrent.futures import Future
 
 import pytest
 
@@ -52,22 +50,6 @@ def test_devices_attribute_lists_where_chunks_were_computed(tmp_path, monkeypatc
     assert "devices" not in open_dataset(path).config
 
 
-def test_terminated_workers_are_gone_when_terminate_returns():
-    """On an error or an interrupt the parallel generator kills its workers "at once": when
-    :func:`~msinv.scattering.dataset._terminate` returns, every worker has exited (killed),
-    none is left computing a chunk that will be thrown away."""
-    pool = ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn"))
-    try:
-        for _ in range(2):
-            pool.submit(time.sleep, 60)
-        processes = list(pool._processes.values())
-        assert len(processes) == 2 and all(p.is_alive() for p in processes)
-        dsm._terminate(pool)
-        assert [p.exitcode for p in processes] == [-signal.SIGKILL] * 2
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
 def test_first_layout_attributes_read_as_what_they_computed():
     """A ``config`` attribute of the first layout (``order`` instead of ``scheme``, no
     ``dtype``, no ``backend``) reads as the configuration it was computed with: the wide
@@ -95,19 +77,18 @@ def test_pool_keeps_twice_the_workers_in_flight(monkeypatch):
     submitted, in_flight = [], []
 
     class _Pool:
-        def __init__(self, max_workers, **kwargs):
-            self.max_workers = max_workers
-
         def submit(self, fn, config, k):
             submitted.append(k)
             future = Future()
             future.set_result(k)
             return future
 
-        def shutdown(self, wait=True, cancel_futures=False):
-            pass
+    @contextlib.contextmanager
+    def inline_pool(workers, **kwargs):
+        assert workers == 2
+        yield _Pool()
 
-    monkeypatch.setattr(dsm, "ProcessPoolExecutor", _Pool)
+    monkeypatch.setattr(dsm, "worker_pool", inline_pool)
     config = dsm.DatasetConfig("squares", 20, GEOMETRY, (2.5,), chunk=2)
     for _ in dsm._run_pool(config, list(range(10)), 2, bar=None):
         in_flight.append(len(submitted))

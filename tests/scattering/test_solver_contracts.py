@@ -4,6 +4,8 @@ Written from the survivors of the sampled mutation run (docs/testing.md): each t
 what the solver must refuse, so that a dropped or loosened check fails here.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -98,21 +100,17 @@ def test_workers_start_a_pool_only_for_more_than_one_solve(small_geometry, bump,
     pools = []
 
     class _InlinePool:
-        def __init__(self, max_workers, **kwargs):
-            pools.append(max_workers)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
         def map(self, fn, tasks):
             return map(fn, tasks)
 
+    @contextlib.contextmanager
+    def inline_pool(workers, **kwargs):
+        pools.append(workers)
+        yield _InlinePool()
+
     eta = bump(small_geometry)
     serial = simulate(eta, small_geometry, [1.0, 2.0])
-    monkeypatch.setattr(helmholtz, "ProcessPoolExecutor", _InlinePool)
+    monkeypatch.setattr(helmholtz, "worker_pool", inline_pool)
     np.testing.assert_array_equal(simulate(eta, small_geometry, [1.0, 2.0], workers=2), serial)
     assert pools == [2]
     np.testing.assert_array_equal(simulate(eta, small_geometry, [2.0], workers=2), serial[1:])
