@@ -130,3 +130,26 @@ def test_batch_of_one_sample_is_valid_and_zero_frequency_is_not(tmp_path):
             generate(tmp_path / "b0.zarr", count=2, batch=bad, **KW)
     with pytest.raises(UserInputError, match="expected one or more finite frequencies > 0"):
         dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5, 0.0))
+
+
+def test_configuration_defaults_are_what_generate_records(tmp_path):
+    """A store generated with only the required arguments records the configuration built
+    with only the required fields: the two sets of defaults (no blur, seed 0, ...) agree."""
+    path = generate(tmp_path / "d.zarr", family="squares", count=1, geometry=GEOMETRY,
+                    freqs=[2.5], progress=False)  # fmt: skip
+    stored = dsm.DatasetConfig.from_attrs(open_dataset(path).attrs["config"])
+    assert stored == dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5,))
+    assert stored.target_blur == 0.0 and stored.seed == 0
+
+
+def test_create_empty_takes_a_new_path_or_an_empty_folder_only(tmp_path):
+    config = dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5,))
+    dsm.create_empty(tmp_path / "new.zarr", config)
+    (tmp_path / "empty").mkdir()
+    dsm.create_empty(tmp_path / "empty", config)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    (tmp_path / "file").write_text("x")
+    for taken in ("full", "file"):
+        with pytest.raises(dsm.DatasetError, match="exists and is not empty"):
+            dsm.create_empty(tmp_path / taken, config)
