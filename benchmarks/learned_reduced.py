@@ -338,6 +338,25 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _import_everything() -> None:
+    """Import every module a training or evaluation run needs, now: a run lasts hours, and a
+    checkout changed meanwhile must not give it a mix of old and new modules."""
+    import importlib
+
+    for name in (
+        "msinv.learned.train",
+        "msinv.learned.loading",
+        "msinv.learned.sampling",
+        "msinv.learned.physics",
+        "msinv.learned.data",
+        "msinv.metrics",
+        "msinv.scattering",
+        "msinv.scattering.helmholtz",
+        "msinv.scattering.spec",
+    ):
+        importlib.import_module(name)
+
+
 def _provenance() -> dict:
     from msinv.core.provenance import provenance
 
@@ -410,6 +429,8 @@ def main() -> None:
     sizes = dataclasses.replace(sizes, **over)
     stages = args.stages.split(",")
     models = args.models.split(",")
+    if {"train", "evaluate"} & set(stages):
+        _import_everything()
     record = {
         "machine": f"{platform.machine()} {platform.node()}",
         "argv": vars(args) | {"ship_to": str(args.ship_to)},
