@@ -291,7 +291,7 @@ def stage_report(sizes: Sizes) -> dict:
             per_datum = np.mean([r["test"][key] for r in mine], axis=0)
             row[key] = {
                 "mean": float(per_seed.mean()),
-                "std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
+                "std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else None,
                 "per_seed": per_seed.tolist(),
                 "ci95": bootstrap_ci(per_datum),
             }
@@ -313,26 +313,48 @@ def markdown(rows: list[dict]) -> str:
             return "-"
         v = row[key]
         lo, hi = (scale * x for x in v["ci95"])
-        return f"{scale * v['mean']:.{digits}f} ± {scale * v['std']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        spread = "" if v["std"] is None else f" ± {scale * v['std']:.{digits}f}"
+        return f"{scale * v['mean']:.{digits}f}{spread} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
     lines = [
-        "| model | params | RRMSE % per draw | RRMSE % of mean | MELR x100 | MELR_w x100 | "
+        "| model | seeds | params | RRMSE % per draw | RRMSE % of mean | MELR x100 | MELR_w x100 | "
         "CRPS x1e4 | SD | data misfit % (mean) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        seeds = ",".join(str(x) for x in r["seeds"])
         lines.append(
-            f"| {r['model']} | {r['parameters']:,} | {cell(r, 'rrmse')} | {cell(r, 'rrmse_mean')} | "
+            f"| {r['model']} | {seeds} | {r['parameters']:,} | {cell(r, 'rrmse')} | "
+            f"{cell(r, 'rrmse_mean')} | "
             f"{cell(r, 'melr')} | {cell(r, 'melr_weighted')} | {cell(r, 'crps', 1e4, 1)} | "
             f"{r['sd']['mean']:.3f} | {cell(r, 'data_misfit_mean')} |"
         )
     lines.append("")
     lines.append(
-        "mean ± standard deviation over training seeds [95% bootstrap interval over test data of "
-        "the seed-averaged per-datum value]; "
+        "mean ± standard deviation over training seeds (no ± with one seed) [95% bootstrap "
+        "interval over test data of the seed-averaged per-datum value]; "
         f"{rows[0]['test_pairs']} test pairs x {rows[0]['draws']} draws; device {rows[0]['device']}."
     )
     return "\n".join(lines) + "\n"
+
+
+def _import_everything() -> None:
+    """Import every module a training or evaluation run needs, now: a run lasts hours, and a
+    checkout changed meanwhile must not give it a mix of old and new modules."""
+    import importlib
+
+    for name in (
+        "msinv.learned.train",
+        "msinv.learned.loading",
+        "msinv.learned.sampling",
+        "msinv.learned.physics",
+        "msinv.learned.data",
+        "msinv.metrics",
+        "msinv.scattering",
+        "msinv.scattering.helmholtz",
+        "msinv.scattering.spec",
+    ):
+        importlib.import_module(name)
 
 
 def _provenance() -> dict:
@@ -407,6 +429,8 @@ def main() -> None:
     sizes = dataclasses.replace(sizes, **over)
     stages = args.stages.split(",")
     models = args.models.split(",")
+    if {"train", "evaluate"} & set(stages):
+        _import_everything()
     record = {
         "machine": f"{platform.machine()} {platform.node()}",
         "argv": vars(args) | {"ship_to": str(args.ship_to)},

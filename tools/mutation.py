@@ -62,7 +62,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = ROOT / "tools" / "mutation_scope.toml"
-RESULTS = ROOT / "tools" / "mutation_results.json"
+RESULTS = Path(os.environ.get("MSINV_MUTATION_RESULTS", ROOT / "tools" / "mutation_results.json"))
 WORK = Path(os.environ.get("MSINV_MUTATION_WORK", "/tmp/msinv-mutation"))
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
@@ -407,6 +407,10 @@ def _copy_repo(dest: Path) -> None:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)
+    # a git checkout, as the repository is (code_version reads the commit and the dirty flag)
+    git = ["git", "-c", "user.name=mutation", "-c", "user.email=mutation@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "scratch copy"]):
+        subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True)
 
 
 class ForkServer:
@@ -431,7 +435,12 @@ class ForkServer:
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)
                 os.chdir(self.repo)
-                sys.path.insert(0, str(self.repo / "src"))
+                # SIGINT as in a run from a terminal: a background start (nohup ... &) inherits
+                # it ignored, and the signal-handling tests would see that instead
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                # as `python -m pytest` from the repository root: the root first on sys.path
+                # (tests that send test functions to spawned workers import them from there)
+                sys.path[:0] = [str(self.repo / "src"), str(self.repo)]
                 import pytest
 
                 rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests])
@@ -488,7 +497,8 @@ def run(args) -> None:
         sha = hashlib.sha1(text.encode()).hexdigest()
         mutants = mutants_of(path)
         random.Random(f"{args.seed}:{rel}").shuffle(mutants)
-        sample = mutants[: entry.get("sample", args.sample)]
+        size = args.every if getattr(args, "every", None) else entry.get("sample", args.sample)
+        sample = mutants[:size]
         if args.ids:
             sample = [m for m in mutants if m.id in args.ids]
 
@@ -503,10 +513,11 @@ def run(args) -> None:
             continue
         target = repo / rel
         if "baseline_wall_s" not in record:
-            outcome, wall, cpu = server.run(entry["tests"], work / "logs" / "baseline.log", 1800)
+            base_log = work / "logs" / f"baseline-{rel.replace('/', '_')}.log"
+            outcome, wall, cpu = server.run(entry["tests"], base_log, 1800)
             spent += cpu
             if outcome != "passed":
-                print(f"{rel}: the unmutated tests {outcome} (log {work}/logs/baseline.log)")
+                print(f"{rel}: the unmutated tests {outcome} (log {base_log})")
                 continue
             base = {"baseline_wall_s": round(wall, 1), "baseline_cpu_s": round(cpu, 1)}
             update_results(
@@ -659,6 +670,9 @@ def main() -> None:
     p = sub.add_parser("run", help="run (or resume) the sampled mutants")
     p.add_argument("--module", action="append", help="a module path (repeatable); default all")
     p.add_argument("--sample", type=int, default=30, help="mutants drawn per module")
+    p.add_argument(
+        "--every", type=int, help="draw this many from every module (ignore the scope's sizes)"
+    )
     p.add_argument("--seed", type=int, default=17)
     p.add_argument("--budget-min", type=float, default=60.0, help="CPU minutes for this call")
     p.add_argument("--timeout-factor", type=float, default=4.0)

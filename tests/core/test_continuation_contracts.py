@@ -4,7 +4,7 @@ survivors of the sampled mutation run, docs/testing.md)."""
 import numpy as np
 import pytest
 
-from msinv.core.continuation import Stage, continuation
+from msinv.core.continuation import Stage, continuation, stages_from_groups
 from msinv.core.errors import UserInputError
 
 from .test_continuation import _quadratic
@@ -44,3 +44,11 @@ def test_scalar_lower_and_per_cell_upper_bounds():
         bounds=(0.0, hi),
     )  # fmt: skip
     np.testing.assert_allclose(res.model, [0.5, 1.0, 0.0], atol=1e-6)
+
+
+def test_stages_from_groups_leaves_unset_rules_at_the_stage_defaults():
+    """A schedule built from groups without rules is the schedule of plain Stages: every field
+    not given (max_iter, ftol, gtol, target) takes Stage's own default."""
+    stages = stages_from_groups([[2.5], [5.0]])
+    assert stages == [Stage("2.5", (2.5,)), Stage("5", (5.0,))]
+    assert stages_from_groups([[1]], max_iter=7)[0] == Stage("1", (1,), max_iter=7)

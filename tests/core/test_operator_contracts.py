@@ -4,7 +4,7 @@ run, docs/testing.md)."""
 import numpy as np
 import pytest
 
-from msinv.core.operator import LinearOperator, dottest
+from msinv.core.operator import Diagonal, LinearOperator, dottest
 
 
 class _Scale(LinearOperator):
@@ -44,3 +44,34 @@ def test_complex_operator_is_probed_with_complex_data(rng):
     dottest(_Scale(d, lambda d, y: np.conj(d) * y), rng)
     with pytest.raises(AssertionError, match="dot-product test"):
         dottest(_Scale(d, lambda d, y: np.conj(d) * y.real), rng)
+
+
+class _RealToComplex(LinearOperator):
+    """x -> c x from a real model to complex data; its adjoint is Re(conj(c) y), right only on
+    the real model space (real_model = True), wrong for complex x."""
+
+    real_model = True
+
+    def __init__(self, n, c=1.0 + 2.0j):
+        self.shape_in = self.shape_out = (n,)
+        self.dtype, self.c = np.dtype(np.complex128), c
+
+    def forward(self, x):
+        return self.c * x
+
+    def adjoint(self, y):
+        return (np.conj(self.c) * y).real
+
+
+def test_real_weighting_keeps_a_real_model_space_real(rng):
+    """A real model weighting diag(w) applied first keeps the model space real: the product's
+    dot-product test probes it with real x and passes; a complex diagonal makes the model
+    space complex, where this operator's adjoint is wrong, and the test says so."""
+    op = _RealToComplex(6)
+    dottest(op, rng)
+    assert Diagonal(rng.standard_normal(6)).real_model
+    dottest(op @ Diagonal(rng.standard_normal(6)), rng)
+    complex_weights = Diagonal(rng.standard_normal(6) + 1j * rng.standard_normal(6))
+    assert not complex_weights.real_model
+    with pytest.raises(AssertionError, match="dot-product test"):
+        dottest(op @ complex_weights, rng)

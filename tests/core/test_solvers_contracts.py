@@ -1,11 +1,13 @@
-"""The β search on misfits whose answer is known (written from the survivors of the sampled
-mutation run, docs/testing.md)."""
+"""The β search and the bounded minimiser on problems whose answer is known (written from the
+survivors of the sampled mutation run, docs/testing.md)."""
 
 import itertools
 
+import numpy as np
 import pytest
 
-from msinv.core.solvers import beta_search
+from msinv.core.errors import UserInputError
+from msinv.core.solvers import beta_search, lcurve_corner, projected_cg
 
 
 @pytest.mark.parametrize(("start", "slope"), [(0.2, 1.0), (0.2, 0.6), (5.0, 1.0), (5.0, 1.7)])
@@ -40,3 +42,142 @@ def test_unbracketed_secant_steps_are_clamped_to_factor_squared():
     assert ratios[0] == pytest.approx(factor, rel=1e-12)
     assert ratios[1] == pytest.approx(factor**2, rel=1e-12)
     assert max(ratios) <= factor**2 * (1 + 1e-12)
+
+
+def test_default_tolerance_is_two_percent():
+    """``rtol`` defaults to 0.02 (GRAV3D's tolc): a first trial 3% above the target is not
+    accepted, the search goes on until the misfit is within 2% of it."""
+    target = 50.0
+
+    def phi(beta):
+        return 1.03 * target * beta  # beta0 = 1 gives 1.03 target
+
+    res = beta_search(phi, target, 1.0)
+    assert len(res.history) > 1
+    assert res.converged and abs(res.phi_d - target) <= 0.02 * target
+
+
+def test_search_is_symmetric_under_mirroring_the_misfit():
+    """The Illinois rule halves whichever end is kept twice, the same for both ends: the
+    search on psi(beta) = target^2 / phi(1 / beta) (below and above the target swapped) visits
+    exactly 1 / beta_k of the search on phi. phi is curved in (log beta, log phi), so regula
+    falsi keeps one end several times in a row and the halving takes part."""
+    target, best = 50.0, 3.7
+
+    def phi(beta):
+        return target * np.exp(np.expm1(np.log(beta / best)))
+
+    def psi(beta):
+        return target**2 / phi(1.0 / beta)
+
+    for start in (0.05, 0.2, 30.0):
+        res = beta_search(phi, target, start * best, rtol=1e-6)
+        mirror = beta_search(psi, target, 1.0 / (start * best), rtol=1e-6)
+        assert res.converged and mirror.converged
+        np.testing.assert_allclose(
+            [np.log(b) for b, _ in res.history],
+            [-np.log(b) for b, _ in mirror.history],
+            rtol=0,
+            atol=1e-9,
+        )
+
+
+def test_bounded_minimiser_is_scale_equivariant():
+    """min 1/2 x'Ax - s b'x over x >= 0 is solved by s x*(b), with the same active set and
+    the same iterations, whatever the scale s: the freeze rule 'at the bound with an outward
+    gradient' is about the gradient's sign, not its size (gradients of 1e-3 here)."""
+    rng = np.random.default_rng(3)
+    n = 12
+    m = rng.standard_normal((n, n))
+    a = m @ m.T + n * np.eye(n)
+    b = n * rng.standard_normal(n)
+    runs = [
+        projected_cg(lambda v: a @ v, s * b, np.zeros(n), 0.0, np.inf, tol=1e-10)
+        for s in (1e3, 1e-3)
+    ]
+    (x_big, info_big), (x_small, info_small) = runs
+    assert info_big.converged and info_small.converged
+    assert 0 < info_big.n_lower < n
+    assert (info_small.outer, info_small.n_lower) == (info_big.outer, info_big.n_lower)
+    np.testing.assert_allclose(x_small / 1e-3, x_big / 1e3, rtol=1e-9, atol=1e-12)
+    g = a @ x_small - 1e-3 * b  # KKT: zero gradient on the free cells, >= 0 at the bound
+    assert np.all(g[x_small == 0] > 0)
+    np.testing.assert_allclose(g[x_small > 0], 0, atol=1e-9 * np.linalg.norm(1e-3 * b))
+
+
+@pytest.mark.parametrize("target", [1e-4, 50.0, 1e4])
+def test_tolerance_is_relative_to_the_target(target):
+    """|phi - target| <= rtol target, whatever the target's size: a first trial 0.9 rtol off
+    is accepted at once, one 1.1 rtol off is not."""
+    for off, accepted in [(0.9, True), (1.1, False)]:
+        res = beta_search(lambda b, off=off: target * (1 + off * 0.05) * b, target, 1.0, rtol=0.05)
+        assert (len(res.history) == 1) is accepted, (target, off)
+
+
+def test_without_active_bounds_projected_cg_is_one_cg_solve():
+    """No bound active: one active-set iteration (a CG solve to the tolerance and a full step)
+    reaches the minimiser; started on the minimiser, no iteration at all."""
+    rng = np.random.default_rng(8)
+    m = rng.standard_normal((10, 10))
+    a = m @ m.T + 10 * np.eye(10)
+    b = rng.standard_normal(10)
+    x, info = projected_cg(lambda v: a @ v, b, np.zeros(10), tol=1e-8)
+    assert (info.outer, info.converged, info.n_lower, info.n_upper) == (1, True, 0, 0)
+    assert 0 < info.cg_iterations <= 10
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-6)
+    _, info = projected_cg(lambda v: a @ v, a @ x, x, tol=1e-8)
+    assert (info.outer, info.cg_iterations, info.converged) == (0, 0, True)
+
+
+def test_unconverged_search_returns_its_last_trial():
+    """'The last beta evaluated is the one returned': also when the search gives up."""
+    res = beta_search(lambda b: 0.5 * b**0.01, 10.0, 1.0, max_iter=3)
+    assert not res.converged
+    assert (res.beta, res.phi_d) == res.history[-1]
+
+
+def _l_curve(n=9):
+    """(phi_d, phi_m) of Tikhonov on a diagonal problem at n betas: an L-curve."""
+    s = np.logspace(0, -4, 12)
+    betas = np.logspace(-6, 0, n)
+    filt = s**2 / (s[None] ** 2 + betas[:, None])
+    phi_d = np.sum(((1 - filt) * 1.0) ** 2, axis=1)
+    phi_m = np.sum((filt / s) ** 2, axis=1)
+    return phi_d, phi_m
+
+
+def test_lcurve_corner_is_the_same_point_read_either_way():
+    """The chord joins the curve's two ends, so listing the points in reverse order picks the
+    same point, an end point is never chosen, and three points (the fewest) give the middle."""
+    phi_d, phi_m = _l_curve()
+    k = lcurve_corner(phi_d, phi_m)
+    assert 0 < k < phi_d.size - 1
+    assert lcurve_corner(phi_d[::-1], phi_m[::-1]) == phi_d.size - 1 - k
+    for cut in range(3, phi_d.size):
+        for d, m in [(phi_d[:cut], phi_m[:cut]), (phi_d[-cut:], phi_m[-cut:])]:
+            assert 0 < lcurve_corner(d, m) < cut - 1
+    assert lcurve_corner([1.0, 0.1, 0.01], [0.01, 0.1, 10.0]) == 1
+    with pytest.raises(UserInputError, match="at least three"):
+        lcurve_corner([1.0, 0.1], [0.1, 1.0])
+
+
+def test_bounded_minimiser_is_symmetric_under_negation():
+    """y = -x solves min 1/2 y'Ay + b'y over -hi <= y <= -lo: the lower and upper bounds play
+    mirrored roles, also for a cell that starts on a bound with a zero gradient (free on
+    either side), so both runs take the same steps and counts."""
+    rng = np.random.default_rng(11)
+    n = 10
+    m = rng.standard_normal((n, n))
+    a = m @ m.T + n * np.eye(n)
+    lo, hi = np.full(n, -0.5), np.full(n, 0.4)
+    x0 = rng.uniform(-0.5, 0.4, n)
+    x0[2], x0[6] = lo[2], hi[6]
+    b = 3 * rng.standard_normal(n)
+    ax0 = a @ x0
+    b[2], b[6] = ax0[2], ax0[6]  # zero gradient at x0 on the two cells at a bound
+    x, info = projected_cg(lambda v: a @ v, b, x0, lo, hi, tol=1e-6)
+    y, mirror = projected_cg(lambda v: a @ v, -b, -x0, -hi, -lo, tol=1e-6)
+    np.testing.assert_allclose(y, -x, rtol=0, atol=1e-14)
+    assert (mirror.outer, mirror.cg_iterations) == (info.outer, info.cg_iterations)
+    assert (mirror.n_lower, mirror.n_upper) == (info.n_upper, info.n_lower)
+    assert info.n_lower + info.n_upper > 0

@@ -7,8 +7,16 @@ import scipy.sparse as sp
 from discretize import TensorMesh
 
 from msinv.core.errors import UserInputError
+from msinv.core.operator import Diagonal
 from msinv.gravity.forward import GravityOperator
-from msinv.gravity.inversion import InversionConfig, SparseConfig, _preconditioner, finish, invert
+from msinv.gravity.inversion import (
+    InversionConfig,
+    SparseConfig,
+    _preconditioner,
+    finish,
+    gcv_score,
+    invert,
+)
 from msinv.gravity.regularisation import Regularisation
 from msinv.gravity.sensitivity import build_sensitivity
 from msinv.gravity.weighting import distance_weighting
@@ -144,3 +152,98 @@ def test_default_eps_floor_is_a_tenth_of_the_l2_models_98th_percentile(small):
     for key, value in last.items():
         f = np.abs(reg.model_quantity(l2.model, key))
         assert value == pytest.approx(max(np.percentile(f, 98) / 10, 1e-12), rel=1e-9), key
+
+
+def test_gcv_of_a_diagonal_problem_is_the_exact_formula():
+    """For G = diag(g) and R = diag(r) the influence matrix is diagonal, so every Rademacher
+    probe gives its trace exactly: V = N phi_d / (N - tr A)^2 with
+    A_ii = (g_i / s_i)^2 / ((g_i / s_i)^2 + beta r_i) on the cells strictly inside the bounds
+    and 0 on the cells at a bound (fixed, as in the bounded solve)."""
+    rng = np.random.default_rng(5)
+    n = 12
+    g, s, r = rng.uniform(0.5, 2.0, n), rng.uniform(0.1, 0.3, n), rng.uniform(1.0, 3.0, n)
+    lower, upper = np.zeros(n), np.ones(n)
+    model = rng.uniform(0.1, 0.9, n)
+    model[[1, 4]] = 0.0  # at the lower bound
+    model[7] = 1.0  # at the upper bound
+    beta, phi_d = 0.3, 4.2
+    config = InversionConfig(mode=3, cg_tol=1e-12)
+    score = gcv_score(Diagonal(g), s, sp.diags(r), beta, phi_d, model, lower, upper, config)
+    free = np.ones(n, bool)
+    free[[1, 4, 7]] = False
+    w = (g / s) ** 2
+    trace = float(np.sum((w / (w + beta * r))[free]))
+    assert score == pytest.approx(n * phi_d / (n - trace) ** 2, rel=1e-9)
+
+
+def test_reweighting_solves_use_the_sparse_cg_tolerance(small, monkeypatch):
+    """SparseConfig.cg_tol is the tolerance of the bounded CG solves during the re-weighting;
+    the L2 solves before it use the inversion's cg_tol."""
+    import msinv.gravity.inversion as inversion
+
+    tols = []
+    real = inversion.projected_cg
+
+    def spy(*args, **kwargs):
+        tols.append(kwargs["tol"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inversion, "projected_cg", spy)
+    mesh, g, data, sigma, w = small
+    invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=1, tolc=0.05, cg_tol=1e-4),
+        sparse=SparseConfig(norms=(1.0, 1.0, 1.0, 1.0), max_irls=2, cg_tol=0.05),
+    )  # fmt: skip
+    assert set(tols) == {1e-4, 0.05}
+    first_sparse = tols.index(0.05)
+    assert first_sparse > 0 and set(tols[:first_sparse]) == {1e-4}
+
+
+def test_regularisation_and_g_must_count_the_same_cells(small):
+    """A regularisation over another set of active cells than G's columns is refused in one
+    line, before any solve."""
+    mesh, g, data, sigma, w = small
+    with pytest.raises(UserInputError, match="regularisation has 144 active cells, G has 143"):
+        invert(GravityOperator(g[:, :-1]), data, sigma, Regularisation(mesh, weights=w))
+
+
+INVERSION_ACCEPTED = [
+    {"mode": 3, "n_lcurve": 3},
+    {"lcurve_step": 1.001},
+    {"cg_tol": 1e-12},
+    {"cg_tol": 0.999},
+    {"tolc": 0.999},
+    {"max_cg": 1, "max_outer": 1, "max_beta": 1},
+    {"n_gcv_probe": 1},
+]
+INVERSION_REFUSED = [
+    {"n_lcurve": 2},
+    {"lcurve_step": 1.0},
+    {"cg_tol": 0.0},
+    {"cg_tol": 1.0},
+    {"tolc": 0.0},
+    {"tolc": 1.0},
+    {"chifact": 0.0},
+    {"max_cg": 0},
+    {"max_outer": 0},
+    {"max_beta": 0},
+    {"mode": 4},
+    {"mode": 2},  # without its fixed beta
+    {"beta": 0.0},
+    {"beta_start": 0.0},
+    {"beta_slope": 0.0},
+    {"preconditioner": "ilu"},
+]
+
+
+@pytest.mark.parametrize("fields", INVERSION_ACCEPTED)
+def test_inversion_config_accepts_its_documented_range(fields):
+    config = InversionConfig(**fields)
+    assert all(getattr(config, k) == v for k, v in fields.items())
+
+
+@pytest.mark.parametrize("fields", INVERSION_REFUSED)
+def test_inversion_config_refuses_values_outside_it(fields):
+    with pytest.raises(UserInputError):
+        InversionConfig(**fields)

@@ -131,3 +131,29 @@ def test_sampler_hands_the_conditioning_to_every_denoiser_call():
     x_T = torch.randn(400, 1, 1, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     out = sample(denoiser, x_T, geometric_levels(64), m, generator=torch.Generator().manual_seed(1))
     assert float((out.mean(0) - m[0]).abs().max()) < 5 * math.sqrt(v / 400)
+
+
+def test_denoiser_sees_the_vp_state_divided_by_its_scale_at_every_level():
+    """The VP state is x = s(sigma) (eta + sigma n) with s = 1 / sqrt(1 + sigma^2): each
+    denoiser call gets x / s(sigma) at its level, so the first sees x_T sqrt(1 + sigma_0^2)
+    and call i > 0 the state after step i - 1 times sqrt(1 + sigma_i^2) (the last included)."""
+    sigmas = geometric_levels(12)
+    seen, states = [], []
+
+    def denoiser(x, cond, sigma):
+        seen.append((x.clone(), float(sigma[0])))
+        return 0.3 * x
+
+    x_T = torch.randn(3, 1, 2, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    sample(
+        denoiser,
+        x_T,
+        sigmas,
+        None,
+        generator=torch.Generator().manual_seed(4),
+        callback=lambda i, x: states.append(x.clone()),
+    )
+    assert [s for _, s in seen] == pytest.approx(sigmas.tolist(), rel=1e-12)
+    for i, (x_in, sigma) in enumerate(seen):
+        before = x_T if i == 0 else states[i - 1]
+        torch.testing.assert_close(x_in, before * math.sqrt(1 + sigma**2), rtol=1e-12, atol=0)

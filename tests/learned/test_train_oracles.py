@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import torch
 
 from msinv.learned.data import Normalisation, PairDataset, load_pairs
 from msinv.learned.diffusion.ema import ema_decay
+from msinv.learned.loading import load
 from msinv.learned.models import MODELS
 from msinv.learned.train import (
     OptimConfig,
@@ -58,6 +60,13 @@ def _config(store, out, name="equinet", **run) -> TrainConfig:
 
 def _load(path):
     return torch.load(path, weights_only=True)
+
+
+def _flat(state: dict) -> torch.Tensor:
+    """The floating-point tensors of a state dict, in key order, as one float64 vector."""
+    return torch.cat(
+        [state[k].double().ravel() for k in sorted(state) if state[k].is_floating_point()]
+    )
 
 
 def test_two_steps_of_the_deterministic_model_by_hand(tiny_store, tmp_path):
@@ -185,7 +194,6 @@ def test_every_model_depends_on_its_data_and_every_parameter_gets_a_gradient(nam
 def test_training_step_through_the_trainer_loads_and_samples(tiny_store, tmp_path, name):
     """The deterministic, U-ViT, SwitchNet and WideBNet models train through the trainer; the
     checkpoint loads and gives samples of the right shape."""
-    from msinv.learned.loading import load
     from msinv.learned.sampling import posterior
 
     cfg = _config(
@@ -218,7 +226,47 @@ def test_ddp_two_processes_equal_one_process(tiny_store, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     a, b = _load(one), _load(tmp_path / "two" / "checkpoint.pt")
     assert b["world_size"] == 2 and b["step"] == 3 and len(b["rng"]["noise"]) == 2
+    init = _flat(load(one, weights="init").model.state_dict())
+    assert torch.equal(
+        init, _flat(load(tmp_path / "two" / "checkpoint.pt", weights="init").model.state_dict())
+    )
     for key in ("model", "ema"):
-        for name, value in a[key].items():
-            if value.is_floating_point():
-                torch.testing.assert_close(b[key][name], value, rtol=1e-4, atol=1e-6, msg=name)
+        # the updates agree to rounding: Adam's first steps are lr * g / (|g| + eps), so the
+        # few weights whose gradient is at the rounding level move by up to lr either way;
+        # a batch sharded wrongly changes the update of most weights (relative error ~1)
+        one_step, two_step = _flat(a[key]) - init, _flat(b[key]) - init
+        rel = float((two_step - one_step).norm() / one_step.norm())
+        print(f"DDP vs one process, {key}: relative difference of the update {rel:.2e}")
+        assert rel < 1e-2, f"{key}: updates differ by {rel:.2e} (relative)"
+
+
+def test_sigterm_stops_a_one_process_run_at_a_checkpoint(tiny_store, tmp_path, monkeypatch):
+    """SIGTERM during a one-process run (no torchrun) finishes the step, keeps it in the
+    checkpoint and raises Interrupted (the CLI's exit 130 with a resume hint); it never reaches
+    the handler that was installed before the run (here one that would fail the test). The
+    signal is sent deterministically, right after the checkpoint of step 2."""
+    from msinv.core.errors import Interrupted
+    from msinv.learned import train as train_module
+
+    class Unhandled(Exception):
+        pass
+
+    def outside_handler(signum, frame):
+        raise Unhandled("SIGTERM reached the handler installed before the run")
+
+    real_checkpoint = train_module._checkpoint
+
+    def checkpoint_then_signal(path, *args):
+        real_checkpoint(path, *args)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(train_module, "_checkpoint", checkpoint_then_signal)
+    previous = signal.signal(signal.SIGTERM, outside_handler)
+    try:
+        with pytest.raises(Interrupted, match=r"stopped at step 2 of 10 \(SIGTERM\)"):
+            train(_config(tiny_store, tmp_path / "run", checkpoint_every=2))
+        assert signal.getsignal(signal.SIGTERM) is outside_handler  # restored after the run
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    ckpt = next((tmp_path / "run").glob("*.pt"))
+    assert _load(ckpt)["step"] == 2

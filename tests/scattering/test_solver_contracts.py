@@ -4,12 +4,16 @@ Written from the survivors of the sampled mutation run (docs/testing.md): each t
 what the solver must refuse, so that a dropped or loosened check fails here.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from msinv.core.errors import UserInputError
-from msinv.scattering import Geometry, HelmholtzSolver
-from msinv.scattering.schemes import resolve_scheme
+from msinv.scattering import Geometry, HelmholtzSolver, simulate
+from msinv.scattering.helmholtz import check_eta
+from msinv.scattering.schemes import EtaTerm, WideScheme, resolve_scheme
 
 
 def test_solver_refuses_a_batch_of_images(small_geometry, bump):
@@ -55,3 +59,59 @@ def test_auto_policy_chooses_a_scheme_at_every_frequency():
     orders = [resolve_scheme("auto", 1.0 / (p * g.h), g).order for p in ppw]
     assert orders == sorted(orders)
     assert orders[0] < orders[-1]
+
+
+def test_contrast_check_refuses_what_is_not_a_geometry(small_geometry):
+    """check_eta (the validator the CLI's data commands call) names a wrong geometry argument
+    in one line instead of failing on a missing attribute."""
+    n = small_geometry.n
+    assert check_eta(np.zeros((n, n)), small_geometry).shape == (1, n, n)
+    for wrong in (n, {"n": n}):
+        with pytest.raises(UserInputError, match="expected a msinv Geometry"):
+            check_eta(np.zeros((n, n)), wrong)
+
+
+class _OffPattern(WideScheme):
+    """A broken scheme: its eta term couples a contrast node to a far corner of the grid,
+    outside the pattern of A(0)."""
+
+    def eta_terms(self, geometry, omega):
+        p = sp.csr_matrix(
+            ([1.0], ([0], [geometry.n**2 - 1])), shape=(geometry.n_total**2, geometry.n**2)
+        )
+        return (EtaTerm(p, None),)
+
+
+def test_a_scheme_whose_eta_term_leaves_the_matrix_pattern_is_refused(small_geometry):
+    """The solver writes eta into A(0)'s sparsity pattern in place: a scheme (a new one in the
+    registry, say) whose eta term has an entry outside that pattern is an error of the scheme,
+    said when its matrix is first assembled, not a silently wrong matrix."""
+    from msinv.scattering.helmholtz import _background
+
+    with pytest.raises(RuntimeError, match="eta term not inside the matrix pattern"):
+        _background(small_geometry, 2 * np.pi * 2.0, _OffPattern(4))
+
+
+def test_workers_start_a_pool_only_for_more_than_one_solve(small_geometry, bump, monkeypatch):
+    """simulate(workers=2) runs two (image, frequency) solves in two processes and a single
+    solve in this process (no pool to start); the data are the same either way."""
+    import msinv.scattering.helmholtz as helmholtz
+
+    pools = []
+
+    class _InlinePool:
+        def map(self, fn, tasks):
+            return map(fn, tasks)
+
+    @contextlib.contextmanager
+    def inline_pool(workers, **kwargs):
+        pools.append(workers)
+        yield _InlinePool()
+
+    eta = bump(small_geometry)
+    serial = simulate(eta, small_geometry, [1.0, 2.0])
+    monkeypatch.setattr(helmholtz, "worker_pool", inline_pool)
+    np.testing.assert_array_equal(simulate(eta, small_geometry, [1.0, 2.0], workers=2), serial)
+    assert pools == [2]
+    np.testing.assert_array_equal(simulate(eta, small_geometry, [2.0], workers=2), serial[1:])
+    assert pools == [2]

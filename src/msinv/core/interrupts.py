@@ -1,6 +1,11 @@
 """Stopping long runs cleanly: SIGTERM handled like Ctrl-C, workers that die with their parent.
 
-Three pieces, used by every engine that runs for long or starts worker processes:
+The pieces, used by every engine that runs for long or starts worker processes:
+
+:func:`worker_pool`
+    A process pool whose workers never see Ctrl-C (they start with SIGINT blocked, then ignore
+    it) and die with their parent; when the block is left by an exception (a Ctrl-C in the
+    parent included) the workers are killed at once instead of finishing every queued task.
 
 :func:`sigterm_as_interrupt`
     While active, SIGTERM raises ``KeyboardInterrupt`` in the main thread (as Ctrl-C does), so
@@ -14,6 +19,10 @@ Three pieces, used by every engine that runs for long or starts worker processes
 :class:`DeferredInterrupt`
     SIGINT and SIGTERM only set a flag that a loop checks between steps (training checkpoints
     and stops at a step boundary, so resuming is exact); a second signal interrupts at once.
+
+A signal the process inherited as *ignored* stays ignored by all three, as Python itself does
+for SIGINT: a shell without job control starts background jobs (``cmd &`` in a script, some CI
+runners) with SIGINT ignored so that a Ctrl-C meant for the foreground does not stop them.
 """
 
 from __future__ import annotations
@@ -25,8 +34,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["DeferredInterrupt", "die_with_parent", "sigterm_as_interrupt"]
+__all__ = ["DeferredInterrupt", "die_with_parent", "sigterm_as_interrupt", "worker_pool"]
 
 #: Seconds between two checks of the parent's pid by a worker's watchdog thread.
 WATCHDOG_PERIOD = 0.5
@@ -40,10 +50,10 @@ def _raise_interrupt(signum, frame):
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises ``KeyboardInterrupt`` in the main thread.
 
-    Outside the main thread (where handlers cannot be installed) the block runs unchanged.
-    The previous handler is restored on exit.
+    Outside the main thread (where handlers cannot be installed), or when SIGTERM is ignored
+    (inherited ``SIG_IGN``), the block runs unchanged. The previous handler is restored on exit.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if _not_ours(signal.SIGTERM):
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -51,6 +61,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _not_ours(sig: int) -> bool:
+    """True where ``sig``'s handler must be left alone: outside the main thread, or ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return True
+    return signal.getsignal(sig) == signal.SIG_IGN
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -84,12 +101,86 @@ def _watchdog(parent_pid: int) -> None:
     os._exit(1)
 
 
+def _init_pool_worker(parent_pid: int, initializer, initargs: tuple) -> None:
+    die_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _nothing() -> None:
+    return None
+
+
+@contextlib.contextmanager
+def worker_pool(
+    workers: int, *, start_method: str | None = None, initializer=None, initargs: tuple = ()
+) -> Iterator[ProcessPoolExecutor]:
+    """A :class:`~concurrent.futures.ProcessPoolExecutor` for long work that Ctrl-C can stop.
+
+    All ``workers`` processes are started on entry with SIGINT blocked (they inherit the
+    signal mask of this thread), so a Ctrl-C sent to the terminal's process group reaches only
+    this process, even while a worker is still importing; each worker then runs
+    :func:`die_with_parent` and ``initializer(*initargs)``. A SIGINT that arrives during the
+    start is delivered here as soon as the workers are started. Leaving the block normally
+    waits for the submitted tasks; leaving it by an exception (``KeyboardInterrupt``
+    included) cancels queued tasks and kills the workers at once.
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes (>= 1).
+    start_method : str, optional
+        ``"spawn"``, ``"fork"`` or ``"forkserver"``; None: the platform's default.
+    initializer : callable, optional
+        Run in each worker after :func:`die_with_parent` (picklable for ``"spawn"``).
+    initargs : tuple
+    """
+    from multiprocessing import get_context
+
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context(start_method),
+        initializer=_init_pool_worker,
+        initargs=(os.getpid(), initializer, tuple(initargs)),
+    )
+    ok = False
+    try:
+        blocking = threading.current_thread() is threading.main_thread() and hasattr(
+            signal, "pthread_sigmask"
+        )
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocking else None
+        try:
+            for _ in range(workers):  # each submit to a pool without idle workers starts one
+                pool.submit(_nothing)
+        finally:
+            if blocking:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        yield pool
+        ok = True
+    finally:
+        if not ok:
+            _kill_workers(pool)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers of ``pool`` now instead of waiting for their tasks to finish."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.kill()
+    for proc in processes:
+        proc.join(timeout=10)
+
+
 class DeferredInterrupt:
     """Context manager: SIGINT/SIGTERM set :attr:`requested` instead of interrupting.
 
     A loop checks :attr:`requested` at points where stopping is safe (after a training step
     has been fully applied); a second signal raises ``KeyboardInterrupt`` at once. Outside the
-    main thread it does nothing (:attr:`requested` stays False).
+    main thread it does nothing (:attr:`requested` stays False), and a signal inherited as
+    ignored stays ignored.
 
     Examples
     --------
@@ -110,8 +201,8 @@ class DeferredInterrupt:
         self.signal_name = signal.Signals(signum).name
 
     def __enter__(self) -> DeferredInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if not _not_ours(sig):
                 self._previous[sig] = signal.signal(sig, self._handler)
         return self
 

@@ -10,12 +10,12 @@ polished draws.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from msinv.core.errors import UserInputError
+from msinv.core.interrupts import worker_pool
 
 #: ``--polish`` method names.
 METHODS = ("fwi",)
@@ -124,7 +124,7 @@ def fwi_from(
     """
     tasks = [(np.asarray(s, dtype=np.float64), data, geometry, freqs, config) for s in starts]
     if config.workers > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=min(config.workers, len(tasks))) as pool:
+        with worker_pool(min(config.workers, len(tasks))) as pool:  # Ctrl-C stops it at once
             results = list(pool.map(_fwi_one, tasks))
     else:
         results = [_fwi_one(t) for t in tasks]

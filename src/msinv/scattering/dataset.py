@@ -44,7 +44,7 @@ import tempfile
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from msinv.core.errors import Interrupted, MsinvWarning, UserInputError
-from msinv.core.interrupts import die_with_parent, sigterm_as_interrupt
+from msinv.core.interrupts import sigterm_as_interrupt, worker_pool
 from msinv.core.provenance import provenance
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.phantoms import blur_target, get_family
@@ -334,10 +334,9 @@ def simulate_chunks(
 _PROGRESS_QUEUE = None
 
 
-def _init_worker(parent_pid: int, queue) -> None:
-    """Pool worker initializer: die with the parent, report progress on ``queue``."""
+def _init_worker(queue) -> None:
+    """Pool worker initializer: report progress on ``queue``."""
     global _PROGRESS_QUEUE
-    die_with_parent(parent_pid)
     _PROGRESS_QUEUE = queue
 
 
@@ -786,60 +785,40 @@ def _wait(writes: list, config: DatasetConfig, update) -> None:
 def _run_pool(config: DatasetConfig, todo: list[int], workers: int, bar):
     """A local pool of spawned processes, at most ``2 * workers`` chunks in flight.
 
-    The workers die with this process (:func:`msinv.core.interrupts.die_with_parent`, SIGKILL
-    included), ignore Ctrl-C and report every finished sample to ``bar``; on an error or an
-    interrupt here they are terminated at once (the chunks they were computing are not marked
-    done and are computed again on resume).
+    The workers (:func:`msinv.core.interrupts.worker_pool`) die with this process, SIGKILL
+    included, never see Ctrl-C and report every finished sample to ``bar``; on an error or an
+    interrupt here they are killed at once (the chunks they were computing are not marked done
+    and are computed again on resume).
     """
-    ctx = get_context("spawn")
-    queue = ctx.SimpleQueue()
+    queue = get_context("spawn").SimpleQueue()
     pending = iter(todo)
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=ctx,
-        initializer=_init_worker,
-        initargs=(os.getpid(), queue),
-    )
-    ok = False
     try:
-        running = set()
-        for k in pending:
-            running.add(pool.submit(compute_chunk, config, k))
-            if len(running) >= 2 * workers:
-                break
-        while running:
-            finished, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-            while not queue.empty():
-                bar.update(queue.get())
-            for fut in finished:
-                try:
-                    result = fut.result()
-                except BrokenProcessPool:
-                    raise DatasetError(
-                        "a worker process died (killed from outside, or out of memory); the "
-                        "finished chunks are kept: run the same command again to resume"
-                    ) from None
-                yield result
-                nxt = next(pending, None)
-                if nxt is not None:
-                    running.add(pool.submit(compute_chunk, config, nxt))
-        ok = True
+        with worker_pool(
+            workers, start_method="spawn", initializer=_init_worker, initargs=(queue,)
+        ) as pool:
+            running = set()
+            for k in pending:
+                running.add(pool.submit(compute_chunk, config, k))
+                if len(running) >= 2 * workers:
+                    break
+            while running:
+                finished, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                while not queue.empty():
+                    bar.update(queue.get())
+                for fut in finished:
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        raise DatasetError(
+                            "a worker process died (killed from outside, or out of memory); the "
+                            "finished chunks are kept: run the same command again to resume"
+                        ) from None
+                    yield result
+                    nxt = next(pending, None)
+                    if nxt is not None:
+                        running.add(pool.submit(compute_chunk, config, nxt))
     finally:
-        if not ok:
-            _terminate(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
         queue.close()
-
-
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Kill the workers of ``pool`` now instead of waiting for their chunks to finish."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        if proc.is_alive():
-            proc.kill()
-    for proc in processes:
-        proc.join(timeout=10)
 
 
 def _run_dask(config: DatasetConfig, todo: list[int], scheduler: str):

@@ -21,8 +21,6 @@ eta-independent part is assembled once per (geometry, omega, scheme) and cached.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -32,7 +30,7 @@ from scipy.sparse.linalg import splu
 from threadpoolctl import ThreadpoolController
 
 from msinv.core.errors import UserInputError
-from msinv.core.interrupts import die_with_parent
+from msinv.core.interrupts import worker_pool
 from msinv.scattering.geometry import Geometry
 from msinv.scattering.receivers import interpolation_matrix, representation_matrix
 from msinv.scattering.schemes import EtaTerm, Scheme, contrast_nodes
@@ -701,11 +699,7 @@ def simulate(
     if workers == 1 or len(tasks) == 1:
         results = [_simulate_one(t) for t in tasks]
     else:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(tasks)),
-            initializer=die_with_parent,  # no orphans if this process is killed
-            initargs=(os.getpid(),),
-        ) as pool:
+        with worker_pool(min(workers, len(tasks))) as pool:  # Ctrl-C stops it at once
             results = list(pool.map(_simulate_one, tasks))
     out = np.stack(results).reshape(len(etas), len(freq_list), *results[0].shape)
     out = out.astype(spec.np_dtype)

@@ -1,0 +1,29 @@
+"""The words a config error uses for what was expected (written from a survivor of the sampled
+mutation run, docs/testing.md): built from the annotation, item by item."""
+
+import pytest
+
+from msinv.core.fields import expected_type
+
+
+@pytest.mark.parametrize(
+    ("value", "hint", "words"),
+    [
+        (True, int, "an integer"),
+        ("x", list[float], "a list (a number each)"),
+        ([1, "a"], list[int], "a list (an integer each)"),
+        (3, dict[str, int], "a table"),
+        ("x", tuple[float, ...], "a list of numbers"),
+        ([1.0], tuple[float, float], "a list of 2 values (a number, a number)"),
+        ("x", int | None, "an integer"),
+    ],
+)
+def test_expected_type_says_what_the_annotation_asks_for(value, hint, words):
+    assert expected_type(value, hint) == words
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"), [([1.0, 2], list[float]), ({"a": 1}, dict[str, int]), (None, int | None)]
+)
+def test_values_that_fit_their_annotation_pass(value, hint):
+    assert expected_type(value, hint) is None

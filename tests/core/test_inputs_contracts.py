@@ -1,0 +1,22 @@
+"""Input files are never unpickled (written from a survivor of the sampled mutation run,
+docs/testing.md)."""
+
+import numpy as np
+import pytest
+
+from msinv.core.errors import FileFormatError
+from msinv.core.inputs import npz_errors, open_npz, read_npz
+
+
+def test_an_npz_holding_python_objects_is_refused_not_unpickled(tmp_path):
+    """numpy.savez pickles object arrays; msinv's readers refuse them in one line instead of
+    running the pickle (arbitrary code) while the numeric members stay readable."""
+    path = tmp_path / "objects.npz"
+    np.savez(path, numbers=np.arange(3.0), objects=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(FileFormatError, match="holds Python objects, which are not loaded"):
+        read_npz(path)
+    with open_npz(path) as z, npz_errors(path):
+        np.testing.assert_array_equal(z["numbers"], np.arange(3.0))
+        with pytest.raises(FileFormatError, match="holds Python objects"):
+            with npz_errors(path):
+                z["objects"]

@@ -1,0 +1,29 @@
+"""The --memory limit means what the docs say (written from survivors of the sampled mutation
+run, docs/testing.md): GiB of 1024^3 bytes, any positive value, by default half of the memory
+available at start."""
+
+import pytest
+
+from msinv.core import memory
+from msinv.core.memory import MemoryLimitError, check_memory, memory_limit
+
+
+def test_a_limit_is_given_in_gib_of_1024_cubed_bytes():
+    assert memory_limit(1.5) == int(1.5 * 1024**3)
+    assert memory_limit(0.25) == 1024**3 // 4  # below 1 GiB is a valid limit
+    for bad in (0.0, -2.0):
+        with pytest.raises(ValueError, match="--memory: expected a limit > 0 GiB"):
+            memory_limit(bad)
+
+
+def test_the_default_limit_is_half_of_the_available_memory(monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 6 * 1024**3)
+    assert memory_limit() == 3 * 1024**3
+
+
+def test_a_request_over_the_limit_is_refused_in_gib():
+    check_memory(1024**3, 1024**3, "exactly at the limit")
+    with pytest.raises(
+        MemoryLimitError, match=r"dense G needs 3\.00 GiB, more than the memory limit of 1\.50 GiB"
+    ):
+        check_memory(3 * 1024**3, int(1.5 * 1024**3), "dense G")

@@ -1,0 +1,36 @@
+"""Output paths (written from survivors of the sampled mutation run, docs/testing.md): atomic
+writes into existing and new folders, and a folder without write permission refused."""
+
+import os
+
+import pytest
+
+from msinv.core import outputs
+from msinv.core.errors import OutputError
+from msinv.core.outputs import atomic_path, check_output_dir
+
+
+def test_atomic_write_into_an_existing_or_a_new_folder(tmp_path):
+    for target in (tmp_path / "a.txt", tmp_path / "new" / "deeper" / "b.txt"):
+        with atomic_path(target) as tmp:
+            assert tmp.parent == target.parent and not target.exists()
+            tmp.write_text("done")
+        assert target.read_text() == "done"
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "a.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError
+    assert (tmp_path / "a.txt").read_text() == "done"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "new"]
+
+
+def test_an_output_folder_without_write_permission_is_refused(tmp_path, monkeypatch):
+    """Writing needs w and x on the folder. The tests run as root, whom permissions do not
+    stop, so os.access is replaced by one that answers for a read-only folder."""
+    assert check_output_dir(tmp_path) == tmp_path
+
+    def read_only(path, mode):
+        return not mode & os.W_OK
+
+    monkeypatch.setattr(outputs.os, "access", read_only)
+    with pytest.raises(OutputError, match="no permission to write in this folder"):
+        check_output_dir(tmp_path)

@@ -1,0 +1,53 @@
+"""The forward's memory estimate against what the forward allocates (written from a survivor
+of the sampled mutation run, docs/testing.md)."""
+
+import tracemalloc
+
+import numba
+import numpy as np
+import pytest
+from discretize import TensorMesh
+
+from msinv.core.errors import UserInputError
+from msinv.gravity.forward import forward_memory, gz
+
+
+def test_memory_estimate_covers_what_the_forward_allocates():
+    """forward_memory (the CLI's check before a forward) is an upper bound of the NumPy memory
+    gz allocates (traced) and, with the caller's stations and model, the per-thread node
+    arrays of the numba kernel, within a factor 2 of that sum."""
+    rng = np.random.default_rng(0)
+    mesh = TensorMesh([np.full(10, 20.0), np.full(8, 20.0), np.full(6, 20.0)], [0, 0, -120])
+    n_data = 5000
+    stations = np.column_stack(
+        [rng.uniform(0, 200, n_data), rng.uniform(0, 160, n_data), np.full(n_data, 5.0)]
+    )
+    rho = rng.uniform(-1, 1, mesh.n_cells)
+    gz(mesh, stations[:10], rho)  # compile first: the JIT's own allocations are not the forward's
+    tracemalloc.start()
+    try:
+        gz(mesh, stations, rho)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    nodes = 11 * 9 * 7
+    estimate = forward_memory(mesh, n_data)
+    assert peak <= estimate
+    needed = peak + stations.nbytes + rho.nbytes + 8 * numba.config.NUMBA_NUM_THREADS * nodes
+    assert estimate <= 2 * needed
+
+
+def test_a_2d_mesh_is_refused_in_one_line():
+    mesh = TensorMesh([np.full(4, 10.0), np.full(3, 10.0)])
+    with pytest.raises(UserInputError, match="gravity needs a 3-D tensor mesh, got a 2-D mesh"):
+        gz(mesh, np.zeros((1, 3)), np.zeros(mesh.n_cells))
+
+
+def test_memory_estimate_counts_one_node_array_per_thread():
+    """At equal cells and stations, a mesh with more nodes (24 x 1 x 1: 100 nodes, against
+    4 x 3 x 2: 60) needs one more float64 per node in each thread's kernel array."""
+    wide = TensorMesh([np.full(24, 5.0), [5.0], [5.0]])
+    block = TensorMesh([np.full(4, 5.0), np.full(3, 5.0), np.full(2, 5.0)])
+    assert (wide.n_cells, wide.n_nodes, block.n_cells, block.n_nodes) == (24, 100, 24, 60)
+    threads = numba.config.NUMBA_NUM_THREADS
+    assert forward_memory(wide, 7) - forward_memory(block, 7) == 8 * threads * (100 - 60)

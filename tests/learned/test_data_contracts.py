@@ -1,0 +1,105 @@
+"""Training-data plumbing stated as properties (written from the survivors of the sampled
+mutation run, docs/testing.md): mixed stores, incomplete ranges, frequency matching, the
+held-out check against several training stores and the recorded image stream."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from msinv.core.errors import UserInputError
+from msinv.learned.data import Pairs, check_held_out, concat_pairs, load_pairs, store_slice
+
+
+def _pairs(count, n=6, n_freq=2, n_rec=5, freqs=None, offset=0.0):
+    eta = offset + np.arange(count * n * n, dtype=np.float32).reshape(count, n, n)
+    data = np.ones((count, n_freq, n_rec, 4), np.complex64) * (1 + offset)
+    return Pairs(eta, data, np.asarray(freqs or [2.5, 5.0][:n_freq]), None)
+
+
+def test_concat_pairs_stacks_stores_that_share_grid_acquisition_and_frequencies():
+    a, b = _pairs(3), _pairs(2, offset=1000.0)
+    both = concat_pairs([a, b])
+    np.testing.assert_array_equal(both.eta, np.concatenate([a.eta, b.eta]))
+    np.testing.assert_array_equal(both.data, np.concatenate([a.data, b.data]))
+    np.testing.assert_array_equal(both.freqs, a.freqs)
+    assert concat_pairs([a]) is a
+    for other, what in [
+        (_pairs(2, n=8), "one grid and acquisition"),
+        (_pairs(2, n_rec=6), "one grid and acquisition"),
+        (_pairs(2, freqs=[2.5, 10.0]), "the same frequencies"),
+    ]:
+        with pytest.raises(UserInputError, match=what):
+            concat_pairs([a, other])
+
+
+def test_held_out_check_covers_every_training_store():
+    """A model trained on two stores: pairs of either one's slice are refused."""
+    test = {"path": "/d/b.zarr", "start": 4, "stop": 8, "stream": "b"}
+    first = {"path": "/d/a.zarr", "start": 0, "stop": 10, "stream": "a"}
+    second = {"path": "/d/b.zarr", "start": 0, "stop": 6, "stream": "b"}
+    check_held_out([first], test)
+    with pytest.raises(UserInputError, match=r"pairs 4\.\.5 were used to train"):
+        check_held_out([first, second], test)
+
+
+@pytest.fixture(scope="module")
+def half_store(tmp_path_factory):
+    """Four samples in chunks of two, the second chunk never computed."""
+    from msinv.scattering import Geometry
+    from msinv.scattering import dataset as dsm
+
+    path = tmp_path_factory.mktemp("half") / "half.zarr"
+    real = dsm.compute_chunk
+
+    def first_chunk_only(config, k, **kw):
+        if k > 0:
+            raise KeyboardInterrupt
+        return real(config, k, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(dsm, "compute_chunk", first_chunk_only)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            dsm.generate(
+                path, family="squares", count=4, chunk=2, geometry=Geometry.paper(16),
+                freqs=[2.5], scheme=2, seed=1, progress=False,
+            )  # fmt: skip
+    finally:
+        mp.undo()
+    return path
+
+
+@pytest.mark.parametrize(("start", "count"), [(1, 2), (2, 1), (0, 4)])
+def test_a_range_with_any_sample_not_computed_is_refused(half_store, start, count):
+    with pytest.raises(UserInputError, match="are not all computed"):
+        load_pairs(half_store, start, count)
+
+
+def test_a_computed_range_of_an_incomplete_store_is_read(half_store):
+    assert load_pairs(half_store, 0, 2).eta.shape == (2, 16, 16)
+
+
+@pytest.mark.parametrize("freq", [2.5, 5.0])
+def test_frequencies_match_to_a_relative_1e9(tiny_store, freq):
+    """A frequency that differs from a stored one by rounding (relative 4e-10) is that
+    frequency, at any size; one off by relative 1e-6 is not in the store."""
+    pairs = load_pairs(tiny_store, 0, 2, freqs=[freq * (1 + 4e-10)])
+    assert list(pairs.freqs) == [freq]
+    with pytest.raises(UserInputError, match="holds frequencies"):
+        load_pairs(tiny_store, 0, 2, freqs=[freq * (1 + 1e-6)])
+
+
+def test_image_stream_is_the_digest_of_what_decides_the_images(tiny_store):
+    """The stream id is written into every checkpoint's training record and compared with
+    stores read later, so its recipe is a file format: the first 16 hex digits of the SHA-256
+    of the key-sorted JSON of family, family parameters, seed and grid size."""
+    from msinv.scattering import open_dataset
+
+    config = open_dataset(tiny_store).attrs["config"]
+    images = {"family": "squares", "family_params": config["family_params"], "seed": 0, "n": 16}
+    digest = hashlib.sha256(json.dumps(images, sort_keys=True, default=str).encode())
+    assert store_slice(tiny_store)["stream"] == digest.hexdigest()[:16]

@@ -1,0 +1,114 @@
+"""What the receiver readers are, stated as properties (written from the survivors of the
+sampled mutation run, docs/testing.md): the interpolating readers use the nearest nodes of the
+computational grid and reproduce the polynomials of their degree; the representation formula's
+quadrature is the 2-D trapezoid rule."""
+
+import numpy as np
+import pytest
+from scipy.special import hankel1
+
+from msinv.core.errors import UserInputError
+from msinv.scattering import Geometry
+from msinv.scattering.receivers import check_reader, interpolation_matrix, representation_matrix
+
+#: points per axis of each reader's stencil, and the degree it reproduces per axis
+STENCIL = {"bilinear": 2, "cubic": 4}
+
+
+def _edge_geometry(fraction):
+    """16 nodes, a 2-node PML and four receivers on the axes at ``0.5 + (2 - fraction) h``:
+    the first and the last cell of the computational grid on both axes, ``fraction`` of a
+    cell from the outer edge (where a stencil must stay inside the grid)."""
+    h = 1 / 15
+    return Geometry(n=16, pml_width=2, n_receivers=4, receiver_radius=0.5 + (2 - fraction) * h)
+
+
+GEOMETRIES = [
+    Geometry(n=16, pml_width=4, n_receivers=7, receiver_radius=0.43),  # inside the grid
+    Geometry(n=16, pml_width=3, n_receivers=5, receiver_radius=0.61),  # in the PML
+    _edge_geometry(0.3),
+    _edge_geometry(0.8),
+    # h = 1/16 and x_total[0] = -0.625 exactly: the receivers sit on the outermost nodes
+    Geometry(n=17, pml_width=2, n_receivers=4, receiver_radius=0.625),
+]
+
+
+def _grid(g):
+    xx, yy = np.meshgrid(g.x_total, g.x_total)  # [iy, ix], flattened iy * n_total + ix
+    return xx.ravel(), yy.ravel()
+
+
+@pytest.mark.parametrize("g", GEOMETRIES, ids=["inside", "pml", "edge0.3", "edge0.8", "on-edge"])
+@pytest.mark.parametrize("kind", ["bilinear", "cubic"])
+def test_interpolation_uses_the_nearest_nodes_and_is_exact_on_its_polynomials(g, kind):
+    """Row r of P reads receiver r from the k x k block of the grid nodes nearest to it along
+    each axis (k = 2: the cell's corners; k = 4: the Lagrange stencil, shifted inward at the
+    grid's edge), and it reproduces every x^i y^j with i, j < k exactly. A receiver on a node
+    (ties between nearest nodes) still reads only nodes at most k - 1 cells from it."""
+    k, nt = STENCIL[kind], g.n_total
+    p = interpolation_matrix(g, kind)
+    frac = (g.receiver_points - g.x_total[0]) / g.h  # (n_receivers, 2) in grid units
+    for r in range(g.n_receivers):
+        iy, ix = np.divmod(p[r].indices, nt)  # every stored entry, zeros included
+        assert np.all(np.abs(ix - frac[r, 0]) <= k - 1 + 1e-9), (kind, r, frac[r])
+        assert np.all(np.abs(iy - frac[r, 1]) <= k - 1 + 1e-9), (kind, r, frac[r])
+        if np.any(np.abs(frac[r] - np.round(frac[r])) < 1e-6):
+            continue  # on a node along an axis: the nearest k nodes are not unique
+        near_x = np.argsort(np.abs(np.arange(nt) - frac[r, 0]), kind="stable")[:k]
+        near_y = np.argsort(np.abs(np.arange(nt) - frac[r, 1]), kind="stable")[:k]
+        expected = {iy * nt + ix for iy in near_y for ix in near_x}
+        assert set(p[r].indices) == expected, (kind, r, frac[r])
+    xx, yy = _grid(g)
+    px, py = g.receiver_points.T
+    for i in range(k):
+        for j in range(k):
+            np.testing.assert_allclose(
+                p @ (xx**i * yy**j), px**i * py**j, rtol=1e-10, atol=1e-12, err_msg=f"x^{i} y^{j}"
+            )
+
+
+def test_representation_quadrature_is_the_trapezoid_rule(rng):
+    """M[r, j] / (omega^2 Phi(x_r - y_j)) are the 2-D trapezoid weights: they integrate every
+    bilinear function over the contrast square exactly (any receiver off the nodes)."""
+    g = Geometry(n=16, extent=(-0.3, 0.7), n_receivers=5, receiver_radius=0.83)
+    omega = 2 * np.pi * 1.5
+    m = representation_matrix(g, omega)
+    xx, yy = (a.ravel() for a in np.meshgrid(g.x, g.y))  # flattened iy * n + ix
+    px, py = g.receiver_points.T
+    dist = np.hypot(px[:, None] - xx[None], py[:, None] - yy[None])  # (n_receivers, n * n)
+    weights = m / (omega**2 * 0.25j * hankel1(0, omega * dist))
+    np.testing.assert_allclose(weights.imag, 0, atol=1e-12)
+    lo, hi = g.extent
+    c = rng.standard_normal(4)
+    f = c[0] + c[1] * xx + c[2] * yy + c[3] * xx * yy
+    integral = (hi - lo) * (c[0] * (hi - lo) + c[1] * (hi**2 - lo**2) / 2) + (
+        c[2] * (hi - lo) * (hi**2 - lo**2) / 2 + c[3] * ((hi**2 - lo**2) / 2) ** 2
+    )
+    np.testing.assert_allclose(weights.real @ f, integral, rtol=1e-12)
+
+
+def test_unknown_readers_are_refused_in_one_line():
+    for name in ("representation", "cubic", "bilinear"):
+        assert check_reader(name) == name
+    with pytest.raises(UserInputError, match="receiver_interpolation='linear': expected one of"):
+        check_reader("linear")
+    with pytest.raises(UserInputError, match="interpolation kind 'quadratic'"):
+        interpolation_matrix(Geometry(n=16, pml_width=2), "quadratic")
+
+
+def test_a_receiver_on_a_node_reads_the_mean_of_phi_over_the_nodes_cell():
+    """At a receiver on a node the singular Phi(0) is replaced by its mean over the disk of
+    area h^2 (radius a = h / sqrt(pi)), whose exact value is
+    i H1(omega a) / (2 omega a) - 1 / (pi (omega a)^2); the small-argument expansion the
+    reader uses agrees with it to O((omega a)^2 log(omega a)) (here omega a = 0.11)."""
+    g = Geometry(n=17, n_receivers=4, receiver_radius=0.5)  # (+-0.5, 0), (0, +-0.5): nodes
+    omega = 2 * np.pi * 0.5
+    m = representation_matrix(g, omega)
+    xx, yy = (a.ravel() for a in np.meshgrid(g.x, g.y))
+    a = g.h / np.sqrt(np.pi)
+    exact = 1j * hankel1(1, omega * a) / (2 * omega * a) - 1 / (np.pi * (omega * a) ** 2)
+    for r, (px, py) in enumerate(g.receiver_points):
+        j = int(np.argmin(np.hypot(xx - px, yy - py)))
+        assert np.hypot(xx[j] - px, yy[j] - py) < 1e-12
+        weight = g.h**2 / 2  # an edge node of the trapezoid rule
+        assert abs(m[r, j] / (omega**2 * weight) - exact) < 3e-3 * abs(exact)
