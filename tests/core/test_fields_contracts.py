@@ -23,7 +23,14 @@ def test_expected_type_says_what_the_annotation_asks_for(value, hint, words):
 
 
 @pytest.mark.parametrize(
-    ("value", "hint"), [([1.0, 2], list[float]), ({"a": 1}, dict[str, int]), (None, int | None)]
+    ("value", "hint"),
+    [
+        ([1.0, 2], list[float]),
+        ({"a": 1}, dict[str, int]),
+        (None, int | None),
+        ([1.0, 2.0, 3.0], tuple[float, ...]),  # any length
+        ([], tuple[float, ...]),
+    ],
 )
 def test_values_that_fit_their_annotation_pass(value, hint):
     assert expected_type(value, hint) is None

@@ -2,6 +2,8 @@
 run, docs/testing.md): GiB of 1024^3 bytes, any positive value, by default half of the memory
 available at start."""
 
+import os
+
 import pytest
 
 from msinv.core import memory
@@ -27,3 +29,18 @@ def test_a_request_over_the_limit_is_refused_in_gib():
         MemoryLimitError, match=r"dense G needs 3\.00 GiB, more than the memory limit of 1\.50 GiB"
     ):
         check_memory(3 * 1024**3, int(1.5 * 1024**3), "dense G")
+
+
+def test_without_proc_meminfo_the_physical_memory_is_the_available_memory(monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+
+    def no_meminfo(path, *args, **kwargs):
+        if str(path) == "/proc/meminfo":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_meminfo)
+    expected = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert memory.available_bytes() == expected > 2**20

@@ -75,3 +75,16 @@ def test_real_weighting_keeps_a_real_model_space_real(rng):
     assert not complex_weights.real_model
     with pytest.raises(AssertionError, match="dot-product test"):
         dottest(op @ complex_weights, rng)
+
+
+def test_one_power_iteration_is_a_valid_request():
+    """iterations >= 1: a single product returns ||M v0|| (documented), 0 is refused."""
+    from msinv.core.errors import UserInputError
+    from msinv.core.operator import power_iteration
+
+    m = np.diag([3.0, 1.0])
+    lam, v = power_iteration(lambda x: m @ x, np.array([1.0, 1.0]), 1)
+    assert lam == pytest.approx(np.sqrt(10.0))
+    np.testing.assert_allclose(v, np.array([3.0, 1.0]) / np.sqrt(10.0))
+    with pytest.raises(UserInputError, match="iterations >= 1"):
+        power_iteration(lambda x: m @ x, np.array([1.0, 1.0]), 0)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from msinv.core.regularisation import LpNorm, WeightedTerm
+from msinv.core.errors import UserInputError
+from msinv.core.regularisation import KINDS, Gradient2D, LpNorm, Regulariser, WeightedTerm
 from msinv.gravity.regularisation import SparseOperator  # a real sparse matrix with .matrix
 
 
@@ -46,3 +47,22 @@ def test_lp_norm_and_its_lawson_weights(p):
     w = norm.weights(r)
     np.testing.assert_allclose(w, (r**2 + 0.09) ** ((p - 2) / 2), rtol=1e-12)
     assert np.sum(w * (r**2 + 0.09)) == pytest.approx(norm(r), rel=1e-12)
+
+
+def test_regulariser_kinds_are_checked():
+    for kind in KINDS:
+        assert Regulariser(kind=kind).kind == kind
+    with pytest.raises(UserInputError, match="regulariser kind 'l3'"):
+        Regulariser(kind="l3")
+
+
+def test_a_zero_weight_switches_a_cell_off_and_a_negative_one_is_refused():
+    """Weights are >= 0: 0 is allowed (a cell or a difference left out of the term)."""
+    term = WeightedTerm(Gradient2D((4, 5)))
+    w = np.ones(term.operator.shape_out)
+    w.flat[0] = 0.0
+    term.set_weights("mask", w)
+    np.testing.assert_array_equal(term.weights, w)
+    w.flat[0] = -1e-12
+    with pytest.raises(UserInputError, match="values >= 0"):
+        term.set_weights("mask", w)

@@ -270,3 +270,24 @@ def test_sigterm_stops_a_one_process_run_at_a_checkpoint(tiny_store, tmp_path, m
         signal.signal(signal.SIGTERM, previous)
     ckpt = next((tmp_path / "run").glob("*.pt"))
     assert _load(ckpt)["step"] == 2
+
+
+def test_resume_from_a_checkpoint_with_damaged_random_state_says_so(tiny_store, tmp_path):
+    """A checkpoint whose weights load but whose optimiser or random state does not is refused
+    in one line naming the file (not a torch traceback, not a silent fresh start)."""
+    from msinv.core.errors import FileFormatError
+
+    config = _config(tiny_store, tmp_path / "run", steps=2, checkpoint_every=1)
+    ckpt_path = train(config, stop_after=1)
+    ckpt = _load(ckpt_path)
+    ckpt["rng"]["noise"] = []  # no generator state for rank 0
+    torch.save(ckpt, ckpt_path)
+    with pytest.raises(FileFormatError, match="damaged checkpoint, its optimiser or random state"):
+        train(config)
+
+
+def test_cosine_rate_stays_at_its_end_value_after_the_last_step():
+    optim = OptimConfig(lr=1e-3, lr_end=1e-6, warmup=0.1)
+    assert optim.factor(100, 100) == pytest.approx(1e-3)
+    for beyond in (101, 150, 1000):
+        assert optim.factor(beyond, 100) == pytest.approx(1e-3)

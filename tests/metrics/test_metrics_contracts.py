@@ -59,3 +59,12 @@ def test_sinkhorn_that_does_not_converge_says_so(rng):
     assert np.isfinite(sinkhorn_divergence(x, y, eps=20.0))
     with pytest.raises(RuntimeError, match="not converged"):
         sinkhorn_divergence(x, y, eps=20.0, max_iter=1, tol=1e-14)
+
+
+def test_crps_of_scalar_draws_and_misfit_of_a_single_datum():
+    """The smallest valid shapes: draws (b, k) of scalars against targets (b,); one datum of
+    exactly ``ndim`` axes."""
+    draws = np.array([[0.0, 1.0], [2.0, 2.0]])
+    np.testing.assert_allclose(crps(draws, np.array([0.0, 2.0])), [0.5 - 0.25, 0.0])
+    d = np.ones((2, 3, 4), complex)
+    assert data_misfit(2 * d, d) == pytest.approx(1.0)

@@ -5,6 +5,7 @@ mutation run, docs/testing.md): one configuration whatever the spelling of the s
 from __future__ import annotations
 
 import contextlib
+import json
 from concurrent.futures import Future
 
 import pytest
@@ -153,3 +154,12 @@ def test_create_empty_takes_a_new_path_or_an_empty_folder_only(tmp_path):
     for taken in ("full", "file"):
         with pytest.raises(dsm.DatasetError, match="exists and is not empty"):
             dsm.create_empty(tmp_path / taken, config)
+
+
+def test_an_integer_blur_is_the_same_configuration_as_its_float():
+    """target_blur=1 and 1.0 are one dataset: the stored record (compared on resume as JSON)
+    is the same, so a resume that spells it either way is accepted."""
+    as_int = dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,), target_blur=1)
+    as_float = dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,), target_blur=1.0)
+    assert as_int.to_attrs() == as_float.to_attrs()
+    assert json.dumps(as_int.to_attrs()) == json.dumps(as_float.to_attrs())

@@ -6,6 +6,7 @@ import inspect
 import numpy as np
 import pytest
 
+from msinv.core.errors import UserInputError
 from msinv.core.regularisation import Regulariser
 from msinv.scattering.fwi import DEFAULT_BOUNDS, Misfit, fwi
 from msinv.scattering.helmholtz import simulate
@@ -53,3 +54,10 @@ def test_library_and_cli_default_to_the_same_iteration_count():
 
     cli_default = inspect.signature(invert).parameters["iterations"].default.default
     assert inspect.signature(fwi).parameters["iterations"].default == cli_default
+
+
+def test_a_starting_model_of_the_wrong_size_is_refused(small_geometry):
+    g = small_geometry
+    data = np.zeros((1, g.n_receivers, g.n_sources), complex)
+    with pytest.raises(UserInputError, match=rf"eta0 has shape \({g.n + 1}, {g.n + 1}\)"):
+        fwi(data, g, [2.0], eta0=np.zeros((g.n + 1, g.n + 1)), iterations=1)

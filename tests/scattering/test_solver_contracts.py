@@ -115,3 +115,11 @@ def test_workers_start_a_pool_only_for_more_than_one_solve(small_geometry, bump,
     assert pools == [2]
     np.testing.assert_array_equal(simulate(eta, small_geometry, [2.0], workers=2), serial[1:])
     assert pools == [2]
+
+
+def test_jvp_refuses_a_perturbation_of_the_wrong_size_or_a_complex_one(small_geometry, bump):
+    g = small_geometry
+    solver = HelmholtzSolver(g, bump(g), 2.0)
+    for wrong in (np.zeros((g.n + 1, g.n + 1)), np.zeros((g.n, g.n), complex)):
+        with pytest.raises(UserInputError, match="deta has shape"):
+            solver.jvp(wrong)
