@@ -24,12 +24,22 @@ linux = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs
 
 
 @contextlib.contextmanager
-def _ignored(sig):
-    previous = signal.signal(sig, signal.SIG_IGN)
+def _set(sig, handler):
+    previous = signal.signal(sig, handler)
     try:
         yield
     finally:
         signal.signal(sig, previous)
+
+
+def _ignored(sig):
+    return _set(sig, signal.SIG_IGN)
+
+
+def _handled(sig):
+    """``sig`` not ignored, whatever this test process inherited (``nohup pytest &`` starts it
+    with SIGINT ignored, which the code under test rightly leaves alone)."""
+    return _set(sig, signal.default_int_handler)
 
 
 def _send(sig):
@@ -38,6 +48,11 @@ def _send(sig):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_first_signal_defers_second_interrupts(sig):
+    with _handled(sig):
+        _defers_then_interrupts(sig)
+
+
+def _defers_then_interrupts(sig):
     before = signal.getsignal(sig)
     with DeferredInterrupt() as stop:
         _send(sig)
@@ -58,10 +73,10 @@ def test_an_ignored_signal_stays_ignored(sig):
 
 
 def test_sigterm_raises_keyboard_interrupt_and_is_restored():
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), sigterm_as_interrupt():
-        _send(signal.SIGTERM)
-    assert signal.getsignal(signal.SIGTERM) is before
+    with _set(signal.SIGTERM, signal.SIG_DFL):
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"), sigterm_as_interrupt():
+            _send(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 def test_sigterm_ignored_stays_ignored():
@@ -89,11 +104,12 @@ def test_pool_workers_never_see_sigint(start_method):
 _CTRL_C_SCRIPT = """
 import sys, time
 from msinv.core.interrupts import worker_pool
-with worker_pool(2, start_method=sys.argv[1]) as pool:
-    futures = [pool.submit(time.sleep, 30) for _ in range(6)]
-    print("ready", *(p.pid for p in pool._processes.values()), flush=True)
-    for f in futures:
-        f.result()
+if __name__ == "__main__":  # spawned workers import this file again
+    with worker_pool(2, start_method=sys.argv[1]) as pool:
+        futures = [pool.submit(time.sleep, 30) for _ in range(6)]
+        print("ready", *(p.pid for p in pool._processes.values()), flush=True)
+        for f in futures:
+            f.result()
 """
 
 

@@ -2,12 +2,13 @@
 writes into existing and new folders, and a folder without write permission refused."""
 
 import os
+from pathlib import Path
 
 import pytest
 
 from msinv.core import outputs
 from msinv.core.errors import OutputError
-from msinv.core.outputs import atomic_path, check_output_dir
+from msinv.core.outputs import atomic_path, check_output_dir, check_output_file
 
 
 def test_atomic_write_into_an_existing_or_a_new_folder(tmp_path):
@@ -34,3 +35,31 @@ def test_an_output_folder_without_write_permission_is_refused(tmp_path, monkeypa
     monkeypatch.setattr(outputs.os, "access", read_only)
     with pytest.raises(OutputError, match="no permission to write in this folder"):
         check_output_dir(tmp_path)
+
+
+def test_write_text_writes_the_text(tmp_path):
+    assert (
+        outputs.write_text(tmp_path / "sub" / "log.txt", "φ_d = 1.0\n").read_text() == "φ_d = 1.0\n"
+    )
+
+
+def test_read_only_files_and_folders_are_refused_before_work(tmp_path, monkeypatch):
+    """An existing read-only file, or a parent folder without write permission, is refused in
+    one line (os.access replaced as above: root is never refused)."""
+    (tmp_path / "old.npz").write_text("x")
+    assert check_output_file(tmp_path / "old.npz") == tmp_path / "old.npz"
+    assert check_output_file(tmp_path / "new" / "a.npz") == tmp_path / "new" / "a.npz"
+
+    read_only = set()
+
+    def access(path, mode):
+        return not (mode & os.W_OK and Path(path) in read_only)
+
+    monkeypatch.setattr(outputs.os, "access", access)
+    read_only.add(tmp_path / "old.npz")
+    with pytest.raises(OutputError, match="the existing file is read-only"):
+        check_output_file(tmp_path / "old.npz")
+    read_only.clear()
+    read_only.add(tmp_path)  # the nearest existing parent of new/a.npz
+    with pytest.raises(OutputError, match="no permission to write in"):
+        check_output_file(tmp_path / "new" / "a.npz")

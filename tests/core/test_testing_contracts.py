@@ -21,3 +21,14 @@ def test_two_steps_are_enough_and_one_is_refused(rng):
         taylor_test(_cubic, x, dx, steps=[1e-2])
     with pytest.raises(UserInputError, match=">= 2 decreasing"):
         taylor_test(_cubic, x, dx, steps=[1e-2, 0.0])
+
+
+def test_taylor_steps_must_strictly_decrease():
+    """Two equal steps give no convergence rate: refused like increasing ones."""
+    x = np.array([1.0, 2.0])
+
+    def fun(z):
+        return float(z @ z), 2 * z
+
+    with pytest.raises(UserInputError, match="steps must be >= 2 decreasing positive values"):
+        taylor_test(fun, x, np.ones(2), steps=[1e-2, 1e-2, 1e-3])
