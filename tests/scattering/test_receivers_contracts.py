@@ -3,6 +3,8 @@ sampled mutation run, docs/testing.md): the interpolating readers use the neares
 computational grid and reproduce the polynomials of their degree; the representation formula's
 quadrature is the 2-D trapezoid rule."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import hankel1
@@ -38,6 +40,7 @@ def _grid(g):
     return xx.ravel(), yy.ravel()
 
 
+@pytest.mark.filterwarnings("ignore:.*receivers lie in the PML:UserWarning")  # the stencil's maths
 @pytest.mark.parametrize("g", GEOMETRIES, ids=["inside", "pml", "edge0.3", "edge0.8", "on-edge"])
 @pytest.mark.parametrize("kind", ["bilinear", "cubic"])
 def test_interpolation_uses_the_nearest_nodes_and_is_exact_on_its_polynomials(g, kind):
@@ -112,3 +115,21 @@ def test_a_receiver_on_a_node_reads_the_mean_of_phi_over_the_nodes_cell():
         assert np.hypot(xx[j] - px, yy[j] - py) < 1e-12
         weight = g.h**2 / 2  # an edge node of the trapezoid rule
         assert abs(m[r, j] / (omega**2 * weight) - exact) < 3e-3 * abs(exact)
+
+
+@pytest.mark.parametrize("kind", ["bilinear", "cubic"])
+def test_a_reader_refuses_receivers_off_the_grid_and_warns_in_the_pml(kind):
+    """Off the computational grid a reader would extrapolate: refused. In the PML it reads the
+    damped field: a warning. On the contrast grid's edge (the paper's circle): silent."""
+
+    off = Geometry(n=16, pml_width=2, n_receivers=6, receiver_radius=0.8)  # grid ends at 0.633
+    with pytest.raises(
+        UserInputError, match=r"receiver 0 at \(0\.8, 0\).*outside the computational"
+    ):
+        interpolation_matrix(off, kind)
+    in_pml = Geometry(n=16, pml_width=3, n_receivers=6, receiver_radius=0.55)
+    with pytest.warns(UserWarning, match="receivers lie in the PML"):
+        interpolation_matrix(in_pml, kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interpolation_matrix(Geometry.paper(16, pml_width="published"), kind)

@@ -14,6 +14,7 @@ Three readers, all linear:
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -80,6 +81,36 @@ def _lagrange(t: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_on_grid(g: Geometry, kind: str, distance: np.ndarray) -> None:
+    """Refuse receivers off the computational grid, warn about receivers in the PML.
+
+    ``distance``: each receiver's largest coordinate distance from the grid's centre, in
+    cells. Off the grid a {bilinear, cubic} reader would extrapolate; inside the PML the field
+    is damped, so the data read there are not the physical field.
+    """
+    tol = 1e-9
+    outside = np.flatnonzero(distance > (g.n_total - 1) / 2 + tol)
+    if outside.size:
+        r = int(outside[0])
+        x, y = g.receiver_points[r]
+        lo, hi = g.x_total[0], g.x_total[-1]
+        raise UserInputError(
+            f"receiver {r} at ({x:.6g}, {y:.6g}) lies outside the computational grid "
+            f"[{lo:.6g}, {hi:.6g}]^2 ({outside.size} of {g.n_receivers}): the {kind!r} reader "
+            "would extrapolate; use receiver_interpolation='representation' (receivers anywhere "
+            "off the contrast square) or a smaller receiver_radius"
+        )
+    in_pml = np.flatnonzero(distance > (g.n - 1) / 2 + tol)
+    if in_pml.size:
+        warnings.warn(
+            f"{in_pml.size} of {g.n_receivers} receivers lie in the PML (receiver_radius="
+            f"{g.receiver_radius:g}, contrast grid {g.extent}): the {kind!r} reader reads the "
+            "damped field there, not the physical one; use receiver_interpolation="
+            "'representation'",
+            stacklevel=3,
+        )
+
+
 @lru_cache(maxsize=16)
 def interpolation_matrix(geometry: Geometry, kind: str) -> sp.csr_matrix:
     """Sparse ``P`` reading a field on the computational grid at the receivers.
@@ -100,6 +131,7 @@ def interpolation_matrix(geometry: Geometry, kind: str) -> sp.csr_matrix:
     pts = g.receiver_points
     fx = (pts[:, 0] - x0) / g.h
     fy = (pts[:, 1] - x0) / g.h
+    _check_on_grid(g, kind, np.maximum(np.abs(fx - (nt - 1) / 2), np.abs(fy - (nt - 1) / 2)))
     if kind == "bilinear":
         offs = np.array([0, 1])
         base_x = np.clip(np.floor(fx).astype(int), 0, nt - 2)
