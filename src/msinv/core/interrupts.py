@@ -21,9 +21,9 @@ The pieces, used by every engine that runs for long or starts worker processes:
     and stops at a step boundary, so resuming is exact); a second signal interrupts at once.
 
 A signal the process inherited as *ignored* stays ignored by :func:`sigterm_as_interrupt` and
-:class:`DeferredInterrupt`, as Python itself does
-for SIGINT: a shell without job control starts background jobs (``cmd &`` in a script, some CI
-runners) with SIGINT ignored so that a Ctrl-C meant for the foreground does not stop them.
+:class:`DeferredInterrupt`, as Python itself does for SIGINT: a shell without job control
+starts background jobs (``cmd &`` in a script, some CI runners) with SIGINT ignored so that a
+Ctrl-C meant for the foreground does not stop them.
 """
 
 from __future__ import annotations
