@@ -7,6 +7,8 @@ eight buried prisms, noise 0.005 mGal). Each method fits the stations and predic
 the same grid at 300 m elevation (upward continuation; interior). RMS errors in mGal against the
 exact field of the prisms; fit time (wall clock, and CPU time of the process, all threads: the
 fairer figure on a loaded machine) and peak memory (max RSS of the method's own process).
+``--survey``: ``band`` (the benchmark's), ``disc`` (a second make), and the robustness surveys
+of :data:`SURVEYS` (other seeds, gap sizes and source depths; ``gravity_eqs_variants.py``).
 
 Methods (each in its own subprocess, results cached per method in the output folder, so a
 rerun resumes):
@@ -72,7 +74,19 @@ SURVEYS = {
         "sources": 12,
         "source_tops": (150.0, 600.0),
     },
+    # robustness surveys (benchmarks/gravity_eqs_variants.py): changes to the default layer are
+    # checked on these too, so that they are not tuned to the two above
+    "disc1500": {
+        "seed": 21,
+        "gap_shape": "disc",
+        "gap_width": 1500.0,
+        "sources": 10,
+        "source_tops": (200.0, 800.0),
+    },
+    "band800": {"seed": 5, "gap_width": 800.0, "sources": 6, "source_tops": (250.0, 900.0)},
 }
+SURVEYS.update({f"band-s{k}": {"seed": 100 + k} for k in (1, 2, 3)})
+SURVEYS.update({f"disc-s{k}": {**SURVEYS["disc"], "seed": 200 + k} for k in (1, 2, 3)})
 
 
 def prefix(n: int, survey: str) -> str:
