@@ -452,6 +452,9 @@ class ForkServer:
                 # as `python -m pytest` from the repository root: the root first on sys.path
                 # (tests that send test functions to spawned workers import them from there)
                 sys.path[:0] = [str(self.repo / "src"), str(self.repo)]
+                # and the tests' own subprocesses (the CLI, torchrun) import the scratch copy
+                # too, not the package installed from the repository
+                os.environ["PYTHONPATH"] = f"{self.repo / 'src'}{os.pathsep}{self.repo}"
                 import pytest
 
                 rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests])

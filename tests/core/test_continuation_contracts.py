@@ -52,3 +52,17 @@ def test_stages_from_groups_leaves_unset_rules_at_the_stage_defaults():
     stages = stages_from_groups([[2.5], [5.0]])
     assert stages == [Stage("2.5", (2.5,)), Stage("5", (5.0,))]
     assert stages_from_groups([[1]], max_iter=7)[0] == Stage("1", (1,), max_iter=7)
+
+
+def test_the_tracker_keeps_its_own_copy_of_the_evaluated_point():
+    """Optimisers update their iterate in place (SciPy's L-BFGS-B does): the tracker that
+    serves the callback's f and |g| must compare against a copy of the point it evaluated,
+    or it returns the stale values of the old point for the new one."""
+    from msinv.core.continuation import _Tracker
+
+    tracker = _Tracker(lambda x: (float(x @ x), 2 * x))
+    x = np.ones(3)
+    assert tracker(x)[0] == 3.0
+    x *= 2.0  # the optimiser's buffer moves on
+    f, g = tracker.at(x)
+    assert f == 12.0 and np.array_equal(g, 2 * x)

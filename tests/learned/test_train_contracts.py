@@ -90,3 +90,14 @@ def test_speed_switches_are_off_unless_asked_for():
     assert not weight.is_contiguous(memory_format=torch.channels_last)
     nhwc = conv_weight(RunConfig(steps=1, out="o", channels_last=True))
     assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+
+
+def test_training_noise_is_drawn_on_the_cpu_unless_asked_for_on_the_device():
+    """run.noise = "cpu" (default) draws the diffusion noise from a CPU generator on any
+    device (the same noise on a GPU as on the CPU); "device" draws it on the model's device.
+    A CUDA device object needs no GPU."""
+    cuda = torch.device("cuda", 0)
+    assert RunConfig(steps=1, out="o").noise_device(cuda) == torch.device("cpu")
+    assert RunConfig(steps=1, out="o", noise="device").noise_device(cuda) == cuda
+    cpu = torch.device("cpu")
+    assert RunConfig(steps=1, out="o", noise="device").noise_device(cpu) == cpu
