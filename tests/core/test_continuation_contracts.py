@@ -66,3 +66,13 @@ def test_the_tracker_keeps_its_own_copy_of_the_evaluated_point():
     x *= 2.0  # the optimiser's buffer moves on
     f, g = tracker.at(x)
     assert f == 12.0 and np.array_equal(g, 2 * x)
+
+
+def test_stages_with_array_bounds_compare_by_their_schedule():
+    """Stages compare by label, payload and stopping rules; their bounds (per-cell arrays on a
+    mesh level) and minimiser are run settings left out of the comparison, so two stages with
+    array bounds can be compared at all (NumPy arrays have no single truth value)."""
+    a = Stage("fine", max_iter=5, bounds=(np.zeros(4), np.ones(4)))
+    b = Stage("fine", max_iter=5, bounds=(np.zeros(4), 2 * np.ones(4)))
+    assert a == b
+    assert a != Stage("fine", max_iter=6, bounds=(np.zeros(4), np.ones(4)))

@@ -101,3 +101,26 @@ def test_training_noise_is_drawn_on_the_cpu_unless_asked_for_on_the_device():
     assert RunConfig(steps=1, out="o", noise="device").noise_device(cuda) == cuda
     cpu = torch.device("cpu")
     assert RunConfig(steps=1, out="o", noise="device").noise_device(cpu) == cpu
+
+
+def test_compile_falls_back_to_eager_where_compilation_fails(monkeypatch):
+    """run.compile = true never fails a run on a graph torch.compile cannot handle: accelerate
+    turns on dynamo's eager fallback (suppress_errors) before it compiles anything."""
+    from torch import _dynamo
+
+    monkeypatch.setattr(_dynamo.config, "suppress_errors", False)
+    accelerate(
+        torch.nn.Linear(2, 2), RunConfig(steps=1, out="o", compile=True), torch.device("cpu")
+    )
+    assert _dynamo.config.suppress_errors is True
+
+
+def test_defaults_are_the_papers_diffusion_recipe():
+    """With no optim/run settings a run follows the paper's recipe (spec, learned.md): Adam
+    (0.9, 0.999), learning rate 1e-5 rising linearly to the peak 1e-3 over the first 5% of
+    the steps, then a cosine down to 1e-8 at the last step; batch 16; EMA decay 0.999."""
+    optim, run, steps = OptimConfig(), RunConfig(steps=20_000, out="o"), 20_000
+    lr = [optim.lr * optim.factor(k, steps) for k in (0, 500, 1000, steps)]
+    assert lr == pytest.approx([1e-5, 0.5 * (1e-5 + 1e-3), 1e-3, 1e-8], rel=1e-12)
+    assert optim.betas == (0.9, 0.999) and optim.schedule == "cosine"
+    assert (run.batch, run.ema) == (16, 0.999)
