@@ -20,3 +20,21 @@ def test_an_npz_holding_python_objects_is_refused_not_unpickled(tmp_path):
         with pytest.raises(FileFormatError, match="holds Python objects"):
             with npz_errors(path):
                 z["objects"]
+
+
+@pytest.mark.parametrize("reader", [read_npz, open_npz])
+def test_an_empty_file_is_refused_as_empty(tmp_path, reader):
+    """A zero-byte file (an interrupted copy) is named as empty, with the option it came from."""
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"")
+    with pytest.raises(FileFormatError, match=r"--model .*model\.npz: the file is empty; expected"):
+        reader(path, "--model")
+
+
+def test_an_empty_npy_file_is_refused_as_empty(tmp_path):
+    from msinv.core.inputs import read_npy
+
+    path = tmp_path / "x.npy"
+    path.write_bytes(b"")
+    with pytest.raises(FileFormatError, match="the file is empty; expected"):
+        read_npy(path)

@@ -50,3 +50,11 @@ def test_a_reused_deferred_interrupt_restores_only_what_it_replaced():
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_leaving_a_worker_pool_normally_waits_for_its_tasks():
+    """Leaving the block without an exception waits for every submitted task (the
+    ProcessPoolExecutor contract); only an exception kills the workers."""
+    with worker_pool(1, start_method="fork") as pool:
+        future = pool.submit(time.sleep, 0.5)
+    assert future.done() and not future.cancelled() and future.result() is None
