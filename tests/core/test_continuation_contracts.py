@@ -76,3 +76,23 @@ def test_stages_with_array_bounds_compare_by_their_schedule():
     b = Stage("fine", max_iter=5, bounds=(np.zeros(4), 2 * np.ones(4)))
     assert a == b
     assert a != Stage("fine", max_iter=6, bounds=(np.zeros(4), np.ones(4)))
+
+
+def test_the_minimiser_is_told_to_stop_when_an_iterate_reaches_the_target_exactly():
+    """on_iterate returns True (stop) once f falls *to or below* the target."""
+    answers = []
+
+    def two_steps(fun, x, box, stage, on_iterate):
+        answers.append(on_iterate(np.array([0.0, 0.5])))  # J = 1/2 + 1/8 > target
+        answers.append(on_iterate(np.array([0.0, 1.0])))  # J = 1/2 = target exactly
+        return np.array([0.0, 1.0]), 2, "two steps"
+
+    stage = Stage("a", target=0.5, minimiser=two_steps)
+    continuation([stage], lambda s: _quadratic([1.0, 1.0]), np.zeros(2))
+    assert answers == [False, True]
+
+
+@pytest.mark.parametrize("rule", [{"ftol": -1e-9}, {"gtol": -1e-9}])
+def test_negative_tolerances_are_refused(rule):
+    with pytest.raises(UserInputError, match="ftol and gtol must be >= 0"):
+        Stage("a", **rule)

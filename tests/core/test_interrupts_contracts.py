@@ -56,8 +56,8 @@ def test_leaving_a_worker_pool_normally_waits_for_its_tasks():
     """Leaving the block without an exception waits for every submitted task (the
     ProcessPoolExecutor contract); only an exception kills the workers."""
     with worker_pool(1, start_method="fork") as pool:
-        future = pool.submit(time.sleep, 0.5)
-    assert future.done() and not future.cancelled() and future.result() is None
+        futures = [pool.submit(time.sleep, 0.2) for _ in range(4)]  # most still queued here
+    assert all(f.done() and not f.cancelled() and f.result() is None for f in futures)
 
 
 _ORPHAN_SCRIPT = """

@@ -126,3 +126,23 @@ def test_pair_dataset_holds_the_normalised_pairs(tiny_store):
     eta, data = ds[2]
     np.testing.assert_array_equal(eta.numpy(), norm.eta(pairs.eta[2:3])[0][None])
     np.testing.assert_array_equal(data.numpy(), norm.data(pairs.data[2:3])[0])
+
+
+def test_a_store_that_records_no_target_blur_has_unblurred_targets(tiny_store, tmp_path):
+    """Stores written before the blur option record no ``target_blur``: their slice says 0.0
+    (the targets are the images), as the store's own reader treats them."""
+    import shutil
+
+    import zarr
+
+    from msinv.scattering import open_dataset
+
+    old = tmp_path / "old.zarr"
+    shutil.copytree(tiny_store, old)
+    group = zarr.open_group(str(old), mode="r+")
+    config = dict(group.attrs["config"])
+    assert config.pop("target_blur", 0.0) == 0.0
+    group.attrs["config"] = config
+    assert store_slice(old, 0, 2)["target_blur"] == 0.0
+    ds = open_dataset(old)
+    np.testing.assert_array_equal(ds.target[:2], ds.eta[:2])

@@ -124,3 +124,25 @@ def test_defaults_are_the_papers_diffusion_recipe():
     assert lr == pytest.approx([1e-5, 0.5 * (1e-5 + 1e-3), 1e-3, 1e-8], rel=1e-12)
     assert optim.betas == (0.9, 0.999) and optim.schedule == "cosine"
     assert (run.batch, run.ema) == (16, 0.999)
+
+
+def test_a_negative_warmup_in_steps_is_refused():
+    assert OptimConfig(warmup_steps=0).factor(0, 10) == 1.0  # no warm-up: the peak at once
+    with pytest.raises(UserInputError, match=r"optim\.warmup_steps must be >= 0"):
+        OptimConfig(warmup_steps=-1)
+
+
+def test_an_output_that_is_a_file_is_refused_before_any_work(tmp_path):
+    """run.out is checked before the data are read: a file where the run folder should be
+    gives one line naming run.out (the store named here does not even exist)."""
+    from msinv.core.errors import OutputError
+    from msinv.learned.train import ModelConfig, train
+
+    (tmp_path / "taken").write_text("a file")
+    cfg = TrainConfig(
+        data=DataConfig(train=str(tmp_path / "missing.zarr")),
+        model=ModelConfig(name="equinet-cnn"),
+        run=RunConfig(steps=1, out=str(tmp_path / "taken")),
+    )
+    with pytest.raises(OutputError, match=r"run\.out"):
+        train(cfg)

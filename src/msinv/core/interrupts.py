@@ -161,7 +161,7 @@ def worker_pool(
     finally:
         if not ok:
             _kill_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=not ok)  # normally: every submitted task runs
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
