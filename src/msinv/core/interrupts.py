@@ -146,9 +146,8 @@ def worker_pool(
     )
     ok = False
     try:
-        blocking = threading.current_thread() is threading.main_thread() and hasattr(
-            signal, "pthread_sigmask"
-        )
+        # the mask is per thread and inherited by processes started from this thread (POSIX)
+        blocking = hasattr(signal, "pthread_sigmask")
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocking else None
         try:
             for _ in range(workers):  # each submit to a pool without idle workers starts one
