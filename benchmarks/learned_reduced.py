@@ -204,6 +204,38 @@ def _scores(loaded, pairs, count: int, draws: int, levels: int, seed: int, misfi
     return out
 
 
+def _cached_scores(path: Path, ckpt: Path, store_path: Path, loaded, *args) -> dict:
+    """:func:`_scores`, kept in the run folder so that an interrupted evaluation resumes.
+
+    Each pass (validation with EMA weights, with raw weights, test) is written atomically when
+    it ends, under a key of everything that determines it (checkpoint step and its file's
+    modification time, pairs, draws, levels, seed); a stored pass with another key is computed
+    again.
+    """
+    _, count, draws, levels, seed, misfit = args
+    key = {
+        "checkpoint": str(ckpt),
+        "step": loaded.step,
+        "checkpoint_mtime_ns": ckpt.stat().st_mtime_ns,
+        "store": str(store_path),
+        "count": count,
+        "draws": draws,
+        "levels": levels,
+        "seed": seed,
+        "misfit": misfit,
+    }
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("key") == key:
+            print(f"evaluate: {path.name} reused (same checkpoint and settings)", flush=True)
+            return stored["scores"]
+    scores = _scores(loaded, *args)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"key": key, "scores": scores}))
+    os.replace(tmp, path)
+    return scores
+
+
 def stage_evaluate(sizes: Sizes, device: str, models: list[str], seed: int, misfit: bool) -> dict:
     """Validation decision (EMA or raw weights), then the test set once, per model."""
     from msinv.learned.data import load_pairs
@@ -220,11 +252,15 @@ def stage_evaluate(sizes: Sizes, device: str, models: list[str], seed: int, misf
         choice = {}
         for weights in ("ema", "model"):
             loaded = load(ckpt, weights=weights, device=_device(device))
-            v = _scores(loaded, val, sizes.val_eval_count, sizes.draws, sizes.levels, 10_000, False)
+            args = (val, sizes.val_eval_count, sizes.draws, sizes.levels, 10_000, False)
+            cache = Path(cfg.run.out) / f"scores-val-{weights}.json"
+            v = _cached_scores(cache, ckpt, store(sizes, "val"), loaded, *args)
             choice[weights] = float(np.mean(v["rrmse_mean"]))
         weights = min(choice, key=choice.get)
         loaded = load(ckpt, weights=weights, device=_device(device))
-        result = _scores(loaded, test, sizes.eval_count, sizes.draws, sizes.levels, 0, misfit)
+        args = (test, sizes.eval_count, sizes.draws, sizes.levels, 0, misfit)
+        cache = Path(cfg.run.out) / f"scores-test-{weights}.json"
+        result = _cached_scores(cache, ckpt, store(sizes, "test"), loaded, *args)
         params = sum(p.numel() for p in loaded.model.parameters())
         log = [json.loads(x) for x in (Path(cfg.run.out) / "log.jsonl").read_text().splitlines()]
         record = {

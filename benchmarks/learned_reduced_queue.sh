@@ -11,7 +11,8 @@
 # Stop cleanly: `touch $WORK/STOP` (no further run starts), then SIGTERM each running
 # learned_reduced.py process by its pid: it finishes its step, checkpoints and exits. Remove
 # $WORK/STOP and run the same command to resume (training resumes from the checkpoint; an
-# interrupted evaluation starts again).
+# interrupted evaluation resumes after its last finished pass: validation with EMA weights,
+# with raw weights, test).
 set -u
 WORK=${WORK:-/work/learned-reduced}
 LOGS=${LOGS:-$WORK/logs}

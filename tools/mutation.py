@@ -357,6 +357,17 @@ def update_results(change) -> dict:
         return results
 
 
+def _ids_in(paths: list[str]) -> set[str]:
+    """Every mutant id recorded in these results files (any module source)."""
+    ids: set[str] = set()
+    for path in paths:
+        results = json.loads(Path(path).read_text())
+        records = [*results["modules"].values(), *results.get("earlier_sources", {}).values()]
+        for record in records:
+            ids.update(record["mutants"])
+    return ids
+
+
 def _module_record(results: dict, rel: str, sha: str) -> dict:
     record = results["modules"].get(rel)
     if record is not None and record["source_sha1"] != sha:  # the module changed: start again
@@ -441,6 +452,9 @@ class ForkServer:
                 # as `python -m pytest` from the repository root: the root first on sys.path
                 # (tests that send test functions to spawned workers import them from there)
                 sys.path[:0] = [str(self.repo / "src"), str(self.repo)]
+                # and the tests' own subprocesses (the CLI, torchrun) import the scratch copy
+                # too, not the package installed from the repository
+                os.environ["PYTHONPATH"] = f"{self.repo / 'src'}{os.pathsep}{self.repo}"
                 import pytest
 
                 rc = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests])
@@ -484,6 +498,7 @@ def run(args) -> None:
         missing = wanted - {p.resolve() for p, _ in selected}
         if missing:
             sys.exit(f"not in {SCOPE.name}: {', '.join(map(str, sorted(missing)))}")
+    seen_before = _ids_in(getattr(args, "unseen_by", None) or [])
     work = WORK / args.command
     repo = work / "repo"
     _copy_repo(repo)
@@ -497,6 +512,7 @@ def run(args) -> None:
         sha = hashlib.sha1(text.encode()).hexdigest()
         mutants = mutants_of(path)
         random.Random(f"{args.seed}:{rel}").shuffle(mutants)
+        mutants = [m for m in mutants if m.id not in seen_before]
         size = args.every if getattr(args, "every", None) else entry.get("sample", args.sample)
         sample = mutants[:size]
         if args.ids:
@@ -674,6 +690,13 @@ def main() -> None:
         "--every", type=int, help="draw this many from every module (ignore the scope's sizes)"
     )
     p.add_argument("--seed", type=int, default=17)
+    p.add_argument(
+        "--unseen-by",
+        action="append",
+        metavar="RESULTS",
+        help="leave out the mutants recorded in this results file (repeatable): a sample of "
+        "planted bugs the suite's tests were not written from",
+    )
     p.add_argument("--budget-min", type=float, default=60.0, help="CPU minutes for this call")
     p.add_argument("--timeout-factor", type=float, default=4.0)
     p.add_argument("--nice", type=int, default=10)

@@ -69,3 +69,17 @@ def test_diagonal_and_data_misfit(rng):
         DataMisfit(op, data, -sigma)
     with pytest.raises(ValueError, match="shape"):
         DataMisfit(op, data[:3])
+
+
+def test_data_misfit_uncertainties_are_one_number_or_one_per_datum_and_positive():
+    """sigma is a scalar or one value per datum, every one > 0: a sigma of another length
+    (which NumPy would broadcast or fail on later) and a zero or NaN sigma (an infinite
+    weight) are refused in one line."""
+    op, d = Diagonal(np.array([1.0, 2.0, 3.0])), np.ones(3)
+    assert DataMisfit(op, d, 0.5).wd2 == 4.0
+    np.testing.assert_allclose(DataMisfit(op, d, [1.0, 2.0, 4.0]).wd2, [1.0, 0.25, 0.0625])
+    with pytest.raises(ValueError, match="sigma must be a number or 3 values"):
+        DataMisfit(op, d, [1.0, 2.0])
+    for bad in (0.0, [1.0, 0.0, 1.0], [1.0, np.nan, 1.0], -1.0):
+        with pytest.raises(ValueError, match="uncertainties must be > 0"):
+            DataMisfit(op, d, bad)

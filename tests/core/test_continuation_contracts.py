@@ -52,3 +52,47 @@ def test_stages_from_groups_leaves_unset_rules_at_the_stage_defaults():
     stages = stages_from_groups([[2.5], [5.0]])
     assert stages == [Stage("2.5", (2.5,)), Stage("5", (5.0,))]
     assert stages_from_groups([[1]], max_iter=7)[0] == Stage("1", (1,), max_iter=7)
+
+
+def test_the_tracker_keeps_its_own_copy_of_the_evaluated_point():
+    """Optimisers update their iterate in place (SciPy's L-BFGS-B does): the tracker that
+    serves the callback's f and |g| must compare against a copy of the point it evaluated,
+    or it returns the stale values of the old point for the new one."""
+    from msinv.core.continuation import _Tracker
+
+    tracker = _Tracker(lambda x: (float(x @ x), 2 * x))
+    x = np.ones(3)
+    assert tracker(x)[0] == 3.0
+    x *= 2.0  # the optimiser's buffer moves on
+    f, g = tracker.at(x)
+    assert f == 12.0 and np.array_equal(g, 2 * x)
+
+
+def test_stages_with_array_bounds_compare_by_their_schedule():
+    """Stages compare by label, payload and stopping rules; their bounds (per-cell arrays on a
+    mesh level) and minimiser are run settings left out of the comparison, so two stages with
+    array bounds can be compared at all (NumPy arrays have no single truth value)."""
+    a = Stage("fine", max_iter=5, bounds=(np.zeros(4), np.ones(4)))
+    b = Stage("fine", max_iter=5, bounds=(np.zeros(4), 2 * np.ones(4)))
+    assert a == b
+    assert a != Stage("fine", max_iter=6, bounds=(np.zeros(4), np.ones(4)))
+
+
+def test_the_minimiser_is_told_to_stop_when_an_iterate_reaches_the_target_exactly():
+    """on_iterate returns True (stop) once f falls *to or below* the target."""
+    answers = []
+
+    def two_steps(fun, x, box, stage, on_iterate):
+        answers.append(on_iterate(np.array([0.0, 0.5])))  # J = 1/2 + 1/8 > target
+        answers.append(on_iterate(np.array([0.0, 1.0])))  # J = 1/2 = target exactly
+        return np.array([0.0, 1.0]), 2, "two steps"
+
+    stage = Stage("a", target=0.5, minimiser=two_steps)
+    continuation([stage], lambda s: _quadratic([1.0, 1.0]), np.zeros(2))
+    assert answers == [False, True]
+
+
+@pytest.mark.parametrize("rule", [{"ftol": -1e-9}, {"gtol": -1e-9}])
+def test_negative_tolerances_are_refused(rule):
+    with pytest.raises(UserInputError, match="ftol and gtol must be >= 0"):
+        Stage("a", **rule)

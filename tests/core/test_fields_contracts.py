@@ -34,3 +34,11 @@ def test_expected_type_says_what_the_annotation_asks_for(value, hint, words):
 )
 def test_values_that_fit_their_annotation_pass(value, hint):
     assert expected_type(value, hint) is None
+
+
+def test_a_variable_length_tuple_checks_every_item():
+    """tuple[float, ...] takes a list of any length whose every item is a number."""
+    assert expected_type([1.0, 2, 3.5], tuple[float, ...]) is None
+    assert expected_type([], tuple[float, ...]) is None
+    assert expected_type([1.0, "a"], tuple[float, ...]) == "a list of numbers"
+    assert expected_type([True], tuple[float, ...]) == "a list of numbers"

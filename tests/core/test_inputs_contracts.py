@@ -20,3 +20,40 @@ def test_an_npz_holding_python_objects_is_refused_not_unpickled(tmp_path):
         with pytest.raises(FileFormatError, match="holds Python objects"):
             with npz_errors(path):
                 z["objects"]
+
+
+@pytest.mark.parametrize("reader", [read_npz, open_npz])
+def test_an_empty_file_is_refused_as_empty(tmp_path, reader):
+    """A zero-byte file (an interrupted copy) is named as empty, with the option it came from."""
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"")
+    with pytest.raises(FileFormatError, match=r"--model .*model\.npz: the file is empty; expected"):
+        reader(path, "--model")
+
+
+def test_an_empty_npy_file_is_refused_as_empty(tmp_path):
+    from msinv.core.inputs import read_npy
+
+    path = tmp_path / "x.npy"
+    path.write_bytes(b"")
+    with pytest.raises(FileFormatError, match="the file is empty; expected"):
+        read_npy(path)
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+def test_a_damaged_member_and_a_missing_one_are_named_in_one_line(tmp_path, save, rng):
+    """Bytes damaged inside a member (the zip directory intact: a bad CRC, or a broken deflate
+    stream when compressed) and a member the archive lacks are one-line FileFormatErrors."""
+    path = tmp_path / "m.npz"
+    save(path, eta=rng.standard_normal(4000))
+    raw = bytearray(path.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 64] = bytes(64)  # zeros over the member's data
+    path.write_bytes(bytes(raw))
+    with open_npz(path, "--model") as z:
+        with pytest.raises(FileFormatError, match=r"--model .*m\.npz: truncated or damaged"):
+            with npz_errors(path, "--model"):
+                z["eta"]
+        with pytest.raises(FileFormatError, match="the archive has no array 'density'"):
+            with npz_errors(path, "--model"):
+                z["density"]

@@ -144,3 +144,22 @@ def test_ctrl_c_stops_a_busy_pool_at_once(start_method, tmp_path):
     assert p.returncode != 0 and err.count("Traceback") == 1 and "KeyboardInterrupt" in err, err
     time.sleep(0.5)
     assert not [w for w in workers if Path(f"/proc/{w}").exists()]
+
+
+@linux
+def test_pool_workers_started_from_another_thread_never_see_sigint():
+    """A pool opened in a thread other than the main one (a GUI's or a scheduler's) starts
+    its workers with SIGINT blocked too: the signal mask is per thread."""
+    import threading
+
+    states = []
+
+    def run():
+        with worker_pool(2, start_method="fork") as pool:
+            states.extend(pool.map(_worker_state, range(4)))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert len(states) == 4
+    assert all(blocked and handler == signal.SIG_IGN for _, blocked, handler in states), states

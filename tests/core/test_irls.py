@@ -80,3 +80,12 @@ def test_one_lcurve_rule_is_affine_invariant():
     k = lcurve_corner(phi_d, phi_m)
     assert k == 4
     assert lcurve_corner(np.sqrt(phi_d), phi_m**3) == k  # residual norm vs phi_d: same corner
+
+
+def test_irls_stops_when_the_change_falls_to_tol_exactly():
+    """tol is reached when the relative change falls *to or below* it: a first solve from
+    (0.5, 0) to (1, 0) changes the model by exactly 0.5 relative, so tol = 0.5 stops there."""
+    result = irls(lambda x: np.array([1.0, 0.0]), lambda x, k: None, np.array([0.5, 0.0]),
+                  max_iter=5, tol=0.5)  # fmt: skip
+    assert result.changes == [0.5]
+    assert result.converged and result.iterations == 1

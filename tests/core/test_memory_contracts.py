@@ -44,3 +44,13 @@ def test_without_proc_meminfo_the_physical_memory_is_the_available_memory(monkey
     monkeypatch.setattr(builtins, "open", no_meminfo)
     expected = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert memory.available_bytes() == expected > 2**20
+
+
+def test_available_memory_is_memavailable_in_kib(tmp_path, monkeypatch):
+    """/proc/meminfo gives kB of 1024 bytes; MemAvailable (not MemFree) is the figure used."""
+    from msinv.core import memory
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 9000 kB\nMemFree: 1000 kB\nMemAvailable: 3000 kB\n")
+    monkeypatch.setattr(memory, "MEMINFO", str(meminfo))
+    assert memory.available_bytes() == 3000 * 1024

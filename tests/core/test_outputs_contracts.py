@@ -63,3 +63,17 @@ def test_read_only_files_and_folders_are_refused_before_work(tmp_path, monkeypat
     read_only.add(tmp_path)  # the nearest existing parent of new/a.npz
     with pytest.raises(OutputError, match="no permission to write in"):
         check_output_file(tmp_path / "new" / "a.npz")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_an_atomic_write_has_the_permissions_of_a_plain_open(tmp_path, umask):
+    """The renamed file gets 0o666 minus the umask, as open() would give (not mkstemp's 0600),
+    and the process's umask is left as it was."""
+    previous = os.umask(umask)
+    try:
+        with atomic_path(tmp_path / "out.txt") as tmp:
+            tmp.write_text("x")
+        assert os.umask(umask) == umask  # unchanged by the write
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -66,3 +66,11 @@ def test_a_zero_weight_switches_a_cell_off_and_a_negative_one_is_refused():
     w.flat[0] = -1e-12
     with pytest.raises(UserInputError, match="values >= 0"):
         term.set_weights("mask", w)
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-3, float("nan")])
+def test_tv_smoothing_eps_must_be_positive(eps):
+    """The smoothed TV norm sqrt(|D x|^2 + eps^2) needs eps > 0 (eps = 0 divides by zero on
+    flat regions): anything else is refused in one line."""
+    with pytest.raises(UserInputError, match=r"TV smoothing eps .*: expected > 0"):
+        Regulariser("tv", 1.0, eps=eps)

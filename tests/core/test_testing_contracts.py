@@ -32,3 +32,11 @@ def test_taylor_steps_must_strictly_decrease():
 
     with pytest.raises(UserInputError, match="steps must be >= 2 decreasing positive values"):
         taylor_test(fun, x, np.ones(2), steps=[1e-2, 1e-2, 1e-3])
+
+
+def test_the_last_step_must_be_positive(rng):
+    """Steps that decrease to zero or below are refused, whatever their number."""
+    x, dx = rng.uniform(1, 2, 4), rng.standard_normal(4)
+    for steps in ([1e-2, 5e-3, 0.0], [1e-2, 5e-3, 1e-3, -1e-3]):
+        with pytest.raises(UserInputError, match=">= 2 decreasing positive"):
+            taylor_test(_cubic, x, dx, steps=steps)

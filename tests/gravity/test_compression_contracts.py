@@ -111,3 +111,13 @@ def test_assemble_of_no_rows_is_an_empty_matrix():
     m = assemble([], w)
     assert m.shape == (0, w.shape_out[0]) and m.nnz == 0
     assert (m @ np.ones(w.shape_out[0])).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("grid", "level"),
+    [((40, 40, 6), 1), ((40, 40, 2), 1), ((16, 16, 16), 2), ((64, 64), 4), ((64, 6), 1)],
+)
+def test_default_level_is_the_deepest_pywavelets_allows_on_the_shortest_axis(grid, level):
+    """level=None: the deepest level PyWavelets allows for db2 (filter length 4) on the
+    shortest axis, floor(log2(n / 3)), and at least 1 (an axis of 2 cells still gets one)."""
+    assert wavelet_transform(grid, "daub2").level == level

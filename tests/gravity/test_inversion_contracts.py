@@ -247,3 +247,30 @@ def test_inversion_config_accepts_its_documented_range(fields):
 def test_inversion_config_refuses_values_outside_it(fields):
     with pytest.raises(UserInputError):
         InversionConfig(**fields)
+
+
+def test_gcv_solves_are_preconditioned_by_the_inverse_regularisation_diagonal(monkeypatch):
+    """Without a preconditioner from the inversion, GCV's CG solves use the documented one:
+    the inverse of beta times the regularisation's diagonal on the free cells (the identity on
+    the cells at a bound). A wrong one changes only the work, so it is checked directly."""
+    import scipy.sparse.linalg as spla
+
+    rng = np.random.default_rng(9)
+    n = 10
+    g, s, r = rng.uniform(0.5, 2.0, n), rng.uniform(0.1, 0.3, n), rng.uniform(1.0, 30.0, n)
+    model = rng.uniform(0.1, 0.9, n)
+    model[3] = 0.0  # at the lower bound
+    beta = 0.7
+    seen = []
+    real_cg = spla.cg
+
+    def spy(a, b, **kwargs):
+        seen.append(kwargs["M"])
+        return real_cg(a, b, **kwargs)
+
+    monkeypatch.setattr(spla, "cg", spy)
+    config = InversionConfig(mode=3, n_gcv_probe=1)
+    gcv_score(Diagonal(g), s, sp.diags(r), beta, 1.0, model, np.zeros(n), np.ones(n), config)
+    expected = 1.0 / (beta * r)
+    expected[3] = 1.0
+    np.testing.assert_allclose(seen[0].matvec(np.ones(n)), expected, rtol=1e-12)

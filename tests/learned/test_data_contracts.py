@@ -103,3 +103,46 @@ def test_image_stream_is_the_digest_of_what_decides_the_images(tiny_store):
     images = {"family": "squares", "family_params": config["family_params"], "seed": 0, "n": 16}
     digest = hashlib.sha256(json.dumps(images, sort_keys=True, default=str).encode())
     assert store_slice(tiny_store)["stream"] == digest.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(("eta_std", "data_std"), [(0.0, [1.0, 1.0]), (1.0, [1.0, 0.0])])
+def test_a_normalisation_with_a_zero_standard_deviation_is_refused(eta_std, data_std):
+    """Either standard deviation zero (a constant training set: dividing by it gives inf)
+    is refused, not only both."""
+    from msinv.learned.data import Normalisation
+
+    with pytest.raises(UserInputError, match="standard deviations must be > 0"):
+        Normalisation(np.zeros((4, 4)), eta_std, np.zeros(2), np.asarray(data_std))
+
+
+def test_pair_dataset_holds_the_normalised_pairs(tiny_store):
+    """PairDataset item k is (normalised eta_k with a channel axis, normalised data_k)."""
+    from msinv.learned.data import Normalisation, PairDataset
+
+    pairs = load_pairs(tiny_store, 0, 4)
+    norm = Normalisation.fit(pairs.eta, pairs.data)
+    ds = PairDataset(pairs, norm)
+    assert len(ds) == 4
+    eta, data = ds[2]
+    np.testing.assert_array_equal(eta.numpy(), norm.eta(pairs.eta[2:3])[0][None])
+    np.testing.assert_array_equal(data.numpy(), norm.data(pairs.data[2:3])[0])
+
+
+def test_a_store_that_records_no_target_blur_has_unblurred_targets(tiny_store, tmp_path):
+    """Stores written before the blur option record no ``target_blur``: their slice says 0.0
+    (the targets are the images), as the store's own reader treats them."""
+    import shutil
+
+    import zarr
+
+    from msinv.scattering import open_dataset
+
+    old = tmp_path / "old.zarr"
+    shutil.copytree(tiny_store, old)
+    group = zarr.open_group(str(old), mode="r+")
+    config = dict(group.attrs["config"])
+    assert config.pop("target_blur", 0.0) == 0.0
+    group.attrs["config"] = config
+    assert store_slice(old, 0, 2)["target_blur"] == 0.0
+    ds = open_dataset(old)
+    np.testing.assert_array_equal(ds.target[:2], ds.eta[:2])

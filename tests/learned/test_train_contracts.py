@@ -90,3 +90,59 @@ def test_speed_switches_are_off_unless_asked_for():
     assert not weight.is_contiguous(memory_format=torch.channels_last)
     nhwc = conv_weight(RunConfig(steps=1, out="o", channels_last=True))
     assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+
+
+def test_training_noise_is_drawn_on_the_cpu_unless_asked_for_on_the_device():
+    """run.noise = "cpu" (default) draws the diffusion noise from a CPU generator on any
+    device (the same noise on a GPU as on the CPU); "device" draws it on the model's device.
+    A CUDA device object needs no GPU."""
+    cuda = torch.device("cuda", 0)
+    assert RunConfig(steps=1, out="o").noise_device(cuda) == torch.device("cpu")
+    assert RunConfig(steps=1, out="o", noise="device").noise_device(cuda) == cuda
+    cpu = torch.device("cpu")
+    assert RunConfig(steps=1, out="o", noise="device").noise_device(cpu) == cpu
+
+
+def test_compile_falls_back_to_eager_where_compilation_fails(monkeypatch):
+    """run.compile = true never fails a run on a graph torch.compile cannot handle: accelerate
+    turns on dynamo's eager fallback (suppress_errors) before it compiles anything."""
+    from torch import _dynamo
+
+    monkeypatch.setattr(_dynamo.config, "suppress_errors", False)
+    accelerate(
+        torch.nn.Linear(2, 2), RunConfig(steps=1, out="o", compile=True), torch.device("cpu")
+    )
+    assert _dynamo.config.suppress_errors is True
+
+
+def test_defaults_are_the_papers_diffusion_recipe():
+    """With no optim/run settings a run follows the paper's recipe (spec, learned.md): Adam
+    (0.9, 0.999), learning rate 1e-5 rising linearly to the peak 1e-3 over the first 5% of
+    the steps, then a cosine down to 1e-8 at the last step; batch 16; EMA decay 0.999."""
+    optim, run, steps = OptimConfig(), RunConfig(steps=20_000, out="o"), 20_000
+    lr = [optim.lr * optim.factor(k, steps) for k in (0, 500, 1000, steps)]
+    assert lr == pytest.approx([1e-5, 0.5 * (1e-5 + 1e-3), 1e-3, 1e-8], rel=1e-12)
+    assert optim.betas == (0.9, 0.999) and optim.schedule == "cosine"
+    assert (run.batch, run.ema) == (16, 0.999)
+
+
+def test_a_negative_warmup_in_steps_is_refused():
+    assert OptimConfig(warmup_steps=0).factor(0, 10) == 1.0  # no warm-up: the peak at once
+    with pytest.raises(UserInputError, match=r"optim\.warmup_steps must be >= 0"):
+        OptimConfig(warmup_steps=-1)
+
+
+def test_an_output_that_is_a_file_is_refused_before_any_work(tmp_path):
+    """run.out is checked before the data are read: a file where the run folder should be
+    gives one line naming run.out (the store named here does not even exist)."""
+    from msinv.core.errors import OutputError
+    from msinv.learned.train import ModelConfig, train
+
+    (tmp_path / "taken").write_text("a file")
+    cfg = TrainConfig(
+        data=DataConfig(train=str(tmp_path / "missing.zarr")),
+        model=ModelConfig(name="equinet-cnn"),
+        run=RunConfig(steps=1, out=str(tmp_path / "taken")),
+    )
+    with pytest.raises(OutputError, match=r"run\.out"):
+        train(cfg)

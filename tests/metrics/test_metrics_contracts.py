@@ -68,3 +68,19 @@ def test_crps_of_scalar_draws_and_misfit_of_a_single_datum():
     np.testing.assert_allclose(crps(draws, np.array([0.0, 2.0])), [0.5 - 0.25, 0.0])
     d = np.ones((2, 3, 4), complex)
     assert data_misfit(2 * d, d) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("scale", [0.05, 1.0, 20.0])
+def test_sinkhorn_stops_on_the_marginal_violation_of_its_plan(rng, scale):
+    """The documented stopping rule: the plan returned violates its marginals by at most
+    ``tol`` in L1 (twice that for the averaged last update), at small and large ``eps``
+    (images scaled by 0.05 and 20: eps = 0.05 x the mean cost from ~1e-3 to ~1e3)."""
+    from msinv.metrics.sinkhorn import _entropic
+
+    x = scale * rng.standard_normal((7, 9))
+    y = scale * (rng.standard_normal((5, 9)) + 0.5)
+    eps = 0.05 * float(np.mean(((x[:, None] - y[None]) ** 2).sum(-1)))
+    tol = 1e-6
+    plan, _, a, b = _entropic(x, y, "sqeuclidean", eps, 100_000, tol)
+    violation = max(np.abs(plan.sum(1) - a).sum(), np.abs(plan.sum(0) - b).sum())
+    assert violation <= 2 * tol, f"eps {eps:.3g}: marginals violated by {violation:.2e}"

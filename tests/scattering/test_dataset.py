@@ -258,6 +258,21 @@ def test_dask_cluster_gives_the_same_bytes(reference, tmp_path):
     assert _bytes(path) == _bytes(reference)
 
 
+def test_an_unreachable_dask_scheduler_is_one_error(tmp_path):
+    """A scheduler address where nothing listens gives the dataset's one-line error (after
+    the client's 10 s connection timeout), not a traceback, and no chunk is marked done."""
+    import socket
+
+    pytest.importorskip("distributed")
+    with socket.socket() as s:  # a free port, closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    with pytest.raises(DatasetError, match=f"cannot reach the Dask scheduler at '{address}'"):
+        generate(tmp_path / "d.zarr", count=2, chunk=1, scheduler=address, **KW)
+    assert not open_dataset(tmp_path / "d.zarr").complete.any()
+
+
 def test_to_dask(reference):
     arrays = open_dataset(reference).to_dask()
     assert arrays["data"].shape == (6, 2, 16, 16)

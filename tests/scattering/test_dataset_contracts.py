@@ -163,3 +163,20 @@ def test_an_integer_blur_is_the_same_configuration_as_its_float():
     as_float = dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,), target_blur=1.0)
     assert as_int.to_attrs() == as_float.to_attrs()
     assert json.dumps(as_int.to_attrs()) == json.dumps(as_float.to_attrs())
+
+
+def test_a_failed_write_of_an_early_batch_stops_the_batched_run(tmp_path, monkeypatch):
+    """The batched pipeline waits for each batch's writes before the next ones start: a write
+    that fails in the first of three batches is raised, and nothing after the first batch is
+    marked done (otherwise the run would go on and end without reporting the lost chunk)."""
+    write = dsm._write_chunk
+
+    def failing_write(group, config, k, arrays):
+        if k == 0:
+            raise OSError("disk full (planted)")
+        write(group, config, k, arrays)
+
+    monkeypatch.setattr(dsm, "_write_chunk", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        generate(tmp_path / "w.zarr", count=6, chunk=1, batch=2, **KW)  # batches of 2 chunks
+    assert not open_dataset(tmp_path / "w.zarr").complete[2:].any()

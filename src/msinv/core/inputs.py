@@ -115,8 +115,9 @@ def npz_errors(
         raise FileFormatError(f"{label}: truncated or damaged {kind} ({exc})") from None
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise FileFormatError(f"{label}: truncated or damaged {kind} ({exc})") from None
-    except KeyError as exc:
-        raise FileFormatError(f"{label}: the archive has no array {exc}") from None
+    except KeyError as exc:  # numpy's message: "NAME is not a file in the archive"
+        name = str(exc.args[0] if exc.args else exc).removesuffix(" is not a file in the archive")
+        raise FileFormatError(f"{label}: the archive has no array {name!r}") from None
 
 
 def read_npz(path: str | os.PathLike, option: str | None = None) -> dict[str, np.ndarray]:

@@ -146,9 +146,8 @@ def worker_pool(
     )
     ok = False
     try:
-        blocking = threading.current_thread() is threading.main_thread() and hasattr(
-            signal, "pthread_sigmask"
-        )
+        # the mask is per thread and inherited by processes started from this thread (POSIX)
+        blocking = hasattr(signal, "pthread_sigmask")
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocking else None
         try:
             for _ in range(workers):  # each submit to a pool without idle workers starts one
@@ -161,7 +160,7 @@ def worker_pool(
     finally:
         if not ok:
             _kill_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=not ok)  # normally: every submitted task runs
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:

@@ -26,13 +26,17 @@ class MemoryLimitError(UserInputError):
     """A request whose memory estimate exceeds the limit (the CLI prints it as one line)."""
 
 
+#: The kernel's memory report (Linux), in kB (1024 bytes).
+MEMINFO = "/proc/meminfo"
+
+
 def available_bytes() -> int:
     """Memory available to a new allocation now: ``MemAvailable`` of ``/proc/meminfo``.
 
     Falls back to the physical memory (``os.sysconf``) where ``/proc/meminfo`` is missing.
     """
     try:
-        with open("/proc/meminfo") as fh:
+        with open(MEMINFO) as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024

@@ -191,6 +191,11 @@ class RunConfig:
         if self.noise not in ("cpu", "device"):
             raise UserInputError(f"run.noise must be cpu or device, got {self.noise!r}")
 
+    def noise_device(self, device: torch.device) -> torch.device:
+        """Where the training noise is drawn when the model runs on ``device``: the CPU (the
+        same noise on any device, the default) or the model's device (``noise = "device"``)."""
+        return device if self.noise == "device" else torch.device("cpu")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -504,8 +509,8 @@ def _train(
     opt = torch.optim.Adam(model.parameters(), lr=config.optim.lr, betas=config.optim.betas)
     steps = config.run.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: config.optim.factor(s, steps))
-    noise_device = device if config.run.noise == "device" else torch.device("cpu")
-    generator = torch.Generator(device=noise_device).manual_seed(config.seed * 1_000_003 + rank)
+    generator = torch.Generator(device=config.run.noise_device(device))
+    generator.manual_seed(config.seed * 1_000_003 + rank)
     step = 0
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.exists():

@@ -28,22 +28,16 @@ class EDMDenoiser(nn.Module):
         Raw network called as ``score(eta_scaled, cond, sigma)`` -> (b, 1, n, n).
     sigma_data : float
         Standard deviation of the (normalised) images.
-    sigma_min, sigma_max : float
-        Range of noise levels the denoiser is trained for (informative).
     """
 
     def __init__(
         self,
         score: nn.Module,
         sigma_data: float = 1.0,  # std of normalised eta
-        sigma_min: float = 1e-4,  # smallest trained noise level
-        sigma_max: float = 100.0,  # largest trained noise level
     ) -> None:
         super().__init__()
         self.score = score
         self.sigma_data = float(sigma_data)
-        self.sigma_min = float(sigma_min)
-        self.sigma_max = float(sigma_max)
 
     def coefficients(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(c_skip, c_out, c_in) for sigma of shape (b,), each shaped (b, 1, 1, 1)."""
