@@ -151,3 +151,20 @@ def test_without_a_parent_death_signal_the_watchdog_ends_an_orphan(tmp_path):
         parent.stdout.close()
         if worker is not None and _running(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_a_deferred_interrupt_names_no_signal_until_one_arrives():
+    """requested is False and signal_name empty before a signal; a SIGTERM sets both."""
+    import os
+
+    stop = DeferredInterrupt()
+    assert (stop.requested, stop.signal_name) == (False, "")
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with stop:
+            assert (stop.requested, stop.signal_name) == (False, "")
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert (stop.requested, stop.signal_name) == (True, "SIGTERM")
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -182,6 +182,13 @@ class DeferredInterrupt:
     main thread it does nothing (:attr:`requested` stays False), and a signal inherited as
     ignored stays ignored.
 
+    Attributes
+    ----------
+    requested : bool
+        Whether a first signal arrived.
+    signal_name : str
+        Its name (``"SIGINT"``, ``"SIGTERM"``), for the message of the stop; ``""`` before.
+
     Examples
     --------
     >>> with DeferredInterrupt() as stop:  # doctest: +SKIP
