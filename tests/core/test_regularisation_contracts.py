@@ -74,3 +74,18 @@ def test_tv_smoothing_eps_must_be_positive(eps):
     flat regions): anything else is refused in one line."""
     with pytest.raises(UserInputError, match=r"TV smoothing eps .*: expected > 0"):
         Regulariser("tv", 1.0, eps=eps)
+
+
+def test_lp_exponent_is_in_the_half_open_interval_to_two():
+    """0 < p <= 2 (p = 2 is the quadratic term; p > 2 is not a sparse norm): 2 is accepted,
+    2.5 and 0 refused."""
+    assert Regulariser("tv", 1.0, p=2.0).p == 2.0
+    for bad in (2.5, 0.0):
+        with pytest.raises(UserInputError, match=r"lp exponent p .*: expected 0 < p <= 2"):
+            Regulariser("tv", 1.0, p=bad)
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-3])
+def test_lp_norm_smoothing_must_be_positive(eps):
+    with pytest.raises(UserInputError, match="lp norm: eps must be > 0"):
+        LpNorm(1.0, eps=eps)

@@ -121,3 +121,14 @@ def test_default_level_is_the_deepest_pywavelets_allows_on_the_shortest_axis(gri
     """level=None: the deepest level PyWavelets allows for db2 (filter length 4) on the
     shortest axis, floor(log2(n / 3)), and at least 1 (an axis of 2 cells still gets one)."""
     assert wavelet_transform(grid, "daub2").level == level
+
+
+def test_three_levels_pad_every_axis_to_a_multiple_of_eight(rng):
+    """level L pads each axis to a multiple of 2**L (here 8: 9, 10, 11 -> 16), the smallest
+    length on which the periodized transform is orthonormal at that depth."""
+    w = wavelet_transform((9, 10, 11), "daub2", level=3)
+    assert w.shape_out == (16**3,)
+    x = rng.standard_normal(w.shape_in)
+    c = w.forward(x)
+    assert np.linalg.norm(c) == pytest.approx(np.linalg.norm(x), rel=1e-12)
+    np.testing.assert_allclose(w.adjoint(c), x, atol=1e-12)

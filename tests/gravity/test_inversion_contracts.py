@@ -274,3 +274,35 @@ def test_gcv_solves_are_preconditioned_by_the_inverse_regularisation_diagonal(mo
     expected = 1.0 / (beta * r)
     expected[3] = 1.0
     np.testing.assert_allclose(seen[0].matvec(np.ones(n)), expected, rtol=1e-12)
+
+
+def test_given_eps_go_to_their_own_terms(small):
+    """SparseConfig.eps is the smallness term's ε, eps_grad the gradient terms' (each the
+    floor of its cooling): a strong cooling puts every logged ε on its own floor."""
+    mesh, g, data, sigma, w = small
+    sparse = SparseConfig(norms=(1.0, 1.0, 1.0, 1.0), eps=3e-4, eps_grad=7e-6, cooling=1e6,
+                          max_irls=2)  # fmt: skip
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=1, tolc=0.05), sparse=sparse,
+    )  # fmt: skip
+    last = [e.eps for e in res.log if e.irls > 0][-1]
+    assert last.pop("s") == 3e-4
+    assert last and set(last.values()) == {7e-6}
+
+
+def test_irls_stops_at_the_first_iteration_on_the_floor(small):
+    """With any model change accepted (tol = 1), the re-weighting stops at the first
+    iteration whose ε are all on their floors: that ε is logged once, never twice."""
+    mesh, g, data, sigma, w = small
+    sparse = SparseConfig(norms=(1.0, 1.0, 1.0, 1.0), eps=1e-5, eps_grad=1e-7, cooling=10.0,
+                          tol=1.0, max_irls=30)  # fmt: skip
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=1, tolc=0.05), sparse=sparse,
+    )  # fmt: skip
+    eps = [e.eps for e in sorted({e.irls: e for e in res.log if e.irls > 0}.values(),
+                                 key=lambda e: e.irls)]  # fmt: skip
+    floors = {k: (1e-5 if k == "s" else 1e-7) for k in eps[-1]}
+    assert eps[-1] == floors
+    assert len(eps) >= 2 and eps[-2] != floors

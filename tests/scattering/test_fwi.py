@@ -89,6 +89,7 @@ def test_reported_relative_misfit_is_the_plain_ratio(rng):
     data = simulate(_bump(GEOM), GEOM, FREQS, scheme=8, dtype=np.complex128)
     use = [1.0, 3.0]
     m = Misfit(GEOM, data, FREQS, use=use, scheme=4)
+    assert m.evaluations == 0 and np.isnan(m.last_relative_misfit)  # nothing evaluated yet
     eta = 0.4 * _bump(GEOM) + 0.01 * rng.standard_normal((16, 16))
     res = [HelmholtzSolver(GEOM, eta, f, scheme=4).data() - data[FREQS.index(f)] for f in use]
     num = sum(np.linalg.norm(r) ** 2 for r in res)
@@ -97,3 +98,4 @@ def test_reported_relative_misfit_is_the_plain_ratio(rng):
     assert m.relative_misfit(eta) == pytest.approx(expected, rel=1e-10)
     value, _ = m(eta)
     assert value == pytest.approx(0.5 * expected**2, rel=1e-10)
+    assert m.evaluations == 2

@@ -62,6 +62,13 @@ class Misfit:
     receiver_interpolation : str, optional
         Receiver reader of the solver (must match how ``data`` were read); default the spec's,
         ``"representation"`` for a geometry.
+
+    Attributes
+    ----------
+    evaluations : int
+        Calls so far (each one forward and one adjoint solve per frequency).
+    last_relative_misfit : float
+        ``||Lambda(eta) - d|| / ||d||`` at the last call; NaN before the first.
     """
 
     def __init__(
