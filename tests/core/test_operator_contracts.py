@@ -88,3 +88,21 @@ def test_one_power_iteration_is_a_valid_request():
     np.testing.assert_allclose(v, np.array([3.0, 1.0]) / np.sqrt(10.0))
     with pytest.raises(UserInputError, match="iterations >= 1"):
         power_iteration(lambda x: m @ x, np.array([1.0, 1.0]), 0)
+
+
+def test_single_precision_tolerance_still_catches_a_wrong_adjoint(rng):
+    """float32's tolerance (1e-4) is loose enough for rounding, not for an adjoint wrong by
+    1.5 parts in 10,000."""
+    d = rng.standard_normal(64).astype(np.float32)
+    with pytest.raises(AssertionError, match="dot-product test"):
+        dottest(_Scale(d, lambda d, y: ((1 + 1.5e-4) * d * y).astype(np.float32)), rng)
+
+
+@pytest.mark.parametrize("combine", [lambda a, b: a + b, lambda a, b: a - b])
+def test_sum_of_real_model_operators_has_a_real_model_space(rng, combine):
+    """A + B and A - B act on real models when both do (and on complex ones otherwise)."""
+    real = Diagonal(rng.standard_normal(5))
+    cplx = Diagonal(rng.standard_normal(5) + 1j * rng.standard_normal(5))
+    assert real.real_model and not cplx.real_model
+    assert combine(real, Diagonal(rng.standard_normal(5))).real_model
+    assert not combine(real, cplx).real_model

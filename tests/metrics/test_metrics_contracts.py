@@ -84,3 +84,12 @@ def test_sinkhorn_stops_on_the_marginal_violation_of_its_plan(rng, scale):
     plan, _, a, b = _entropic(x, y, "sqeuclidean", eps, 100_000, tol)
     violation = max(np.abs(plan.sum(1) - a).sum(), np.abs(plan.sum(0) - b).sum())
     assert violation <= 2 * tol, f"eps {eps:.3g}: marginals violated by {violation:.2e}"
+
+
+def test_sinkhorn_with_zero_eps_is_refused(rng):
+    """eps = 0 is unregularised transport (log-domain Sinkhorn divides by eps): refused in one
+    line, as is a negative one."""
+    x, y = rng.standard_normal((4, 3, 3)), rng.standard_normal((4, 3, 3))
+    for eps in (0.0, -1.0):
+        with pytest.raises(UserInputError, match=r"eps=.*expected > 0"):
+            sinkhorn_divergence(x, y, eps=eps)
