@@ -62,20 +62,23 @@ def test_leaving_a_worker_pool_normally_waits_for_its_tasks():
 
 _ORPHAN_SCRIPT = """
 import sys, time
+if sys.argv[1] == "no-prctl":
+    sys.platform = "darwin"  # as off Linux: no parent-death signal, the watchdog thread only
 from msinv.core.interrupts import worker_pool
 with worker_pool(1, start_method="fork") as pool:
-    pool.submit(sum, range(10**12))  # a C loop that holds the GIL (no Python thread runs)
+    if sys.argv[1] == "no-prctl":
+        pool.submit(time.sleep, 60)
+    else:
+        pool.submit(sum, range(10**12))  # a C loop that holds the GIL (no Python thread runs)
     time.sleep(0.5)
     print(*(p.pid for p in pool._processes.values()), flush=True)
     time.sleep(60)
 """
 
 
-@linux
-def test_a_worker_dies_with_its_killed_parent_even_inside_a_long_c_call(tmp_path):
-    """SIGKILL of the parent (no clean-up runs there) kills its workers at once, also one that
-    is inside a long C call holding the GIL, where a watchdog thread could not run: the
-    kernel's parent-death signal (prctl on Linux) does it."""
+def _worker_outlives_its_killed_parent(tmp_path, mode: str, seconds: float) -> bool:
+    """Start ``_ORPHAN_SCRIPT`` (a parent with one busy worker), SIGKILL the parent, and say
+    whether the worker still runs ``seconds`` later; no process is left behind either way."""
     import os
     import subprocess
     import sys
@@ -84,7 +87,7 @@ def test_a_worker_dies_with_its_killed_parent_even_inside_a_long_c_call(tmp_path
     script = tmp_path / "orphan.py"
     script.write_text(_ORPHAN_SCRIPT)
     parent = subprocess.Popen(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), mode],
         env=dict(os.environ, PYTHONPATH=str(src)),
         stdout=subprocess.PIPE,
         text=True,
@@ -95,10 +98,10 @@ def test_a_worker_dies_with_its_killed_parent_even_inside_a_long_c_call(tmp_path
         assert _running(worker)
         parent.kill()
         parent.wait(timeout=10)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + seconds
         while _running(worker) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _running(worker), "the worker outlived its SIGKILLed parent"
+        return _running(worker)
     finally:
         parent.kill()
         parent.wait()
@@ -107,50 +110,19 @@ def test_a_worker_dies_with_its_killed_parent_even_inside_a_long_c_call(tmp_path
             os.kill(worker, signal.SIGKILL)
 
 
-_NO_PRCTL_SCRIPT = """
-import sys, time
-sys.platform = "darwin"  # as off Linux: no parent-death signal, the watchdog thread only
-from msinv.core.interrupts import worker_pool
-with worker_pool(1, start_method="fork") as pool:
-    pool.submit(time.sleep, 60)
-    time.sleep(0.5)
-    print(*(p.pid for p in pool._processes.values()), flush=True)
-    time.sleep(60)
-"""
+@linux
+def test_a_worker_dies_with_its_killed_parent_even_inside_a_long_c_call(tmp_path):
+    """SIGKILL of the parent (no clean-up runs there) kills its workers at once, also one that
+    is inside a long C call holding the GIL, where a watchdog thread could not run: the
+    kernel's parent-death signal (prctl on Linux) does it."""
+    assert not _worker_outlives_its_killed_parent(tmp_path, "gil", 5.0)
 
 
 @linux
 def test_without_a_parent_death_signal_the_watchdog_ends_an_orphan(tmp_path):
     """Where the kernel gives no parent-death signal (off Linux), each worker's watchdog
     thread sees the parent gone within its period and exits the worker."""
-    import os
-    import subprocess
-    import sys
-
-    src = Path(__file__).resolve().parents[2] / "src"
-    script = tmp_path / "no_prctl.py"
-    script.write_text(_NO_PRCTL_SCRIPT)
-    parent = subprocess.Popen(
-        [sys.executable, str(script)],
-        env=dict(os.environ, PYTHONPATH=str(src)),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    worker = None
-    try:
-        worker = int(parent.stdout.readline())
-        parent.kill()
-        parent.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while _running(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _running(worker), "the orphaned worker kept running"
-    finally:
-        parent.kill()
-        parent.wait()
-        parent.stdout.close()
-        if worker is not None and _running(worker):
-            os.kill(worker, signal.SIGKILL)
+    assert not _worker_outlives_its_killed_parent(tmp_path, "no-prctl", 10.0)
 
 
 def test_a_deferred_interrupt_names_no_signal_until_one_arrives():
