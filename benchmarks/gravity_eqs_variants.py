@@ -61,8 +61,7 @@ VARIANTS = {
     "fine": (1.25, 1.5, 0.0, "upre", None),
     "fine-curvature-gcv": (1.25, 1.5, 1.0, "gcv", None),
 }
-SURVEYS = ("band", "disc", "disc1500", "band800", *(f"{m}-s{k}" for m in ("band", "disc")
-                                                     for k in (1, 2, 3)))  # fmt: skip
+SURVEYS = tuple(gravity_eqs.SURVEYS)  # the two benchmark surveys, then the eight robustness ones
 
 
 def hessian(layer, curvature: float = 0.0, smallness=None):
