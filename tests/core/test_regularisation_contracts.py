@@ -89,3 +89,16 @@ def test_lp_exponent_is_in_the_half_open_interval_to_two():
 def test_lp_norm_smoothing_must_be_positive(eps):
     with pytest.raises(UserInputError, match="lp norm: eps must be > 0"):
         LpNorm(1.0, eps=eps)
+
+
+def test_gradient2d_maps_an_image_to_its_two_forward_differences(rng):
+    """Gradient2D: (n0, n1) -> (2, n0, n1), [x[i+1, j] - x[i, j], x[i, j+1] - x[i, j]], zero
+    across the last row and column; nothing else (a third, zero component would add eps^p per
+    pixel to every smoothed norm built on it)."""
+    x = rng.standard_normal((4, 5))
+    op = Gradient2D(x.shape)
+    assert op.shape_out == (2, 4, 5)
+    expected = np.zeros((2, 4, 5))
+    expected[0, :-1] = np.diff(x, axis=0)
+    expected[1, :, :-1] = np.diff(x, axis=1)
+    np.testing.assert_array_equal(op.forward(x), expected)

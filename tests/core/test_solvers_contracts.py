@@ -181,3 +181,18 @@ def test_bounded_minimiser_is_symmetric_under_negation():
     assert (mirror.outer, mirror.cg_iterations) == (info.outer, info.cg_iterations)
     assert (mirror.n_lower, mirror.n_upper) == (info.n_upper, info.n_lower)
     assert info.n_lower + info.n_upper > 0
+
+
+@pytest.mark.parametrize(
+    ("target", "beta0", "factor"),
+    [(0.0, 1.0, 10.0), (1.0, -1.0, 10.0), (1.0, 1.0, 1.0), (float("nan"), 1.0, 10.0)],
+)
+def test_beta_search_refuses_each_bad_setting_alone(target, beta0, factor):
+    """A non-positive target, a non-positive first β or a factor <= 1 is refused by itself
+    (one bad value among good ones), before any misfit is evaluated."""
+
+    def phi(beta):
+        raise AssertionError("misfit evaluated")
+
+    with pytest.raises(UserInputError, match="factor > 1"):
+        beta_search(phi, target, beta0, factor=factor)

@@ -132,3 +132,11 @@ def test_three_levels_pad_every_axis_to_a_multiple_of_eight(rng):
     c = w.forward(x)
     assert np.linalg.norm(c) == pytest.approx(np.linalg.norm(x), rel=1e-12)
     np.testing.assert_allclose(w.adjoint(c), x, atol=1e-12)
+
+
+def test_threshold_rule_default_is_a_thousandth_of_the_largest_coefficient():
+    """The documented default threshold, 1e-3: a coefficient at 1e-3 max|c| stays, one just
+    below it goes."""
+    config = CompressionConfig(rule="threshold")
+    c = np.array([1.0, 1e-3, 0.999e-3, -1.0001e-3, 2e-3])
+    np.testing.assert_array_equal(_keep(c, config, None, float(c @ c)), [0, 1, 3, 4])

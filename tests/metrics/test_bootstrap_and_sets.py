@@ -43,3 +43,27 @@ def test_sinkhorn_or_nan_flattens_and_warns_when_not_converged():
 
     with pytest.warns(RuntimeWarning, match="not converged in 3 iterations"):
         assert np.isnan(sinkhorn_or_nan(diverges, x, y))
+
+
+def test_bootstrap_ci_of_one_resample_is_that_resample_mean():
+    """reps = 1 is allowed (the documented bound is reps >= 1): both ends are the one mean."""
+    values = np.arange(5.0)
+    rng = np.random.default_rng(7)
+    mean = values[rng.integers(0, 5, size=(1, 5))].mean()
+    assert bootstrap_ci(values, reps=1, seed=7) == [mean, mean]
+
+
+def test_paper_sinkhorn_divergence_has_the_same_settings_as_ours():
+    """sinkhorn_divergence_paper is twice sinkhorn_divergence at the same eps, iteration cap
+    and tolerance: its defaults are ours, so the two columns of a table are comparable."""
+    import inspect
+
+    from msinv.metrics.sinkhorn import sinkhorn_divergence_paper
+
+    ours = inspect.signature(sinkhorn_divergence).parameters
+    paper = inspect.signature(sinkhorn_divergence_paper).parameters
+    assert {k: p.default for k, p in paper.items()} == {
+        k: ours[k].default for k in paper
+    }
+    x, y = np.random.default_rng(0).normal(size=(2, 6, 4))
+    assert sinkhorn_divergence_paper(x, y) == pytest.approx(2 * sinkhorn_divergence(x, y))

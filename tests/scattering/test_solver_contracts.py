@@ -123,3 +123,10 @@ def test_jvp_refuses_a_perturbation_of_the_wrong_size_or_a_complex_one(small_geo
     for wrong in (np.zeros((g.n + 1, g.n + 1)), np.zeros((g.n, g.n), complex)):
         with pytest.raises(UserInputError, match="deta has shape"):
             solver.jvp(wrong)
+
+
+@pytest.mark.parametrize("freqs", [[], np.array([])])
+def test_simulate_refuses_an_empty_frequency_list(small_geometry, bump, freqs):
+    """No frequency is an input error, not an empty (0, n_r, n_s) array of data."""
+    with pytest.raises(UserInputError, match="freqs is empty"):
+        simulate(bump(small_geometry), small_geometry, freqs)

@@ -74,7 +74,8 @@ class CompressionConfig:
     rstar : float
         Target relative error r* in (0, 1) for the first two rules.
     threshold : float
-        Relative threshold in (0, 1) for ``rule="threshold"``.
+        Relative threshold in (0, 1) for ``rule="threshold"`` (default 1e-3: coefficients
+        below a thousandth of the row's largest are dropped).
     level : int or None
         Decomposition levels (>= 1); by default the deepest level PyWavelets allows on the
         shortest axis.
