@@ -27,6 +27,7 @@ Variants (the model objective's Hessian R is assembled here; cell widths c):
 * ``curvature-gcv``: the same, β by GCV.
 * ``fine``: cells of 1.25 spacings, 1.5 cells deep.
 * ``fine-curvature-gcv``: ``fine`` with the curvature term and β by GCV.
+* ``depth-1``, ``depth-2``, ``depth-3``: the layer 1, 2 or 3 cells deep instead of 1.5.
 
 Usage (results cached per survey and variant in ``OUT/variants.json``, so a rerun resumes)::
 
@@ -60,6 +61,9 @@ VARIANTS = {
     "curvature-gcv": (1.5, 1.5, 1.0, "gcv", None),
     "fine": (1.25, 1.5, 0.0, "upre", None),
     "fine-curvature-gcv": (1.25, 1.5, 1.0, "gcv", None),
+    "depth-1": (1.5, 1.0, 0.0, "upre", None),
+    "depth-2": (1.5, 2.0, 0.0, "upre", None),
+    "depth-3": (1.5, 3.0, 0.0, "upre", None),
 }
 SURVEYS = tuple(gravity_eqs.SURVEYS)  # the two benchmark surveys, then the eight robustness ones
 
