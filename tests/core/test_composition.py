@@ -77,6 +77,11 @@ def test_data_misfit_uncertainties_are_one_number_or_one_per_datum_and_positive(
     weight) are refused in one line."""
     op, d = Diagonal(np.array([1.0, 2.0, 3.0])), np.ones(3)
     assert DataMisfit(op, d, 0.5).wd2 == 4.0
+    # no sigma: sigma = 1, the plain sum of squares (and its normal equations)
+    x = np.array([0.5, -1.0, 2.0])
+    plain = DataMisfit(op, d)
+    assert plain(x) == pytest.approx(np.sum((op.forward(x) - d) ** 2))
+    np.testing.assert_allclose(plain.normal_rhs(), op.adjoint(d))
     np.testing.assert_allclose(DataMisfit(op, d, [1.0, 2.0, 4.0]).wd2, [1.0, 0.25, 0.0625])
     with pytest.raises(ValueError, match="sigma must be a number or 3 values"):
         DataMisfit(op, d, [1.0, 2.0])

@@ -40,3 +40,19 @@ def test_the_last_step_must_be_positive(rng):
     for steps in ([1e-2, 5e-3, 0.0], [1e-2, 5e-3, 1e-3, -1e-3]):
         with pytest.raises(UserInputError, match=">= 2 decreasing positive"):
             taylor_test(_cubic, x, dx, steps=steps)
+
+
+def test_default_steps_are_a_hundredth_halved_three_times(rng):
+    """Without ``steps`` the test uses h = 1e-2 * 2**-k, k = 0..3 (documented): the points it
+    evaluates are x + h dx for exactly those h."""
+    x, dx = rng.standard_normal(5), rng.standard_normal(5)
+    seen = []
+
+    def fun(z):
+        seen.append(z.copy())
+        return _cubic(z)
+
+    res = taylor_test(fun, x, dx)
+    np.testing.assert_array_equal(res.steps, 1e-2 * 0.5 ** np.arange(4))
+    hs = sorted({round(float(np.dot(z - x, dx) / np.dot(dx, dx)), 12) for z in seen})
+    np.testing.assert_allclose(hs, [0.0, *sorted(1e-2 * 0.5 ** np.arange(4))], atol=1e-12)

@@ -97,6 +97,10 @@ def test_sampler_accepts_two_levels_and_reports_every_step():
     assert seen == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="decreasing"):
         sample(_identity, x_T, torch.tensor([1.0]), None, generator=torch.Generator())
+    # strictly: a repeated level (a zero step) or an increasing pair is refused too
+    for bad in ([1.0, 0.5, 0.5, 0.1], [1.0, 0.5, 0.6], [[1.0, 0.5]]):
+        with pytest.raises(ValueError, match="strictly decreasing"):
+            sample(_identity, x_T, torch.tensor(bad), None, generator=torch.Generator())
 
 
 def test_validated_ranges_at_their_boundaries():

@@ -53,17 +53,21 @@ def test_bootstrap_ci_of_one_resample_is_that_resample_mean():
     assert bootstrap_ci(values, reps=1, seed=7) == [mean, mean]
 
 
-def test_paper_sinkhorn_divergence_has_the_same_settings_as_ours():
+def test_paper_and_reference_sinkhorn_quantities_have_the_same_settings_as_ours():
     """sinkhorn_divergence_paper is twice sinkhorn_divergence at the same eps, iteration cap
     and tolerance: its defaults are ours, so the two columns of a table are comparable."""
     import inspect
 
-    from msinv.metrics.sinkhorn import sinkhorn_divergence_paper
+    from msinv.metrics.sinkhorn import sinkhorn_cost_reference, sinkhorn_divergence_paper
 
     ours = inspect.signature(sinkhorn_divergence).parameters
     paper = inspect.signature(sinkhorn_divergence_paper).parameters
     assert {k: p.default for k, p in paper.items()} == {
         k: ours[k].default for k in paper
     }
+    # and the reference code's "SD" stops by the same rule
+    reference = inspect.signature(sinkhorn_cost_reference).parameters
+    for k in ("max_iter", "tol"):
+        assert reference[k].default == ours[k].default
     x, y = np.random.default_rng(0).normal(size=(2, 6, 4))
     assert sinkhorn_divergence_paper(x, y) == pytest.approx(2 * sinkhorn_divergence(x, y))

@@ -180,3 +180,38 @@ def test_a_failed_write_of_an_early_batch_stops_the_batched_run(tmp_path, monkey
     with pytest.raises(OSError, match="disk full"):
         generate(tmp_path / "w.zarr", count=6, chunk=1, batch=2, **KW)  # batches of 2 chunks
     assert not open_dataset(tmp_path / "w.zarr").complete[2:].any()
+
+
+class _Bar:
+    """A stand-in for the tqdm bar: records every advance."""
+
+    def __init__(self):
+        self.steps = []
+
+    def update(self, n=1):
+        self.steps.append(int(n))
+
+
+@pytest.mark.parametrize("how", ["serial", "pool", "dask"])
+def test_the_progress_bar_advances_by_every_computed_sample(how):
+    """However the chunks are computed (in this process, a worker pool, a Dask cluster), the
+    bar advances by the number of samples computed, the count of the chunks asked for, and
+    every chunk asked for is yielded once."""
+    config = dsm.DatasetConfig("squares", 5, GEOMETRY, (2.5,), scheme=2, seed=3, chunk=2)
+    todo, bar = [0, 2], _Bar()
+    with contextlib.ExitStack() as stack:
+        scheduler = None
+        if how == "dask":
+            distributed = pytest.importorskip("distributed")
+            cluster = stack.enter_context(
+                distributed.LocalCluster(
+                    n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+                )
+            )
+            scheduler = cluster.scheduler_address
+        runs = dsm._run(
+            config, todo, workers=2 if how == "pool" else 1, scheduler=scheduler, bar=bar
+        )
+        got = sorted(k for k, _ in runs)
+    assert got == todo
+    assert sum(bar.steps) == 2 + 1  # chunk 0: samples 0-1; chunk 2: sample 4

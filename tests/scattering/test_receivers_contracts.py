@@ -127,9 +127,25 @@ def test_a_reader_refuses_receivers_off_the_grid_and_warns_in_the_pml(kind):
         UserInputError, match=r"receiver 0 at \(0\.8, 0\).*outside the computational"
     ):
         interpolation_matrix(off, kind)
+    # half a cell beyond the last node is already off the grid
+    h = 1 / 15
+    just_off = Geometry(n=16, pml_width=2, n_receivers=4, receiver_radius=0.5 + 2.5 * h)
+    with pytest.raises(UserInputError, match="outside the computational grid"):
+        interpolation_matrix(just_off, kind)
     in_pml = Geometry(n=16, pml_width=3, n_receivers=6, receiver_radius=0.55)
     with pytest.warns(UserWarning, match="receivers lie in the PML"):
         interpolation_matrix(in_pml, kind)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         interpolation_matrix(Geometry.paper(16, pml_width="published"), kind)
+
+
+def test_the_cached_representation_matrix_is_read_only():
+    """representation_matrix is cached per (geometry, omega): a caller that wrote into the
+    array it got would change every later solve's data, so the array is read-only."""
+    g = Geometry(n=16, n_receivers=5)
+    m = representation_matrix(g, 3.0)
+    assert not m.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        m[0, 0] = 0.0
+    assert representation_matrix(g, 3.0) is m
