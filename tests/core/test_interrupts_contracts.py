@@ -140,3 +140,17 @@ def test_a_deferred_interrupt_names_no_signal_until_one_arrives():
             assert (stop.requested, stop.signal_name) == (True, "SIGTERM")
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_leaving_a_worker_pool_by_an_exception_cancels_its_queued_tasks():
+    """Leaving by an exception cancels the tasks still queued (documented) before the workers
+    are killed: the tasks never handed to a worker are cancelled futures (not failed with a
+    broken pool), the few already handed over (the executor's call queue: workers + 1) fail,
+    none completes, and the block's own exception is the one that propagates."""
+    with pytest.raises(RuntimeError, match="stop"), worker_pool(1, start_method="fork") as pool:
+        futures = [pool.submit(time.sleep, 60) for _ in range(8)]
+        time.sleep(0.3)
+        raise RuntimeError("stop")
+    assert all(f.cancelled() for f in futures[4:])
+    for f in futures:
+        assert f.cancelled() or f.exception(timeout=10) is not None

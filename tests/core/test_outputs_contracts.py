@@ -77,3 +77,20 @@ def test_an_atomic_write_has_the_permissions_of_a_plain_open(tmp_path, umask):
     finally:
         os.umask(previous)
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+def test_atomic_writes_leave_no_file_descriptor_open(tmp_path):
+    """Each atomic write closes the descriptor of its temporary file: a long run that writes
+    thousands of checkpoints and chunks must not run out of descriptors."""
+
+    def open_fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    with atomic_path(tmp_path / "warm.txt") as tmp:
+        tmp.write_text("x")
+    before = open_fds()
+    for k in range(20):
+        with atomic_path(tmp_path / f"f{k}.txt") as tmp:
+            tmp.write_text(str(k))
+    assert open_fds() == before
