@@ -3,7 +3,10 @@
 import dataclasses
 
 import numpy as np
+import pytest
 import torch
+
+from msinv.core.errors import UserInputError
 
 from msinv.learned.data import Pairs
 from msinv.learned.models import build
@@ -46,3 +49,12 @@ class _Config:
     """The part of a TrainConfig that resolve() fills."""
 
     model: ModelConfig
+
+
+def test_data_with_more_receivers_than_sources_are_refused_before_a_model_is_built():
+    """The models read (n_freq, n_sc, n_sc) data: a store with n_receivers != n_sources gives
+    one line naming both counts, not a model built for one of them."""
+    g = Geometry(n=16, pml_width=4, n_sources=16, n_receivers=12)
+    pairs = Pairs(np.zeros((1, 16, 16)), np.zeros((1, 1, 12, 16), complex), np.array([1.5]), g)
+    with pytest.raises(UserInputError, match="12 receivers and 16 sources"):
+        resolve(_Config(ModelConfig("analytical-cnn")), pairs)

@@ -410,7 +410,17 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def resolve(config: TrainConfig, pairs) -> TrainConfig:
-    """Fill the model's grid, frequency and acquisition (sizes and geometry) from the data."""
+    """Fill the model's grid, frequency and acquisition (sizes and geometry) from the data.
+
+    The models take square data (as many receivers as sources, ``n_sc`` of each): other data
+    are refused here, before a model is built.
+    """
+    n_r, n_s = (int(k) for k in pairs.data.shape[-2:])
+    if n_r != n_s:
+        raise UserInputError(
+            f"the data have {n_r} receivers and {n_s} sources: the learned models take square "
+            "data (n_receivers == n_sources; the paper's acquisition)"
+        )
     model = dataclasses.replace(
         config.model,
         n=pairs.n,
