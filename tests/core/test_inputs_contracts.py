@@ -57,3 +57,20 @@ def test_a_damaged_member_and_a_missing_one_are_named_in_one_line(tmp_path, save
         with pytest.raises(FileFormatError, match="the archive has no array 'density'"):
             with npz_errors(path, "--model"):
                 z["density"]
+
+
+def test_a_check_of_the_content_inside_npz_errors_keeps_its_own_message(tmp_path):
+    """npz_errors turns numpy's errors of a damaged archive into one FileFormatError line; a
+    UserInputError raised by a check of what was read (a wrong field, other stations) is
+    already that line and passes unchanged, not relabelled "truncated or damaged"."""
+    from msinv.core.errors import UserInputError
+
+    path = tmp_path / "a.npz"
+    np.savez(path, x=np.ones(3))
+    with pytest.raises(UserInputError) as info, npz_errors(path):
+        raise UserInputError("a.npz: x must hold 4 values")
+    assert str(info.value) == "a.npz: x must hold 4 values"
+    assert type(info.value) is UserInputError
+    with pytest.raises(FileFormatError, match=r"a\.npz: truncated or damaged \.npz archive"):
+        with npz_errors(path):
+            raise ValueError("cannot reshape")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msinv.core.errors import FileFormatError
+from msinv.core.errors import FileFormatError, UserInputError
 
 __all__ = ["npz_errors", "open_npz", "read_npy", "read_npz", "require_finite"]
 
@@ -102,10 +102,13 @@ def npz_errors(
     path: str | os.PathLike, option: str | None = None, kind: str = ".npz archive"
 ) -> Iterator[None]:
     """Turn the errors of reading a damaged ``.npz`` (or ``.npy``: ``kind``) into one-line
-    :class:`FileFormatError`."""
+    :class:`FileFormatError`; a :class:`UserInputError` raised inside (a check of the content
+    read) passes unchanged: it already names the problem."""
     label = _label(Path(path), option)
     try:
         yield
+    except UserInputError:
+        raise
     except ValueError as exc:
         if "Object arrays" in str(exc):
             raise FileFormatError(
