@@ -1,6 +1,8 @@
 """The compressed sensitivity's reported numbers, recomputed here from their definitions
 (written from the survivors of the sampled mutation run, docs/testing.md)."""
 
+import re
+
 import numpy as np
 import pytest
 from discretize import TensorMesh
@@ -9,6 +11,7 @@ from msinv.core.errors import UserInputError
 from msinv.gravity.compression import (
     CompressedSensitivity,
     CompressionConfig,
+    Wavelet2D,
     _keep,
     assemble,
     wavelet_transform,
@@ -140,3 +143,71 @@ def test_threshold_rule_default_is_a_thousandth_of_the_largest_coefficient():
     config = CompressionConfig(rule="threshold")
     c = np.array([1.0, 1e-3, 0.999e-3, -1.0001e-3, 2e-3])
     np.testing.assert_array_equal(_keep(c, config, None, float(c @ c)), [0, 1, 3, 4])
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"rule": "median"}, "rule must be 'per_row', 'representative' or 'threshold'"),
+        ({"threshold": 0.0}, "threshold must be in (0, 1), got 0.0"),
+        ({"threshold": 1.0}, "threshold must be in (0, 1), got 1.0"),
+        ({"threshold": -1e-3}, "threshold must be in (0, 1)"),
+    ],
+)
+def test_config_refuses_an_unknown_rule_or_a_threshold_outside_0_1(fields, message):
+    """The three documented rules only; the threshold rule's fraction of max|c| lies in the
+    open interval (0, 1). Anything else is refused in one line naming the field."""
+    with pytest.raises(UserInputError, match=re.escape(message)):
+        CompressionConfig(**fields)
+
+
+@pytest.mark.parametrize("rule", ["per_row", "representative", "threshold"])
+def test_config_accepts_each_documented_rule_and_a_threshold_inside_0_1(rule):
+    config = CompressionConfig(rule=rule, threshold=0.999)
+    assert (config.rule, config.threshold) == (rule, 0.999)
+    assert CompressionConfig(threshold=1e-9).threshold == 1e-9
+
+
+@pytest.mark.parametrize("grid", [(4, 4, 2, 2), (8,)])
+def test_a_3d_transform_needs_three_cell_counts(grid):
+    """Wavelet3D works on (nx, ny, nz) only (wavelet_transform sends a 2-D grid to Wavelet2D):
+    a grid of any other length is refused in one line, not transformed on the wrong axes."""
+    with pytest.raises(
+        ValueError, match=re.escape(f"Wavelet3D: expected 3 cell counts, got {grid}")
+    ):
+        wavelet_transform(grid)
+    with pytest.raises(ValueError, match="Wavelet2D: expected 2 cell counts"):
+        Wavelet2D((4, 4, 2))
+
+
+def test_representative_rule_needs_one_borehole_flag_per_row(rng):
+    """GZES's borehole flags split G's rows into a surface and a borehole group: a flag array
+    of another length than G's rows is refused (not broadcast or silently truncated)."""
+    g = rng.standard_normal((5, 32))
+    config = CompressionConfig(rule="representative")
+    with pytest.raises(ValueError, match=re.escape("borehole: expected 5 flags, got (4,)")):
+        CompressedSensitivity.compress(g, (4, 4, 2), config=config, borehole=np.ones(4, bool))
+    one_per_row = CompressedSensitivity.compress(
+        g, (4, 4, 2), config=config, borehole=np.array([0, 0, 1, 1, 0], bool)
+    )
+    assert one_per_row.matrix.shape[0] == 5
+
+
+@pytest.mark.parametrize("case", ["columns", "active"])
+def test_g_must_have_one_column_per_active_cell(rng, case):
+    """G's columns are the active cells of the grid: a G with a column too many, or an active
+    mask of another size than the grid (even one with as many active cells as G has
+    columns), is refused in one line before any transform."""
+    grid = (4, 4, 2)
+    active = np.ones(32, bool)
+    active[:4] = False
+    g = rng.standard_normal((3, 28))
+    if case == "columns":
+        bad = {"g": rng.standard_normal((3, 29)), "active": active}
+        message = "G has 29 columns but the grid (4, 4, 2) has 28 active cells"
+    else:
+        bad = {"g": g, "active": np.append(active, False)}
+        message = "active has 33 flags but the grid (4, 4, 2) has 32 cells"
+    with pytest.raises(UserInputError, match=re.escape(message)):
+        CompressedSensitivity.compress(bad["g"], grid, active=bad["active"])
+    assert CompressedSensitivity.compress(g, grid, active=active).matrix.shape[0] == 3

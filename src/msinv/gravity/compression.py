@@ -407,7 +407,11 @@ class CompressedSensitivity(LinearOperator):
         transform = wavelet_transform(grid, config.wavelet, config.level)
         n_cells = transform.shape_in[0]
         active = np.ones(n_cells, bool) if active is None else np.asarray(active, dtype=bool)
-        if active.size != n_cells or g.shape[1] != active.sum():
+        if active.shape != (n_cells,):
+            raise UserInputError(
+                f"active has {active.size} flags but the grid {grid} has {n_cells} cells"
+            )
+        if g.shape[1] != active.sum():
             raise UserInputError(
                 f"G has {g.shape[1]} columns but the grid {grid} has {active.sum()} active cells"
             )
