@@ -1,6 +1,8 @@
 """Inversion internals stated by their definitions (written from the survivors of the sampled
 mutation run, docs/testing.md)."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -36,7 +38,6 @@ def test_jacobi_preconditioner_is_the_inverse_diagonal_of_the_normal_matrix(rng,
     np.testing.assert_allclose(m_inv(r), r / diag, rtol=1e-10)
 
 
-
 def test_jacobi_preconditioner_of_a_matrix_free_g_is_the_regularisation_diagonal(rng):
     """Without a dense G (a compressed or matrix-free operator) the diagonal of G^T W_d^2 G is
     unknown: M^-1 r = r / (beta diag R), nothing added for the data term."""
@@ -44,6 +45,7 @@ def test_jacobi_preconditioner_of_a_matrix_free_g_is_the_regularisation_diagonal
     r = rng.standard_normal(30)
     m_inv = _preconditioner("jacobi", reg_h, Diagonal(rng.uniform(1, 2, 30)), np.ones(30))(0.7)
     np.testing.assert_allclose(m_inv(r), r / (0.7 * reg_h.diagonal()), rtol=1e-12)
+
 
 @pytest.fixture(scope="module")
 def small():
@@ -225,6 +227,8 @@ INVERSION_ACCEPTED = [
     {"tolc": 0.999},
     {"max_cg": 1, "max_outer": 1, "max_beta": 1},
     {"n_gcv_probe": 1},
+    {"mode3": "gcv"},
+    {"mode3": "lcurve"},
 ]
 INVERSION_REFUSED = [
     {"n_lcurve": 2},
@@ -243,6 +247,8 @@ INVERSION_REFUSED = [
     {"beta_start": 0.0},
     {"beta_slope": 0.0},
     {"preconditioner": "ilu"},
+    {"mode3": "aic"},
+    {"n_gcv_probe": 0},
 ]
 
 
@@ -315,3 +321,65 @@ def test_irls_stops_at_the_first_iteration_on_the_floor(small):
     floors = {k: (1e-5 if k == "s" else 1e-7) for k in eps[-1]}
     assert eps[-1] == floors
     assert len(eps) >= 2 and eps[-2] != floors
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mode3": "LCURVE"}, "mode3 must be 'gcv' or 'lcurve', got 'LCURVE'"),
+        ({"n_gcv_probe": 0}, "n_gcv_probe must be >= 1, got 0"),
+    ],
+)
+def test_mode3_choice_and_gcv_probes_are_refused_as_user_input(fields, message):
+    """mode3 and n_gcv_probe are settings the user gives: a bad one is a UserInputError (one
+    line on the command line, no traceback) that names the field and what it must be."""
+    with pytest.raises(UserInputError, match=re.escape(message)):
+        InversionConfig(**fields)
+
+
+@pytest.mark.parametrize("short", ["data", "sigma"])
+def test_data_and_sigma_need_one_value_per_row_of_g(small, short):
+    """data and sigma each hold one value per station (row of G): one missing in either is
+    refused in one line before any solve."""
+    mesh, g, data, sigma, w = small
+    given = {"data": data, "sigma": sigma}
+    given[short] = given[short][:-1]
+    with pytest.raises(UserInputError, match="data and sigma must have 25 values"):
+        invert(GravityOperator(g), given["data"], given["sigma"], Regularisation(mesh, weights=w))
+
+
+def test_mode3_lcurve_picks_the_corner_of_the_logged_curve(small):
+    """mode 3 with mode3="lcurve" solves at n_lcurve betas and keeps the corner of the
+    L-curve: the interior point of (log phi_d, log phi_m) farthest from the chord joining the
+    two ends. The result is that beta's model and misfit; no GCV values are reported."""
+    mesh, g, data, sigma, w = small
+    config = InversionConfig(mode=3, mode3="lcurve", n_lcurve=7, lcurve_step=4.0)
+    res = invert(GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), config=config)
+    assert len(res.log) == 7 and res.gcv is None
+    pts = np.log([[e.phi_d, e.phi_m] for e in res.log])
+    chord = pts[-1] - pts[0]
+    rel = pts - pts[0]
+    dist = np.abs(rel[:, 0] * chord[1] - rel[:, 1] * chord[0])
+    corner = int(np.argmax(dist))
+    assert corner == 4 and dist[corner] > 1.02 * np.sort(dist)[-2]  # a clear corner, off-centre
+    assert res.beta == res.log[corner].beta
+    assert res.phi_d == res.log[corner].phi_d
+    assert res.phi_d == pytest.approx(float(np.sum(((g @ res.model - data) / sigma) ** 2)))
+
+
+def test_sparse_norms_with_a_fixed_beta_reweight_at_that_beta(small):
+    """mode 2 with sparse norms: no beta search; every IRLS iteration solves again at the fixed
+    beta with its new weights (one logged solve per iteration, all at that beta), and the
+    sparse model is the last of them, not the L2 one."""
+    mesh, g, data, sigma, w = small
+    beta = 1e-3
+    config = InversionConfig(mode=2, beta=beta)
+    sparse = SparseConfig(norms=(1.0, 1.0, 1.0, 1.0), max_irls=3, cooling=2.0)
+    reg = Regularisation(mesh, weights=w)
+    l2 = invert(GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), config=config)
+    res = invert(GravityOperator(g), data, sigma, reg, config=config, sparse=sparse)
+    assert [e.irls for e in res.log] == [0, 1, 2, 3]
+    assert {e.beta for e in res.log} == {beta} and res.beta == beta and res.converged
+    assert res.phi_d == res.log[-1].phi_d
+    assert res.phi_d == pytest.approx(float(np.sum(((g @ res.model - data) / sigma) ** 2)))
+    assert np.abs(res.model - l2.model).max() > 1e-3 * np.abs(l2.model).max()

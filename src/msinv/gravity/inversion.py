@@ -95,9 +95,9 @@ class InversionConfig:
 
     def __post_init__(self):
         if self.mode3 not in ("gcv", "lcurve"):
-            raise ValueError(f"mode3 must be 'gcv' or 'lcurve', got {self.mode3!r}")
+            raise UserInputError(f"mode3 must be 'gcv' or 'lcurve', got {self.mode3!r}")
         if self.n_gcv_probe < 1:
-            raise ValueError(f"n_gcv_probe must be >= 1, got {self.n_gcv_probe}")
+            raise UserInputError(f"n_gcv_probe must be >= 1, got {self.n_gcv_probe}")
         if self.preconditioner not in ("jacobi", "none"):
             raise UserInputError(
                 f"preconditioner must be 'jacobi' or 'none', got {self.preconditioner!r}"
