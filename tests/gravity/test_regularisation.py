@@ -86,3 +86,53 @@ def test_config_validation_and_length_scales():
         RegularisationConfig(0, 0, 0, 0)
     with pytest.raises(ValueError, match="SMOOTH_MOD"):
         RegularisationConfig(smooth="smooth")
+
+
+@pytest.mark.parametrize("lengths", [(0.0, 10.0, 10.0), (10.0, -5.0, 10.0), (10.0, 10.0, 0.0)])
+def test_length_scales_must_be_positive(lengths):
+    """alpha_i = alpha_s L_i^2: a length of 0 or below (no smoothing along an axis is
+    alpha_i = 0, given directly) is refused in one line naming the lengths."""
+    with pytest.raises(ValueError, match=r"length scales must be > 0 m, got \("):
+        RegularisationConfig.from_length_scales(*lengths)
+    assert RegularisationConfig.from_length_scales(1e-3, 1e-3, 1e-3).alpha_x > 0
+
+
+@pytest.mark.parametrize("bad", ["zero", "negative", "short"])
+def test_cell_weights_must_be_one_positive_value_per_cell(bad):
+    """The depth/distance weights scale every term: a zero or negative weight, or one missing,
+    is refused in one line (120 cells here)."""
+    mesh = _mesh()
+    w = np.ones(mesh.n_cells)
+    if bad == "zero":
+        w[7] = 0.0
+    elif bad == "negative":
+        w[7] = -0.5
+    else:
+        w = w[:-1]
+    with pytest.raises(ValueError, match="weights must be 120 positive values"):
+        Regularisation(mesh, weights=w)
+
+
+def test_reference_model_must_have_one_value_per_cell():
+    """The reference model (also the value of the fixed cells) has one value per cell of the
+    mesh; one of another length is refused, not broadcast."""
+    mesh = _mesh()
+    with pytest.raises(ValueError, match=r"reference model must have 120 values, got \(119,\)"):
+        Regularisation(mesh, reference=np.zeros(119))
+    with pytest.raises(ValueError, match=r"reference model must have 120 values, got \(\)"):
+        Regularisation(mesh, reference=0.1)
+
+
+def test_clear_irls_returns_to_least_squares(rng):
+    """reweight sets sparse-norm (IRLS) weights on every term; clear_irls removes them all: the
+    normal matrix and right-hand side are again those of a regularisation never re-weighted."""
+    mesh = _mesh()
+    kw = dict(weights=rng.uniform(0.5, 1.0, mesh.n_cells), reference=rng.uniform(size=mesh.n_cells))
+    fresh, reg = Regularisation(mesh, **kw), Regularisation(mesh, **kw)
+    m = rng.standard_normal(reg.n_active)
+    reg.reweight(m, {k: 1.0 for k in reg.terms_}, {k: 1e-2 for k in reg.terms_})
+    for key in reg.terms_:  # every term was re-weighted
+        assert abs(reg.terms_[key].normal_matrix() - fresh.terms_[key].normal_matrix()).max() > 0
+    reg.clear_irls()
+    assert abs(reg.normal_matrix() - fresh.normal_matrix()).max() == 0
+    np.testing.assert_array_equal(reg.rhs_vector(), fresh.rhs_vector())
