@@ -196,3 +196,22 @@ def test_beta_search_refuses_each_bad_setting_alone(target, beta0, factor):
 
     with pytest.raises(UserInputError, match="factor > 1"):
         beta_search(phi, target, beta0, factor=factor)
+
+
+@pytest.mark.parametrize("side", ["above", "below"])
+def test_a_misfit_that_does_not_grow_with_beta_gets_a_bracketing_step_towards_the_target(side):
+    """phi_d must grow with beta; where two trials on one side of the target measure a slope
+    <= 0 (noise, a non-monotone misfit) the secant has no meaning and the third trial is the
+    bracketing step of ``factor`` towards the target: down while above it, up while below it
+    (never a step away from the target)."""
+    target, factor = 10.0, 10.0
+    level = 10.0 if side == "above" else 0.5
+
+    def phi(beta):
+        return level * target * beta**-0.5  # decreasing: both first trials on one side
+
+    res = beta_search(phi, target, 1.0, factor=factor, max_iter=3)
+    betas = [b for b, _ in res.history]
+    direction = -1 if side == "above" else 1
+    assert betas[1] == pytest.approx(factor**direction, rel=1e-12)
+    assert betas[2] == pytest.approx(betas[1] * factor**direction, rel=1e-12)

@@ -232,9 +232,9 @@ def beta_search(
         elif len(history) >= 2:
             (b1, p1), (b2, p2) = history[-2], history[-1]
             measured = (np.log(p2) - np.log(p1)) / (np.log(b2) - np.log(b1))
-            step = -point[1] / measured if measured > 0 else np.inf
-            step = float(np.clip(step, -2 * np.log(factor), 2 * np.log(factor)))
-            if not np.isfinite(step) or step == 0:
+            if measured > 0:  # the secant, clamped to factor**2
+                step = float(np.clip(-point[1] / measured, -2 * np.log(factor), 2 * np.log(factor)))
+            else:  # phi_d did not grow with beta: no secant, a bracketing step towards the target
                 step = np.log(factor) * (1 if point[1] < 0 else -1)
             log_beta = point[0] + step
         elif slope is not None:
