@@ -96,3 +96,22 @@ def test_the_minimiser_is_told_to_stop_when_an_iterate_reaches_the_target_exactl
 def test_negative_tolerances_are_refused(rule):
     with pytest.raises(UserInputError, match="ftol and gtol must be >= 0"):
         Stage("a", **rule)
+
+
+def test_box_arrays_of_no_bounds_is_the_whole_real_line():
+    """A minimiser told ``bounds=None`` (an unbounded stage) reads it as lo = -inf and
+    hi = +inf for every parameter; pairs with None ends and a Bounds object read the same."""
+    from scipy.optimize import Bounds
+
+    from msinv.core.continuation import box_arrays
+
+    lo, hi = box_arrays(None, 3)
+    np.testing.assert_array_equal(lo, [-np.inf] * 3)
+    np.testing.assert_array_equal(hi, [np.inf] * 3)
+    for bounds in ([(None, None)] * 3, Bounds(-np.inf, np.inf)):
+        again = box_arrays(bounds, 3)
+        np.testing.assert_array_equal(again[0], lo)
+        np.testing.assert_array_equal(again[1], hi)
+    lo, hi = box_arrays([(0.0, None), (None, 1.0), (-1.0, 2.0)], 3)
+    np.testing.assert_array_equal(lo, [0.0, -np.inf, -1.0])
+    np.testing.assert_array_equal(hi, [np.inf, 1.0, 2.0])

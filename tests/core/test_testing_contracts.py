@@ -56,3 +56,18 @@ def test_default_steps_are_a_hundredth_halved_three_times(rng):
     np.testing.assert_array_equal(res.steps, 1e-2 * 0.5 ** np.arange(4))
     hs = sorted({round(float(np.dot(z - x, dx) / np.dot(dx, dx)), 12) for z in seen})
     np.testing.assert_allclose(hs, [0.0, *sorted(1e-2 * 0.5 ** np.arange(4))], atol=1e-12)
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_a_gradient_of_another_shape_than_x_is_refused(rng, given):
+    """The gradient (given, or returned by ``fun``) has the shape of x: a flattened or
+    truncated one is refused in one line, not broadcast into a wrong slope."""
+    x, dx = rng.uniform(1, 2, (2, 3)), rng.standard_normal((2, 3))
+    grad = 3 * x.ravel() ** 2  # the right values, the wrong shape
+
+    def fun(z):
+        return (float(np.sum(z**3)), grad) if not given else float(np.sum(z**3))
+
+    with pytest.raises(UserInputError, match=r"gradient has shape \(6,\), expected \(2, 3\)"):
+        taylor_test(fun, x, dx, grad=grad if given else None)
+    assert taylor_test(_cubic, x, dx).rates.min() > 1.8  # the same test with its own shape
