@@ -36,7 +36,6 @@ def test_jacobi_preconditioner_is_the_inverse_diagonal_of_the_normal_matrix(rng,
     np.testing.assert_allclose(m_inv(r), r / diag, rtol=1e-10)
 
 
-
 def test_jacobi_preconditioner_of_a_matrix_free_g_is_the_regularisation_diagonal(rng):
     """Without a dense G (a compressed or matrix-free operator) the diagonal of G^T W_d^2 G is
     unknown: M^-1 r = r / (beta diag R), nothing added for the data term."""
@@ -44,6 +43,7 @@ def test_jacobi_preconditioner_of_a_matrix_free_g_is_the_regularisation_diagonal
     r = rng.standard_normal(30)
     m_inv = _preconditioner("jacobi", reg_h, Diagonal(rng.uniform(1, 2, 30)), np.ones(30))(0.7)
     np.testing.assert_allclose(m_inv(r), r / (0.7 * reg_h.diagonal()), rtol=1e-12)
+
 
 @pytest.fixture(scope="module")
 def small():
