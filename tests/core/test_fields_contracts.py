@@ -42,3 +42,16 @@ def test_a_variable_length_tuple_checks_every_item():
     assert expected_type([], tuple[float, ...]) is None
     assert expected_type([1.0, "a"], tuple[float, ...]) == "a list of numbers"
     assert expected_type([True], tuple[float, ...]) == "a list of numbers"
+
+
+def test_any_classes_and_unknown_annotations():
+    """``Any`` takes everything; a class takes its instances only and is named by its name; an
+    annotation the checker does not know (``Literal``) is not refused here (documented)."""
+    import typing
+    from pathlib import Path, PurePosixPath
+
+    for value in (None, 1, "x", [1], {"a": 1}):
+        assert expected_type(value, typing.Any) is None
+    assert expected_type(Path("a"), PurePosixPath) is None
+    assert expected_type("a", Path) == "Path"
+    assert expected_type(1.5, typing.Literal["a"]) is None

@@ -133,3 +133,10 @@ def test_an_operator_is_complex_unless_it_declares_a_real_model(rng):
         dottest(op, rng)
     op.real_model = True
     dottest(op, rng)
+
+
+def test_calling_an_operator_applies_it(rng):
+    """op(x) is op.forward(x)."""
+    d = rng.standard_normal(4)
+    x = rng.standard_normal(4)
+    np.testing.assert_array_equal(Diagonal(d)(x), d * x)

@@ -102,3 +102,38 @@ def test_gradient2d_maps_an_image_to_its_two_forward_differences(rng):
     expected[0, :-1] = np.diff(x, axis=0)
     expected[1, :, :-1] = np.diff(x, axis=1)
     np.testing.assert_array_equal(op.forward(x), expected)
+
+
+def test_a_weighted_term_refuses_a_right_hand_side_of_another_shape():
+    """rhs b of ||L x - b||^2 lives in L's output space: another shape is refused in one line
+    (NumPy would broadcast a (4, 5) b against a (2, 4, 5) L x)."""
+    op = Gradient2D((4, 5))
+    WeightedTerm(op, np.ones((2, 4, 5)))
+    with pytest.raises(UserInputError, match=r"rhs has shape \(4, 5\), the operator gives"):
+        WeightedTerm(op, np.ones((4, 5)))
+
+
+def test_the_operator_of_each_kind_and_irls_weights_only_for_the_non_quadratic_ones(rng):
+    """gradient: L = D (Gradient2D); tikhonov: L = I (None); tv and lp have no single L.
+    IRLS weights exist for tv and lp only: a quadratic kind asking for them is refused."""
+    x = rng.standard_normal((4, 5))
+    op = Regulariser(kind="gradient", weight=1.0).operator((4, 5))
+    assert isinstance(op, Gradient2D) and op.shape_in == (4, 5)
+    assert Regulariser(kind="tikhonov", weight=1.0).operator((4, 5)) is None
+    for kind in ("tv", "lp"):
+        with pytest.raises(UserInputError, match="is not quadratic"):
+            Regulariser(kind=kind, weight=1.0).operator((4, 5))
+        assert Regulariser(kind=kind, weight=1.0).irls_weights(x).shape == (4, 5)
+    for kind in ("gradient", "tikhonov"):
+        with pytest.raises(UserInputError, match=f"{kind} is quadratic: it needs no IRLS"):
+            Regulariser(kind=kind, weight=1.0).irls_weights(x)
+
+
+def test_a_matrix_free_term_has_no_normal_matrix_but_applies_its_normal_operator(rng):
+    """normal_matrix() is for an L with a sparse ``matrix``; a matrix-free L (Gradient2D)
+    gives None there, and normal(x) = L^T W L x still works."""
+    term = WeightedTerm(Gradient2D((4, 5)))
+    assert term.normal_matrix() is None
+    x = rng.standard_normal((4, 5))
+    d = Gradient2D((4, 5))
+    np.testing.assert_allclose(term.normal(x), d.adjoint(d.forward(x)), rtol=1e-12)

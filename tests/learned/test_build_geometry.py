@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from msinv.core.errors import UserInputError
-
 from msinv.learned.data import Pairs
 from msinv.learned.models import build
 from msinv.learned.train import ModelConfig, build_from_config, resolve

@@ -146,3 +146,17 @@ def test_a_store_that_records_no_target_blur_has_unblurred_targets(tiny_store, t
     assert store_slice(old, 0, 2)["target_blur"] == 0.0
     ds = open_dataset(old)
     np.testing.assert_array_equal(ds.target[:2], ds.eta[:2])
+
+
+def test_normalisation_needs_as_many_images_as_data():
+    """Statistics are fitted on pairs: no pair, or images and data of different counts, are
+    refused (zip would silently drop the extra ones)."""
+    from msinv.learned.data import Normalisation
+
+    rng = np.random.default_rng(0)
+    eta = rng.standard_normal((3, 4, 4))
+    data = rng.standard_normal((3, 1, 2, 2)) + 1j * rng.standard_normal((3, 1, 2, 2))
+    Normalisation.fit(eta, data)
+    for e, d in ((eta[:2], data), (eta[:0], data[:0])):
+        with pytest.raises(ValueError, match="need as many"):
+            Normalisation.fit(e, d)

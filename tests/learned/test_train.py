@@ -143,3 +143,49 @@ def test_resume_is_exact_and_checkpoint_is_plain(tiny_store, tmp_path):
     resolved = TrainConfig.from_dict(__import__("tomllib").loads(a["config"]))
     assert resolved.model.n == 16 and resolved.model.n_freq == 2
     assert len((tmp_path / "b" / "log.jsonl").read_text().splitlines()) == 6
+
+
+def test_resume_refuses_a_changed_config_and_accepts_a_changed_run_setting(tiny_store, tmp_path):
+    """A checkpoint resumes only with the configuration that wrote it: a changed learning
+    rate, model option or seed is one ConfigError naming the key and both values; the settings
+    that may change between slices (log_every, checkpoint_every, progress, ...) do not block
+    the resume; a checkpoint written by 2 processes is not resumed by 1."""
+    from msinv.core.errors import ConfigError, FileFormatError
+
+    out = tmp_path / "run"
+    train(_config(tiny_store, out), stop_after=2)
+    ckpt_path = out / "checkpoint.pt"
+    saved = torch.load(ckpt_path, weights_only=True)
+
+    changed = _config(tiny_store, out)
+    changed = TrainConfig.from_dict({**changed.to_dict(), "optim": {"lr": 1e-3, "warmup": 0.1}})
+    with pytest.raises(
+        ConfigError, match=r"written with optim\.lr = 0\.003, the config now says 0\.001"
+    ):
+        train(changed)
+    reseeded = TrainConfig.from_dict({**_config(tiny_store, out).to_dict(), "seed": 4})
+    with pytest.raises(ConfigError, match="written with seed = 3, the config now says 4"):
+        train(reseeded)
+    torch.save({**saved, "world_size": 2}, ckpt_path)
+    with pytest.raises(UserInputError, match="written by 2 processes, resumed with 1"):
+        train(_config(tiny_store, out))
+    torch.save({**saved, "config": "not = [toml"}, ckpt_path)
+    with pytest.raises(FileFormatError, match="damaged checkpoint, its config"):
+        train(_config(tiny_store, out))
+    torch.save(saved, ckpt_path)
+    resumed = train(_config(tiny_store, out, log_every=2, checkpoint_every=50))
+    assert torch.load(resumed, weights_only=True)["step"] == 6
+
+
+def test_a_resumed_run_drops_the_log_lines_written_after_its_checkpoint(tmp_path):
+    """Log lines past the checkpoint's step (written before the run was killed) are removed;
+    lines that are not a step record (a note, a damaged line) are kept; no log, nothing to do."""
+    from msinv.learned.train import _trim_log
+
+    log = tmp_path / "log.jsonl"
+    _trim_log(log, 3)
+    assert not log.exists()
+    lines = ['{"step": 2, "loss": 1}', '{"step": 3}', "not json", '{"note": 1}', '{"step": 4}']
+    log.write_text("\n".join(lines) + "\n")
+    _trim_log(log, 3)
+    assert log.read_text().splitlines() == lines[:4]

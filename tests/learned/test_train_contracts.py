@@ -146,3 +146,37 @@ def test_an_output_that_is_a_file_is_refused_before_any_work(tmp_path):
     )
     with pytest.raises(OutputError, match=r"run\.out"):
         train(cfg)
+
+
+def test_data_slice_settings_are_checked():
+    """data.start >= 0 and data.count >= 1 (or absent: every sample); 0 and 1 are the edges."""
+    assert DataConfig(train=["a"], start=0, count=1).count == 1
+    assert DataConfig(train=["a"]).count is None
+    for bad in ({"start": -1}, {"count": 0}):
+        with pytest.raises(UserInputError, match=r"data\.start must be >= 0 and data\.count >= 1"):
+            DataConfig(train=["a"], **bad)
+
+
+def test_optimiser_rates_and_warmup_fraction_are_checked():
+    """lr > 0, lr_start and lr_end >= 0 (0 allowed), warm-up fraction in [0, 1)."""
+    OptimConfig(lr=1e-3, lr_start=0.0, lr_end=0.0, warmup=0.0)
+    for bad in ({"lr": 0.0}, {"lr_start": -1e-9}, {"lr_end": -1e-9}):
+        with pytest.raises(UserInputError, match=r"optim\.lr must be > 0"):
+            OptimConfig(**{"lr": 1e-3, **bad})
+    for warmup in (1.0, -0.1):
+        with pytest.raises(UserInputError, match=r"optim.warmup must be in \[0, 1\)"):
+            OptimConfig(lr=1e-3, warmup=warmup)
+
+
+def test_run_threads_zero_means_torch_default_and_negative_is_refused():
+    assert RunConfig(steps=1, out="o", threads=0).threads == 0
+    with pytest.raises(UserInputError, match=r"run\.threads must be >= 0, got -1"):
+        RunConfig(steps=1, out="o", threads=-1)
+
+
+def test_a_section_given_as_a_value_is_refused():
+    """`run = 3` where a [run] table is expected: one line naming the key."""
+    from msinv.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"run = 3: expected a section \[run\]"):
+        _config(run=3)

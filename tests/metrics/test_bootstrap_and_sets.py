@@ -62,12 +62,31 @@ def test_paper_and_reference_sinkhorn_quantities_have_the_same_settings_as_ours(
 
     ours = inspect.signature(sinkhorn_divergence).parameters
     paper = inspect.signature(sinkhorn_divergence_paper).parameters
-    assert {k: p.default for k, p in paper.items()} == {
-        k: ours[k].default for k in paper
-    }
+    assert {k: p.default for k, p in paper.items()} == {k: ours[k].default for k in paper}
     # and the reference code's "SD" stops by the same rule
     reference = inspect.signature(sinkhorn_cost_reference).parameters
     for k in ("max_iter", "tol"):
         assert reference[k].default == ours[k].default
     x, y = np.random.default_rng(0).normal(size=(2, 6, 4))
     assert sinkhorn_divergence_paper(x, y) == pytest.approx(2 * sinkhorn_divergence(x, y))
+
+
+def test_sample_sets_are_checked_before_any_transport():
+    """Sets are (m, ...) arrays of samples of one size: a single vector, sets of different
+    sample sizes, and (for the reference cost) sets of one repeated point are refused."""
+    from msinv.metrics.sinkhorn import sinkhorn_cost_reference
+
+    x = np.random.default_rng(0).normal(size=(4, 3, 3))
+    with pytest.raises(UserInputError, match=r"x: expected a set of samples \(m, \.\.\.\)"):
+        sinkhorn_divergence(x[0, 0], x)
+    with pytest.raises(UserInputError, match="sample sizes differ, 9 vs 4"):
+        sinkhorn_cost_reference(x, x[:, :2, :2])
+    with pytest.raises(UserInputError, match="all points coincide"):
+        sinkhorn_cost_reference(np.ones((3, 4)), np.ones((2, 4)))
+
+
+def test_rapsd_needs_images():
+    from msinv.metrics.spectral import rapsd
+
+    with pytest.raises(UserInputError, match=r"rapsd: expected images \(\.\.\., m, n\)"):
+        rapsd(np.ones(8))

@@ -76,7 +76,10 @@ def _describe(hint: Any) -> str:
 def expected_type(value: Any, hint: Any) -> str | None:
     """None if ``value`` fits the annotation ``hint``, else what was expected, in words.
 
-    Booleans are not integers or numbers here, and numbers must be finite.
+    Booleans are not integers or numbers here, and numbers must be finite. ``Any`` takes every
+    value, a class its instances (and is named by its ``__name__``); an annotation this
+    checker does not know (e.g. ``Literal``) takes every value too, so the field's own check
+    must refuse what it cannot use.
 
     Examples
     --------
