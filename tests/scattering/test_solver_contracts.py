@@ -5,6 +5,7 @@ what the solver must refuse, so that a dropped or loosened check fails here.
 """
 
 import contextlib
+import re
 
 import numpy as np
 import pytest
@@ -130,3 +131,92 @@ def test_simulate_refuses_an_empty_frequency_list(small_geometry, bump, freqs):
     """No frequency is an input error, not an empty (0, n_r, n_s) array of data."""
     with pytest.raises(UserInputError, match="freqs is empty"):
         simulate(bump(small_geometry), small_geometry, freqs)
+
+
+class _BothSides(WideScheme):
+    """A broken scheme: one eta term with a left and a right operator (P and Q), which the
+    solver's term layout does not represent."""
+
+    def eta_terms(self, geometry, omega):
+        n2 = geometry.n**2
+        p = sp.eye(geometry.n_total**2, n2, format="csr")
+        return (EtaTerm(p, sp.eye(n2, format="csr")),)
+
+
+def test_an_eta_term_with_both_a_left_and_a_right_operator_is_refused(small_geometry):
+    """An EtaTerm has ``left`` or ``right`` (or neither), not both (documented): a scheme that
+    gives both is an error said when its matrix is assembled, not one of them ignored."""
+    from msinv.scattering.helmholtz import _background
+
+    with pytest.raises(ValueError, match="an EtaTerm has a left or a right operator, not both"):
+        _background(small_geometry, 2 * np.pi * 2.0, _BothSides(4))
+
+
+@pytest.mark.parametrize("method", ["solve", "solve_adjoint"])
+def test_solve_refuses_a_right_hand_side_that_is_not_a_stack_of_images(
+    small_geometry, bump, method
+):
+    """solve and solve_adjoint take (k, n, n) right-hand sides on the contrast grid: one image
+    without its leading axis, or images of another size, is refused in one line naming the
+    argument and the expected shape."""
+    g = small_geometry
+    solver = HelmholtzSolver(g, bump(g), 2.0)
+    name = "f" if method == "solve" else "g"
+    run = getattr(solver, method)
+    assert run(np.zeros((2, g.n, g.n))).shape == (2, g.n, g.n)
+    for wrong in (np.zeros((g.n, g.n)), np.zeros((1, g.n + 1, g.n + 1))):
+        expected = f"{name} has shape {wrong.shape}: expected (k, {g.n}, {g.n})"
+        with pytest.raises(UserInputError, match=re.escape(expected)):
+            run(wrong)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True])
+def test_simulate_refuses_a_worker_count_that_is_not_a_positive_integer(small_geometry, bump, bad):
+    """workers is a count of processes >= 1; zero, a fraction, a string or a bool is refused
+    in one line before any solve (as generate refuses them)."""
+    with pytest.raises(
+        UserInputError, match=re.escape(f"workers={bad!r}: expected an integer >= 1")
+    ):
+        simulate(bump(small_geometry), small_geometry, [2.0], workers=bad)
+
+
+def test_the_torch_backend_without_msinv_accel_is_a_one_line_error(
+    small_geometry, bump, monkeypatch
+):
+    """backend="torch" runs msinv.accel (the learn extra); where it cannot be imported the
+    error names the backend and the extra to install, not an ImportError traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "msinv.accel", None)  # import msinv.accel -> ImportError
+    with pytest.raises(
+        UserInputError,
+        match=re.escape(
+            "backend='torch' needs msinv.accel and PyTorch (pip install 'msinv[learn]')"
+        ),
+    ):
+        simulate(bump(small_geometry), small_geometry, [2.0], backend="torch")
+
+
+@pytest.mark.parametrize("order", [0, 3, 10, "8"])
+def test_a_wide_scheme_of_an_order_without_a_stencil_is_refused(order):
+    """WideScheme has the centred stencils of orders 2, 4, 6 and 8 only: any other order (an
+    odd one, a string) is refused at construction, naming the orders there are."""
+    with pytest.raises(
+        UserInputError,
+        match=re.escape(f"wide scheme order {order!r}: expected one of (2, 4, 6, 8)"),
+    ):
+        WideScheme(order)
+    assert WideScheme(2).order == 2
+
+
+def test_a_scheme_object_names_and_resolves_to_itself():
+    """A Scheme given where a name is expected is taken as is: scheme_name gives its name,
+    get_scheme returns that very object (a scheme outside the registry included), and it
+    prints as its name."""
+    from msinv.scattering.schemes import SCHEMES, get_scheme, scheme_name
+
+    for name, scheme in SCHEMES.items():
+        assert scheme_name(scheme) == name == str(scheme)
+        assert get_scheme(scheme) is scheme
+    custom = _OffPattern(4)
+    assert get_scheme(custom) is custom and scheme_name(custom) == "wide4" == str(custom)

@@ -497,7 +497,7 @@ class HelmholtzSolver:
     def _rhs_array(self, f, name: str) -> np.ndarray:
         f = np.asarray(f)
         n = self.geometry.n
-        if f.ndim != 3 or f.shape[1:] != (n, n):
+        if f.shape[1:] != (n, n):  # (k, n, n); no other number of axes gives this
             raise UserInputError(f"{name} has shape {f.shape}: expected (k, {n}, {n})")
         return f
 
@@ -689,7 +689,7 @@ def simulate(
         raise UserInputError("freqs is empty: expected at least one frequency > 0")
     for f in freq_list:
         spec.scheme_at(f)
-    if not isinstance(workers, int | np.integer) or workers < 1:
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise UserInputError(f"workers={workers!r}: expected an integer >= 1")
     if spec.backend != "scipy":
         out = _backend_simulate(spec.backend)(etas, spec, freq_list)
