@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from concurrent.futures import Future
 
+import numpy as np
 import pytest
 
 from msinv.core.errors import UserInputError
@@ -215,3 +217,215 @@ def test_the_progress_bar_advances_by_every_computed_sample(how):
         got = sorted(k for k, _ in runs)
     assert got == todo
     assert sum(bar.steps) == 2 + 1  # chunk 0: samples 0-1; chunk 2: sample 4
+
+
+# -- guards of the configuration, the store's layout and its arrays -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"geometry": 16}, "geometry=16: expected a msinv Geometry"),
+        ({"target_blur": -0.5}, "target_blur=-0.5: expected a number >= 0 (pixels)"),
+        ({"target_blur": float("nan")}, "target_blur=nan: expected a number >= 0 (pixels)"),
+        ({"target_blur": float("inf")}, "target_blur=inf: expected a number >= 0 (pixels)"),
+        (
+            {"simulator": "mymodule.simulate"},
+            "simulator='mymodule.simulate': expected 'module:function'",
+        ),
+    ],
+)
+def test_configuration_refuses_a_wrong_geometry_blur_or_simulator(fields, message):
+    """Each field of a DatasetConfig is checked at construction, in one line naming it: the
+    geometry is a Geometry, the target blur a number of pixels >= 0, the simulator a
+    'module:function' reference."""
+    kw = {"family": "squares", "count": 2, "geometry": GEOMETRY, "freqs": (2.5,)} | fields
+    with pytest.raises(UserInputError, match=re.escape(message)):
+        dsm.DatasetConfig(**kw)
+    assert dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,), target_blur=0.0).target_blur == 0.0
+
+
+def _store(tmp_path, name="s.zarr", count=4, chunk=2, checksum=True, nan_chunk=None):
+    """A store of ``count`` samples written with write_chunk (random values, no solve)."""
+    rng = np.random.default_rng(7)
+    config = dsm.DatasetConfig("squares", count, GEOMETRY, (2.5,), chunk=chunk)
+    path = tmp_path / name
+    group = dsm.create_empty(path, config)
+    if not checksum:
+        del group["checksum"]  # a store written before checksums existed
+    g = GEOMETRY
+    for k in range(config.n_chunks):
+        size = len(config.chunk_range(k))
+        eta = rng.uniform(0, 0.1, (size, g.n, g.n))
+        if k == nan_chunk:
+            eta[0, 3, 3] = np.nan
+        data = rng.standard_normal((size, 1, g.n_receivers, g.n_sources)) + 0j
+        dsm.write_chunk(group, config, k, {"eta": eta, "data": data})
+    return path, config
+
+
+def test_a_store_of_another_format_version_is_refused(tmp_path):
+    """A store made by another version of the format is refused in one line naming both
+    versions, not read with this version's layout."""
+    import zarr
+
+    path, _ = _store(tmp_path)
+    group = zarr.open_group(str(path), mode="r+")
+    group.attrs["msinv_dataset"] = {"format": dsm.FORMAT, "version": dsm.FORMAT_VERSION + 1}
+    expected = (
+        f"dataset format version {dsm.FORMAT_VERSION + 1}, this msinv reads version "
+        f"{dsm.FORMAT_VERSION}"
+    )
+    with pytest.raises(dsm.DatasetError, match=re.escape(expected)):
+        open_dataset(path)
+
+
+@pytest.mark.parametrize("missing", ["eta", "data", "done"])
+def test_a_store_missing_one_of_its_arrays_is_refused_by_name(tmp_path, missing):
+    import zarr
+
+    path, _ = _store(tmp_path)
+    del zarr.open_group(str(path), mode="r+")[missing]
+    with pytest.raises(dsm.DatasetError, match=f"corrupt dataset, array '{missing}' is missing"):
+        open_dataset(path)
+
+
+@pytest.mark.parametrize("reader", ["open_dataset", "verify"])
+@pytest.mark.parametrize("damage", ["no config", "config without freqs"])
+def test_corrupt_configuration_attributes_are_one_dataset_error(tmp_path, reader, damage):
+    """open_dataset and verify read the stored configuration: a store whose ``config``
+    attribute is missing or lacks a field is one DatasetError naming the store, not a
+    KeyError traceback."""
+    import zarr
+
+    path, config = _store(tmp_path)
+    group = zarr.open_group(str(path), mode="r+")
+    if damage == "no config":
+        del group.attrs["config"]
+    else:
+        group.attrs["config"] = {k: v for k, v in config.to_attrs().items() if k != "freqs"}
+    with pytest.raises(dsm.DatasetError, match=r"s\.zarr: corrupt dataset attributes \("):
+        getattr(dsm, reader)(path)
+
+
+def test_arrays_that_do_not_match_the_stored_geometry_are_refused(tmp_path):
+    """The eta and data arrays must have the shapes the stored geometry and frequencies give:
+    a configuration attribute of another grid or frequency count is refused in one line."""
+    import zarr
+
+    path, config = _store(tmp_path)
+    group = zarr.open_group(str(path), mode="r+")
+    grid = config.to_attrs() | {"geometry": GEOMETRY.to_dict() | {"n": 20}}  # same acquisition
+    group.attrs["config"] = grid
+    with pytest.raises(dsm.DatasetError, match=r"corrupt dataset, eta \(4, 16, 16\) / data"):
+        open_dataset(path)
+    group.attrs["config"] = config.to_attrs() | {"freqs": [2.5, 5.0]}
+    with pytest.raises(dsm.DatasetError, match=r"expected \(N, 16, 16\) and \(4, 2, "):
+        open_dataset(path)
+    group.attrs["config"] = config.to_attrs()
+    assert open_dataset(path).complete.all()
+
+
+def test_a_failed_creation_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    """The store is built in a temporary folder beside the path and renamed at the end; if
+    anything fails on the way the temporary folder is removed and the error passes through:
+    the parent folder is left as it was."""
+
+    def fail(config):
+        raise OSError("disk full (planted)")
+
+    monkeypatch.setattr(dsm, "_solver_record", fail)
+    config = dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,))
+    (tmp_path / "keep").write_text("x")
+    with pytest.raises(OSError, match="disk full"):
+        dsm.create_empty(tmp_path / "s.zarr", config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+
+
+def test_generate_fills_an_existing_empty_folder(tmp_path):
+    """An empty folder at the output path is taken as a new store (like a new path); the
+    store is then at that path, complete."""
+    (tmp_path / "s.zarr").mkdir()
+    generate(tmp_path / "s.zarr", count=1, **KW)
+    assert open_dataset(tmp_path / "s.zarr", require_complete=True).complete.all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+
+
+def test_without_checksums_a_chunk_holding_nan_is_reported_damaged(tmp_path):
+    """A store written before checksums existed is checked for readability and for NaN in
+    eta (the fill value of a chunk never written): verify lists exactly the samples of the
+    chunk holding a NaN."""
+    path, _ = _store(tmp_path, count=6, chunk=2, checksum=False, nan_chunk=1)
+    assert dsm.verify(path) == [range(2, 4)]
+    clean, _ = _store(tmp_path, name="clean.zarr", count=6, chunk=2, checksum=False)
+    assert dsm.verify(clean) == []
+
+
+def test_a_worker_that_dies_is_one_dataset_error_that_says_how_to_resume(monkeypatch):
+    """A worker process killed from outside (or by the OOM killer) breaks the pool: the run
+    stops with one DatasetError saying the finished chunks are kept and the same command
+    resumes, not a BrokenProcessPool traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    class _BrokenPool:
+        def submit(self, fn, config, k):
+            future = Future()
+            future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            return future
+
+    @contextlib.contextmanager
+    def broken_pool(workers, **kwargs):
+        yield _BrokenPool()
+
+    monkeypatch.setattr(dsm, "worker_pool", broken_pool)
+    config = dsm.DatasetConfig("squares", 4, GEOMETRY, (2.5,), chunk=2)
+    with pytest.raises(
+        dsm.DatasetError, match=r"a worker process died .* run the same command again to resume"
+    ):
+        list(dsm._run_pool(config, [0, 1], 2, bar=None))
+
+
+def test_store_arrays_read_like_the_zarr_arrays_they_wrap(tmp_path):
+    """The store's arrays (GuardedArray) have the zarr array's length, convert with
+    numpy.asarray (at the dtype asked), and a wrong selection raises the caller's IndexError
+    unchanged (only damaged chunks become a DatasetError)."""
+    path, _ = _store(tmp_path, count=5, chunk=2)
+    ds = open_dataset(path)
+    assert len(ds.eta) == 5 == ds.eta.array.shape[0] and len(ds.data) == 5
+    whole = np.asarray(ds.eta)
+    assert whole.dtype == np.float32 and whole.tobytes() == ds.eta.array[...].tobytes()
+    assert np.asarray(ds.eta, dtype=np.float64).dtype == np.float64
+    with pytest.raises(IndexError):
+        ds.eta[7]
+    with pytest.raises(IndexError):
+        ds.data.get_orthogonal_selection(([9], slice(None)))
+
+
+def test_write_chunk_needs_exactly_the_arrays_of_the_configuration(tmp_path):
+    """write_chunk takes eta and data (and target when the configuration blurs a target):
+    a missing or an extra array is refused in one line, and nothing is marked done."""
+    config = dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,), chunk=2)
+    group = dsm.create_empty(tmp_path / "s.zarr", config)
+    eta = np.zeros((2, GEOMETRY.n, GEOMETRY.n))
+    with pytest.raises(
+        UserInputError, match=re.escape("chunk arrays ['eta']: expected ['data', 'eta']")
+    ):
+        dsm.write_chunk(group, config, 0, {"eta": eta})
+    with pytest.raises(UserInputError, match=re.escape("expected ['data', 'eta']")):
+        dsm.write_chunk(group, config, 0, {"eta": eta, "data": None, "target": eta})
+    assert not np.asarray(group["done"][:]).any()
+
+
+def test_summary_states_a_fixed_pml_or_the_one_chosen_per_frequency(tmp_path, small_geometry):
+    """``scatter info`` names the PML: a fixed layer's width and strength, or for a geometry
+    that chooses it per frequency the layer chosen at each frequency of the store."""
+    fixed = dsm.DatasetConfig("squares", 1, small_geometry, (2.5,))
+    dsm.create_empty(tmp_path / "fixed.zarr", fixed)
+    text = dsm.summary(tmp_path / "fixed.zarr")
+    assert f"PML 4 nodes (sigma_max {small_geometry.pml_strength:g})" in text
+    auto = dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5, 5.0))
+    dsm.create_empty(tmp_path / "auto.zarr", auto)
+    text = dsm.summary(tmp_path / "auto.zarr")
+    at = GEOMETRY.at(5.0)
+    assert "PML chosen per frequency: " in text
+    assert f"{at.pml_width} nodes (sigma_max {at.pml_strength:.3g}) at f = 5" in text

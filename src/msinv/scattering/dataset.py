@@ -918,7 +918,7 @@ class GuardedArray:
         return getattr(self.array, attr)
 
     def __len__(self) -> int:
-        return len(self.array)
+        return self.array.shape[0]  # a zarr 3 Array has no len()
 
     def _read(self, method, selection):
         try:
