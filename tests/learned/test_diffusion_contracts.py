@@ -161,3 +161,18 @@ def test_denoiser_sees_the_vp_state_divided_by_its_scale_at_every_level():
     for i, (x_in, sigma) in enumerate(seen):
         before = x_T if i == 0 else states[i - 1]
         torch.testing.assert_close(x_in, before * math.sqrt(1 + sigma**2), rtol=1e-12, atol=0)
+
+
+def test_default_schedule_and_loss_are_the_papers():
+    """sigma(t) = 100 tan(1.5 t) / tan(1.5), training noise from sigma = 1e-4 up (the paper's
+    recipe, spec learned.md), and 256 sampling levels 100 (1e-5)^(i/255)."""
+    from msinv.learned.diffusion.loss import DenoisingLoss
+
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    expected = 100 * torch.tan(1.5 * t) / math.tan(1.5)
+    torch.testing.assert_close(TangentSchedule().sigma(t), expected, rtol=1e-14, atol=0)
+    loss = DenoisingLoss()
+    assert loss.sigma_min == 1e-4 and loss.schedule == TangentSchedule()
+    levels = geometric_levels()
+    i = torch.arange(256, dtype=torch.float64)
+    torch.testing.assert_close(levels.double(), 100 * 1e-5 ** (i / 255), rtol=1e-6, atol=0)
