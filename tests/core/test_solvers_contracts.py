@@ -215,3 +215,19 @@ def test_a_misfit_that_does_not_grow_with_beta_gets_a_bracketing_step_towards_th
     direction = -1 if side == "above" else 1
     assert betas[1] == pytest.approx(factor**direction, rel=1e-12)
     assert betas[2] == pytest.approx(betas[1] * factor**direction, rel=1e-12)
+
+
+def test_irls_stops_when_the_callback_says_so():
+    """irls calls callback(k, x, change) after every solve and stops at once when it returns
+    True: the iteration count is the first k + 1 at which it did, with tol=None."""
+    from msinv.core.solvers import irls
+
+    seen = []
+
+    def callback(k, x, change):
+        seen.append(k)
+        return k == 2
+
+    res = irls(lambda x: 0.5 * x, lambda x, k: None, np.ones(3), max_iter=10, callback=callback)
+    assert seen == [0, 1, 2] and res.iterations == 3
+    np.testing.assert_allclose(res.x, 0.125 * np.ones(3))

@@ -383,3 +383,23 @@ def test_sparse_norms_with_a_fixed_beta_reweight_at_that_beta(small):
     assert res.phi_d == res.log[-1].phi_d
     assert res.phi_d == pytest.approx(float(np.sum(((g @ res.model - data) / sigma) ** 2)))
     assert np.abs(res.model - l2.model).max() > 1e-3 * np.abs(l2.model).max()
+
+
+def test_no_preconditioner_is_none_at_every_beta(small):
+    """preconditioner="none" gives the CG solves no preconditioner (None) whatever beta; the
+    inversion with it reaches the model of the Jacobi-preconditioned one (within the CG
+    tolerance), in more CG iterations (the distance weights spread the diagonal)."""
+    mesh, g, data, sigma, w = small
+    reg = Regularisation(mesh, weights=w)
+    for_beta = _preconditioner("none", reg.normal_matrix(), GravityOperator(g), 1 / sigma**2)
+    assert for_beta(1e-3) is None and for_beta(10.0) is None
+    runs = [
+        invert(
+            GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+            config=InversionConfig(mode=2, beta=1e3, preconditioner=kind, cg_tol=1e-8),
+        )
+        for kind in ("none", "jacobi")
+    ]  # fmt: skip
+    scale = np.abs(runs[1].model).max()
+    np.testing.assert_allclose(runs[0].model, runs[1].model, rtol=0, atol=1e-5 * scale)
+    assert runs[0].log[0].cg_iterations > 1.5 * runs[1].log[0].cg_iterations

@@ -429,3 +429,13 @@ def test_summary_states_a_fixed_pml_or_the_one_chosen_per_frequency(tmp_path, sm
     at = GEOMETRY.at(5.0)
     assert "PML chosen per frequency: " in text
     assert f"{at.pml_width} nodes (sigma_max {at.pml_strength:.3g}) at f = 5" in text
+
+
+def test_create_empty_stores_its_extra_attributes_beside_the_config(tmp_path):
+    """Extra attributes given to create_empty (where an import came from) are stored and read
+    back, and the configuration is stored unchanged beside them."""
+    config = dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5,))
+    dsm.create_empty(tmp_path / "s.zarr", config, source="published.h5", note={"rows": 3})
+    attrs = open_dataset(tmp_path / "s.zarr").attrs
+    assert attrs["source"] == "published.h5" and attrs["note"] == {"rows": 3}
+    assert dsm.DatasetConfig.from_attrs(attrs["config"]) == config

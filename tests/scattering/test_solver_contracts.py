@@ -220,3 +220,30 @@ def test_a_scheme_object_names_and_resolves_to_itself():
         assert get_scheme(scheme) is scheme
     custom = _OffPattern(4)
     assert get_scheme(custom) is custom and scheme_name(custom) == "wide4" == str(custom)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_another_backend_gets_the_batch_and_its_data_come_back_in_the_spec_dtype(
+    small_geometry, bump, monkeypatch, batched
+):
+    """backend="torch" hands msinv.accel.simulate the (b, n, n) batch, the spec and the
+    frequencies; its data come back in the spec's dtype (complex64 by default), without the
+    batch axis for a single image."""
+    import sys
+    import types
+
+    g = small_geometry
+    calls = []
+
+    def fake(etas, spec, freqs):
+        calls.append((etas.shape, spec.backend, list(freqs)))
+        shape = (etas.shape[0], len(freqs), g.n_receivers, g.n_sources)
+        return np.full(shape, 1 + 2j, dtype=np.complex128)
+
+    monkeypatch.setitem(sys.modules, "msinv.accel", types.SimpleNamespace(simulate=fake))
+    eta = bump(g)
+    out = simulate(np.stack([eta, eta]) if batched else eta, g, [2.0, 3.0], backend="torch")
+    b = 2 if batched else 1
+    assert calls == [((b, g.n, g.n), "torch", [2.0, 3.0])]
+    assert out.dtype == np.complex64
+    assert out.shape == ((2,) if batched else ()) + (2, g.n_receivers, g.n_sources)
