@@ -51,3 +51,30 @@ def test_memory_estimate_counts_one_node_array_per_thread():
     assert (wide.n_cells, wide.n_nodes, block.n_cells, block.n_nodes) == (24, 100, 24, 60)
     threads = numba.config.NUMBA_NUM_THREADS
     assert forward_memory(wide, 7) - forward_memory(block, 7) == 8 * threads * (100 - 60)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("reader", ["gz", "sensitivity_rows"])
+def test_stations_with_a_non_finite_coordinate_are_refused(bad, reader):
+    """A station at NaN or infinity has no data: it is refused in one line by the forward and
+    by the sensitivity rows, not turned into NaN data."""
+    from msinv.gravity import forward
+
+    mesh = TensorMesh([np.full(3, 10.0), np.full(3, 10.0), np.full(2, 10.0)], origin=[0, 0, -20])
+    st = np.array([[5.0, 5.0, 1.0], [15.0, 5.0, 1.0]])
+    st[1, 2] = bad
+    args = (mesh, st, np.zeros(mesh.n_cells)) if reader == "gz" else (mesh, st)
+    with pytest.raises(UserInputError, match="stations contain NaN or infinite coordinates"):
+        getattr(forward, reader)(*args)
+
+
+def test_example_operator_is_the_documented_survey(rng):
+    """GravityOperator.example (the registry's dot-product test input) is G of a 4x3x2 mesh
+    seen from five stations: a (5, 24) float64 matrix that passes the dot-product test."""
+    from msinv.core.operator import dottest
+    from msinv.gravity.forward import GravityOperator
+
+    op = GravityOperator.example(rng)
+    assert op.shape_out == (5,) and op.shape_in == (24,) and op.matrix.dtype == np.float64
+    assert np.all(op.matrix > 0)  # every cell lies below the stations: g_z (down) > 0
+    dottest(op, rng)
