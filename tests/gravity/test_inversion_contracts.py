@@ -383,3 +383,20 @@ def test_sparse_norms_with_a_fixed_beta_reweight_at_that_beta(small):
     assert res.phi_d == res.log[-1].phi_d
     assert res.phi_d == pytest.approx(float(np.sum(((g @ res.model - data) / sigma) ** 2)))
     assert np.abs(res.model - l2.model).max() > 1e-3 * np.abs(l2.model).max()
+
+
+def test_each_beta_solve_logs_the_seconds_it_took(small):
+    """A β solve's log entry holds its own elapsed time: >= 0, and together no more than the
+    wall time of the whole inversion."""
+    import time
+
+    mesh, g, data, sigma, w = small
+    t0 = time.perf_counter()
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=1, tolc=0.02),
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    assert len(res.log) >= 2
+    assert all(e.seconds >= 0 for e in res.log)
+    assert sum(e.seconds for e in res.log) <= wall
