@@ -403,3 +403,20 @@ def test_no_preconditioner_is_none_at_every_beta(small):
     scale = np.abs(runs[1].model).max()
     np.testing.assert_allclose(runs[0].model, runs[1].model, rtol=0, atol=1e-5 * scale)
     assert runs[0].log[0].cg_iterations > 1.5 * runs[1].log[0].cg_iterations
+
+
+def test_each_beta_solve_logs_the_seconds_it_took(small):
+    """A β solve's log entry holds its own elapsed time: >= 0, and together no more than the
+    wall time of the whole inversion."""
+    import time
+
+    mesh, g, data, sigma, w = small
+    t0 = time.perf_counter()
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=1, tolc=0.02),
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    assert len(res.log) >= 2
+    assert all(e.seconds >= 0 for e in res.log)
+    assert sum(e.seconds for e in res.log) <= wall
