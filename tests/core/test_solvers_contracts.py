@@ -231,3 +231,32 @@ def test_irls_stops_when_the_callback_says_so():
     res = irls(lambda x: 0.5 * x, lambda x, k: None, np.ones(3), max_iter=10, callback=callback)
     assert seen == [0, 1, 2] and res.iterations == 3
     np.testing.assert_allclose(res.x, 0.125 * np.ones(3))
+
+
+def test_projected_cg_stops_at_its_iteration_limits_unconverged():
+    """max_cg bounds the CG iterations of each active-set iteration and max_outer the
+    active-set iterations: on a system CG cannot solve in 3 steps, 2 outer iterations of 3
+    give exactly 6 CG iterations, converged False, and a point inside the box whose objective
+    fell."""
+    diag = np.logspace(0, 4, 40)
+    b = np.ones(40)
+
+    def objective(x):
+        return 0.5 * float(x @ (diag * x)) - float(b @ x)
+
+    x, info = projected_cg(
+        lambda v: diag * v, b, np.zeros(40), 0.0, 0.5, tol=1e-12, max_cg=3, max_outer=2
+    )
+    assert (info.outer, info.cg_iterations, info.converged) == (2, 6, False)
+    assert np.all((x >= 0.0) & (x <= 0.5)) and objective(x) < objective(np.zeros(40))
+
+
+def test_irls_that_never_settles_runs_max_iter_and_is_not_converged():
+    """Without the model change falling to tol, irls runs max_iter re-weighted solves and
+    reports converged False, returning the last solve's model."""
+    from msinv.core.solvers import irls
+
+    res = irls(lambda x: 0.5 * x, lambda x, k: None, np.ones(3), max_iter=4, tol=1e-3)
+    assert (res.iterations, res.converged) == (4, False)
+    assert res.changes == pytest.approx([1.0] * 4)
+    np.testing.assert_allclose(res.x, 0.5**4 * np.ones(3))

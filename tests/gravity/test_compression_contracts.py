@@ -241,7 +241,8 @@ def test_examples_are_the_documented_operators(rng):
 
 def test_threaded_compression_gives_the_rows_of_the_serial_one(rng):
     """compress_rows with several threads keeps the rows in order: the same kept coefficients
-    and relative errors as one thread, and the callback counts every row once, in order."""
+    and relative errors as one thread (with or without a callback), and the callback counts
+    every row once, in order, however many threads."""
     from msinv.gravity.compression import compress_rows
 
     transform = wavelet_transform((4, 4, 2), "daub2", level=1)
@@ -249,13 +250,31 @@ def test_threaded_compression_gives_the_rows_of_the_serial_one(rng):
     w = rng.uniform(0.5, 1.0, 32)
     config = CompressionConfig(rstar=0.2)
     active = np.ones(32, bool)
-    serial, r1 = compress_rows(g, transform, active, w, config, None, workers=1)
-    seen = []
+    seen_serial, seen = [], []
+    serial, r1 = compress_rows(
+        g, transform, active, w, config, None, workers=1,
+        callback=lambda d, n: seen_serial.append((d, n)),
+    )  # fmt: skip
     threaded, r2 = compress_rows(
         g, transform, active, w, config, None, workers=3, callback=lambda d, n: seen.append((d, n))
     )
+    no_callback, r3 = compress_rows(g, transform, active, w, config, None, workers=3)
+    np.testing.assert_array_equal(r1, r3)
+    assert [k[0].tolist() for k in no_callback] == [k[0].tolist() for k in serial]
     np.testing.assert_array_equal(r1, r2)
     for (i1, v1), (i2, v2) in zip(serial, threaded, strict=True):
         np.testing.assert_array_equal(i1, i2)
         np.testing.assert_array_equal(v1, v2)
-    assert seen == [(i + 1, 7) for i in range(7)]
+    assert seen == seen_serial == [(i + 1, 7) for i in range(7)]
+
+
+def test_diagnostics_without_sigma_have_no_chi2(compressed):
+    """The chi-squared of the compression error needs the data's uncertainties: without sigma
+    it is absent (not computed with some default), and every other figure is the same."""
+    g, comp, model = compressed
+    without = comp.diagnostics(g, model)
+    with_sigma = comp.diagnostics(g, model, sigma=np.full(g.shape[0], 2e-3))
+    assert "data_error_chi2_per_n" not in without
+    assert with_sigma.pop("data_error_chi2_per_n") > 0
+    assert without.pop("r_percentiles_5_50_95") == with_sigma.pop("r_percentiles_5_50_95")
+    assert without == pytest.approx(with_sigma)

@@ -439,3 +439,17 @@ def test_create_empty_stores_its_extra_attributes_beside_the_config(tmp_path):
     attrs = open_dataset(tmp_path / "s.zarr").attrs
     assert attrs["source"] == "published.h5" and attrs["note"] == {"rows": 3}
     assert dsm.DatasetConfig.from_attrs(attrs["config"]) == config
+
+
+def test_an_external_family_is_kept_as_given():
+    """family="external" (samples made elsewhere, e.g. the HDF5 import) names no generator:
+    it is not looked up among the families and its parameters are stored as given; a family
+    of msinv is normalised (its parameters completed to the generator's record)."""
+    ext = dsm.DatasetConfig(
+        dsm.EXTERNAL, 2, GEOMETRY, (2.5,), family_params={"source": "matlab"},
+        simulator="external:published-matlab",
+    )  # fmt: skip
+    assert (ext.family, ext.family_params) == ("external", {"source": "matlab"})
+    assert dsm.DatasetConfig.from_attrs(ext.to_attrs()) == ext
+    own = dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,))
+    assert own.family_params and isinstance(own.family_params, dict)

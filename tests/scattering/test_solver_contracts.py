@@ -247,3 +247,15 @@ def test_another_backend_gets_the_batch_and_its_data_come_back_in_the_spec_dtype
     assert calls == [((b, g.n, g.n), "torch", [2.0, 3.0])]
     assert out.dtype == np.complex64
     assert out.shape == ((2,) if batched else ()) + (2, g.n_receivers, g.n_sources)
+
+
+def test_adjoint_factors_are_computed_once(small_geometry, bump):
+    """lu_adjoint factors A^H on first use and keeps it: a second use is the same factor
+    object, and it solves A^H x = b."""
+    g = small_geometry
+    solver = HelmholtzSolver(g, bump(g), 2.0)
+    lu = solver.lu_adjoint
+    assert solver.lu_adjoint is lu
+    a_h = solver._permuted_matrix().conj().T
+    rhs = np.arange(a_h.shape[0], dtype=complex)
+    np.testing.assert_allclose(a_h @ lu.solve(rhs), rhs, rtol=0, atol=1e-8 * np.abs(rhs).max())
