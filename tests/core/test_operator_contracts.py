@@ -98,6 +98,15 @@ def test_single_precision_tolerance_still_catches_a_wrong_adjoint(rng):
         dottest(_Scale(d, lambda d, y: ((1 + 1.5e-4) * d * y).astype(np.float32)), rng)
 
 
+def test_double_precision_tolerance_is_1e_10(rng):
+    """float64's default tolerance 1e-10: an adjoint wrong by 1.5e-10 (relative) fails, one
+    wrong by 0.5e-10 passes."""
+    d = rng.standard_normal(64)
+    dottest(_Scale(d, lambda d, y: (1 + 0.5e-10) * d * y), rng)
+    with pytest.raises(AssertionError, match="dot-product test mismatch"):
+        dottest(_Scale(d, lambda d, y: (1 + 1.5e-10) * d * y), rng)
+
+
 @pytest.mark.parametrize("combine", [lambda a, b: a + b, lambda a, b: a - b])
 def test_sum_of_real_model_operators_has_a_real_model_space(rng, combine):
     """A + B and A - B act on real models when both do (and on complex ones otherwise)."""
@@ -106,6 +115,9 @@ def test_sum_of_real_model_operators_has_a_real_model_space(rng, combine):
     assert real.real_model and not cplx.real_model
     assert combine(real, Diagonal(rng.standard_normal(5))).real_model
     assert not combine(real, cplx).real_model
+    # and a scaled operator keeps its operand's model space
+    assert (2.0 * real).real_model and (1j * real).real_model
+    assert not (2.0 * cplx).real_model
 
 
 class _RealPartAdjoint(LinearOperator):

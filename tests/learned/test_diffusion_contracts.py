@@ -173,6 +173,8 @@ def test_default_schedule_and_loss_are_the_papers():
     torch.testing.assert_close(TangentSchedule().sigma(t), expected, rtol=1e-14, atol=0)
     loss = DenoisingLoss()
     assert loss.sigma_min == 1e-4 and loss.schedule == TangentSchedule()
+    # and the images it sees are normalised to unit standard deviation (Normalisation)
+    assert loss.sigma_data == 1.0
     levels = geometric_levels()
     i = torch.arange(256, dtype=torch.float64)
     torch.testing.assert_close(levels.double(), 100 * 1e-5 ** (i / 255), rtol=1e-6, atol=0)

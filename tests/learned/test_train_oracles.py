@@ -226,6 +226,10 @@ def test_ddp_two_processes_equal_one_process(tiny_store, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     a, b = _load(one), _load(tmp_path / "two" / "checkpoint.pt")
     assert b["world_size"] == 2 and b["step"] == 3 and len(b["rng"]["noise"]) == 2
+    # each rank's own generator state (seeded seed * 1_000_003 + rank), gathered to rank 0
+    for rank, state in enumerate(b["rng"]["noise"]):
+        expected = torch.Generator().manual_seed(two.seed * 1_000_003 + rank).get_state()
+        assert isinstance(state, torch.Tensor) and torch.equal(state, expected), rank
     init = _flat(load(one, weights="init").model.state_dict())
     assert torch.equal(
         init, _flat(load(tmp_path / "two" / "checkpoint.pt", weights="init").model.state_dict())
