@@ -154,3 +154,20 @@ def test_leaving_a_worker_pool_by_an_exception_cancels_its_queued_tasks():
     assert all(f.cancelled() for f in futures[4:])
     for f in futures:
         assert f.cancelled() or f.exception(timeout=10) is not None
+
+
+def _sigterm_handler(_):
+    return signal.getsignal(signal.SIGTERM)
+
+
+def test_pool_workers_die_on_sigterm_even_when_the_parent_catches_it():
+    """A forked worker inherits the parent's Python handlers; the parent may turn SIGTERM into
+    an interrupt (sigterm_as_interrupt), but a worker must simply end on it: its SIGTERM is
+    reset to the default action."""
+    previous = signal.signal(signal.SIGTERM, lambda *a: None)
+    try:
+        with worker_pool(1, start_method="fork") as pool:
+            handler = pool.submit(_sigterm_handler, 0).result(timeout=30)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert handler == signal.SIG_DFL
