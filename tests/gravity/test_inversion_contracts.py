@@ -420,3 +420,24 @@ def test_each_beta_solve_logs_the_seconds_it_took(small):
     assert len(res.log) >= 2
     assert all(e.seconds >= 0 for e in res.log)
     assert sum(e.seconds for e in res.log) <= wall
+
+
+def test_a_regularisation_used_by_a_sparse_inversion_starts_the_next_one_from_least_squares(
+    small,
+):
+    """IRLS leaves its weights on the Regularisation; the next invert() with it removes them
+    (the same model as with a fresh one), while finish() keeps them to solve the sparse
+    inversion's last re-weighted problem with the exact G."""
+    mesh, g, data, sigma, w = small
+    config = InversionConfig(mode=2, beta=1e-3)
+    reg = Regularisation(mesh, weights=w)
+    sparse = SparseConfig(norms=(0.0, 1.0, 1.0, 1.0), max_irls=3)
+    first = invert(GravityOperator(g), data, sigma, reg, config=config, sparse=sparse)
+    again = invert(GravityOperator(g), data, sigma, reg, config=config)
+    fresh = invert(GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), config=config)
+    np.testing.assert_allclose(again.model, fresh.model, rtol=1e-10, atol=1e-14)
+    # finish() after the sparse inversion solves the re-weighted problem, not least squares
+    first = invert(GravityOperator(g), data, sigma, reg, config=config, sparse=sparse)
+    done = finish(GravityOperator(g), first, data, sigma, reg, config=config)
+    assert np.abs(done.model - first.model).max() < 1e-3 * np.abs(first.model).max()
+    assert np.abs(done.model - fresh.model).max() > 1e-2 * np.abs(fresh.model).max()

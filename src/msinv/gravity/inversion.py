@@ -305,6 +305,7 @@ def invert(
     config: InversionConfig | None = None,
     sparse: SparseConfig | None = None,
     callback: Callable[[str, dict], None] | None = None,
+    keep_irls_weights: bool = False,
 ) -> InversionResult:
     """Recover a density model from gravity data.
 
@@ -327,12 +328,18 @@ def invert(
     callback : callable, optional
         ``callback(event, info)``: ``"cg"`` with ``{"iterations": k}`` after each CG iteration,
         ``"beta"`` with the :class:`BetaLog` fields and ``"model"`` after each β.
+    keep_irls_weights : bool
+        Keep the IRLS weights a sparse inversion left on ``reg`` and solve that last
+        re-weighted problem (what :func:`finish` does after a sparse inversion); by default
+        they are removed first, so that a ``reg`` used before starts from least squares.
 
     Returns
     -------
     InversionResult
     """
     config = config or InversionConfig()
+    if not keep_irls_weights:
+        reg.clear_irls()
     data = np.asarray(data, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if data.shape != op.shape_out or sigma.shape != op.shape_out:
@@ -520,7 +527,9 @@ def finish(
     """Finish an inversion made with an approximate G with the exact operator ``op``.
 
     The β search (mode 1) restarts at the β and model the approximate G reached, so it needs
-    one or a few solves; modes 2 and 3 solve once more at their β. The result's φ_d is then
+    one or a few solves; modes 2 and 3 solve once more at their β. After a sparse inversion
+    the last IRLS weights left on ``reg`` are kept: the exact G solves its last re-weighted
+    problem. The result's φ_d is then
     the true misfit of the model returned, and ``phi_d_approximate`` keeps what the
     approximate G claimed; the log holds both stages.
 
@@ -539,7 +548,7 @@ def finish(
     again = replace(config, beta=result.beta, mode=1 if config.mode == 1 else 2)
     out = invert(
         op, data, sigma, reg, lower=lower, upper=upper, initial=result.model, config=again,
-        callback=callback,
+        callback=callback, keep_irls_weights=True,
     )  # fmt: skip
     out.log = result.log + out.log
     out.gcv = result.gcv
