@@ -110,7 +110,10 @@ def test_ema_copies_integer_buffers():
 
 def test_sampler_reproduces_gaussian_posterior():
     """Prior eta ~ N(mu0, v0) per pixel, data y = a eta + N(0, r): the posterior is Gaussian
-    N(m, v) and the exact denoiser is D(x, sigma) = m + v / (v + sigma^2) (x - m)."""
+    N(m, v) and the exact denoiser is D(x, sigma) = m + v / (v + sigma^2) (x - m). The draws
+    follow N(m, v), and so does every intermediate state of the scaled SDE: at level sigma,
+    x = s (eta + sigma eps) with s = 1 / sqrt(1 + sigma^2) is N(s m, s^2 (v + sigma^2)) (a
+    drift wrong at large sigma is forgotten by the end, not along the way)."""
     g = torch.Generator().manual_seed(3)
     n_pix = 16
     mu0 = torch.linspace(-0.5, 0.5, n_pix, dtype=torch.float64)
@@ -125,13 +128,25 @@ def test_sampler_reproduces_gaussian_posterior():
         mm, vv = m.reshape(1, 1, 1, -1), v.reshape(1, 1, 1, -1)
         return mm + vv / (vv + s2) * (x - mm)
 
-    draws = 4000
+    draws, levels, states = 4000, geometric_levels(), {}
+
+    def keep(i, x):
+        if i in (20, 60, 100, 140):  # sigma about 39, 6.4, 1.05, 0.17 after the step
+            states[float(levels[i + 1])] = x.reshape(draws, n_pix).clone()
+
     x_T = torch.randn(draws, 1, 1, n_pix, generator=g, dtype=torch.float64)
-    out = sample(denoiser, x_T, geometric_levels(), None, generator=g).reshape(draws, n_pix)
-    mean, var = out.mean(0), out.var(0)
-    # 5 standard errors of the sample mean and sample variance (Gaussian)
-    assert bool(torch.all((mean - m).abs() < 5 * torch.sqrt(v / draws))), (mean - m) / v.sqrt()
-    assert bool(torch.all((var - v).abs() < 5 * v * math.sqrt(2 / (draws - 1)))), var / v
+    out = sample(denoiser, x_T, levels, None, generator=g, callback=keep).reshape(draws, n_pix)
+    states[0.0] = out
+    assert len(states) == 5
+    for sigma, x in states.items():
+        s2 = 1.0 / (1.0 + sigma**2)
+        mean_exact, var_exact = math.sqrt(s2) * m, s2 * (v + sigma**2)
+        mean, var = x.mean(0), x.var(0)
+        # 5 standard errors of the sample mean and sample variance (Gaussian)
+        z = (mean - mean_exact) / torch.sqrt(var_exact / draws)
+        assert bool(torch.all(z.abs() < 5)), (sigma, z)
+        ratio = var / var_exact
+        assert bool(torch.all((ratio - 1).abs() < 5 * math.sqrt(2 / (draws - 1)))), (sigma, ratio)
 
 
 def test_sampler_rejects_increasing_levels():

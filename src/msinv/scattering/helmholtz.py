@@ -687,8 +687,6 @@ def simulate(
     freq_list = [_check_freq(f) for f in np.atleast_1d(np.asarray(freqs, dtype=object))]
     if not freq_list:
         raise UserInputError("freqs is empty: expected at least one frequency > 0")
-    for f in freq_list:
-        spec.scheme_at(f)
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise UserInputError(f"workers={workers!r}: expected an integer >= 1")
     if spec.backend != "scipy":
