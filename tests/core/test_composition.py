@@ -36,6 +36,11 @@ def test_composition_matches_the_matrices(rng):
         A @ A
     with pytest.raises(ValueError, match="add"):
         A + C
+    # a sum needs both spaces equal: one shared space is not enough
+    same_in, same_out = _Dense(rng.standard_normal((3, 4))), _Dense(rng.standard_normal((5, 3)))
+    for other in (same_in, same_out):
+        with pytest.raises(ValueError, match="cannot add operators"):
+            A + other
     with pytest.raises(TypeError, match="scalar"):
         A * A
 
@@ -88,3 +93,21 @@ def test_data_misfit_uncertainties_are_one_number_or_one_per_datum_and_positive(
     for bad in (0.0, [1.0, 0.0, 1.0], [1.0, np.nan, 1.0], -1.0):
         with pytest.raises(ValueError, match="uncertainties must be > 0"):
             DataMisfit(op, d, bad)
+
+
+def test_norm_uses_thirty_power_iterations_by_default(rng):
+    """norm() costs its documented default of 30 power iterations: 30 forward and 30 adjoint
+    applications."""
+    calls = {"forward": 0, "adjoint": 0}
+
+    class Counted(_Dense):
+        def forward(self, x):
+            calls["forward"] += 1
+            return super().forward(x)
+
+        def adjoint(self, y):
+            calls["adjoint"] += 1
+            return super().adjoint(y)
+
+    Counted(rng.standard_normal((6, 4))).norm()
+    assert calls == {"forward": 30, "adjoint": 30}
