@@ -453,3 +453,31 @@ def test_an_external_family_is_kept_as_given():
     assert dsm.DatasetConfig.from_attrs(ext.to_attrs()) == ext
     own = dsm.DatasetConfig("squares", 2, GEOMETRY, (2.5,))
     assert own.family_params and isinstance(own.family_params, dict)
+
+
+def test_a_batched_simulator_reports_its_whole_batch_to_the_progress_bar(tmp_path, monkeypatch):
+    """The finite-difference solver reports each sample; another ("module:function") simulator
+    is called once per batch and reports the batch's size when it returns."""
+    (tmp_path / "batched.py").write_text(
+        "from msinv.scattering import simulate\n"
+        "def simulate_batch(eta, spec, freqs):\n"
+        "    return simulate(eta, spec, freqs)\n"
+    )
+    monkeypatch.syspath_prepend(tmp_path)
+    steps = []
+    config = dsm.DatasetConfig(
+        "squares",
+        5,
+        GEOMETRY,
+        (2.5,),
+        scheme=2,
+        seed=3,
+        chunk=2,
+        simulator="batched:simulate_batch",
+    )
+    dsm.compute_chunks(config, [0, 2], on_samples=steps.append)
+    assert steps == [3]
+    steps.clear()
+    plain = dsm.DatasetConfig("squares", 5, GEOMETRY, (2.5,), scheme=2, seed=3, chunk=2)
+    dsm.compute_chunks(plain, [0, 2], on_samples=steps.append)
+    assert steps == [1, 1, 1]
