@@ -238,3 +238,17 @@ def test_help_reads_like_a_manual():
     text = _run("generate", "--help").stdout
     for fragment in ("--family", "--count", "--workers", "--scheduler", "default: 80", "x>=1"):
         assert fragment in text
+
+
+def test_the_chunk_default_the_help_states_is_the_librarys():
+    """`generate --help` states the default chunk size; it is the one generate() uses."""
+    import re
+
+    import typer
+
+    from msinv.scattering.dataset import DEFAULT_CHUNK
+
+    generate = typer.main.get_command(app).commands["scatter"].commands["generate"]
+    (chunk,) = [p for p in generate.params if p.name == "chunk"]
+    stated = re.search(r"\(default (\d+)", chunk.help)
+    assert stated and int(stated.group(1)) == DEFAULT_CHUNK
