@@ -171,3 +171,31 @@ def test_pool_workers_die_on_sigterm_even_when_the_parent_catches_it():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert handler == signal.SIG_DFL
+
+
+def test_signal_helpers_outside_the_main_thread_leave_the_handlers_alone():
+    """Only the main thread may install signal handlers: in another thread (a GUI's, a
+    scheduler's) sigterm_as_interrupt and DeferredInterrupt run their block unchanged instead
+    of failing, and nothing is requested."""
+    import threading
+
+    from msinv.core.interrupts import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    seen, errors = [], []
+
+    def work():
+        try:
+            with sigterm_as_interrupt():
+                seen.append(signal.getsignal(signal.SIGTERM))
+            with DeferredInterrupt() as stop:
+                seen.append(stop.requested)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=30)
+    assert not errors, errors
+    assert seen == [before[0], False]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
