@@ -20,7 +20,7 @@ _NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a s
 
 
 def _fits(value: Any, hint: Any) -> bool:
-    if hint is Any or hint is typing.Any:
+    if hint is Any:
         return True
     if hint is type(None):
         return value is None
