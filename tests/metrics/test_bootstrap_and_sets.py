@@ -24,7 +24,7 @@ def test_bootstrap_ci_is_the_percentile_interval_of_resampled_means():
     assert lo99 < lo and hi < hi99
 
 
-@pytest.mark.parametrize("kw", [{"values": []}, {"reps": 0}, {"level": 1.0}])
+@pytest.mark.parametrize("kw", [{"values": []}, {"reps": 0}, {"level": 1.0}, {"level": 0.0}])
 def test_bootstrap_ci_refuses_bad_input(kw):
     args = {"values": [1.0, 2.0], **kw}
     with pytest.raises(UserInputError, match="bootstrap_ci"):
