@@ -46,6 +46,27 @@ def test_scalar_lower_and_per_cell_upper_bounds():
     np.testing.assert_allclose(res.model, [0.5, 1.0, 0.0], atol=1e-6)
 
 
+def test_per_cell_lower_and_scalar_upper_bounds():
+    """bounds = (array, scalar): the per-cell lower bound holds cell by cell, the scalar upper
+    bound in every cell (a mixed pair is not a list of scalar pairs)."""
+    lo = np.array([-0.5, 0.25, -2.0])
+    res = continuation(
+        [Stage("a", max_iter=200)], lambda s: _quadratic([-1.0, -1.0, 3.0]), np.zeros(3),
+        bounds=(lo, 1.0),
+    )  # fmt: skip
+    np.testing.assert_allclose(res.model, [-0.5, 0.25, 1.0], atol=1e-6)
+
+
+def test_a_missing_lower_bound_beside_a_per_cell_upper_bound_is_unbounded_below():
+    """bounds = (None, array): no lower bound at all (minus infinity), the upper one per cell."""
+    hi = np.array([0.5, -1.0, 4.0])
+    res = continuation(
+        [Stage("a", max_iter=200)], lambda s: _quadratic([-3.0, 2.0, 1.0]), np.zeros(3),
+        bounds=(None, hi),
+    )  # fmt: skip
+    np.testing.assert_allclose(res.model, [-3.0, -1.0, 1.0], atol=1e-6)
+
+
 def test_stages_from_groups_leaves_unset_rules_at_the_stage_defaults():
     """A schedule built from groups without rules is the schedule of plain Stages: every field
     not given (max_iter, ftol, gtol, target) takes Stage's own default."""

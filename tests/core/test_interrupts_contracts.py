@@ -199,3 +199,21 @@ def test_signal_helpers_outside_the_main_thread_leave_the_handlers_alone():
     assert not errors, errors
     assert seen == [before[0], False]
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_the_watchdog_sleeps_between_its_checks():
+    """The watchdog thread every pool worker carries polls its parent once a period and sleeps
+    in between: over a second it costs its process almost no CPU (a loop that polls without
+    sleeping would hold a core for the worker's whole life)."""
+    import subprocess
+    import sys
+
+    child = (
+        "import os, threading, time\n"
+        "from msinv.core.interrupts import _watchdog\n"
+        "threading.Thread(target=_watchdog, args=(os.getppid(),), daemon=True).start()\n"
+        "t0 = time.process_time(); time.sleep(1.0); print(time.process_time() - t0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) < 0.1, f"the watchdog used {out.stdout.strip()} s of CPU in 1 s"

@@ -31,6 +31,16 @@ def test_default_tolerance_is_tight_in_double_precision(rng):
         dottest(_Scale(d, lambda d, y: (1 + 1e-6) * d * y), rng)
 
 
+def test_a_zero_forward_with_a_non_zero_adjoint_fails(rng):
+    """<Ax, y> = 0 exactly (a forward that returns zeros) against <x, A^H y> != 0 is a wrong
+    adjoint: the mismatch is divided by |<Ax, y>| plus a tiny positive guard, never by a
+    negative number that would turn it into a pass; the right zero adjoint passes."""
+    d = np.zeros(8)
+    dottest(_Scale(d, lambda d, y: d * y), rng)
+    with pytest.raises(AssertionError, match="dot-product test"):
+        dottest(_Scale(d, lambda d, y: y), rng)
+
+
 def test_single_precision_gets_a_single_precision_tolerance(rng):
     """A right float32 adjoint passes (rounding ~1e-7 is not a wrong adjoint)."""
     d = rng.standard_normal(64).astype(np.float32)

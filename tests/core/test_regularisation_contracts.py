@@ -137,3 +137,19 @@ def test_a_matrix_free_term_has_no_normal_matrix_but_applies_its_normal_operator
     x = rng.standard_normal((4, 5))
     d = Gradient2D((4, 5))
     np.testing.assert_allclose(term.normal(x), d.adjoint(d.forward(x)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["tv", "lp"])
+def test_the_irls_surrogate_touches_the_regulariser_with_the_same_gradient(rng, kind):
+    """The IRLS surrogate ``weight/2 sum w |L x|^2`` with w frozen at x has, at x, the gradient
+    of the regulariser itself (lagged diffusivity for TV, Lawson for lp): weight L^T (w L x) =
+    grad R(x). Checked with gradients of the order of eps, where the eps term matters."""
+    reg = Regulariser(kind=kind, weight=2.5, p=1.0, eps=0.05)
+    x = 0.05 * rng.standard_normal((6, 7))
+    w = reg.irls_weights(x)
+    if kind == "tv":
+        d = Gradient2D(x.shape)
+        surrogate = reg.weight * d.adjoint(w * d.forward(x))
+    else:
+        surrogate = reg.weight * w * x
+    np.testing.assert_allclose(surrogate, reg(x)[1], rtol=1e-12, atol=1e-14)

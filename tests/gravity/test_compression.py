@@ -89,3 +89,13 @@ def test_config_is_validated():
         CompressionConfig(wavelet="haar")
     with pytest.raises(ValueError, match="rstar"):
         CompressionConfig(rstar=1.5)
+
+
+@pytest.mark.parametrize("field", ["rstar", "threshold"])
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_the_open_interval_ends_are_refused(field, value):
+    """r* and the threshold lie strictly inside (0, 1): r* = 1 would accept a row compressed to
+    nothing (relative error 1), r* = 0 or threshold 0 no compression, threshold 1 only the
+    largest coefficient."""
+    with pytest.raises(ValueError, match=f"{field} must be in \\(0, 1\\)"):
+        CompressionConfig(**{field: value})

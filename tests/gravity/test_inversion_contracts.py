@@ -72,7 +72,10 @@ def test_finish_with_the_exact_g(small, mode):
     reg = Regularisation(mesh, weights=w)
     config = InversionConfig(mode=mode, tolc=0.02, beta=None if mode == 1 else 1e-3)
     approx = invert(GravityOperator(1.15 * g), data, sigma, reg, config=config)
+    approx.levels = [{"level": 1, "cells": 18}, {"level": 0, "cells": 144}]  # as multilevel
     out = finish(GravityOperator(g), approx, data, sigma, reg, config=config)
+    assert out.levels == approx.levels  # the coarse-to-fine summary survives the finish
+    assert out.log[: len(approx.log)] == approx.log and len(out.log) > len(approx.log)
 
     def phi_d(m):
         return float(np.sum(((g @ m - data) / sigma) ** 2))
