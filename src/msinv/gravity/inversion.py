@@ -112,7 +112,7 @@ class InversionConfig:
             raise UserInputError(f"chifact must be > 0, got {self.chifact}")
         if not 0 < self.tolc < 1:
             raise UserInputError(f"tolc must be in (0, 1), got {self.tolc}")
-        if self.mode == 2 and (self.beta is None or not self.beta > 0):
+        if self.mode == 2 and self.beta is None:
             raise UserInputError("mode 2 needs a fixed beta > 0")
         if self.beta is not None and not self.beta > 0:
             raise UserInputError(f"beta must be > 0, got {self.beta}")
