@@ -90,6 +90,22 @@ def test_finish_with_the_exact_g(small, mode):
         assert out.beta == approx.beta
 
 
+def test_finish_after_a_sweep_solves_once_at_the_chosen_beta_and_keeps_the_gcv_curve(small):
+    """Mode 3: the sweep is not run again with the exact G, one solve at the β it chose is
+    (every new log line has that β), and the result keeps the approximate run's GCV values
+    (the exact G computed none), its levels and, in phi_d_approximate, its claimed misfit."""
+    mesh, g, data, sigma, w = small
+    reg = Regularisation(mesh, weights=w)
+    config = InversionConfig(mode=3, n_lcurve=3, beta=1e-2, cg_tol=1e-6)
+    approx = invert(GravityOperator(1.15 * g), data, sigma, reg, config=config)
+    assert approx.gcv is not None and len(approx.gcv) == 3  # the test's premise
+    out = finish(GravityOperator(g), approx, data, sigma, reg, config=config)
+    new = out.log[len(approx.log) :]
+    assert new and {e.beta for e in new} == {approx.beta}
+    assert out.beta == approx.beta and out.gcv == approx.gcv
+    assert out.phi_d_approximate == approx.phi_d and out.levels == approx.levels is None
+
+
 ACCEPTED = [
     {"scale": 0.0},
     {"scale": 0.5},

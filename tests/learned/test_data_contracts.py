@@ -160,3 +160,33 @@ def test_normalisation_needs_as_many_images_as_data():
     for e, d in ((eta[:2], data), (eta[:0], data[:0])):
         with pytest.raises(ValueError, match="need as many"):
             Normalisation.fit(e, d)
+
+
+def test_a_sample_range_must_lie_in_the_store_and_hold_at_least_one_sample(tiny_store):
+    """load_pairs reads samples start .. start + count - 1 of the 8 in the store: the range
+    may end at the store's last sample (start 7, count 1; count None from start 5 reads 3)
+    but not one past it, and it must start at >= 0 and hold >= 1 sample; a refused range is
+    one line naming the store and the range asked for."""
+    assert load_pairs(tiny_store, 7, 1).eta.shape[0] == 1
+    assert load_pairs(tiny_store, 5).eta.shape[0] == 3
+    assert load_pairs(tiny_store, 0, 8).eta.shape[0] == 8
+    for start, count, asked in [(7, 2, "7..8"), (0, 9, "0..8"), (-1, 2, "-1..0"), (3, 0, "3..2")]:
+        with pytest.raises(
+            UserInputError, match=rf"asked for samples {asked} but the store holds 8"
+        ):
+            load_pairs(tiny_store, start, count)
+
+
+def test_a_slice_record_is_the_resolved_path_and_the_half_open_range(tiny_store):
+    """store_slice's record, as checkpoints keep it: the resolved path, start, the exclusive
+    stop (start + count, or the store's end when count is None), the image stream and the
+    targets' blur (0 for this store); every key, not only the ones a check reads."""
+    from pathlib import Path
+
+    record = store_slice(tiny_store, 2, 3)
+    stream = store_slice(tiny_store)["stream"]
+    assert record == {
+        "path": str(Path(tiny_store).resolve()), "start": 2, "stop": 5, "stream": stream,
+        "target_blur": 0.0,
+    }  # fmt: skip
+    assert (store_slice(tiny_store, 3)["start"], store_slice(tiny_store, 3)["stop"]) == (3, 8)

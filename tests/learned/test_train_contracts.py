@@ -180,3 +180,100 @@ def test_a_section_given_as_a_value_is_refused():
 
     with pytest.raises(ConfigError, match=r"run = 3: expected a section \[run\]"):
         _config(run=3)
+
+
+def test_ema_decay_is_in_the_half_open_unit_interval():
+    """run.ema in [0, 1): 0 (the EMA is the raw weights) is accepted, 1 (the EMA never moves
+    from the initial weights) and anything below 0 are refused in one line."""
+    assert RunConfig(steps=1, out="o", ema=0.0).ema == 0.0
+    assert RunConfig(steps=1, out="o", ema=0.999999).ema == 0.999999
+    for bad in (1.0, -1e-9):
+        with pytest.raises(UserInputError, match=rf"run\.ema must be in \[0, 1\), got {bad}"):
+            RunConfig(steps=1, out="o", ema=bad)
+
+
+def test_precision_and_noise_names_are_checked():
+    """run.precision is one of fp32, tf32, bf16 and run.noise one of cpu, device; anything
+    else is one line naming the field and the choices."""
+    for precision in ("fp32", "tf32", "bf16"):
+        assert RunConfig(steps=1, out="o", precision=precision).precision == precision
+    with pytest.raises(UserInputError, match=r"run\.precision must be one of fp32, tf32, bf16"):
+        RunConfig(steps=1, out="o", precision="fp16")
+    with pytest.raises(UserInputError, match=r"run\.noise must be cpu or device, got 'gpu'"):
+        RunConfig(steps=1, out="o", noise="gpu")
+
+
+def test_one_training_store_may_be_given_as_a_string():
+    """data.train = "a.zarr" (one store) is the list of that one store, not of its letters;
+    a list is kept in its order."""
+    assert DataConfig(train="a.zarr").stores == ["a.zarr"]
+    assert DataConfig(train=["b.zarr", "a.zarr"]).stores == ["b.zarr", "a.zarr"]
+
+
+def test_one_step_per_decay_is_the_shortest_staircase():
+    """decay_steps >= 1: with 1 the rate decays at every step after the warm-up,
+    lr * rate ** step; 0 is refused (test_exponential_decay_rate_is_in_the_half_open_...)."""
+    optim = OptimConfig(schedule="exponential", decay_rate=0.5, decay_steps=1, warmup_steps=0)
+    assert [optim.factor(s, 10) for s in range(4)] == [1.0, 0.5, 0.25, 0.125]
+
+
+def test_every_setting_survives_the_config_written_into_a_checkpoint():
+    """TrainConfig.to_toml (what a checkpoint stores and a resume compares) read back by
+    from_dict is the same configuration, for one whose every field differs from its default:
+    a field dropped or renamed on either side would come back as the default and go unseen
+    with a default configuration."""
+    import dataclasses
+    import tomllib
+
+    doc = {
+        "seed": 5,
+        "data": {"train": ["a.zarr", "b.zarr"], "start": 3, "count": 7, "freqs": [2.5]},
+        "model": {
+            "name": "equinet",
+            "score": {"width": 8},
+            "head": {"rounds": 2},
+            "n": 16,
+            "n_freq": 1,
+            "n_sc": 20,
+            "freqs": [2.5],
+            "geometry": {"n": 16},
+        },
+        "run": {
+            "steps": 9,
+            "out": "o",
+            "batch": 3,
+            "ema": 0.5,
+            "ema_warmup": False,
+            "checkpoint_every": 4,
+            "log_every": 2,
+            "device": "cpu",
+            "progress": False,
+            "threads": 2,
+            "precision": "bf16",
+            "compile": True,
+            "channels_last": True,
+            "noise": "device",
+        },
+        "optim": {
+            "lr": 2e-3,
+            "lr_start": 1e-6,
+            "lr_end": 1e-9,
+            "warmup": 0.1,
+            "betas": [0.8, 0.99],
+            "schedule": "exponential",
+            "warmup_steps": 5,
+            "decay_rate": 0.9,
+            "decay_steps": 7,
+        },
+    }
+    config = TrainConfig.from_dict(doc)
+    for part in ("data", "model", "run", "optim"):  # the premise: nothing left at its default
+        value, kind = getattr(config, part), type(getattr(config, part))
+        for f in dataclasses.fields(kind):
+            if f.default is not dataclasses.MISSING:
+                assert getattr(value, f.name) != f.default, (part, f.name)
+            elif f.default_factory is not dataclasses.MISSING:
+                assert getattr(value, f.name) != f.default_factory(), (part, f.name)
+    again = TrainConfig.from_dict(tomllib.loads(config.to_toml()))
+    assert dataclasses.asdict(again) == dataclasses.asdict(config)
+    assert again == config

@@ -5,6 +5,7 @@ mutation run, docs/testing.md): one configuration whatever the spelling of the s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from concurrent.futures import Future
@@ -481,3 +482,26 @@ def test_a_batched_simulator_reports_its_whole_batch_to_the_progress_bar(tmp_pat
     plain = dsm.DatasetConfig("squares", 5, GEOMETRY, (2.5,), scheme=2, seed=3, chunk=2)
     dsm.compute_chunks(plain, [0, 2], on_samples=steps.append)
     assert steps == [1, 1, 1]
+
+
+def test_every_field_of_a_configuration_survives_its_stored_record():
+    """from_attrs(to_attrs(c)) == c for a configuration whose every field differs from its
+    default (a field dropped or mistyped by either side would otherwise come back as the
+    default and compare equal), also through JSON, the way zarr stores the attribute."""
+    geometry = Geometry.paper(20)
+    config = dsm.DatasetConfig(
+        "triangles", 5, geometry, (2.5, 7.5), scheme="wide4", seed=11, chunk=2, target_blur=1.5,
+        receiver_interpolation="bilinear", simulator="my_sims:simulate",
+        family_params={"max_count": 3, "legs": (3, 4)}, dtype="complex128", backend="torch",
+        simulator_options={"tol": 1e-9},
+    )  # fmt: skip
+    defaults = dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5,))
+    differ = {
+        f.name
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(defaults, f.name)
+    }
+    assert differ == {f.name for f in dataclasses.fields(config)}  # the test's premise
+    back = dsm.DatasetConfig.from_attrs(json.loads(json.dumps(config.to_attrs())))
+    assert dataclasses.asdict(back) == dataclasses.asdict(config)
+    assert back == config
