@@ -357,7 +357,8 @@ def invert(
     hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
     if initial is None:
         initial = reg.reference[reg.active]
-    state = {"m": np.clip(np.broadcast_to(np.asarray(initial, float), (n,)).copy(), lo, hi)}
+    # the first solve's projected_cg projects its start onto [lo, hi]
+    state = {"m": np.broadcast_to(np.asarray(initial, float), (n,)).copy()}
     state["irls"], state["eps"] = 0, None
     log: list[BetaLog] = []
     models: dict[float, np.ndarray] = {}

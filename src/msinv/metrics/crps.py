@@ -27,6 +27,11 @@ def crps(draws, target, fair: bool = False) -> np.ndarray:
     -------
     (b,) numpy.ndarray
 
+    Raises
+    ------
+    UserInputError
+        On shapes other than these, non-numeric arrays, or ``fair`` with a single draw.
+
     Notes
     -----
     For every pixel, with draws :math:`X_1..X_k` and truth :math:`y`,
@@ -53,7 +58,7 @@ def crps(draws, target, fair: bool = False) -> np.ndarray:
         )
     k = x.shape[1]
     if fair and k < 2:
-        raise ValueError(f"crps: the fair estimator needs >= 2 draws, got {k}")
+        raise UserInputError(f"crps: the fair estimator needs >= 2 draws, got {k}")
     skill = np.mean(np.abs(x - y[:, None]), axis=1)
     ranks = (2 * np.arange(1, k + 1) - k - 1).reshape((1, k) + (1,) * (x.ndim - 2))
     spread = 2 * np.sum(ranks * np.sort(x, axis=1), axis=1) / (k * (k - 1) if fair else k**2)
