@@ -260,3 +260,33 @@ def test_irls_that_never_settles_runs_max_iter_and_is_not_converged():
     assert (res.iterations, res.converged) == (4, False)
     assert res.changes == pytest.approx([1.0] * 4)
     np.testing.assert_allclose(res.x, 0.5**4 * np.ones(3))
+
+
+def test_projected_cg_starts_from_its_start_projected_onto_the_box():
+    """x0 outside [lower, upper] is projected first: one truncated iteration (1 CG step)
+    from x0 gives what it gives from clip(x0), a point inside the box."""
+    rng = np.random.default_rng(11)
+    m = rng.standard_normal((8, 8))
+    a, b = m @ m.T + 8 * np.eye(8), rng.standard_normal(8)
+    lo, hi = -0.2 * np.ones(8), 0.3 * np.ones(8)
+    x0 = np.array([2.0, -3.0, 0.1, 0.5, -0.5, 0.0, 0.25, -0.1])
+    runs = [
+        projected_cg(lambda v: a @ v, b, start, lo, hi, max_cg=1, max_outer=1)[0]
+        for start in (x0, np.clip(x0, lo, hi))
+    ]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert np.all((runs[0] >= lo) & (runs[0] <= hi))
+
+
+def test_equal_bounds_fix_a_cell_and_crossed_bounds_are_refused():
+    """lower <= upper per cell (documented): a cell whose bounds are equal is fixed at that
+    value and counted at both bounds; a lower bound above its upper bound, by any amount, is
+    refused in one line."""
+    a = np.diag([1.0, 2.0, 3.0])
+    b = np.array([1.0, 1.0, 1.0])
+    lo, hi = np.array([-1.0, 0.7, -1.0]), np.array([1.0, 0.7, 1.0])
+    x, info = projected_cg(lambda v: a @ v, b, np.zeros(3), lo, hi, tol=1e-12)
+    np.testing.assert_allclose(x, [1.0, 0.7, 1 / 3], rtol=1e-10)
+    assert (info.n_lower, info.n_upper) == (1, 2)  # cell 1 at both bounds, cell 0 at 1.0
+    with pytest.raises(UserInputError, match="lower bound above upper bound"):
+        projected_cg(lambda v: a @ v, b, np.zeros(3), lo, hi - np.array([0, 1e-12, 0]))

@@ -90,6 +90,29 @@ def test_finish_with_the_exact_g(small, mode):
         assert out.beta == approx.beta
 
 
+def test_the_starting_model_is_the_reference_by_default_and_projected_onto_the_bounds(small):
+    """invert's ``initial``: None starts from the reference model of the active cells, a
+    number is that value in every cell, an array is taken cell by cell, and whatever is given
+    is clipped to [lower, upper] first. With one CG iteration per solve the result depends on
+    the start, so equal results mean equal starts."""
+    mesh, g, data, sigma, w = small
+    ref = np.linspace(0.0, 0.2, mesh.n_cells)
+    reg = Regularisation(mesh, weights=w, reference=ref)
+    config = InversionConfig(mode=2, beta=1e-3, max_cg=1, max_outer=1)
+
+    def run(initial, upper=np.inf):
+        return invert(GravityOperator(g), data, sigma, reg, initial=initial, upper=upper,
+                      config=config).model  # fmt: skip
+
+    zero = run(0.0)
+    assert np.isfinite(zero).all() and not np.allclose(zero, run(0.1))  # the start shows
+    np.testing.assert_array_equal(run(None), run(ref[reg.active]))
+    np.testing.assert_array_equal(run(0.1), run(np.full(reg.n_active, 0.1)))
+    high = np.full(reg.n_active, 0.5)
+    high[::2] = 0.02
+    np.testing.assert_array_equal(run(high, upper=0.3), run(np.minimum(high, 0.3), upper=0.3))
+
+
 def test_finish_after_a_sweep_solves_once_at_the_chosen_beta_and_keeps_the_gcv_curve(small):
     """Mode 3: the sweep is not run again with the exact G, one solve at the β it chose is
     (every new log line has that β), and the result keeps the approximate run's GCV values

@@ -93,3 +93,15 @@ def test_sinkhorn_with_zero_eps_is_refused(rng):
     for eps in (0.0, -1.0):
         with pytest.raises(UserInputError, match=r"eps=.*expected > 0"):
             sinkhorn_divergence(x, y, eps=eps)
+
+
+def test_one_draw_is_enough_for_the_papers_crps_and_two_for_the_fair_one():
+    """k >= 1 for the paper's estimator: one draw has no spread term and its CRPS is the mean
+    absolute error; the fair estimator divides by k(k - 1), so k = 1 is refused in one line
+    (a UserInputError, as every other bad input of the metrics) and k = 2 is accepted."""
+    draws, target = np.array([[[1.0, -2.0]], [[0.5, 0.5]]]), np.array([[0.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(crps(draws, target), [1.5, 0.5], rtol=1e-15)
+    with pytest.raises(UserInputError, match="the fair estimator needs >= 2 draws, got 1"):
+        crps(draws, target, fair=True)
+    two = np.concatenate([draws, draws], axis=1)  # two equal draws: no spread either way
+    np.testing.assert_allclose(crps(two, target, fair=True), [1.5, 0.5], rtol=1e-15)
