@@ -278,3 +278,38 @@ def test_diagnostics_without_sigma_have_no_chi2(compressed):
     assert with_sigma.pop("data_error_chi2_per_n") > 0
     assert without.pop("r_percentiles_5_50_95") == with_sigma.pop("r_percentiles_5_50_95")
     assert without == pytest.approx(with_sigma)
+
+
+@pytest.mark.parametrize("grid", [(5, 6, 3), (6, 5)])
+def test_a_saved_compressed_sensitivity_loads_back_whole(tmp_path, grid):
+    """save/load keep every part of the operator, not only what one product reads: the
+    sparse matrix (values rounded to float32 as documented), the transform's grid, wavelet
+    and level (a non-default wavelet and level here), the active cells (some inactive), the
+    weights and the achieved r; the extra arrays and the configuration's provenance are
+    stored beside them. A 3-D grid and a 2-D layer."""
+    import json
+
+    from msinv.core.provenance import provenance
+
+    rng = np.random.default_rng(8)
+    n_cells = int(np.prod(grid))
+    active = np.ones(n_cells, bool)
+    active[[1, 7]] = False
+    g = rng.standard_normal((5, int(active.sum())))
+    w = rng.uniform(0.5, 2.0, int(active.sum()))
+    config = CompressionConfig("symm4", rstar=0.3, level=1)
+    comp = CompressedSensitivity.compress(g, grid, active, w, config)
+    path = comp.save(tmp_path / "gzinv3d.mtx", config={"rstar": 0.3}, extra={"mesh": np.ones(4)})
+    back = CompressedSensitivity.load(path)
+    assert type(back.transform) is type(comp.transform)
+    t, u = back.transform, comp.transform
+    assert (t.grid, t.wavelet, t.level) == (u.grid, u.wavelet, u.level) == (grid, "sym4", 1)
+    for name in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(back.matrix, name), getattr(comp.matrix, name))
+    assert back.matrix.shape == comp.matrix.shape
+    np.testing.assert_array_equal(back.active, active)
+    np.testing.assert_array_equal(back.weights, w)
+    np.testing.assert_array_equal(back.r, comp.r)
+    with np.load(path) as f:
+        np.testing.assert_array_equal(f["mesh"], np.ones(4))
+        assert json.loads(str(f["provenance"]))["config"] == provenance({"rstar": 0.3})["config"]

@@ -78,3 +78,23 @@ def test_example_operator_is_the_documented_survey(rng):
     assert op.shape_out == (5,) and op.shape_in == (24,) and op.matrix.dtype == np.float64
     assert np.all(op.matrix > 0)  # every cell lies below the stations: g_z (down) > 0
     dottest(op, rng)
+
+
+def test_a_station_vector_an_output_buffer_and_the_matrix_free_forward_agree():
+    """The forms of the forward's arguments give the same numbers: one station given as an
+    (E, N, elevation) vector is the one-row (1, 3) array; ``out=`` receives exactly the rows
+    a fresh call returns (and is what is returned); ``gz`` of a model is G @ model."""
+    from msinv.gravity.forward import sensitivity_rows
+
+    rng = np.random.default_rng(4)
+    mesh = TensorMesh([rng.uniform(5, 10, 4), rng.uniform(5, 10, 3), rng.uniform(5, 10, 2)])
+    st = np.column_stack([rng.uniform(0, 30, 4), rng.uniform(0, 20, 4), np.full(4, 25.0)])
+    active = np.arange(mesh.n_cells) % 3 != 0
+    rows = sensitivity_rows(mesh, st, active)
+    np.testing.assert_array_equal(sensitivity_rows(mesh, st[2], active), rows[2:3])
+    buffer = np.full((4, int(active.sum())), np.nan)
+    assert sensitivity_rows(mesh, st, active, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, rows)
+    model = np.where(active, rng.uniform(-0.5, 0.5, mesh.n_cells), 0.0)
+    np.testing.assert_allclose(gz(mesh, st, model), rows @ model[active], rtol=1e-12)
+    np.testing.assert_allclose(gz(mesh, st[0], model), rows[:1] @ model[active], rtol=1e-12)

@@ -505,3 +505,45 @@ def test_every_field_of_a_configuration_survives_its_stored_record():
     back = dsm.DatasetConfig.from_attrs(json.loads(json.dumps(config.to_attrs())))
     assert dataclasses.asdict(back) == dataclasses.asdict(config)
     assert back == config
+
+
+@pytest.mark.parametrize("form", ["spec", "arguments"])
+def test_generate_stores_and_computes_with_every_setting_it_is_given(tmp_path, form):
+    """generate's arguments reach the store and the numbers in it: the recorded configuration
+    is the one given (the forward model from a ForwardSpec, or from a geometry and the scheme
+    and receiver_interpolation arguments; family parameters, seed, chunk, blur), the images
+    are the family's samples for that seed, the data are simulate() of the stored float32
+    images with that forward model, and the targets are the images blurred by the given
+    width."""
+    from msinv.scattering.helmholtz import simulate
+    from msinv.scattering.spec import ForwardSpec
+
+    spec = ForwardSpec(
+        GEOMETRY, scheme="wide4", receiver_interpolation="bilinear", dtype="complex128"
+    )
+    forward = (
+        {"geometry": spec}
+        if form == "spec"
+        else {
+            "geometry": ForwardSpec(GEOMETRY, dtype="complex128"),
+            "scheme": "wide4",
+            "receiver_interpolation": "bilinear",
+        }
+    )
+    params = {"max_count": 2}
+    path = generate(
+        tmp_path / "s.zarr", family="triangles", count=2, freqs=[2.5], seed=5, chunk=1,
+        target_blur=0.5, family_params=params, progress=False, **forward,
+    )  # fmt: skip
+    ds = open_dataset(path)
+    expected = dsm.DatasetConfig(
+        "triangles", 2, GEOMETRY, (2.5,), scheme="wide4", seed=5, chunk=1, target_blur=0.5,
+        receiver_interpolation="bilinear", family_params=params, dtype="complex128",
+    )  # fmt: skip
+    assert dsm.DatasetConfig.from_attrs(ds.config) == expected and ds.spec == spec
+    eta = np.stack([dsm.sample_eta("triangles", 5, i, GEOMETRY.n, params) for i in range(2)])
+    eta = eta.astype(np.float32)
+    np.testing.assert_array_equal(ds.eta[:], eta)
+    data = simulate(eta.astype(np.float64), spec, [2.5]).astype(np.complex64)
+    np.testing.assert_array_equal(ds.data[:], data)
+    np.testing.assert_array_equal(ds.target[:], dsm.blur_target(eta, 0.5).astype(np.float32))
