@@ -28,6 +28,10 @@ Variants (the model objective's Hessian R is assembled here; cell widths c):
 * ``fine``: cells of 1.25 spacings, 1.5 cells deep.
 * ``fine-curvature-gcv``: ``fine`` with the curvature term and β by GCV.
 * ``depth-1``, ``depth-2``, ``depth-3``: the layer 1, 2 or 3 cells deep instead of 1.5.
+* ``cv``: β by 5-fold cross-validation (``EquivalentLayer(trade_off="cv")``: every 20th β of
+  the solver's range, the one of least held-out RMS error), as Harmonica's users choose damping.
+* ``cv-depth``: depth and β by 5-fold cross-validation together (``depth="cv"`` among
+  1, 1.5, 2.5 and 4 cells), as Harmonica's cross-validated best in ``gravity_eqs.py``.
 
 Usage (results cached per survey and variant in ``OUT/variants.json``, so a rerun resumes)::
 
@@ -64,6 +68,8 @@ VARIANTS = {
     "depth-1": (1.5, 1.0, 0.0, "upre", None),
     "depth-2": (1.5, 2.0, 0.0, "upre", None),
     "depth-3": (1.5, 3.0, 0.0, "upre", None),
+    "cv": (1.5, 1.5, 0.0, "cv", None),
+    "cv-depth": (1.5, "cv", 0.0, "cv", None),
 }
 SURVEYS = tuple(gravity_eqs.SURVEYS)  # the two benchmark surveys, then the eight robustness ones
 
@@ -97,6 +103,12 @@ def fit_variant(name: str, sv):
     t0 = time.process_time()
     pts, d = sv.points, sv.data
     s = np.full(d.size, sv.sigma)
+    if rule == "cv":  # the estimator's own cross-validation (same layer and objective)
+        est = EquivalentLayer(trade_off="cv", depth="cv" if df == "cv" else None)
+        est.fit(pts, d, s)
+        cpu = time.process_time() - t0
+        chi2 = float(np.sum(((est.predict(pts) - d) / s) ** 2)) / d.size
+        return est.predict, est.beta_, chi2, cpu
     est = EquivalentLayer()
     cell = cf * est.default_cell(pts)
     layer = est.build_layer(pts, df * cell, cell)

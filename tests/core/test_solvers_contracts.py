@@ -290,3 +290,26 @@ def test_equal_bounds_fix_a_cell_and_crossed_bounds_are_refused():
     assert (info.n_lower, info.n_upper) == (1, 2)  # cell 1 at both bounds, cell 0 at 1.0
     with pytest.raises(UserInputError, match="lower bound above upper bound"):
         projected_cg(lambda v: a @ v, b, np.zeros(3), lo, hi - np.array([0, 1e-12, 0]))
+
+
+def test_the_projected_line_search_demands_sufficient_decrease():
+    """Armijo: a step is taken only if f(x_new) <= f(x) + 1e-4 gᵀ(x_new − x) (a strict decrease
+    along a descent direction). Built case: strongly coupled A, the Newton step d = (20, −20)
+    and an upper bound on x₀ placed (by root finding) where the full projected step
+    (h, −20) leaves f exactly unchanged: that step must be refused and halved."""
+    from scipy.optimize import brentq
+
+    a = np.array([[1.0, 0.95], [0.95, 1.0]])
+    b = np.array([1.0, -1.0])
+    d = np.linalg.solve(a, b)
+
+    def f(x):
+        return 0.5 * x @ a @ x - b @ x
+
+    h = brentq(lambda h: f(np.array([h, d[1]])), 1e-6, d[0])
+    x, info = projected_cg(
+        lambda v: a @ v, b, np.zeros(2), upper=np.array([h, np.inf]), max_outer=1, max_cg=10
+    )
+    assert info.outer == 1
+    assert f(x) <= f(np.zeros(2)) + 1e-4 * (-b) @ x  # the Armijo condition of the step taken
+    np.testing.assert_allclose(x, d / 2)  # t = 1/2 (inside the box)

@@ -71,3 +71,29 @@ def test_a_gradient_of_another_shape_than_x_is_refused(rng, given):
     with pytest.raises(UserInputError, match=r"gradient has shape \(6,\), expected \(2, 3\)"):
         taylor_test(fun, x, dx, grad=grad if given else None)
     assert taylor_test(_cubic, x, dx).rates.min() > 1.8  # the same test with its own shape
+
+
+def test_the_zeroth_order_remainder_is_the_change_of_f_and_decays_at_first_order(rng):
+    """r0(h) = |f(x + h dx) − f(x)|, whatever the value of f itself: for a smooth f with a
+    non-zero gradient it shrinks like h (an offset of f must not enter it)."""
+
+    def shifted(x):
+        return 1e3 + float(np.sum(x**3)), 3 * x**2
+
+    x, dx = rng.standard_normal(5) + 2.0, rng.standard_normal(5)
+    res = taylor_test(shifted, x, dx)
+    exact = [abs(shifted(x + h * dx)[0] - shifted(x)[0]) for h in res.steps]
+    np.testing.assert_allclose(res.zeroth, exact, rtol=1e-12)
+    np.testing.assert_allclose(np.log2(res.zeroth[:-1] / res.zeroth[1:]), 1.0, atol=0.05)
+
+
+def test_a_taylor_test_at_a_stationary_point_is_refused_whatever_the_offset_of_f(rng):
+    """At a stationary point (gradient 0) the first-order remainder equals the zeroth-order
+    one: the gradient term does not matter and the test could not fail, so it is refused,
+    also when f carries a large constant."""
+
+    def bowl(x):
+        return 5.0 + float(x @ x), 2 * x
+
+    with pytest.raises(AssertionError, match="the gradient term does not matter"):
+        taylor_test(bowl, np.zeros(4), rng.standard_normal(4))

@@ -125,8 +125,11 @@ def test_a_reader_refuses_receivers_off_the_grid_and_warns_in_the_pml(kind):
     off = Geometry(n=16, pml_width=2, n_receivers=6, receiver_radius=0.8)  # grid ends at 0.633
     with pytest.raises(
         UserInputError, match=r"receiver 0 at \(0\.8, 0\).*outside the computational"
-    ):
+    ) as err:
         interpolation_matrix(off, kind)
+    # the message names the grid's whole extent, first node to last
+    extent = f"[{off.x_total[0]:.6g}, {off.x_total[-1]:.6g}]^2"
+    assert extent in str(err.value) and off.x_total[0] == -off.x_total[-1]
     # half a cell beyond the last node is already off the grid
     h = 1 / 15
     just_off = Geometry(n=16, pml_width=2, n_receivers=4, receiver_radius=0.5 + 2.5 * h)
