@@ -1006,6 +1006,22 @@ CASES = [
         "model_short.den",
     ),
     C(
+        "grav-forward-memory-zero",
+        lambda ws, t: [
+            "gravity",
+            "forward",
+            str(ws / "grav" / "mesh.txt"),
+            str(ws / "grav" / "dobs.grv"),
+            str(ws / "grav" / "model.den"),
+            "--memory",
+            "0",
+            "--out",
+            str(t / "f.grv"),
+        ],
+        "--memory",
+        "expected a limit > 0 GiB, got 0.0",
+    ),
+    C(
         "grav-forward-out-inside-file",
         lambda ws, t: [
             "gravity",

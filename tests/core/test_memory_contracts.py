@@ -7,6 +7,7 @@ import os
 import pytest
 
 from msinv.core import memory
+from msinv.core.errors import UserInputError
 from msinv.core.memory import MemoryLimitError, check_memory, memory_limit
 
 
@@ -14,7 +15,7 @@ def test_a_limit_is_given_in_gib_of_1024_cubed_bytes():
     assert memory_limit(1.5) == int(1.5 * 1024**3)
     assert memory_limit(0.25) == 1024**3 // 4  # below 1 GiB is a valid limit
     for bad in (0.0, -2.0):
-        with pytest.raises(ValueError, match="--memory: expected a limit > 0 GiB"):
+        with pytest.raises(UserInputError, match="--memory: expected a limit > 0 GiB"):
             memory_limit(bad)
 
 

@@ -46,11 +46,17 @@ def available_bytes() -> int:
 
 
 def memory_limit(gib: float | None = None) -> int:
-    """The limit in bytes: ``gib`` GiB when given (> 0), else a share of the available memory."""
+    """The limit in bytes: ``gib`` GiB when given (> 0), else a share of the available memory.
+
+    Raises
+    ------
+    UserInputError
+        When ``gib`` is not > 0 (one line naming ``--memory``).
+    """
     if gib is None:
         return int(DEFAULT_FRACTION * available_bytes())
     if not gib > 0:
-        raise ValueError(f"--memory: expected a limit > 0 GiB, got {gib}")
+        raise UserInputError(f"--memory: expected a limit > 0 GiB, got {gib}")
     return int(gib * GIB)
 
 
