@@ -136,3 +136,20 @@ def test_box_arrays_of_no_bounds_is_the_whole_real_line():
     lo, hi = box_arrays([(0.0, None), (None, 1.0), (-1.0, 2.0)], 3)
     np.testing.assert_array_equal(lo, [0.0, -np.inf, -1.0])
     np.testing.assert_array_equal(hi, [np.inf, 1.0, 2.0])
+
+
+def test_equal_per_cell_bounds_fix_a_cell_and_crossed_ones_are_refused():
+    """Per-cell (array) bounds need lower <= upper in every cell: a cell whose two bounds are
+    equal is held at that value (the others move freely), and a lower bound above its upper
+    bound, by any amount, is refused in one line before any iteration."""
+    lo, hi = np.array([-5.0, 0.5, -5.0]), np.array([5.0, 0.5, 5.0])
+    res = continuation(
+        [Stage("a", max_iter=200)], lambda s: _quadratic([1.0, 2.0, -1.0]), np.zeros(3),
+        bounds=(lo, hi),
+    )  # fmt: skip
+    np.testing.assert_allclose(res.model, [1.0, 0.5, -1.0], atol=1e-6)
+    with pytest.raises(UserInputError, match="a lower bound lies above its upper bound"):
+        continuation(
+            [Stage("a")], lambda s: _quadratic([1.0, 2.0, -1.0]), np.zeros(3),
+            bounds=(lo, hi - np.array([0.0, 1e-12, 0.0])),
+        )  # fmt: skip

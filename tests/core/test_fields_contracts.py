@@ -55,3 +55,30 @@ def test_any_classes_and_unknown_annotations():
     assert expected_type(Path("a"), PurePosixPath) is None
     assert expected_type("a", Path) == "Path"
     assert expected_type(1.5, typing.Literal["a"]) is None
+
+
+@pytest.mark.parametrize(
+    ("hint", "fits", "refused"),
+    [
+        (int, [0, -3, 10**20], [True, 2.0, "1", None]),
+        (float, [0, 2.5, -1e300, 7], [True, False, float("inf"), float("-inf"), float("nan"), "1"]),
+        (bool, [True, False], [1, 0, "true", None]),
+        (str, ["", "a"], [1, None, ["a"]]),
+        (tuple[float, float], [(1, 2.0), [1.0, 2.0]], ["ab", [1.0], [1.0, 2.0, 3.0], [1.0, "a"]]),
+        (list[float], [[], (1.0, 2)], ["1.0", [True], {"a": 1.0}]),
+        (int | None, [None, 3], ["a", 2.5, True]),
+        (dict[str, float], [{}, {"a": "not checked"}], [[("a", 1.0)], "a"]),
+        (tuple[str, str], [["a", "b"]], ["ab"]),  # a string is not its characters
+        (list[str], [["ab"], []], ["ab", ""]),
+    ],
+)
+def test_each_annotation_takes_exactly_its_values(hint, fits, refused):
+    """Per annotation, the values that fit and the nearest ones that do not: a bool is neither
+    an integer nor a number, a number must be finite (inf and NaN are refused), an integer is
+    a number but 2.0 is not an integer, a string is not a list (of characters), a fixed tuple
+    needs its exact length, ``X | None`` takes None and X only, and a table is any dict (its
+    values are the field's own business)."""
+    for value in fits:
+        assert expected_type(value, hint) is None, value
+    for value in refused:
+        assert expected_type(value, hint) is not None, value

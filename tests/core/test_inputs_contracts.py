@@ -1,6 +1,8 @@
 """Input files are never unpickled (written from a survivor of the sampled mutation run,
 docs/testing.md)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,63 @@ def test_a_check_of_the_content_inside_npz_errors_keeps_its_own_message(tmp_path
     with pytest.raises(FileFormatError, match=r"a\.npz: truncated or damaged \.npz archive"):
         with npz_errors(path):
             raise ValueError("cannot reshape")
+
+
+def test_read_npy_reads_an_array_and_names_each_kind_of_bad_file(tmp_path):
+    """read_npy returns the saved array; a folder, a text file, a truncated file and an array
+    of Python objects are each one FileFormatError line naming the file (and the option, when
+    one is given)."""
+    from msinv.core.inputs import read_npy
+
+    good = tmp_path / "eta.npy"
+    np.save(good, np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(read_npy(good), np.arange(12.0).reshape(3, 4))
+    text = tmp_path / "eta.txt"
+    text.write_text("1 2 3\n")
+    cut = tmp_path / "cut.npy"
+    cut.write_bytes(good.read_bytes()[:-20])
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    for path, message in [
+        (tmp_path, "is a folder; expected a .npy file"),
+        (text, "not a .npy file (it does not start with the NumPy header)"),
+        (cut, "truncated or damaged .npy file"),
+        (objects, "holds Python objects, which are not loaded"),
+    ]:
+        with pytest.raises(FileFormatError, match="^" + re.escape(f"--eta {path}: {message}")):
+            read_npy(path, "--eta")
+    with pytest.raises(FileFormatError, match="^" + re.escape(f"{text}: not a .npy file")):
+        read_npy(text)  # no option: the path alone
+
+
+def test_read_npz_returns_every_member_and_refuses_a_file_that_is_not_a_zip(tmp_path):
+    """Every array of the archive, by name; a .npy given where an .npz is expected, and a
+    zip header with no zip directory behind it, are one line each."""
+    path = tmp_path / "m.npz"
+    np.savez(path, a=np.ones(3), b=np.arange(4))
+    got = read_npz(path)
+    assert sorted(got) == ["a", "b"]
+    np.testing.assert_array_equal(got["a"], np.ones(3))
+    np.testing.assert_array_equal(got["b"], np.arange(4))
+    npy = tmp_path / "x.npy"
+    np.save(npy, np.ones(2))
+    with pytest.raises(FileFormatError, match=re.escape(f"{npy}: not an .npz archive")):
+        read_npz(npy)
+    fake = tmp_path / "fake.npz"
+    fake.write_bytes(b"PK\x03\x04" + bytes(40))
+    with pytest.raises(FileFormatError, match=r"truncated or damaged \.npz archive \(no zip"):
+        read_npz(fake)
+
+
+def test_require_finite_passes_finite_arrays_through_and_counts_the_others():
+    """Finite arrays (real or complex) come back as they are (the same object); otherwise one
+    line says how many of how many values are NaN or inf, whichever part holds them."""
+    from msinv.core.inputs import require_finite
+
+    real, cplx = np.array([1.0, -2.0]), np.array([1 + 2j, 0j])
+    assert require_finite(real, "x") is real and require_finite(cplx, "y") is cplx
+    bad = np.array([1.0, np.nan, np.inf, -np.inf, 0.0])
+    with pytest.raises(FileFormatError, match=r"^d\.h5: /v: 3 of 5 values are NaN or inf"):
+        require_finite(bad, "d.h5: /v")
+    with pytest.raises(FileFormatError, match="1 of 2 values are NaN or inf"):
+        require_finite(np.array([1.0, complex(0.0, np.inf)]), "z")

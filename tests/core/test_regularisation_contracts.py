@@ -153,3 +153,14 @@ def test_the_irls_surrogate_touches_the_regulariser_with_the_same_gradient(rng, 
     else:
         surrogate = reg.weight * w * x
     np.testing.assert_allclose(surrogate, reg(x)[1], rtol=1e-12, atol=1e-14)
+
+
+def test_a_regulariser_spec_gives_an_lp_exponent_in_the_half_open_interval_to_two():
+    """``lp:WEIGHT:P`` (the CLI's --reg) reads P in (0, 2]: P = 2 is accepted, P omitted is 1,
+    and P = 0 or P > 2 is refused in one line that quotes the spec and the accepted forms."""
+    assert Regulariser.parse("lp:1e-2:2") == Regulariser("lp", 1e-2, p=2.0)
+    assert Regulariser.parse("lp:1e-2:0.25") == Regulariser("lp", 1e-2, p=0.25)
+    assert Regulariser.parse("lp:1e-2") == Regulariser("lp", 1e-2, p=1.0)
+    for spec in ("lp:1e-2:0", "lp:1e-2:2.5", "lp:1e-2:-1"):
+        with pytest.raises(UserInputError, match=rf"regulariser '{spec}': expected KIND:WEIGHT"):
+            Regulariser.parse(spec)

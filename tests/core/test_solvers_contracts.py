@@ -185,7 +185,13 @@ def test_bounded_minimiser_is_symmetric_under_negation():
 
 @pytest.mark.parametrize(
     ("target", "beta0", "factor"),
-    [(0.0, 1.0, 10.0), (1.0, -1.0, 10.0), (1.0, 1.0, 1.0), (float("nan"), 1.0, 10.0)],
+    [
+        (0.0, 1.0, 10.0),
+        (1.0, -1.0, 10.0),
+        (1.0, 0.0, 10.0),
+        (1.0, 1.0, 1.0),
+        (float("nan"), 1.0, 10.0),
+    ],
 )
 def test_beta_search_refuses_each_bad_setting_alone(target, beta0, factor):
     """A non-positive target, a non-positive first β or a factor <= 1 is refused by itself

@@ -259,3 +259,28 @@ def test_adjoint_factors_are_computed_once(small_geometry, bump):
     a_h = solver._permuted_matrix().conj().T
     rhs = np.arange(a_h.shape[0], dtype=complex)
     np.testing.assert_allclose(a_h @ lu.solve(rhs), rhs, rtol=0, atol=1e-8 * np.abs(rhs).max())
+
+
+def test_simulate_reads_every_documented_form_of_its_arguments(small_geometry, bump):
+    """freqs as a number is the one-frequency list (the frequency axis is kept); a ForwardSpec
+    gives its own fields, and simulate's keywords override them one by one (scheme, reader,
+    precision), the same as those keywords with the bare geometry."""
+    from msinv.scattering.spec import ForwardSpec
+
+    g, eta = small_geometry, bump(small_geometry)
+    one = simulate(eta, g, [2.0], scheme=4, receiver_interpolation="cubic")
+    np.testing.assert_array_equal(
+        simulate(eta, g, 2.0, scheme=4, receiver_interpolation="cubic"), one
+    )
+    spec = ForwardSpec(g, scheme=4, receiver_interpolation="cubic", dtype="complex128")
+    np.testing.assert_array_equal(
+        simulate(eta, spec, [2.0]),
+        simulate(eta, g, [2.0], scheme=4, receiver_interpolation="cubic", dtype=np.complex128),
+    )
+    overridden = simulate(
+        eta, spec, [2.0], scheme=2, receiver_interpolation="bilinear", dtype=np.complex64
+    )
+    np.testing.assert_array_equal(
+        overridden, simulate(eta, g, [2.0], scheme=2, receiver_interpolation="bilinear")
+    )
+    assert overridden.dtype == np.complex64 and not np.array_equal(overridden, one)
