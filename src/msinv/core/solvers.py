@@ -71,8 +71,9 @@ def projected_cg(
     lower, upper : (n,) numpy.ndarray or float
         Bounds, ``lower <= upper`` (±inf allowed).
     tol : float
-        Stop when the projected gradient's norm falls below ``tol`` times its value at the
-        (projected) starting point; each CG solve also stops at that residual. Relative to the
+        Stop when the projected gradient's norm falls to or below ``tol`` times its value at
+        the (projected) starting point (with ``tol >= 1`` the start is returned); each CG
+        solve also stops at that residual. Relative to the
         start, so a warm start near the answer still improves it by the factor ``tol``.
     max_cg : int
         CG iterations per active-set iteration.
@@ -188,7 +189,8 @@ def beta_search(
     beta0 : float
         First trial (> 0).
     rtol : float
-        Relative tolerance on the misfit (GRAV3D's tolc).
+        Relative tolerance on the misfit (GRAV3D's tolc), >= 0; a misfit exactly
+        ``rtol·target`` away is accepted.
     factor : float
         Bracketing step in β (> 1) while only one side of the target has been seen; once two
         points exist, the secant on (log β, log φ_d) predicts the next trial (clamped to
@@ -210,6 +212,8 @@ def beta_search(
         raise UserInputError("target and beta0 must be > 0, factor > 1")
     if slope is not None and not slope > 0:
         raise UserInputError(f"slope must be > 0, got {slope}")
+    if not rtol >= 0:
+        raise UserInputError(f"rtol must be >= 0, got {rtol}")
     history: list[tuple[float, float]] = []
     lo = hi = None  # (log β, log φ_d - log target) below / above the target
     side_lo = side_hi = 0  # how many times in a row each end has been kept
