@@ -319,3 +319,41 @@ def test_the_projected_line_search_demands_sufficient_decrease():
     assert info.outer == 1
     assert f(x) <= f(np.zeros(2)) + 1e-4 * (-b) @ x  # the Armijo condition of the step taken
     np.testing.assert_allclose(x, d / 2)  # t = 1/2 (inside the box)
+
+
+def test_irls_runs_at_least_one_reweighted_solve():
+    """max_iter >= 1: one re-weighted solve (reweight at x0, then solve) is a valid request;
+    0 is refused in one line before anything is re-weighted."""
+    from msinv.core.solvers import irls
+
+    seen = []
+    res = irls(lambda x: x / 2, lambda x, k: seen.append(k), np.ones(3), max_iter=1)
+    assert (res.iterations, seen, res.converged) == (1, [0], False)
+    np.testing.assert_array_equal(res.x, 0.5 * np.ones(3))
+    assert res.changes == [pytest.approx(1.0)]  # |x1 - x0| / |x1| = 0.5 / 0.5
+    with pytest.raises(UserInputError, match="irls needs max_iter >= 1, got 0"):
+        irls(lambda x: x, lambda x, k: seen.append("reweighted"), np.ones(3), max_iter=0)
+    assert seen == [0]
+
+
+def test_a_misfit_exactly_at_the_tolerance_is_accepted_and_rtol_is_not_negative():
+    """|phi - target| <= rtol target (documented, the end included): a first trial exactly
+    rtol target away (exact in binary: target 4, rtol 1/4, phi 5 or 3) ends the search; with
+    rtol = 0 only the target itself does; a negative rtol (no misfit could ever satisfy it)
+    is refused in one line."""
+    for phi in (5.0, 3.0):
+        res = beta_search(lambda b, phi=phi: phi * b, 4.0, 1.0, rtol=0.25)
+        assert (res.converged, len(res.history), res.phi_d) == (True, 1, phi)
+    res = beta_search(lambda b: 4.0 * b, 4.0, 1.0, rtol=0.0)
+    assert (res.converged, res.beta) == (True, 1.0)
+    with pytest.raises(UserInputError, match="rtol must be >= 0, got -0.01"):
+        beta_search(lambda b: b, 4.0, 1.0, rtol=-0.01)
+
+
+def test_a_relative_tolerance_of_one_returns_the_projected_start():
+    """tol is met when the projected gradient falls to or below tol times its starting value
+    (documented): with tol = 1 the (projected) start itself meets it, so no iteration runs."""
+    a, b = np.diag([1.0, 2.0]), np.array([1.0, 1.0])
+    x, info = projected_cg(lambda v: a @ v, b, np.array([5.0, 0.1]), 0.0, 1.0, tol=1.0)
+    np.testing.assert_array_equal(x, [1.0, 0.1])
+    assert (info.outer, info.cg_iterations, info.converged) == (0, 0, True)

@@ -1,6 +1,8 @@
 """Training set-up contracts (written from a survivor of the sampled mutation run,
 docs/testing.md)."""
 
+import re
+
 import pytest
 import torch
 
@@ -277,3 +279,86 @@ def test_every_setting_survives_the_config_written_into_a_checkpoint():
     again = TrainConfig.from_dict(tomllib.loads(config.to_toml()))
     assert dataclasses.asdict(again) == dataclasses.asdict(config)
     assert again == config
+
+
+@pytest.mark.parametrize("older", [False, True])
+def test_export_copies_every_inference_field_and_drops_the_training_state(tmp_path, older):
+    """export() keeps exactly what inference and provenance need, each unchanged: the EMA
+    weights, normalisation, config, step, kind, code version, provenance, architecture and
+    training-data record; the raw weights, optimiser, scheduler and RNG states go. A
+    checkpoint of an older layout (no architecture, no train_data) exports as architecture 1
+    without a train_data record."""
+    from msinv.learned.train import export
+
+    ckpt = {
+        "model": {"w": torch.ones(2)},
+        "ema": {"w": torch.arange(3.0)},
+        "optimizer": {"state": {}},
+        "scheduler": {"last_epoch": 4},
+        "step": 7,
+        "world_size": 1,
+        "rng": {"torch": torch.zeros(2, dtype=torch.uint8)},
+        "normalisation": {"eta_std": torch.tensor(2.0, dtype=torch.float64)},
+        "config": 'seed = 3\n[run]\nsteps = 9\nout = "o"\n',
+        "kind": "diffusion",
+        "code_version": "1.2.3+gabc",
+        "provenance": '{"config": {}}',
+        "architecture": 2,
+        "train_data": [{"path": "/d/a.zarr", "start": 0, "stop": 8}],
+    }
+    if older:
+        del ckpt["architecture"], ckpt["train_data"]
+    torch.save(ckpt, tmp_path / "full.pt")
+    out = export(tmp_path / "full.pt", tmp_path / "sub" / "slim.pt")
+    slim = torch.load(out, weights_only=True)
+    kept = ["ema", "normalisation", "config", "step", "kind", "code_version", "provenance"]
+    expected = {k: ckpt[k] for k in kept} | {"architecture": 1 if older else 2}
+    if not older:
+        expected["train_data"] = ckpt["train_data"]
+    assert set(slim) == set(expected)
+    for key, value in expected.items():
+        if key in ("ema", "normalisation"):
+            assert value.keys() == slim[key].keys()
+            assert all(torch.equal(value[k], slim[key][k]) for k in value), key
+        else:
+            assert slim[key] == value, key
+
+
+def test_a_resume_may_change_exactly_the_documented_run_settings_and_the_store_paths():
+    """_check_same_run compares every key of every section: out, checkpoint_every, log_every,
+    device, progress, threads and compile of [run] may change between the slices of a run,
+    and so may data.train (a moved store); any other key (run.steps, run.batch, data.count,
+    an optimiser or model setting, the seed) is one ConfigError naming it and both values."""
+    from msinv.core.errors import ConfigError
+    from msinv.learned.train import _check_same_run
+
+    base = {
+        "seed": 1,
+        "data": {"train": "a.zarr", "count": 4},
+        "model": {"name": "equinet-cnn"},
+        "run": {"steps": 10, "out": "o"},
+    }
+    ckpt = {"config": TrainConfig.from_dict(base).to_toml()}
+
+    def now(section, **changes):
+        doc = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+        if section == "seed":
+            doc["seed"] = changes["seed"]
+        else:
+            doc.setdefault(section, {}).update(changes)
+        return TrainConfig.from_dict(doc)
+
+    free = dict(out="elsewhere", checkpoint_every=3, log_every=2, device="cpu", progress=False,
+                threads=2, compile=True)  # fmt: skip
+    for key, value in free.items():
+        _check_same_run("c.pt", ckpt, now("run", **{key: value}))
+    _check_same_run("c.pt", ckpt, now("data", train="moved/a.zarr"))
+    for section, change, words in [
+        ("run", {"steps": 11}, "run.steps = 10, the config now says 11"),
+        ("run", {"batch": 8}, "run.batch = 16, the config now says 8"),
+        ("data", {"count": 5}, "data.count = 4, the config now says 5"),
+        ("optim", {"lr": 2e-3}, "optim.lr = 0.001, the config now says 0.002"),
+        ("seed", {"seed": 2}, "seed = 1, the config now says 2"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(f"c.pt: written with {words}")):
+            _check_same_run("c.pt", ckpt, now(section, **change))
