@@ -346,7 +346,7 @@ def test_a_misfit_exactly_at_the_tolerance_is_accepted_and_rtol_is_not_negative(
         assert (res.converged, len(res.history), res.phi_d) == (True, 1, phi)
     res = beta_search(lambda b: 4.0 * b, 4.0, 1.0, rtol=0.0)
     assert (res.converged, res.beta) == (True, 1.0)
-    with pytest.raises(UserInputError, match="rtol must be >= 0, got -0.01"):
+    with pytest.raises(UserInputError, match=r"rtol must be >= 0, got -0\.01"):
         beta_search(lambda b: b, 4.0, 1.0, rtol=-0.01)
 
 
