@@ -14,8 +14,9 @@ from typing import Any
 def code_version() -> str:
     """Package version plus the git commit of the source tree when there is one.
 
-    Returns a string such as ``"0.1.0+g1a2b3c4"`` (``"+dirty"`` appended when the tree has
-    uncommitted changes), or the bare package version outside a git checkout.
+    Returns a string such as ``"0.1.0+g1a2b3c4"`` (``".dirty"`` appended when tracked files
+    have uncommitted changes: ``"0.1.0+g1a2b3c4.dirty"``, a PEP 440 local version), or the bare
+    package version outside a git checkout.
     """
     from msinv import __version__
 
