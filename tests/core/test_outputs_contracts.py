@@ -94,3 +94,37 @@ def test_atomic_writes_leave_no_file_descriptor_open(tmp_path):
         with atomic_path(tmp_path / f"f{k}.txt") as tmp:
             tmp.write_text(str(k))
     assert open_fds() == before
+
+
+def test_only_the_nearest_existing_folder_must_be_writable(tmp_path, monkeypatch):
+    """A new output (file or folder, some levels deep) needs write permission in the nearest
+    folder that exists, which is where it will be created; folders further up are not asked
+    (a writable project folder inside a read-only home is fine). The message names the option,
+    or the bare path when there is none. os.access is replaced (the tests run as root)."""
+    (tmp_path / "project").mkdir()
+    read_only = {tmp_path}
+
+    def access(path, mode):
+        return not (mode & os.W_OK and Path(path) in read_only)
+
+    monkeypatch.setattr(outputs.os, "access", access)
+    deep_dir, deep_file = tmp_path / "project" / "a" / "b", tmp_path / "project" / "a" / "f.npz"
+    assert check_output_dir(deep_dir) == deep_dir
+    assert check_output_file(deep_file) == deep_file
+    read_only.add(tmp_path / "project")
+    with pytest.raises(OutputError, match=rf"^--run {deep_dir}: no permission to write in "):
+        check_output_dir(deep_dir, "--run")
+    with pytest.raises(OutputError, match=rf"^{deep_file}: no permission to write in "):
+        check_output_file(deep_file, None)
+
+
+def test_a_file_where_a_folder_is_needed_and_the_reverse_are_refused(tmp_path):
+    """check_output_dir refuses an existing file (and anything inside one); check_output_file
+    refuses an existing folder: each in one line naming the option and the path."""
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(OutputError, match=r"^--out .*taken: exists and is a file; expected a"):
+        check_output_dir(tmp_path / "taken")
+    with pytest.raises(OutputError, match=r"taken is a file, so nothing can be written inside"):
+        check_output_dir(tmp_path / "taken" / "sub")
+    with pytest.raises(OutputError, match=r"^--model .*: is a folder; expected the name of a"):
+        check_output_file(tmp_path, "--model")

@@ -40,3 +40,32 @@ def test_code_version_is_the_package_version_plus_the_git_commit():
 def test_code_version_outside_a_git_checkout_is_the_bare_version(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "no-repository"))
     assert code_version.__wrapped__() == __version__
+
+
+def test_code_version_marks_uncommitted_changes_as_a_local_version_segment(tmp_path, monkeypatch):
+    """With tracked files changed the version is ``<version>+g<commit>.dirty`` (a PEP 440 local
+    version: segments joined by dots), without changes ``<version>+g<commit>``. A small
+    repository stands in for the checkout (GIT_DIR / GIT_WORK_TREE), so both states are
+    tested whatever the state of the real one."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.txt").write_text("one\n")
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "-q")
+    git("add", "a.txt")
+    git("commit", "-q", "-m", "one")
+    commit = git("rev-parse", "--short", "HEAD")
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(repo))
+    assert code_version.__wrapped__() == f"{__version__}+g{commit}"
+    (repo / "a.txt").write_text("two\n")
+    assert code_version.__wrapped__() == f"{__version__}+g{commit}.dirty"
+    (repo / "untracked.txt").write_text("x\n")  # untracked files do not count
+    (repo / "a.txt").write_text("one\n")
+    assert code_version.__wrapped__() == f"{__version__}+g{commit}"
