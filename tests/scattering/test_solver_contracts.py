@@ -284,3 +284,28 @@ def test_simulate_reads_every_documented_form_of_its_arguments(small_geometry, b
         overridden, simulate(eta, g, [2.0], scheme=2, receiver_interpolation="bilinear")
     )
     assert overridden.dtype == np.complex64 and not np.array_equal(overridden, one)
+
+
+def test_auto_policy_limits_belong_to_the_coarser_scheme():
+    """POLICIES are (points per wavelength >= limit, scheme), first match wins: exactly 24
+    points per wavelength is still wide4 and exactly 12 still wide6 (h = 1/16 here, so that
+    1 / (f h) is exactly the limit), a hair fewer is the next order."""
+    g = Geometry.paper(17)
+    for ppw, at, below in [(24.0, 4, 6), (12.0, 6, 8)]:
+        f = 1.0 / (ppw * g.h)
+        assert 1.0 / (f * g.h) == ppw  # the premise: exactly on the limit
+        assert resolve_scheme("auto", f, g).order == at
+        assert resolve_scheme("auto", f * (1 + 1e-12), g).order == below
+
+
+def test_a_wide_order_may_be_a_numpy_integer_or_a_digit_string_but_not_a_bool():
+    """The order of a wide scheme is accepted as int, NumPy integer (what a store or an array
+    of settings gives back) or digit string, each naming the same scheme; a policy name is
+    kept as is; True (an int to Python) and 8.0 are refused."""
+    from msinv.scattering.schemes import scheme_name
+
+    assert scheme_name(np.int64(6)) == scheme_name(6) == scheme_name("6") == "wide6"
+    assert scheme_name(np.int32(8)) == "wide8" and scheme_name("auto") == "auto"
+    for bad in (True, 8.0, np.float64(4.0)):
+        with pytest.raises(UserInputError, match=re.escape(f"scheme={bad!r}: expected one of")):
+            scheme_name(bad)
