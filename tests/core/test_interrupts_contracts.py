@@ -217,3 +217,23 @@ def test_the_watchdog_sleeps_between_its_checks():
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) < 0.1, f"the watchdog used {out.stdout.strip()} s of CPU in 1 s"
+
+
+_INITIALISED: dict = {}
+
+
+def _remember(value):
+    _INITIALISED["value"] = value
+
+
+def _initialised(_):
+    return _INITIALISED.get("value")
+
+
+def test_every_pool_worker_runs_the_initializer_with_its_arguments():
+    """worker_pool(initializer=f, initargs=a) runs f(*a) in each worker before its first task
+    (as ProcessPoolExecutor does), after arming die_with_parent."""
+    with worker_pool(2, start_method="fork", initializer=_remember, initargs=(42,)) as pool:
+        seen = list(pool.map(_initialised, range(6)))
+    assert seen == [42] * 6
+    assert "value" not in _INITIALISED  # it ran in the workers, not here
