@@ -48,6 +48,14 @@ def test_channels_last_and_device_noise_give_the_same_run(tiny_store, tmp_path):
     diff = sum(float((b["ema"][k] - a["ema"][k]).norm() ** 2) for k in floats) ** 0.5
     size = sum(float(a["ema"][k].norm() ** 2) for k in floats) ** 0.5
     assert diff < 1e-2 * size, diff / size
+    # and NHWC really ran: the trained convolution weights are stored channels-last (those
+    # of more than one input channel and a kernel wider than 1: others are both layouts)
+    convs = [
+        k for k, v in b["model"].items() if v.ndim == 4 and v.shape[1] > 1 and v[0, 0].numel() > 1
+    ]
+    assert convs and all(b["model"][k].is_contiguous(memory_format=torch.channels_last)
+                         for k in convs)  # fmt: skip
+    assert not any(a["model"][k].is_contiguous(memory_format=torch.channels_last) for k in convs)
 
 
 def test_bf16_autocast_follows_the_fp32_loss_curve(tiny_store, tmp_path):
