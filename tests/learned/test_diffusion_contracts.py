@@ -178,3 +178,52 @@ def test_default_schedule_and_loss_are_the_papers():
     levels = geometric_levels()
     i = torch.arange(256, dtype=torch.float64)
     torch.testing.assert_close(levels.double(), 100 * 1e-5 ** (i / 255), rtol=1e-6, atol=0)
+
+
+def test_a_loss_on_another_schedule_draws_its_levels_from_that_schedule():
+    """DenoisingLoss(schedule=S) uses S both for its range check (sigma_min below S's
+    sigma_max: 20 is a valid floor under the default sigma_max 100, not under 10) and for the
+    levels it draws, one per stratum of t in [S^-1(sigma_min), 1]: the largest level drawn
+    tends to S's sigma_max, not the default's."""
+    small = TangentSchedule(sigma_max=10.0, a=1.2)
+    DenoisingLoss(sigma_min=20.0)  # valid under the default schedule
+    with pytest.raises(ValueError, match=r"sigma_min must be in \(0, 10\.0\), got 20\.0"):
+        DenoisingLoss(schedule=small, sigma_min=20.0)
+    loss = DenoisingLoss(schedule=small, sigma_min=1e-3)
+    sig = loss.sample_sigma(200, torch.Generator().manual_seed(3)).double()
+    t = small.inverse(sig)
+    t_min = float(small.inverse(torch.tensor(1e-3, dtype=torch.float64)))
+    edges = t_min + (1 - t_min) * torch.arange(201, dtype=torch.float64) / 200
+    assert bool(torch.all((t >= edges[:-1] - 1e-6) & (t <= edges[1:] + 1e-6)))
+    assert 9.0 < float(sig.max()) <= 10.0 and float(sig.min()) >= 1e-3 * (1 - 1e-6)
+
+
+def test_the_sampler_maps_levels_to_times_with_the_schedule_it_is_given():
+    """sample(schedule=S) integrates in S's time: the levels go through S.inverse and the
+    drift through S.derivative at those times (seen by a wrapper around S), and the draws
+    differ from those of the default schedule with the same levels and noise."""
+    small = TangentSchedule(sigma_max=10.0, a=1.2)
+    seen = []
+
+    class Spy:
+        def inverse(self, sigma):
+            seen.append(("inverse", sigma.clone()))
+            return small.inverse(sigma)
+
+        def derivative(self, t):
+            seen.append(("derivative", float(t)))
+            return small.derivative(t)
+
+    levels = geometric_levels(4, sigma_max=8.0, ratio=0.5).double()
+    x_T = torch.randn(3, 1, 2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def run(schedule):
+        gen = torch.Generator().manual_seed(1)
+        return sample(_identity, x_T, levels, None, generator=gen, schedule=schedule)
+
+    with_spy = run(Spy())
+    torch.testing.assert_close(with_spy, run(small), rtol=0, atol=0)
+    assert not torch.allclose(with_spy, run(None))
+    assert seen[0][0] == "inverse" and torch.equal(seen[0][1], levels)
+    times = small.inverse(levels)
+    assert [v for k, v in seen if k == "derivative"] == pytest.approx(times[:-1].tolist())
