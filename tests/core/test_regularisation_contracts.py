@@ -164,3 +164,20 @@ def test_a_regulariser_spec_gives_an_lp_exponent_in_the_half_open_interval_to_tw
     for spec in ("lp:1e-2:0", "lp:1e-2:2.5", "lp:1e-2:-1"):
         with pytest.raises(UserInputError, match=rf"regulariser '{spec}': expected KIND:WEIGHT"):
             Regulariser.parse(spec)
+
+
+def test_lp_norm_exponents_may_differ_per_entry_each_in_the_closed_interval():
+    """p as an array (GRAV3D's per-cell norms) applies entry by entry: the value and the
+    Lawson weights of entry i use p_i; every exponent must lie in [0, 2], ends included, and
+    one entry outside (by any amount, on either side) is refused in one line."""
+    p = np.array([0.0, 1.0, 2.0, 0.5])
+    r = np.array([0.4, -1.0, 3.0, 0.0])
+    norm = LpNorm(p, eps=0.2)
+    per_entry = [LpNorm(float(pi), eps=0.2) for pi in p]
+    assert norm(r) == pytest.approx(sum(n(r[i : i + 1]) for i, n in enumerate(per_entry)))
+    np.testing.assert_allclose(
+        norm.weights(r), [n.weights(r[i : i + 1])[0] for i, n in enumerate(per_entry)]
+    )
+    for bad in ([0.0, 2.0 + 1e-12], [-1e-12, 1.0]):
+        with pytest.raises(UserInputError, match=r"lp norm: exponents must be in \[0, 2\]"):
+            LpNorm(np.array(bad))

@@ -48,7 +48,11 @@ def test_diagnostics_are_what_they_say(compressed):
     assert diag["ratio_memory_vs_float64"] == pytest.approx(8 * size / nbytes)
     assert diag["ratio_memory_vs_float32"] == pytest.approx(4 * size / nbytes)
     assert diag["r_min"] <= diag["r_median"] <= diag["r_max"]
-    assert diag["r_max"] == pytest.approx(comp.r.max())
+    assert (diag["r_min"], diag["r_median"], diag["r_max"]) == (
+        comp.r.min(), np.median(comp.r), comp.r.max(),
+    )  # fmt: skip
+    assert diag["r_percentiles_5_50_95"] == list(np.percentile(comp.r, [5, 50, 95]))
+    assert len(set(comp.r)) > 3  # the premise: the statistics differ from one another
     assert diag["data_error_rms"] == pytest.approx(np.sqrt(np.mean(err**2)))
     assert diag["data_error_max"] == pytest.approx(np.abs(err).max())
     assert diag["data_relative_error"] == pytest.approx(

@@ -1,6 +1,7 @@
 """Inversion internals stated by their definitions (written from the survivors of the sampled
 mutation run, docs/testing.md)."""
 
+import itertools
 import re
 
 import numpy as np
@@ -111,6 +112,31 @@ def test_the_starting_model_is_the_reference_by_default_and_projected_onto_the_b
     high = np.full(reg.n_active, 0.5)
     high[::2] = 0.02
     np.testing.assert_array_equal(run(high, upper=0.3), run(np.minimum(high, 0.3), upper=0.3))
+
+
+def test_the_callback_gets_every_log_field_and_the_model_of_each_beta(small):
+    """callback("beta", info) after each β solve: info holds every BetaLog field of the log
+    line that solve wrote, and "model", the model it reached (the returned model for the last
+    β of a fixed-β run); callback("cg", {"iterations": k}) once per CG iteration, k counting
+    within the solve."""
+    import dataclasses
+
+    mesh, g, data, sigma, w = small
+    events = []
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=3, n_lcurve=3, beta=1e-2), callback=lambda e, i: events.append((e, i)),
+    )  # fmt: skip
+    betas = [i for e, i in events if e == "beta"]
+    assert len(betas) == len(res.log) == 3
+    for info, line in zip(betas, res.log, strict=True):
+        assert {k: v for k, v in info.items() if k != "model"} == dataclasses.asdict(line)
+        assert info["model"].shape == res.model.shape
+    chosen = next(i for i in betas if i["beta"] == res.beta)
+    np.testing.assert_array_equal(chosen["model"], res.model)
+    cg = [i["iterations"] for e, i in events if e == "cg"]
+    assert len(cg) == sum(line.cg_iterations for line in res.log)
+    assert cg[0] == 1 and all(b in (a + 1, 1) for a, b in itertools.pairwise(cg))
 
 
 def test_finish_after_a_sweep_solves_once_at_the_chosen_beta_and_keeps_the_gcv_curve(small):

@@ -309,3 +309,21 @@ def test_a_wide_order_may_be_a_numpy_integer_or_a_digit_string_but_not_a_bool():
     for bad in (True, 8.0, np.float64(4.0)):
         with pytest.raises(UserInputError, match=re.escape(f"scheme={bad!r}: expected one of")):
             scheme_name(bad)
+
+
+def test_the_solver_takes_its_precision_from_a_spec_and_double_for_a_bare_geometry(
+    small_geometry, bump
+):
+    """HelmholtzSolver's documented defaults: complex128 for a bare Geometry (gradients need
+    it), the spec's precision for a ForwardSpec (complex64 by default), and dtype= overrides
+    either; the data come out in that precision and equal the batch simulator's."""
+    from msinv.scattering.spec import ForwardSpec
+
+    g, eta = small_geometry, bump(small_geometry)
+    bare = HelmholtzSolver(g, eta, 2.0, scheme=4)
+    spec = HelmholtzSolver(ForwardSpec(g, scheme=4), eta, 2.0)
+    forced = HelmholtzSolver(ForwardSpec(g, scheme=4), eta, 2.0, dtype=np.complex128)
+    assert (bare.dtype, spec.dtype, forced.dtype) == (np.complex128, np.complex64, np.complex128)
+    assert bare.data().dtype == np.complex128 and spec.data().dtype == np.complex64
+    np.testing.assert_array_equal(forced.data(), bare.data())
+    np.testing.assert_array_equal(spec.data(), simulate(eta, g, [2.0], scheme=4)[0])
