@@ -148,3 +148,14 @@ def test_calling_an_operator_applies_it(rng):
     d = rng.standard_normal(4)
     x = rng.standard_normal(4)
     np.testing.assert_array_equal(Diagonal(d)(x), d * x)
+
+
+def test_a_mismatch_equal_to_the_tolerance_passes():
+    """dottest fails only when the mismatch exceeds rtol (documented): an operator whose
+    adjoint is exact to the last bit (a scaling by 2) has mismatch 0 and passes rtol = 0,
+    real or complex; a slightly wrong adjoint fails rtol = 0."""
+    rng = np.random.default_rng(3)
+    for d in (np.full(5, 2.0), np.full(5, 2.0 + 0j)):
+        assert dottest(Diagonal(d), rng, rtol=0.0) == 0.0
+    with pytest.raises(AssertionError, match="dot-product test mismatch"):
+        dottest(_Scale(np.full(5, 2.0), lambda d, y: (d + 1e-9) * y), rng, rtol=0.0)

@@ -97,3 +97,37 @@ def test_a_taylor_test_at_a_stationary_point_is_refused_whatever_the_offset_of_f
 
     with pytest.raises(AssertionError, match="the gradient term does not matter"):
         taylor_test(bowl, np.zeros(4), rng.standard_normal(4))
+
+
+def test_the_accepted_rates_form_a_closed_interval():
+    """A rate exactly at min_rate or max_rate passes ([min_rate, max_rate], ends included):
+    f = |x|^2 with power-of-two steps has first-order remainders h^2 exactly, so every rate
+    is exactly 2; min_rate = max_rate = 2 accepts it and an interval just beside 2 does not."""
+    steps = 2.0 ** -np.arange(4, 8)
+
+    def f(x):
+        return float(x @ x), 2 * x
+
+    x, dx = np.array([1.0]), np.array([1.0])
+    result = taylor_test(f, x, dx, steps=steps, min_rate=2.0, max_rate=2.0)
+    assert list(result.rates) == [2.0, 2.0, 2.0]
+    np.testing.assert_array_equal(result.first, steps**2)
+    for low, high in [(2.0 + 1e-12, 3.0), (1.0, 2.0 - 1e-12)]:
+        with pytest.raises(AssertionError, match="first-order remainder rates"):
+            taylor_test(f, x, dx, steps=steps, min_rate=low, max_rate=high)
+
+
+def test_a_first_order_remainder_of_exactly_half_the_zeroth_is_refused():
+    """The test refuses to pass vacuously when the first-order remainder at the smallest step
+    is not below half the zeroth-order one (documented): exactly half is refused. At
+    x = h_min / 2 for f = |x|^2 (exact in binary) the remainders are h_min^2 and 2 h_min^2."""
+    steps = 2.0 ** -np.arange(4, 8)
+    h = steps[-1]
+
+    def f(x):
+        return float(x @ x), 2 * x
+
+    with pytest.raises(AssertionError, match="the gradient term does not matter") as info:
+        taylor_test(f, np.array([h / 2]), np.array([1.0]), steps=steps)
+    assert f"{h**2:.3e} vs zeroth-order {2 * h**2:.3e}" in str(info.value)
+    taylor_test(f, np.array([h]), np.array([1.0]), steps=steps)  # 1/3 of it: accepted
