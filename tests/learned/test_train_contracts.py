@@ -362,3 +362,25 @@ def test_a_resume_may_change_exactly_the_documented_run_settings_and_the_store_p
     ]:
         with pytest.raises(ConfigError, match=re.escape(f"c.pt: written with {words}")):
             _check_same_run("c.pt", ckpt, now(section, **change))
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 512])
+def test_each_step_trains_on_its_own_global_batch_whatever_the_index_blocks(monkeypatch, block):
+    """The indices of step s are batch_indices(seed, s, batch, N), read INDEX_BLOCK steps at a
+    time: any block size (one step, a size that does not divide the run, more than the run)
+    gives every step from a resumed start to the last once, in order; process r of W takes
+    columns r, r + W, ... of each global batch."""
+    from msinv.learned import train as train_module
+    from msinv.learned.train import _step_indices, batch_indices
+
+    monkeypatch.setattr(train_module, "INDEX_BLOCK", block)
+    config = TrainConfig.from_dict(
+        {"seed": 4, "data": {"train": "x"}, "model": {"name": "equinet-cnn"},
+         "run": {"steps": 10, "out": "o", "batch": 4}}
+    )  # fmt: skip
+    cpu = torch.device("cpu")
+    for rank, world in [(0, 1), (0, 2), (1, 2)]:
+        got = list(_step_indices(config, 3, 10, 7, rank, world, cpu))
+        want = [batch_indices(4, s, 4, 7)[rank::world] for s in range(3, 10)]
+        assert [g.tolist() for g in got] == [w.tolist() for w in want]
+        assert all(g.dtype == torch.int64 for g in got)

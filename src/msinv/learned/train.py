@@ -32,6 +32,7 @@ import sys
 import time
 import tomllib
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -327,6 +328,26 @@ def _index_block(config: TrainConfig, start: int, stop: int, n_samples: int) -> 
     return torch.from_numpy(np.stack(rows))
 
 
+def _step_indices(
+    config: TrainConfig,
+    start: int,
+    last: int,
+    n_samples: int,
+    rank: int,
+    world: int,
+    device: torch.device,
+) -> Iterator[torch.Tensor]:
+    """This process's sample indices for steps ``start`` to ``last - 1``, one tensor per step.
+
+    Process ``rank`` of ``world`` takes columns ``rank, rank + world, ...`` of each global
+    batch (:func:`batch_indices`); the indices go to ``device`` :data:`INDEX_BLOCK` steps at a
+    time (one host-to-device copy per block, not per step).
+    """
+    for first in range(start, last, INDEX_BLOCK):
+        block = _index_block(config, first, min(last, first + INDEX_BLOCK), n_samples)
+        yield from block[:, rank::world].to(device, non_blocking=True)
+
+
 def accelerate(model: nn.Module, run: RunConfig, device: torch.device) -> nn.Module:
     """Apply the run's speed switches to ``model`` in place and return it.
 
@@ -580,7 +601,7 @@ def _train(
     try:
         with stop or contextlib.nullcontext():
             last = steps if stop_after is None else min(steps, stop_after)
-            block, block_start = None, step
+            indices = _step_indices(config, step, last, len(dataset), rank, world, device)
             model.train()
             while step < last:
                 if stop is not None and stop.requested:
@@ -592,11 +613,7 @@ def _train(
                         f"stopped at step {step} of {steps} ({stop.signal_name}); checkpoint "
                         f"{ckpt_path} holds it: run the same command to resume"
                     )
-                if block is None or step - block_start >= len(block):
-                    block_start = step
-                    block = _index_block(config, step, min(last, step + INDEX_BLOCK), len(dataset))
-                    block = block[:, rank::world].to(device, non_blocking=True)
-                idx_t = block[step - block_start]
+                idx_t = next(indices)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     loss = loss_module(eta_all[idx_t], data_all[idx_t], generator)
                 opt.zero_grad(set_to_none=True)
