@@ -99,3 +99,22 @@ def test_paper_formula_is_two_w_xy_minus_w_xx_minus_w_yy_from_pot_plans(rng):
     assert sinkhorn_divergence_paper(x, y, eps=eps) == pytest.approx(
         2 * sinkhorn_divergence(x, y, eps=eps), rel=1e-12
     )
+
+
+def test_reference_variant_is_finite_where_the_plan_underflows_to_zero():
+    """Two sets with one far point each (100 away from 99 close ones): eps = 0.05 x the mean
+    cost is ~1/500 of the far costs, so those entries of the plan underflow to exactly 0;
+    their KL terms are 0 (0 log 0 = 0), and the value is still the dual objective."""
+    from msinv.metrics.sinkhorn import _entropic
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((100, 4)) * 0.01
+    y = rng.standard_normal((100, 4)) * 0.01
+    x[0] += 100.0
+    y[0] += 100.0
+    eps = 0.05 * np.sqrt(((x[:, None] - y[None]) ** 2).sum(-1)).mean()
+    plan = _entropic(x, y, "euclidean", eps, 10_000, 1e-10)[0]
+    assert (plan == 0).sum() > 0  # the premise
+    value = sinkhorn_cost_reference(x, y, tol=1e-10)
+    assert np.isfinite(value)
+    assert value == pytest.approx(_dual_cost(x, y, eps, iters=300), rel=1e-6)
