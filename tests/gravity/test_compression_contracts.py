@@ -317,3 +317,26 @@ def test_a_saved_compressed_sensitivity_loads_back_whole(tmp_path, grid):
     with np.load(path) as f:
         np.testing.assert_array_equal(f["mesh"], np.ones(4))
         assert json.loads(str(f["provenance"]))["config"] == provenance({"rstar": 0.3})["config"]
+
+
+@pytest.mark.parametrize("seed", [17, 29, 39])
+@pytest.mark.parametrize("borehole", [False, True])
+def test_the_representative_row_keeps_exactly_its_own_per_row_set(seed, borehole):
+    """GRAV3D's rule tunes its threshold on the median-norm row (with borehole flags, one per
+    group): that row is compressed exactly as the per-row rule compresses it, so it meets r*.
+    These seeds are rows where delta * max|c| rounded one ulp above the row's smallest kept
+    coefficient, which was then dropped (its r above r*)."""
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((9, 60)) * rng.uniform(0.1, 10, 60)
+    flags = np.arange(9) >= 5 if borehole else None
+
+    def compress(rule):
+        config = CompressionConfig(rule=rule, rstar=0.1)
+        return CompressedSensitivity.compress(g, (5, 4, 3), config=config, borehole=flags)
+
+    rep, per = compress("representative"), compress("per_row")
+    groups = [np.arange(9)] if not borehole else [np.arange(5), np.arange(5, 9)]
+    for rows in groups:
+        i = int(rows[np.argsort(np.linalg.norm(g[rows], axis=1))[rows.size // 2]])
+        np.testing.assert_array_equal(rep.matrix[[i]].indices, per.matrix[[i]].indices)
+        assert rep.r[i] == per.r[i] <= 0.1

@@ -217,7 +217,11 @@ def _keep(c: np.ndarray, config: CompressionConfig, delta_rel, row_energy: float
     if config.rule == "threshold":
         return np.flatnonzero(a >= config.threshold * a.max())
     if config.rule == "representative":
-        return np.flatnonzero(a >= delta_rel * a.max())
+        # |c| / max|c| >= delta_rel, not |c| >= delta_rel * max|c|: the division that made
+        # delta_rel on the representative row, so that row keeps exactly its per-row set (the
+        # product can round above its smallest kept coefficient); an all-zero row keeps none
+        with np.errstate(invalid="ignore"):
+            return np.flatnonzero(a / a.max() >= delta_rel)
     order = np.argsort(a)
     energy = np.cumsum(a[order] ** 2)
     n_drop = int(np.searchsorted(energy, config.rstar**2 * row_energy, side="right"))
