@@ -139,6 +139,23 @@ def test_the_callback_gets_every_log_field_and_the_model_of_each_beta(small):
     assert cg[0] == 1 and all(b in (a + 1, 1) for a, b in itertools.pairwise(cg))
 
 
+def test_irls_is_on_its_floor_when_the_cooled_eps_equals_it_exactly(small):
+    """The re-weighting stops at the first iteration whose cooled ε, start / cooling**(k+1),
+    are all at or below their floors (with any change accepted, tol = 1): floors set to
+    exactly a quarter of each term's start (cooling 2, exact in binary) stop it after the
+    second re-weighting, not the third."""
+    mesh, g, data, sigma, w = small
+    config = InversionConfig(mode=2, beta=1e-3)
+    reg = Regularisation(mesh, weights=w)
+    l2 = invert(GravityOperator(g), data, sigma, reg, config=config).model
+    start = {k: float(np.abs(reg.model_quantity(l2, k)).max()) for k in reg.terms_}
+    grad = max(v for k, v in start.items() if k != "s")
+    sparse = SparseConfig(norms=(1.0, 1.0, 1.0, 1.0), eps=start["s"] / 4, eps_grad=grad / 4,
+                          cooling=2.0, tol=1.0, max_irls=10)  # fmt: skip
+    res = invert(GravityOperator(g), data, sigma, reg, config=config, sparse=sparse)
+    assert sorted({e.irls for e in res.log if e.irls > 0}) == [1, 2]
+
+
 def test_finish_after_a_sweep_solves_once_at_the_chosen_beta_and_keeps_the_gcv_curve(small):
     """Mode 3: the sweep is not run again with the exact G, one solve at the β it chose is
     (every new log line has that β), and the result keeps the approximate run's GCV values
