@@ -32,6 +32,7 @@ Variants (the model objective's Hessian R is assembled here; cell widths c):
   the solver's range, the one of least held-out RMS error), as Harmonica's users choose damping.
 * ``cv-depth``: depth and β by 5-fold cross-validation together (``depth="cv"`` among
   1, 1.5, 2.5 and 4 cells), as Harmonica's cross-validated best in ``gravity_eqs.py``.
+* ``depth-auto``: the depth among the same four chosen by UPRE (``depth="auto"``), β by UPRE.
 
 Usage (results cached per survey and variant in ``OUT/variants.json``, so a rerun resumes)::
 
@@ -70,6 +71,7 @@ VARIANTS = {
     "depth-3": (1.5, 3.0, 0.0, "upre", None),
     "cv": (1.5, 1.5, 0.0, "cv", None),
     "cv-depth": (1.5, "cv", 0.0, "cv", None),
+    "depth-auto": (1.5, "auto", 0.0, "upre", None),
 }
 SURVEYS = tuple(gravity_eqs.SURVEYS)  # the two benchmark surveys, then the eight robustness ones
 
@@ -103,8 +105,8 @@ def fit_variant(name: str, sv):
     t0 = time.process_time()
     pts, d = sv.points, sv.data
     s = np.full(d.size, sv.sigma)
-    if rule == "cv":  # the estimator's own cross-validation (same layer and objective)
-        est = EquivalentLayer(trade_off="cv", depth="cv" if df == "cv" else None)
+    if rule == "cv" or isinstance(df, str):  # the estimator's own choice (same layer, objective)
+        est = EquivalentLayer(trade_off=rule, depth=df if isinstance(df, str) else None)
         est.fit(pts, d, s)
         cpu = time.process_time() - t0
         chi2 = float(np.sum(((est.predict(pts) - d) / s) ** 2)) / d.size

@@ -89,6 +89,27 @@ def test_the_tracker_keeps_its_own_copy_of_the_evaluated_point():
     assert f == 12.0 and np.array_equal(g, 2 * x)
 
 
+def test_the_tracker_serves_the_point_it_just_evaluated_without_evaluating_again():
+    """The callback asks the tracker for f and g at the optimiser's iterate, which the
+    optimiser has just evaluated: an FWI objective costs two wave solves per frequency, so
+    at() of that point must not call the objective again (only a new point does)."""
+    from msinv.core.continuation import _Tracker
+
+    calls = []
+
+    def fun(x):
+        calls.append(1)
+        return float(x @ x), 2 * x
+
+    tracker = _Tracker(fun)
+    x = np.arange(3.0)
+    tracker(x)
+    f, g = tracker.at(x.copy())
+    assert f == 5.0 and np.array_equal(g, 2 * x) and len(calls) == 1
+    tracker.at(x + 1.0)
+    assert len(calls) == 2
+
+
 def test_stages_with_array_bounds_compare_by_their_schedule():
     """Stages compare by label, payload and stopping rules; their bounds (per-cell arrays on a
     mesh level) and minimiser are run settings left out of the comparison, so two stages with

@@ -340,3 +340,20 @@ def test_the_representative_row_keeps_exactly_its_own_per_row_set(seed, borehole
         i = int(rows[np.argsort(np.linalg.norm(g[rows], axis=1))[rows.size // 2]])
         np.testing.assert_array_equal(rep.matrix[[i]].indices, per.matrix[[i]].indices)
         assert rep.r[i] == per.r[i] <= 0.1
+
+
+def test_the_representative_rule_on_a_single_station_uses_that_station_s_row(rng):
+    """One station: the representative row is its own row, so the representative rule keeps
+    exactly what the per-row rule keeps for it (r <= r*), and the threshold is one number."""
+    from msinv.gravity.compression import representative_threshold
+
+    g = rng.standard_normal((1, 32))
+    w = np.ones(32)
+    transform = wavelet_transform((4, 4, 2))
+    active = np.ones(32, bool)
+    rep = CompressionConfig(rule="representative", rstar=0.1)
+    delta = representative_threshold(g, transform, active, w, rep)
+    assert isinstance(delta, float) and 0.0 < delta < 1.0
+    by_rep = CompressedSensitivity.compress(g, (4, 4, 2), config=rep)
+    by_row = CompressedSensitivity.compress(g, (4, 4, 2), config=CompressionConfig(rstar=0.1))
+    assert (by_rep.matrix != by_row.matrix).nnz == 0 and by_rep.r[0] <= 0.1

@@ -384,3 +384,14 @@ def test_each_step_trains_on_its_own_global_batch_whatever_the_index_blocks(monk
         want = [batch_indices(4, s, 4, 7)[rank::world] for s in range(3, 10)]
         assert [g.tolist() for g in got] == [w.tolist() for w in want]
         assert all(g.dtype == torch.int64 for g in got)
+
+
+def test_exponential_decay_counts_its_steps_from_the_end_of_the_warm_up():
+    """After a linear warm-up of W steps the rate is lr at step W and decays by decay_rate every
+    decay_steps from there: factor(W + k·decay_steps + j) = decay_rate**k (0 <= j <
+    decay_steps), the deterministic baselines' recipe (§5.3) with a warm-up."""
+    optim = OptimConfig(schedule="exponential", warmup_steps=300, decay_rate=0.5, decay_steps=100)
+    assert optim.factor(299, 10_000) < 1.0  # still warming up
+    for k in range(4):
+        for j in (0, 50, 99):
+            assert optim.factor(300 + 100 * k + j, 10_000) == 0.5**k
