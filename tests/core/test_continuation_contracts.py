@@ -174,3 +174,29 @@ def test_equal_per_cell_bounds_fix_a_cell_and_crossed_ones_are_refused():
             [Stage("a")], lambda s: _quadratic([1.0, 2.0, -1.0]), np.zeros(3),
             bounds=(lo, hi - np.array([0.0, 1e-12, 0.0])),
         )  # fmt: skip
+
+
+def test_the_drivers_minimiser_runs_every_stage_without_its_own():
+    """continuation(minimiser=M) runs M for each stage that names none and the stage's own
+    minimiser where it names one; a stage's iterations are the larger of what its minimiser
+    reports and the iterates it reported through on_iterate, with the minimiser's message."""
+    calls = []
+
+    def make(name, nit, reported):
+        def run(fun, x0, bounds, stage, on_iterate):
+            calls.append((name, stage.label))
+            for _ in range(reported):
+                on_iterate(x0)
+            return x0 + 1.0, nit, f"{name} done"
+
+        return run
+
+    stages = [Stage("a"), Stage("b", minimiser=make("own", 1, 3)), Stage("c")]
+    res = continuation(
+        stages, lambda s: _quadratic([9.0, 9.0]), np.zeros(2), minimiser=make("driver", 5, 2)
+    )
+    assert calls == [("driver", "a"), ("own", "b"), ("driver", "c")]
+    assert [(s.iterations, s.message) for s in res.stages] == [
+        (5, "driver done"), (3, "own done"), (5, "driver done"),
+    ]  # fmt: skip
+    np.testing.assert_array_equal(res.model, [3.0, 3.0])

@@ -190,3 +190,18 @@ def test_a_slice_record_is_the_resolved_path_and_the_half_open_range(tiny_store)
         "target_blur": 0.0,
     }  # fmt: skip
     assert (store_slice(tiny_store, 3)["start"], store_slice(tiny_store, 3)["stop"]) == (3, 8)
+
+
+def test_a_frequency_request_names_what_is_missing_and_why(tiny_store):
+    """load_pairs(freqs=...) keeps the asked frequencies in the asked order; one the store
+    lacks is named with the store's list and the reason given (a model's frequencies: "the
+    model was trained on them"); an empty list asks for nothing and is refused too."""
+    from msinv.learned.data import TRAINED_ON
+
+    assert list(load_pairs(tiny_store, 0, 1, freqs=[5.0, 2.5]).freqs) == [5.0, 2.5]
+    with pytest.raises(UserInputError, match=r"not \[7\.0\] \(the model was trained on them\)"):
+        load_pairs(tiny_store, 0, 1, freqs=[2.5, 7.0], why=TRAINED_ON)
+    with pytest.raises(
+        UserInputError, match=r"holds frequencies \[2\.5, 5\.0\], not \[\] \(asked\)"
+    ):
+        load_pairs(tiny_store, 0, 1, freqs=[])
