@@ -526,3 +526,29 @@ def test_a_regularisation_used_by_a_sparse_inversion_starts_the_next_one_from_le
     done = finish(GravityOperator(g), first, data, sigma, reg, config=config)
     assert np.abs(done.model - first.model).max() < 1e-3 * np.abs(first.model).max()
     assert np.abs(done.model - fresh.model).max() > 1e-2 * np.abs(fresh.model).max()
+
+
+def test_gcv_makes_one_cg_solve_per_probe_two_by_default(monkeypatch):
+    """Hutchinson's trace estimate in gcv_score takes n_gcv_probe Rademacher probes, each one CG
+    solve: two by default (the documented cost of each β of mode 3's sweep), k when set."""
+    import scipy.sparse.linalg as spla
+
+    rng = np.random.default_rng(4)
+    n = 6
+    g, s, r = rng.uniform(0.5, 2.0, n), rng.uniform(0.1, 0.3, n), rng.uniform(1.0, 30.0, n)
+    model = rng.uniform(0.1, 0.9, n)
+    calls = []
+    real_cg = spla.cg
+
+    def counting(a, b, **kwargs):
+        calls.append(1)
+        return real_cg(a, b, **kwargs)
+
+    monkeypatch.setattr(spla, "cg", counting)
+    for config, solves in (
+        (InversionConfig(mode=3), 2),
+        (InversionConfig(mode=3, n_gcv_probe=5), 5),
+    ):
+        calls.clear()
+        gcv_score(Diagonal(g), s, sp.diags(r), 0.7, 1.0, model, np.zeros(n), np.ones(n), config)
+        assert len(calls) == solves

@@ -66,7 +66,8 @@ class InversionConfig:
         Mode 3's choice: ``"gcv"`` (default, as GRAV3D) the minimum of the GCV function;
         ``"lcurve"`` the corner of the L-curve.
     n_gcv_probe : int
-        Random probes of the trace in :func:`gcv_score` (>= 1).
+        Random probes of the trace in :func:`gcv_score` (>= 1; default 2, one CG solve each per
+        β of the sweep).
     beta_start : float
         Modes 1 and 3 without ``beta``: the first β is ``beta_start`` times the trace-ratio
         estimate (:func:`estimate_beta0`), > 0. Starting over-regularised and searching
