@@ -357,3 +357,12 @@ def test_a_relative_tolerance_of_one_returns_the_projected_start():
     x, info = projected_cg(lambda v: a @ v, b, np.array([5.0, 0.1]), 0.0, 1.0, tol=1.0)
     np.testing.assert_array_equal(x, [1.0, 0.1])
     assert (info.outer, info.cg_iterations, info.converged) == (0, 0, True)
+
+
+def test_a_line_search_that_never_decreases_enough_stops_at_its_floor():
+    """The step halves from t = 1 while the Armijo test fails and stops at the first t below
+    1e-8 (documented): 2**-27, not 2**-26. A = -I (not positive definite, so CG's step
+    d = -1 raises f = -x.x/2 - b.x along the whole line) never passes the test."""
+    x, info = projected_cg(lambda v: -v, np.ones(3), np.zeros(3), max_cg=1, max_outer=1)
+    assert info.outer == 1
+    np.testing.assert_array_equal(x, np.full(3, -(2.0**-27)))

@@ -97,7 +97,9 @@ def projected_cg(
     :math:`x_i = l_i, g_i > 0` or :math:`x_i = u_i, g_i < 0`. CG solves
     :math:`A_{FF} d_F = -g_F`; the step is :math:`x \\leftarrow P(x + t d)` with the largest
     :math:`t \\in \\{1, ½, ¼, …\\}` satisfying the Armijo condition
-    :math:`f(P(x+td)) \\le f(x) + 10^{-4} g^T(P(x+td) - x)`.
+    :math:`f(P(x+td)) \\le f(x) + 10^{-4} g^T(P(x+td) - x)`; when no
+    :math:`t \\ge 10^{-8}` does (rounding, or an ``apply_a`` that is not positive definite), the
+    first :math:`t` below it, :math:`2^{-27}`, is taken.
     """
     b = np.asarray(b, dtype=np.float64)
     lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), b.shape)
