@@ -395,3 +395,35 @@ def test_exponential_decay_counts_its_steps_from_the_end_of_the_warm_up():
     for k in range(4):
         for j in (0, 50, 99):
             assert optim.factor(300 + 100 * k + j, 10_000) == 0.5**k
+
+
+def test_resolve_fills_every_data_field_of_the_model_and_keeps_the_rest():
+    """resolve() copies from the data exactly the model's grid size, frequency count,
+    receiver/source count, frequencies and geometry record, keeps the model's own settings
+    and every other section as they were, and refuses data with more receivers than sources
+    (the models take square data) in one line."""
+    import dataclasses
+
+    import numpy as np
+
+    from msinv.learned.data import Pairs
+    from msinv.learned.train import ModelConfig, resolve
+    from msinv.scattering import Geometry
+
+    geometry = Geometry(n=16, n_sources=5, n_receivers=5)
+    data = np.ones((3, 2, 5, 5), np.complex64)
+    pairs = Pairs(np.zeros((3, 16, 16), np.float32), data, np.array([2.5, 5.0]), geometry)
+    config = TrainConfig(
+        data=DataConfig(train="x", count=3),
+        model=ModelConfig(name="equinet-cnn", head={"rounds": 2}),
+        run=RunConfig(steps=4, out="o", batch=2),
+        seed=7,
+    )
+    resolved = resolve(config, pairs)
+    assert resolved.model == dataclasses.replace(
+        config.model, n=16, n_freq=2, n_sc=5, freqs=[2.5, 5.0], geometry=geometry.to_dict()
+    )
+    assert dataclasses.replace(resolved, model=config.model) == config
+    wide = Pairs(pairs.eta, np.ones((3, 2, 6, 5), np.complex64), pairs.freqs, geometry)
+    with pytest.raises(UserInputError, match="the data have 6 receivers and 5 sources"):
+        resolve(config, wide)
