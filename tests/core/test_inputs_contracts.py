@@ -136,3 +136,14 @@ def test_require_finite_passes_finite_arrays_through_and_counts_the_others():
         require_finite(bad, "d.h5: /v")
     with pytest.raises(FileFormatError, match="1 of 2 values are NaN or inf"):
         require_finite(np.array([1.0, complex(0.0, np.inf)]), "z")
+
+
+def test_open_npz_names_the_file_it_expected(tmp_path):
+    """open_npz's ``what`` is the expected file in the message of a file that is not a zip
+    ("<path>: not <what>"), so that each reader can say which format it wanted."""
+    text = tmp_path / "model.npz"
+    text.write_text("1 2 3\n")
+    with pytest.raises(FileFormatError, match=re.escape(f"{text}: not an .npz archive (a file")):
+        open_npz(text)
+    with pytest.raises(FileFormatError, match=re.escape(f"--model {text}: not a GZES layer file")):
+        open_npz(text, "--model", what="a GZES layer file")

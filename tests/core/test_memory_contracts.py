@@ -55,3 +55,15 @@ def test_available_memory_is_memavailable_in_kib(tmp_path, monkeypatch):
     meminfo.write_text("MemTotal: 9000 kB\nMemFree: 1000 kB\nMemAvailable: 3000 kB\n")
     monkeypatch.setattr(memory, "MEMINFO", str(meminfo))
     assert memory.available_bytes() == 3000 * 1024
+
+
+def test_a_refusal_ends_with_the_hint_when_one_is_given():
+    """check_memory's message: '<what> needs X GiB, more than the memory limit of Y GiB
+    (--memory)', then '; <hint>' when a hint is given (what to do instead), nothing more
+    without one."""
+    with pytest.raises(MemoryLimitError) as info:
+        check_memory(2 * 1024**3, 1024**3, "layer G", "use windows")
+    assert str(info.value).endswith("limit of 1.00 GiB (--memory); use windows")
+    with pytest.raises(MemoryLimitError) as info:
+        check_memory(2 * 1024**3, 1024**3, "layer G")
+    assert str(info.value).endswith("limit of 1.00 GiB (--memory)")

@@ -205,3 +205,14 @@ def test_a_frequency_request_names_what_is_missing_and_why(tiny_store):
         UserInputError, match=r"holds frequencies \[2\.5, 5\.0\], not \[\] \(asked\)"
     ):
         load_pairs(tiny_store, 0, 1, freqs=[])
+
+
+def test_the_held_out_refusal_names_the_command_that_asked():
+    """check_held_out's message ends with what to do for the command given (``what``):
+    'evaluate on held-out pairs' by default, the caller's own name otherwise."""
+    trained = {"path": "/d/a.zarr", "start": 0, "stop": 4, "stream": "a"}
+    test = {"path": "/d/a.zarr", "start": 2, "stop": 6, "stream": "a"}
+    with pytest.raises(UserInputError, match=r"; evaluate on held-out pairs: another store"):
+        check_held_out(trained, test)
+    with pytest.raises(UserInputError, match=r"; reconstruct on held-out pairs: another store"):
+        check_held_out(trained, test, "reconstruct")
