@@ -373,3 +373,12 @@ def test_exponential_decay_counts_its_steps_from_the_end_of_the_warm_up():
     for k in range(4):
         for j in (0, 50, 99):
             assert optim.factor(300 + 100 * k + j, 10_000) == 0.5**k
+
+
+@pytest.mark.parametrize("steps, warmup_steps", [(1, 0), (5, 4), (2, 0)])
+def test_the_cosine_ends_at_lr_end_even_for_the_shortest_schedules(steps, warmup_steps):
+    """The cosine runs from lr at the end of the warm-up to lr_end at the last step, also when
+    only one or two steps are left after the warm-up (a smoke run, a resumed tail)."""
+    optim = OptimConfig(lr=1e-3, lr_end=1e-8, warmup_steps=warmup_steps)
+    assert optim.factor(warmup_steps, steps) == pytest.approx(1.0)
+    assert optim.factor(steps, steps) * optim.lr == pytest.approx(1e-8, rel=1e-9)
