@@ -139,6 +139,31 @@ def test_a_matrix_free_term_has_no_normal_matrix_but_applies_its_normal_operator
     np.testing.assert_allclose(term.normal(x), d.adjoint(d.forward(x)), rtol=1e-12)
 
 
+def test_an_operator_whose_matrix_is_dense_is_used_matrix_free(rng):
+    """Only a SciPy sparse ``matrix`` is assembled by normal_matrix(); an operator exposing a
+    dense ndarray ``matrix`` gets None (the callers then apply normal() matrix-free) rather
+    than a dense n x n product passed off as sparse."""
+    from msinv.core.operator import LinearOperator
+
+    class _Dense(LinearOperator):
+        def __init__(self, a):
+            self.matrix = a
+            self.shape_in, self.shape_out, self.dtype = (a.shape[1],), (a.shape[0],), a.dtype
+
+        def forward(self, x):
+            return self.matrix @ x
+
+        def adjoint(self, y):
+            return self.matrix.T @ y
+
+    a = rng.standard_normal((6, 4))
+    term = WeightedTerm(_Dense(a))
+    term.set_weights("user", np.full(6, 2.0))
+    assert term.normal_matrix() is None
+    x = rng.standard_normal(4)
+    np.testing.assert_allclose(term.normal(x), 2.0 * a.T @ (a @ x), rtol=1e-12)
+
+
 @pytest.mark.parametrize("kind", ["tv", "lp"])
 def test_the_irls_surrogate_touches_the_regulariser_with_the_same_gradient(rng, kind):
     """The IRLS surrogate ``weight/2 sum w |L x|^2`` with w frozen at x has, at x, the gradient

@@ -357,3 +357,31 @@ def test_the_representative_rule_on_a_single_station_uses_that_station_s_row(rng
     by_rep = CompressedSensitivity.compress(g, (4, 4, 2), config=rep)
     by_row = CompressedSensitivity.compress(g, (4, 4, 2), config=CompressionConfig(rstar=0.1))
     assert (by_rep.matrix != by_row.matrix).nnz == 0 and by_rep.r[0] <= 0.1
+
+
+_UNPICKLED: list = []
+
+
+def _unpickled():
+    _UNPICKLED.append(True)
+    return 1.0
+
+
+class _Payload:
+    """An object whose unpickling runs code (here: records that it ran)."""
+
+    def __reduce__(self):
+        return (_unpickled, ())
+
+
+def test_loading_a_compressed_sensitivity_never_unpickles(tmp_path, rng):
+    """A sensitivity file is data: an object array planted in it (pickled code) is refused on
+    loading, and the code in it never runs."""
+    path = CompressedSensitivity.example(rng).save(tmp_path / "g.npz")
+    with np.load(path) as f:
+        fields = {k: f[k] for k in f.files}
+    fields["weights"] = np.array([_Payload()], dtype=object)
+    np.savez(path, **fields)
+    with pytest.raises(ValueError, match="allow_pickle"):
+        CompressedSensitivity.load(path)
+    assert _UNPICKLED == []

@@ -427,3 +427,12 @@ def test_resolve_fills_every_data_field_of_the_model_and_keeps_the_rest():
     wide = Pairs(pairs.eta, np.ones((3, 2, 6, 5), np.complex64), pairs.freqs, geometry)
     with pytest.raises(UserInputError, match="the data have 6 receivers and 5 sources"):
         resolve(config, wide)
+
+
+@pytest.mark.parametrize("steps, warmup_steps", [(1, 0), (5, 4), (2, 0)])
+def test_the_cosine_ends_at_lr_end_even_for_the_shortest_schedules(steps, warmup_steps):
+    """The cosine runs from lr at the end of the warm-up to lr_end at the last step, also when
+    only one or two steps are left after the warm-up (a smoke run, a resumed tail)."""
+    optim = OptimConfig(lr=1e-3, lr_end=1e-8, warmup_steps=warmup_steps)
+    assert optim.factor(warmup_steps, steps) == pytest.approx(1.0)
+    assert optim.factor(steps, steps) * optim.lr == pytest.approx(1e-8, rel=1e-9)

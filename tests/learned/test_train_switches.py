@@ -93,3 +93,29 @@ def test_switch_values_are_checked(tmp_path):
                     "run": {"steps": 1, "out": "o", key: value},
                 }
             )
+
+
+def test_the_progress_bar_counts_training_steps(tiny_store, tmp_path, monkeypatch):
+    """run.progress shows a bar over the run's steps: total = steps, advanced once per step,
+    ending full (a resumed run starts it at the resumed step)."""
+    import tqdm.auto
+
+    bars = []
+
+    class _Bar:
+        def __init__(self, total, initial=0, **kwargs):
+            self.total, self.n = total, initial
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            pass
+
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", _Bar)
+    _run(tiny_store, tmp_path / "bar", steps=4, progress=True)
+    assert [(b.total, b.n) for b in bars] == [(4, 4)]
