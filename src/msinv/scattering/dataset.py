@@ -214,8 +214,7 @@ class DatasetConfig:
         """Inverse of :meth:`to_attrs` (also reads the first layout, see the module notes)."""
         a = upgrade_attrs(attrs)
         a["geometry"] = Geometry.from_dict(a["geometry"])
-        a["freqs"] = tuple(a["freqs"])
-        return cls(**a)
+        return cls(**a)  # __post_init__ makes freqs a tuple of floats
 
 
 def upgrade_attrs(config: dict[str, Any]) -> dict[str, Any]:
