@@ -436,3 +436,81 @@ def test_the_cosine_ends_at_lr_end_even_for_the_shortest_schedules(steps, warmup
     optim = OptimConfig(lr=1e-3, lr_end=1e-8, warmup_steps=warmup_steps)
     assert optim.factor(warmup_steps, steps) == pytest.approx(1.0)
     assert optim.factor(steps, steps) * optim.lr == pytest.approx(1e-8, rel=1e-9)
+
+
+_DOC = {
+    "data": {"train": "x"},
+    "model": {"name": "equinet-cnn"},
+    "run": {"steps": 1, "out": "o"},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda d: d.update(sede=1), "config: unknown key(s) ['sede']; expected ['data', 'model'"),
+        (lambda d: d.pop("model"), "config: missing section [model]"),
+        (lambda d: d["run"].pop("steps"), "config: [run] is missing steps"),
+        (lambda d: d["run"].update(steps="3"), 'config: [run] steps = "3": expected an integer'),
+        (lambda d: d["run"].update(progress=1), "config: [run] progress = 1: expected true or"),
+        (lambda d: d["optim"].update(lr=True), "config: [optim] lr = true: expected a number"),
+        (lambda d: d["run"].update(steps=0), "config: [run] run.steps, run.batch"),
+        (lambda d: d.update(seed=True), "config: seed = True: expected an integer >= 0"),
+        (lambda d: d.update(seed=1.5), "config: seed = 1.5: expected an integer >= 0"),
+    ],
+)
+def test_each_bad_training_config_is_one_line_naming_its_key(change, words):
+    """TrainConfig.from_dict refuses, in one UserInputError line that starts with the source and
+    names the key: an unknown top-level key, a missing required section or field, a value of
+    the wrong type (a bool is not a number, a string not an integer), a section's own range
+    check (prefixed by its section), a seed that is not an integer >= 0. [optim] may be left
+    out (the paper's recipe)."""
+    doc = {k: dict(v) for k, v in _DOC.items()} | {"optim": {}}
+    change(doc)
+    with pytest.raises(UserInputError) as info:
+        TrainConfig.from_dict(doc)
+    assert str(info.value).startswith(words), str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_betas_may_be_a_toml_list_and_optim_may_be_left_out():
+    """[optim] betas = [0.8, 0.99] (TOML has no tuples) is the tuple (0.8, 0.99); a config
+    without [optim] gets OptimConfig's defaults."""
+    with_betas = TrainConfig.from_dict(_DOC | {"optim": {"betas": [0.8, 0.99]}})
+    assert with_betas.optim.betas == (0.8, 0.99)
+    assert TrainConfig.from_dict(_DOC).optim == OptimConfig()
+
+
+@pytest.mark.parametrize("train", ["../data/a.zarr", ["../data/a.zarr", "b.zarr"]])
+def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, train):
+    """from_toml reads data.train (one store or a list) and run.out relative to the folder of
+    the config file, whatever the working directory; every other setting is as written."""
+    import tomli_w
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    doc = {**_DOC, "data": {"train": train, "count": 5}, "seed": 2}
+    (folder / "c.toml").write_text(tomli_w.dumps(doc))
+    config = TrainConfig.from_toml(folder / "c.toml")
+    base = folder.resolve()
+    stores = [train] if isinstance(train, str) else train
+    assert config.data.stores == [str(base / s) for s in stores]
+    assert isinstance(config.data.train, type(train))
+    assert config.run.out == str(base / "o")
+    assert (config.data.count, config.seed, config.model.name) == (5, 2, "equinet-cnn")
+
+
+def test_a_config_path_that_is_not_a_toml_text_file_is_one_line(tmp_path):
+    """A folder, a binary file or invalid TOML given as the config: one ConfigError line
+    naming the path and what was expected (a missing file: 'config file not found')."""
+    from msinv.core.errors import ConfigError
+
+    (tmp_path / "bin.toml").write_bytes(b"\xff\xfe\x00\x01")
+    (tmp_path / "bad.toml").write_text("[run\nsteps = 1\n")
+    for path, words in [
+        (tmp_path, "is a folder; expected a TOML config file"),
+        (tmp_path / "bin.toml", "not a text file; expected a TOML config"),
+        (tmp_path / "bad.toml", "invalid TOML ("),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(f"{path}: {words}")):
+            TrainConfig.from_toml(path)
