@@ -73,3 +73,29 @@ def test_every_operator_with_an_example_is_registered():
     assert f"{_Matrix.__module__}._Matrix" in with_example
     assert len([n for n in with_example if n.startswith("msinv.")]) >= 10
     assert with_example <= set(registered_operators())
+
+
+REAL_MODELS = {  # operators whose model is a physical real quantity (density, contrast, image)
+    "msinv.core.regularisation.Gradient2D",
+    "msinv.gravity.compression.CompressedSensitivity",
+    "msinv.gravity.compression.Wavelet2D",
+    "msinv.gravity.compression.Wavelet3D",
+    "msinv.gravity.forward.GravityOperator",
+    "msinv.gravity.multilevel.Prolongation",
+    "msinv.gravity.pipeline.Selection",
+    "msinv.gravity.regularisation.SparseOperator",
+    "msinv.gravity.sensitivity.OnTheFlySensitivity",
+    "msinv.scattering.born.BornOperator",
+    "msinv.scattering.born_ls.LinearisedData",
+}
+
+
+def test_operators_on_physical_models_declare_a_real_model_space():
+    """A density, a contrast or an image is real: the operators acting on one declare
+    real_model (dottest then draws real models and compares real parts, the identity that
+    holds for them). The back-projection (data -> image) acts on complex data."""
+    registry = registered_operators()
+    assert REAL_MODELS <= set(registry)
+    for name in REAL_MODELS:
+        assert registry[name].real_model, name
+    assert not registry["msinv.scattering.born.BackProjection"].real_model

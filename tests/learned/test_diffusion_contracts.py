@@ -137,6 +137,23 @@ def test_sampler_hands_the_conditioning_to_every_denoiser_call():
     assert float((out.mean(0) - m[0]).abs().max()) < 5 * math.sqrt(v / 400)
 
 
+def test_the_denoiser_gets_one_noise_level_per_sample():
+    """Each denoiser call gets sigma of shape (b,), one level per sample of the batch, all
+    equal to the step's level (networks embed sigma per sample: a (1,) tensor would only
+    broadcast by luck)."""
+    seen = []
+
+    def denoiser(x, cond, sigma):
+        seen.append((tuple(sigma.shape), float(sigma.min()), float(sigma.max())))
+        return torch.zeros_like(x)
+
+    x_T = torch.randn(3, 1, 2, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    levels = geometric_levels(5)
+    sample(denoiser, x_T, levels, None, generator=torch.Generator().manual_seed(1))
+    assert len(seen) >= levels.numel() - 1 and all(s[0] == (3,) for s in seen)
+    assert all(lo == hi for _, lo, hi in seen)
+
+
 def test_denoiser_sees_the_vp_state_divided_by_its_scale_at_every_level():
     """The VP state is x = s(sigma) (eta + sigma n) with s = 1 / sqrt(1 + sigma^2): each
     denoiser call gets x / s(sigma) at its level, so the first sees x_T sqrt(1 + sigma_0^2)

@@ -97,7 +97,8 @@ def test_switch_values_are_checked(tmp_path):
 
 def test_the_progress_bar_counts_training_steps(tiny_store, tmp_path, monkeypatch):
     """run.progress shows a bar over the run's steps: total = steps, advanced once per step,
-    ending full (a resumed run starts it at the resumed step)."""
+    ending full (a resumed run starts it at the resumed step). The log (log_every = 1) holds
+    each step's loss: a weighted squared error, positive."""
     import tqdm.auto
 
     bars = []
@@ -117,5 +118,6 @@ def test_the_progress_bar_counts_training_steps(tiny_store, tmp_path, monkeypatc
             pass
 
     monkeypatch.setattr(tqdm.auto, "tqdm", _Bar)
-    _run(tiny_store, tmp_path / "bar", steps=4, progress=True)
+    log, _ = _run(tiny_store, tmp_path / "bar", steps=4, progress=True)
     assert [(b.total, b.n) for b in bars] == [(4, 4)]
+    assert log.shape == (4,) and np.all(log > 0)
