@@ -514,3 +514,37 @@ def test_a_config_path_that_is_not_a_toml_text_file_is_one_line(tmp_path):
     ]:
         with pytest.raises(ConfigError, match=re.escape(f"{path}: {words}")):
             TrainConfig.from_toml(path)
+
+
+@pytest.mark.parametrize("outcome", ["returns", "raises"])
+def test_a_distributed_run_closes_its_process_group_however_it_ends(tmp_path, monkeypatch, outcome):
+    """Under torchrun (WORLD_SIZE > 1) train() opens the process group (gloo on the CPU) and
+    destroys it when the run returns or fails, so that the launcher's processes end cleanly
+    and a caller can start another run. The collective work itself is stubbed out here (the
+    two-process run is test_train_oracles' DDP test)."""
+    import torch.distributed as dist
+
+    import msinv.learned.train as train_module
+
+    events = []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setattr(
+        dist, "init_process_group", lambda backend: events.append(("init", backend))
+    )
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: events.append(("destroy",)))
+
+    def fake_train(*args):
+        events.append(("train",))
+        if outcome == "raises":
+            raise RuntimeError("a failed step")
+        return tmp_path / "run" / "checkpoint.pt"
+
+    monkeypatch.setattr(train_module, "_train", fake_train)
+    cfg = _config(run={"steps": 1, "batch": 4, "out": str(tmp_path / "run"), "device": "cpu"})
+    if outcome == "raises":
+        with pytest.raises(RuntimeError, match="a failed step"):
+            train_module.train(cfg)
+    else:
+        train_module.train(cfg)
+    assert events == [("init", "gloo"), ("train",), ("destroy",)]
