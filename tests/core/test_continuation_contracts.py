@@ -4,7 +4,7 @@ survivors of the sampled mutation run, docs/testing.md)."""
 import numpy as np
 import pytest
 
-from msinv.core.continuation import Stage, continuation, stages_from_groups
+from msinv.core.continuation import Stage, continuation, lbfgsb, stages_from_groups
 from msinv.core.errors import UserInputError
 
 from .test_continuation import _quadratic
@@ -118,6 +118,8 @@ def test_stages_with_array_bounds_compare_by_their_schedule():
     b = Stage("fine", max_iter=5, bounds=(np.zeros(4), 2 * np.ones(4)))
     assert a == b
     assert a != Stage("fine", max_iter=6, bounds=(np.zeros(4), np.ones(4)))
+    # the minimiser is a run setting too: stages differing only in it are the same schedule
+    assert Stage("fine", max_iter=5, minimiser=lbfgsb) == Stage("fine", max_iter=5, minimiser=min)
 
 
 def test_the_minimiser_is_told_to_stop_when_an_iterate_reaches_the_target_exactly():

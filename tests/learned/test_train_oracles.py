@@ -295,3 +295,29 @@ def test_cosine_rate_stays_at_its_end_value_after_the_last_step():
     assert optim.factor(100, 100) == pytest.approx(1e-3)
     for beyond in (101, 150, 1000):
         assert optim.factor(beyond, 100) == pytest.approx(1e-3)
+
+
+def test_a_resumed_run_continues_the_global_random_streams(tiny_store, tmp_path):
+    """Third-party code may draw from torch's, NumPy's and Python's global generators: a run
+    resumed from a checkpoint restores their saved states, so at its last step they are those
+    of the uninterrupted run, whatever the resuming process did to them before."""
+    import random
+
+    import numpy as np
+
+    def run(out, stop_first):
+        np.random.seed(7)  # noqa: NPY002 - the global state is what this test is about
+        random.seed(7)
+        cfg = _config(tiny_store, out, steps=3)
+        if stop_first:
+            train(cfg, stop_after=2)
+            torch.manual_seed(999)  # the resuming process's streams are elsewhere
+            np.random.seed(999)  # noqa: NPY002
+            random.seed(999)
+        return _load(train(cfg))["rng"]
+
+    whole, resumed = run(tmp_path / "whole", False), run(tmp_path / "resumed", True)
+    assert torch.equal(whole["torch"], resumed["torch"])
+    assert torch.equal(whole["numpy"]["keys"], resumed["numpy"]["keys"])
+    assert whole["numpy"]["pos"] == resumed["numpy"]["pos"]
+    assert whole["python"] == resumed["python"]

@@ -258,6 +258,27 @@ def test_dask_cluster_gives_the_same_bytes(reference, tmp_path):
     assert _bytes(path) == _bytes(reference)
 
 
+def test_dask_results_are_released_once_written(tmp_path, monkeypatch):
+    """Each chunk's result is released on the cluster as soon as this process has it: the
+    workers' memory holds the chunks not yet written, not the whole dataset (21,500 samples of
+    data at full scale). Seen by the scheduler's task count at each write."""
+    distributed = pytest.importorskip("distributed")
+    held = []
+    write = dsm._write_chunk
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+
+        def counting(*args, **kwargs):
+            held.append(len(cluster.scheduler.tasks))
+            return write(*args, **kwargs)
+
+        monkeypatch.setattr(dsm, "_write_chunk", counting)
+        generate(tmp_path / "d.zarr", count=6, chunk=1, scheduler=cluster.scheduler_address, **KW)
+    assert len(held) == 6
+    assert held[-1] < held[0] and held[-1] <= 1, held
+
+
 def test_an_unreachable_dask_scheduler_is_one_error(tmp_path):
     """A scheduler address where nothing listens gives the dataset's one-line error (after
     the client's 10 s connection timeout), not a traceback, and no chunk is marked done."""

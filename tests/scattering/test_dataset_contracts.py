@@ -547,3 +547,19 @@ def test_generate_stores_and_computes_with_every_setting_it_is_given(tmp_path, f
     data = simulate(eta.astype(np.float64), spec, [2.5]).astype(np.complex64)
     np.testing.assert_array_equal(ds.data[:], data)
     np.testing.assert_array_equal(ds.target[:], dsm.blur_target(eta, 0.5).astype(np.float32))
+
+
+def test_a_batch_smaller_than_a_chunk_solves_one_chunk_per_call(tmp_path, monkeypatch):
+    """batch = B samples per solver call means ceil(B / chunk) chunks per call: a batch of one
+    sample over chunks of two never groups two chunks into one call (twice the memory asked)."""
+    seen = []
+    original = dsm.simulate_chunks
+
+    def recording(config, ks, *args, **kwargs):
+        seen.append(len(ks))
+        return original(config, ks, *args, **kwargs)
+
+    monkeypatch.setattr(dsm, "simulate_chunks", recording)
+    generate(tmp_path / "b.zarr", count=4, chunk=2, batch=1, **KW)
+    assert open_dataset(tmp_path / "b.zarr").complete.all()
+    assert all(n == 1 for n in seen), seen
