@@ -385,3 +385,13 @@ def test_loading_a_compressed_sensitivity_never_unpickles(tmp_path, rng):
     with pytest.raises(ValueError, match="allow_pickle"):
         CompressedSensitivity.load(path)
     assert _UNPICKLED == []
+
+
+def test_the_per_row_rule_may_drop_exactly_r_star_squared_of_the_energy():
+    """rule="per_row" drops the smallest coefficients while the dropped energy stays at or
+    below r*^2 of the row's energy (r_i <= r*, the end included): four equal coefficients at
+    r* = 1/2 (exact in binary) drop exactly one, not none and not two."""
+    c = np.array([1.0, -1.0, 1.0, 1.0])
+    kept = _keep(c, CompressionConfig(rstar=0.5), None, float(c @ c))
+    assert kept.size == 3
+    assert len(_keep(c, CompressionConfig(rstar=0.499), None, float(c @ c))) == 4
