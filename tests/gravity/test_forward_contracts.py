@@ -53,6 +53,16 @@ def test_memory_estimate_counts_one_node_array_per_thread():
     assert forward_memory(wide, 7) - forward_memory(block, 7) == 8 * threads * (100 - 60)
 
 
+def test_memory_estimate_counts_each_station_s_coordinates_and_result():
+    """Each station costs its three float64 coordinates and its float64 result: 32 bytes; each
+    cell its density and one float64 of work: 16 bytes."""
+    mesh = TensorMesh([np.full(4, 5.0), np.full(3, 5.0), np.full(2, 5.0)])
+    assert forward_memory(mesh, 1001) - forward_memory(mesh, 1) == 1000 * 32
+    deeper = TensorMesh([np.full(4, 5.0), np.full(3, 5.0), np.full(3, 5.0)])  # +12 cells, +20 nodes
+    threads = numba.config.NUMBA_NUM_THREADS
+    assert forward_memory(deeper, 7) - forward_memory(mesh, 7) == 12 * 16 + 20 * 8 * threads
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("reader", ["gz", "sensitivity_rows"])
 def test_stations_with_a_non_finite_coordinate_are_refused(bad, reader):

@@ -71,7 +71,8 @@ def _flat(state: dict) -> torch.Tensor:
 
 def test_two_steps_of_the_deterministic_model_by_hand(tiny_store, tmp_path):
     """Samples start..start+count, their normalisation, the seeded initial weights, the global
-    batches, plain MSE, Adam with the configured betas and the warm-up learning rate."""
+    batches, plain MSE, Adam with the configured betas and the warm-up learning rate; the log
+    (every step) holds each step's loss."""
     cfg = _config(tiny_store, tmp_path / "run")
     ckpt = _load(train(cfg, stop_after=2))
     assert ckpt["step"] == 2
@@ -82,17 +83,22 @@ def test_two_steps_of_the_deterministic_model_by_hand(tiny_store, tmp_path):
     torch.manual_seed(4)
     model = build_from_config(resolve(cfg, pairs).model)
     opt = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.8, 0.95))
+    losses = []
     for step, lr in enumerate([1e-3, 2e-3]):  # warm-up over 2 of 10 steps from lr_start
         assert 3e-3 * OptimConfig(3e-3, 1e-3, 1e-8, 0.2).factor(step, 10) == pytest.approx(lr)
         for group in opt.param_groups:
             group["lr"] = lr
         idx = torch.from_numpy(batch_indices(4, step, 4, 6))
         loss = ((model(ds.data[idx]) - ds.eta[idx]) ** 2).mean()
+        losses.append(loss.item())
         opt.zero_grad()
         loss.backward()
         opt.step()
     for name, value in model.state_dict().items():
         torch.testing.assert_close(ckpt["model"][name], value, rtol=1e-5, atol=1e-7, msg=name)
+    log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    assert [r["loss"] for r in log] == pytest.approx(losses, rel=1e-5)
     for name in ("eta_mean", "eta_std", "data_mean", "data_std"):
         torch.testing.assert_close(
             ckpt["normalisation"][name], torch.as_tensor(getattr(norm, name), dtype=torch.float64)

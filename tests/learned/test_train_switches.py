@@ -121,3 +121,13 @@ def test_the_progress_bar_counts_training_steps(tiny_store, tmp_path, monkeypatc
     log, _ = _run(tiny_store, tmp_path / "bar", steps=4, progress=True)
     assert [(b.total, b.n) for b in bars] == [(4, 4)]
     assert log.shape == (4,) and np.all(log > 0)
+
+
+def test_a_logged_loss_is_the_mean_of_its_window_of_steps(tiny_store, tmp_path):
+    """With log_every = k each log line holds the mean training loss of the k steps since the
+    last line (the last line: of the steps left), so the same run logged every step and every
+    second step agree: each pair's mean, then the odd last step alone."""
+    every, _ = _run(tiny_store, tmp_path / "every", steps=5)
+    pairs, _ = _run(tiny_store, tmp_path / "pairs", steps=5, log_every=2)
+    expected = [every[0:2].mean(), every[2:4].mean(), every[4]]
+    np.testing.assert_allclose(pairs, expected, rtol=1e-12)
