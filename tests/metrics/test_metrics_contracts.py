@@ -105,19 +105,3 @@ def test_one_draw_is_enough_for_the_papers_crps_and_two_for_the_fair_one():
         crps(draws, target, fair=True)
     two = np.concatenate([draws, draws], axis=1)  # two equal draws: no spread either way
     np.testing.assert_allclose(crps(two, target, fair=True), [1.5, 0.5], rtol=1e-15)
-
-
-def test_the_reference_cost_is_finite_when_the_plan_underflows_to_zero():
-    """Far outliers make entries of the entropic plan underflow to exactly 0 (exp below
-    1e-308); their KL terms are 0 log 0 = 0, so the cost stays finite and positive. Here one
-    point of each set of 120 lies 1e5 away: 238 entries of the plan are exactly 0."""
-    from msinv.metrics.sinkhorn import _entropic, sinkhorn_cost_reference
-
-    rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((120, 2)), rng.standard_normal((120, 2))
-    x[0], y[0] = (1e5, 0.0), (1e5, 1.0)
-    eps = 0.05 * float(np.mean(np.linalg.norm(x[:, None] - y[None], axis=-1)))
-    plan = _entropic(x, y, "euclidean", eps, 10_000, 1e-9)[0]
-    assert np.count_nonzero(plan == 0) > 0  # the case this test is about
-    cost = sinkhorn_cost_reference(x, y)
-    assert np.isfinite(cost) and cost > 0
