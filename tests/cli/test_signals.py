@@ -124,6 +124,7 @@ def _interrupt(p: subprocess.Popen, sig: int, ready, what: str) -> str:
     finally:
         if p.poll() is None:
             p.kill()
+            p.communicate(timeout=60)  # reap it here: a leaked Popen warns in a later test
     assert stopped < 20, f"{signal.Signals(sig).name}: took {stopped:.1f} s to stop"
     if sig == signal.SIGKILL:
         assert p.returncode == -signal.SIGKILL
