@@ -29,8 +29,9 @@ COLUMNS = {
     "rms_upward_300m": "upward 300 m",
     "rms_surface_interior": "surface",
     "rms_surface_gap": "gap",
-}
+}  # columns: RMS error in mGal
 COMPETITORS = {"simpeg": "SimPEG 0.26 layer", "harmonica-cv": "Harmonica, CV best"}
+TIME = "fit_cpu_seconds"  # the final fit's CPU time (Harmonica's CV search not included)
 
 
 def load(out: Path, n: int) -> dict:
@@ -61,6 +62,9 @@ def summarise(runs: dict) -> dict:
                 "surveys": len(ratios),
                 "ratios": ratios,
             }
+        speed = {s: m[comp][TIME] / m["msinv"][TIME] for s, m in runs.items()}
+        out[f"{comp}|speedup"] = {"min": min(speed.values()), "max": max(speed.values()),
+                                  "ratios": speed}  # fmt: skip
     return out
 
 
@@ -93,6 +97,13 @@ def markdown(runs: dict, summary: dict) -> str:
                 f"{s['msinv_more_accurate']}/{s['surveys']})"
             )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for comp, name in COMPETITORS.items():
+        sp = summary[f"{comp}|speedup"]
+        lines.append(
+            f"{name}: its fit CPU time over msinv's {sp['min']:.1f}-{sp['max']:.1f}x "
+            "(msinv's includes its choice of beta)."
+        )
     return "\n".join(lines) + "\n"
 
 
