@@ -427,3 +427,30 @@ def test_a_step_whose_decrease_is_below_the_rounding_of_f_is_taken():
     x, info = projected_cg(lambda v: v, b, x0, max_outer=3)
     np.testing.assert_array_equal(x, b)
     assert (info.outer, info.converged) == (1, True)
+
+
+def test_projected_cg_runs_at_most_two_hundred_cg_iterations_by_default():
+    """max_cg defaults to 200 per active-set iteration: an ill-conditioned diagonal A with 400
+    distinct eigenvalues and a tolerance it cannot reach stops after exactly 200 CG products
+    in its one outer iteration, unconverged."""
+    a = np.logspace(0, 8, 400)
+    _x, info = projected_cg(lambda v: a * v, np.ones(400), np.zeros(400), tol=1e-15, max_outer=1)
+    assert (info.outer, info.cg_iterations, info.converged) == (1, 200, False)
+
+
+def test_a_zero_model_norm_counts_as_1e_300_on_the_l_curve():
+    """log 0 is -inf, so a zero phi_m (the reference model at a huge beta) is floored at
+    1e-300 before the logarithm. Built case: the last point has phi_m = 0, which sets the
+    chord; interior points 1 and 2 are then 0.001 apart in distance to it (recomputed here
+    from the cross product), point 2 the farther. Any other floor tilts the chord and (at
+    2e-300 already) makes point 1 the farther."""
+    phi_d = np.array([1.0, 10.0, 100.0, 1e3])
+    phi_m = np.array([1.0, 1e-10, 1.1e-110, 0.0])
+
+    def distances(floor):
+        p = np.stack([np.log(phi_d), np.log(np.maximum(phi_m, floor))], axis=1)
+        chord, rel = p[-1] - p[0], p - p[0]
+        return np.abs(rel[:, 0] * chord[1] - rel[:, 1] * chord[0]) / np.linalg.norm(chord)
+
+    assert np.argmax(distances(1e-300)) == 2 and np.argmax(distances(2e-300)) == 1  # premise
+    assert lcurve_corner(phi_d, phi_m) == 2
