@@ -120,7 +120,8 @@ def test_loss_falls_on_tiny_problem(tiny_store, tmp_path):
 
 
 def test_resume_is_exact_and_checkpoint_is_plain(tiny_store, tmp_path):
-    straight = train(_config(tiny_store, tmp_path / "a"))
+    # run.out may lie in folders that do not exist yet: the trainer makes them all
+    straight = train(_config(tiny_store, tmp_path / "new" / "runs" / "a"))
     cfg_b = _config(tiny_store, tmp_path / "b")
     train(cfg_b, stop_after=3)
     half = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)

@@ -48,8 +48,12 @@ def _config(**top):
 
 
 def test_seed_is_any_integer_from_zero():
-    """seed defaults to 0 and 0 is a valid seed; a negative one is refused in one line."""
+    """seed defaults to 0 and 0 is a valid seed; a negative one is refused in one line. The
+    default is the same for a config built in Python (TrainConfig(...) without a seed) as
+    for a TOML file without one: the two run the same training."""
     assert _config().seed == 0
+    built = TrainConfig(data=_config().data, model=_config().model, run=_config().run)
+    assert built.seed == 0 and built == _config()
     assert _config(seed=0).seed == 0
     with pytest.raises(UserInputError, match="seed = -1: expected an integer >= 0"):
         _config(seed=-1)
@@ -103,6 +107,26 @@ def test_training_noise_is_drawn_on_the_cpu_unless_asked_for_on_the_device():
     assert RunConfig(steps=1, out="o", noise="device").noise_device(cuda) == cuda
     cpu = torch.device("cpu")
     assert RunConfig(steps=1, out="o", noise="device").noise_device(cpu) == cpu
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_tf32_precision_turns_on_tf32_for_both_cuda_matmuls_and_convolutions(device):
+    """run.precision = "tf32" on a CUDA device allows TF32 in cuBLAS matrix products and in
+    cuDNN convolutions (both process-wide flags; the back-projection is matmuls, the score
+    network convolutions); on the CPU, or with fp32, neither flag is touched. A CUDA device
+    object needs no GPU."""
+    cublas, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = cublas.allow_tf32, cudnn.allow_tf32
+    try:
+        cublas.allow_tf32 = cudnn.allow_tf32 = False
+        net = torch.nn.Linear(2, 2)
+        accelerate(net, RunConfig(steps=1, out="o"), torch.device(device))
+        assert (cublas.allow_tf32, cudnn.allow_tf32) == (False, False)
+        accelerate(net, RunConfig(steps=1, out="o", precision="tf32"), torch.device(device))
+        on = device == "cuda"
+        assert (cublas.allow_tf32, cudnn.allow_tf32) == (on, on)
+    finally:
+        cublas.allow_tf32, cudnn.allow_tf32 = saved
 
 
 def test_compile_falls_back_to_eager_where_compilation_fails(monkeypatch):
