@@ -572,3 +572,20 @@ def test_a_distributed_run_closes_its_process_group_however_it_ends(tmp_path, mo
     else:
         train_module.train(cfg)
     assert events == [("init", "gloo"), ("train",), ("destroy",)]
+
+
+def test_the_torchrun_entry_point_resumes_unless_told_fresh(monkeypatch):
+    """``python -m msinv.learned.train CONFIG [--fresh]`` (what torchrun starts in each process)
+    resumes the run in run.out by default and starts over with --fresh; without a config it
+    prints its usage."""
+    from msinv.learned import train as train_module
+
+    calls = []
+    monkeypatch.setattr(
+        train_module, "train", lambda config, resume: calls.append((config, resume))
+    )
+    train_module.main(["run.toml"])
+    train_module.main(["run.toml", "--fresh"])
+    assert calls == [("run.toml", True), ("run.toml", False)]
+    with pytest.raises(SystemExit, match=r"usage: python -m msinv\.learned\.train CONFIG"):
+        train_module.main([])
