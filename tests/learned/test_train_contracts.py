@@ -589,3 +589,23 @@ def test_the_torchrun_entry_point_resumes_unless_told_fresh(monkeypatch):
     assert calls == [("run.toml", True), ("run.toml", False)]
     with pytest.raises(SystemExit, match=r"usage: python -m msinv\.learned\.train CONFIG"):
         train_module.main([])
+
+
+@pytest.mark.parametrize("available", [False, True])
+def test_cuda_random_states_are_restored_only_where_there_are_some_and_a_gpu(
+    monkeypatch, available
+):
+    """Resuming restores the CUDA generators' states only when the checkpoint holds some (it
+    was written where CUDA was available) and CUDA is available now: a GPU run resumed on a
+    CPU-only machine leaves torch.cuda alone (no lazily queued calls), a CPU run resumed on a
+    GPU machine leaves the GPU's fresh streams as they are."""
+    from msinv.learned.train import _rng_state, _set_rng_state
+
+    state = _rng_state()  # this process's own states: restoring them changes nothing
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", calls.append)
+    gpu_states = [torch.zeros(16, dtype=torch.uint8)]
+    _set_rng_state({**state, "cuda": []})
+    _set_rng_state({**state, "cuda": gpu_states})
+    assert calls == ([gpu_states] if available else [])
