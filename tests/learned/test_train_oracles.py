@@ -128,19 +128,22 @@ def test_logged_learning_rate_follows_the_schedule_and_checkpoint_cadence(
 ):
     from msinv.learned import train as train_module
 
-    saved = []
+    saved, on_disk = [], []
     real = train_module._checkpoint
-    monkeypatch.setattr(
-        train_module,
-        "_checkpoint",
-        lambda path, config, model, ema, opt, sched, gen, norm, step, *a: (
-            saved.append(step),
-            real(path, config, model, ema, opt, sched, gen, norm, step, *a),
-        ),
-    )
+    log = tmp_path / "run" / "log.jsonl"
+
+    def checkpoint(path, config, model, ema, opt, sched, gen, norm, step, *a):
+        saved.append(step)
+        # each log line is on disk as soon as it is written (a crash loses none; a monitor
+        # reading the file sees the run as it goes), not when the run closes the file
+        on_disk.append(len(log.read_text().splitlines()))
+        real(path, config, model, ema, opt, sched, gen, norm, step, *a)
+
+    monkeypatch.setattr(train_module, "_checkpoint", checkpoint)
     cfg = _config(tiny_store, tmp_path / "run", steps=7, checkpoint_every=3, log_every=2)
     train(cfg)
     assert saved == [3, 6, 7]
+    assert on_disk == [1, 3, 4]  # steps 2; 2, 4, 6; 2, 4, 6, 7
     lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [2, 4, 6, 7]
     o = cfg.optim
