@@ -609,3 +609,32 @@ def test_cuda_random_states_are_restored_only_where_there_are_some_and_a_gpu(
     _set_rng_state({**state, "cuda": []})
     _set_rng_state({**state, "cuda": gpu_states})
     assert calls == ([gpu_states] if available else [])
+
+
+_UNPICKLED = []
+
+
+def _mark_unpickled(what):
+    _UNPICKLED.append(what)
+
+
+class _Payload:
+    """An object whose unpickling calls a function (what a hostile checkpoint would do)."""
+
+    def __reduce__(self):
+        return (_mark_unpickled, ("ran",))
+
+
+def test_export_never_runs_code_pickled_in_a_checkpoint(tmp_path):
+    """export reads a checkpoint with torch's weights-only unpickler: a file holding an
+    arbitrary pickled object is refused before that object's code runs."""
+    import pickle
+
+    from msinv.learned.train import export
+
+    path = tmp_path / "hostile.pt"
+    torch.save({"ema": {}, "step": 1, "payload": _Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        export(path, tmp_path / "slim.pt")
+    assert _UNPICKLED == []
+    assert not (tmp_path / "slim.pt").exists()
