@@ -661,3 +661,26 @@ def test_export_never_runs_code_pickled_in_a_checkpoint(tmp_path):
         export(path, tmp_path / "slim.pt")
     assert _UNPICKLED == []
     assert not (tmp_path / "slim.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("none-cnn", {"score": {"width": 12, "bottleneck": 6, "blocks": 1, "groups": [3, 3]}}),
+        ("equinet", {"head": {"rounds": 2}}),
+    ],
+)
+def test_the_model_of_a_config_is_built_with_its_score_and_head_options(name, options):
+    """build_from_config passes [model.score] and [model.head] to build(): the model has the
+    parameter shapes of build() with those options, not those of the defaults."""
+    from msinv.learned.models import build
+    from msinv.learned.train import ModelConfig, build_from_config
+
+    sizes = {"n": 16, "n_freq": 2, "n_sc": 16, "freqs": [2.5, 5.0]}
+
+    def shapes(model):
+        return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+    configured = shapes(build_from_config(ModelConfig(name=name, **options, **sizes)))
+    assert configured == shapes(build(name, **options, **sizes))
+    assert configured != shapes(build(name, **sizes))
