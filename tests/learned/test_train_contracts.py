@@ -684,3 +684,28 @@ def test_the_model_of_a_config_is_built_with_its_score_and_head_options(name, op
     configured = shapes(build_from_config(ModelConfig(name=name, **options, **sizes)))
     assert configured == shapes(build(name, **options, **sizes))
     assert configured != shapes(build(name, **sizes))
+
+
+def test_numpys_global_state_round_trips_with_a_cached_gaussian():
+    """NumPy's legacy global generator may hold the second Gaussian of a Box-Muller pair
+    (has_gauss = 1 and its value): a checkpoint's random state keeps the flag and the value
+    apart, and restoring it gives back exactly the state that was saved."""
+    import numpy as np
+
+    from msinv.learned.train import _rng_state, _set_rng_state
+
+    before = np.random.get_state()  # noqa: NPY002 - the global state is what is tested
+    keys = np.arange(624, dtype=np.uint32) * np.uint32(2654435761)
+    saved = ("MT19937", keys, 17, 1, 0.75)
+    try:
+        np.random.set_state(saved)  # noqa: NPY002
+        state = _rng_state()
+        assert (state["numpy"]["pos"], state["numpy"]["has_gauss"]) == (17, 1)
+        assert state["numpy"]["cached_gaussian"] == 0.75
+        np.random.seed(3)  # noqa: NPY002 - elsewhere
+        _set_rng_state(state)
+        restored = np.random.get_state()  # noqa: NPY002
+        assert restored[0] == "MT19937" and restored[2:] == saved[2:]
+        np.testing.assert_array_equal(restored[1], keys)
+    finally:
+        np.random.set_state(before)  # noqa: NPY002
