@@ -327,3 +327,37 @@ def test_the_solver_takes_its_precision_from_a_spec_and_double_for_a_bare_geomet
     assert bare.data().dtype == np.complex128 and spec.data().dtype == np.complex64
     np.testing.assert_array_equal(forced.data(), bare.data())
     np.testing.assert_array_equal(spec.data(), simulate(eta, g, [2.0], scheme=4)[0])
+
+
+def test_the_incident_fields_a_solver_hands_out_are_read_only(small_geometry, bump):
+    """incident_fields() is documented read-only: it is the cached array every solver at this
+    (geometry, frequency, precision) shares, so a caller's write must fail instead of
+    corrupting the next solver's fields."""
+    g = small_geometry
+    u = HelmholtzSolver(g, bump(g), 2.0).incident_fields()
+    with pytest.raises(ValueError, match="read-only"):
+        u[0, 0, 0] = 0.0
+    omega = 2 * np.pi * 2.0
+    phase = (
+        g.source_directions[:, 0, None, None] * g.x
+        + g.source_directions[:, 1, None, None] * (g.y[:, None])
+    )
+    np.testing.assert_allclose(
+        HelmholtzSolver(g, bump(g), 2.0).incident_fields(), np.exp(1j * omega * phase), rtol=1e-14
+    )
+
+
+def test_simulate_solves_in_this_process_unless_asked_for_workers(
+    small_geometry, bump, monkeypatch
+):
+    """workers defaults to 1: several (image, frequency) solves run one after the other in
+    this process, no worker pool is started."""
+    import msinv.scattering.helmholtz as helmholtz
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("simulate started a worker pool without workers > 1")
+
+    monkeypatch.setattr(helmholtz, "worker_pool", no_pool)
+    eta = bump(small_geometry)
+    data = simulate(np.stack([eta, -eta]), small_geometry, [1.0, 2.0])
+    assert data.shape == (2, 2, small_geometry.n_receivers, small_geometry.n_sources)
