@@ -18,6 +18,21 @@ Mutation operators (one change per mutant):
   or a ``raise`` replaced by ``pass``;
 - ``slice``: a slice's start ``+ 1`` and its stop ``- 1`` (off by one).
 
+Four more operators, the kinds of bug a person plants by hand rather than an operator swap,
+are drawn only when asked for (``run --kinds``; the default ``classic`` set keeps the earlier
+samples reproducible):
+
+- ``call``: one function for its twin (``min <-> max``, ``argmin <-> argmax``,
+  ``floor <-> ceil``, ``sum <-> mean``, ``real <-> imag``, ``fft <-> ifft``, ``zeros <-> ones``,
+  ``sin <-> cos``, ``any <-> all``, ``tril <-> triu``, ...);
+- ``unwrap``: a one-argument call such as ``abs(x)``, ``np.sqrt(x)``, ``np.conj(x)``,
+  ``np.flip(x)`` or ``sorted(x)`` replaced by its argument, ``x.conj()`` by ``x``, ``x.T`` and
+  ``x.real`` by ``x`` (a forgotten conjugate, transpose or square root);
+- ``kwarg``: one meaningful keyword argument dropped (``axis``, ``keepdims``, ``norm``,
+  ``indexing``, ``ddof``, ``dtype``, ``endpoint``, ``side``, ``lower``, ``dim``, ``keepdim``,
+  ``mode``, ``order``, ``reverse``), so the callee's default is used;
+- ``args``: a call's first two positional arguments swapped.
+
 Left alone: docstrings, strings, f-strings, annotations, decorators, ``raise``/``assert``/
 ``warnings.warn`` arguments (messages), and ``if TYPE_CHECKING`` blocks.
 
@@ -91,6 +106,25 @@ COMPARE = {
     ast.NotIn: ast.In,
 }
 MESSAGE_CALLS = {"warn", "echo", "print", "info", "debug", "warning", "error", "secho"}
+_TWINS = [
+    ("min", "max"), ("amin", "amax"), ("nanmin", "nanmax"), ("minimum", "maximum"),
+    ("argmin", "argmax"), ("floor", "ceil"), ("real", "imag"), ("any", "all"),
+    ("zeros", "ones"), ("zeros_like", "ones_like"), ("sin", "cos"), ("fft", "ifft"),
+    ("fft2", "ifft2"), ("rfft", "irfft"), ("tril", "triu"), ("vstack", "hstack"),
+]  # fmt: skip
+SWAP_CALLS = {a: b for a, b in _TWINS} | {b: a for a, b in _TWINS} | {"sum": "mean", "mean": "sum"}
+UNWRAP_CALLS = {
+    "abs", "fabs", "sqrt", "conj", "conjugate", "real", "square", "transpose", "flip", "fliplr",
+    "flipud", "sort", "sorted", "reversed", "exp", "log",
+}  # fmt: skip
+UNWRAP_METHODS = {"conj", "conjugate", "transpose"}
+UNWRAP_ATTRIBUTES = {"T", "mT", "H", "real"}
+DROPPED_KWARGS = {
+    "axis", "keepdims", "norm", "indexing", "ddof", "dtype", "endpoint", "side", "lower",
+    "dim", "keepdim", "mode", "order", "reverse",
+}  # fmt: skip
+CLASSIC_KINDS = ("binop", "compare", "boolop", "unary", "constant", "drop", "slice")
+EXTENDED_KINDS = ("call", "unwrap", "kwarg", "args")
 
 
 @dataclass
@@ -262,19 +296,52 @@ class _Collector(ast.NodeVisitor):
             self.sites.append((node, "slice", mutated))
         self.generic_visit(node)
 
+    def visit_Attribute(self, node):
+        if node.attr in UNWRAP_ATTRIBUTES and isinstance(node.ctx, ast.Load):
+            self.sites.append((node, "unwrap", copy.deepcopy(node.value)))
+        self.generic_visit(node)
+
     def visit_Call(self, node):
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         if name in MESSAGE_CALLS:
             return
+        if name in SWAP_CALLS:
+            mutated = copy.deepcopy(node)
+            if isinstance(func, ast.Attribute):
+                mutated.func.attr = SWAP_CALLS[name]
+            else:
+                mutated.func.id = SWAP_CALLS[name]
+            self.sites.append((node, "call", mutated))
+        plain = not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)
+        if name in UNWRAP_CALLS and plain and len(node.args) == 1:
+            self.sites.append((node, "unwrap", copy.deepcopy(node.args[0])))
+        elif name in UNWRAP_METHODS and plain and not node.args:
+            if isinstance(func, ast.Attribute):
+                self.sites.append((node, "unwrap", copy.deepcopy(func.value)))
+        for i, kw in enumerate(node.keywords):
+            if kw.arg in DROPPED_KWARGS:
+                mutated = copy.deepcopy(node)
+                del mutated.keywords[i]
+                self.sites.append((node, "kwarg", mutated))
+        args = node.args
+        if (
+            len(args) >= 2
+            and not any(isinstance(a, ast.Starred) for a in args[:2])
+            and ast.unparse(args[0]) != ast.unparse(args[1])
+        ):
+            mutated = copy.deepcopy(node)
+            mutated.args[0], mutated.args[1] = mutated.args[1], mutated.args[0]
+            self.sites.append((node, "args", mutated))
         self.generic_visit(node)
 
 
-def mutants_of(path: Path) -> list[Mutant]:
-    """Every mutant of one module, in source order, with ids stable under edits elsewhere.
+def mutants_of(path: Path, kinds=CLASSIC_KINDS + EXTENDED_KINDS) -> list[Mutant]:
+    """Every mutant of one module of the given kinds, in source order, with stable ids.
 
     The id hashes the module, the kind, the original and mutated text and the text of the
-    line, and the occurrence of that tuple in the file, not the line number.
+    line, and the occurrence of that tuple in the file, not the line number: it does not change
+    with edits elsewhere in the file, nor with the kinds asked for.
     """
     text = path.read_text()
     rel = path.relative_to(ROOT).as_posix()
@@ -284,6 +351,8 @@ def mutants_of(path: Path) -> list[Mutant]:
     seen: dict[str, int] = {}
     out = []
     for node, kind, new in collector.sites:
+        if kind not in kinds:
+            continue
         start = offsets[node.lineno - 1] + node.col_offset
         end = offsets[node.end_lineno - 1] + node.end_col_offset
         original = text[start:end]
@@ -489,6 +558,8 @@ def run(args) -> None:
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     os.environ.pop("PYTHONPATH", None)
     os.nice(args.nice)
+    groups = {"classic": CLASSIC_KINDS, "extended": EXTENDED_KINDS}
+    args.kinds = tuple(k for name in args.kinds for k in groups.get(name, (name,)))
     scope = load_scope()
     equivalent = scope.get("equivalent", {})
     selected = modules_in_scope(scope)
@@ -510,7 +581,7 @@ def run(args) -> None:
         rel = path.relative_to(ROOT).as_posix()
         text = path.read_text()
         sha = hashlib.sha1(text.encode()).hexdigest()
-        mutants = mutants_of(path)
+        mutants = mutants_of(path, args.kinds)
         random.Random(f"{args.seed}:{rel}").shuffle(mutants)
         mutants = [m for m in mutants if m.id not in seen_before]
         size = args.every if getattr(args, "every", None) else entry.get("sample", args.sample)
@@ -677,6 +748,7 @@ def rerun(args) -> None:
         }
     )
     args.ids = wanted
+    args.kinds = CLASSIC_KINDS + EXTENDED_KINDS
     run(args)
 
 
@@ -700,6 +772,14 @@ def main() -> None:
     p.add_argument("--budget-min", type=float, default=60.0, help="CPU minutes for this call")
     p.add_argument("--timeout-factor", type=float, default=4.0)
     p.add_argument("--nice", type=int, default=10)
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["classic"],
+        choices=["classic", "extended", *CLASSIC_KINDS, *EXTENDED_KINDS],
+        help="mutation operators to draw from: 'classic' (the default, the earlier samples' "
+        "set), 'extended' (call, unwrap, kwarg, args) or single kinds",
+    )
     p.set_defaults(func=run, ids=None)
     p = sub.add_parser("rerun", help="run named mutants again, replacing their records")
     p.add_argument("ids", nargs="+")

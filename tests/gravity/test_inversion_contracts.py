@@ -191,6 +191,7 @@ ACCEPTED = [
     {"scale": 0.0},
     {"scale": 0.5},
     {"scale": 1.0},
+    {"scale": np.array([0.0, 0.3, 1.0])},
     {"norms": (0.0, 2.0, 1.0, 0.5)},
     {"eps": 1e-6, "eps_grad": 1e-9},
     {"max_irls": 1, "cooling": 1.01, "tol": 1e-9},
@@ -201,6 +202,7 @@ ACCEPTED = [
 REFUSED = [
     {"scale": -0.1},
     {"scale": 1.1},
+    {"scale": np.array([0.5, 1.2, 0.5])},  # every cell's scale is checked, not just one
     {"norms": (2.1, 2.0, 2.0, 2.0)},
     {"norms": (2.0, 2.0, 2.0, -0.5)},
     {"norms": (2.0, 2.0, 2.0)},
@@ -219,7 +221,7 @@ REFUSED = [
 @pytest.mark.parametrize("fields", ACCEPTED)
 def test_sparse_config_accepts_its_documented_range(fields):
     config = SparseConfig(**fields)
-    assert all(getattr(config, k) == v for k, v in fields.items())
+    assert all(np.all(getattr(config, k) == v) for k, v in fields.items())
 
 
 @pytest.mark.parametrize("fields", REFUSED)

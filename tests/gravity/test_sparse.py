@@ -192,3 +192,18 @@ def test_coarse_to_fine_reaches_the_target(block):  # noqa: F811
     single = run_inversion(problem, levels=1)
     rel = np.linalg.norm(res.model - single.model) / np.linalg.norm(single.model)
     assert rel < 0.3
+
+
+@pytest.mark.parametrize("rng", [np.random.default_rng(0)])  # noise that lands below
+def test_a_sparse_run_stopped_below_the_target_is_not_converged(block):  # noqa: F811
+    """Converged means |φ_d - target| <= tolc·target on either side: a β search cut short
+    (two trials) that leaves the misfit far *below* the target must say so."""
+    mesh, _, g, data, sigma, w = block
+    cfg = InversionConfig(mode=1, tolc=0.02, max_beta=2, beta_start=1e3)
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), lower=0.0, upper=1.0,
+        config=cfg, sparse=SparseConfig(norms=(0.0, 0.0, 0.0, 0.0), max_irls=3),
+    )  # fmt: skip
+    target = data.size
+    assert res.phi_d < (1 - 3 * cfg.tolc) * target  # the case this test is about
+    assert not res.converged

@@ -44,6 +44,15 @@ def test_rrmse_needs_images_on_both_sides():
         rrmse(img, np.ones(3))
 
 
+def test_rrmse_of_complex_images_is_the_ratio_of_frobenius_norms(rng):
+    """Complex images (e.g. wavefields) are measured with |z|², as numpy.linalg.norm does."""
+    t = rng.standard_normal((2, 4, 4)) + 1j * rng.standard_normal((2, 4, 4))
+    p = t + 0.1 * (rng.standard_normal((2, 4, 4)) - 1j * rng.standard_normal((2, 4, 4)))
+    expected = [np.linalg.norm(p[k] - t[k]) / np.linalg.norm(t[k]) for k in range(2)]
+    np.testing.assert_allclose(rrmse(p, t), expected, rtol=1e-12)
+    np.testing.assert_allclose(rrmse(2j * t.real, 1j * t.real), [1.0, 1.0], rtol=1e-12)
+
+
 def test_data_misfit_with_one_axis_per_datum():
     """ndim=1 (one axis per datum, e.g. per-frequency vectors) is allowed: one value per row."""
     d = np.array([[1.0, 0.0], [0.0, 2.0]])

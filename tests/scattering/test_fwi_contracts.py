@@ -66,8 +66,8 @@ def test_a_starting_model_of_the_wrong_size_is_refused(small_geometry):
 def test_fwi_passes_every_setting_on_to_its_stages(small_geometry, bump):
     """fwi's own arguments reach the continuation: the given schedule (one stage per group, in
     the given order), the starting model eta0 (the first record's model), the bounds (every
-    iterate inside them), and the regulariser, scheme and receiver reader of the objective
-    (the first record's misfit is Misfit's value with exactly these at eta0)."""
+    iterate inside them), and the regulariser, scheme, receiver reader and precision of the
+    objective (the first record's misfit is Misfit's value with exactly these at eta0)."""
     g = small_geometry
     freqs = [1.0, 2.0]
     data = simulate(bump(g), g, freqs, scheme=4, dtype=np.complex128)
@@ -77,12 +77,14 @@ def test_fwi_passes_every_setting_on_to_its_stages(small_geometry, bump):
     fwi(
         data, g, freqs, schedule=[[2.0, 1.0], [1.0]], iterations=2, eta0=eta0,
         bounds=(0.0, 0.06), reg=reg, scheme=2, receiver_interpolation="bilinear",
-        callback=records.append,
+        dtype=np.complex64, callback=records.append,
     )  # fmt: skip
     assert [(r.label, r.iteration) for r in records if r.iteration == 0] == [("2+1", 0), ("1", 0)]
     np.testing.assert_array_equal(records[0].model, eta0)
     assert all(r.model.min() >= 0.0 and r.model.max() <= 0.06 for r in records[1:])
-    expected = Misfit(
-        g, data, freqs, use=[2.0, 1.0], scheme=2, reg=reg, receiver_interpolation="bilinear"
-    )(eta0)[0]
+    objective = dict(use=[2.0, 1.0], scheme=2, reg=reg, receiver_interpolation="bilinear")
+    expected = Misfit(g, data, freqs, dtype=np.complex64, **objective)(eta0)[0]
     assert records[0].misfit == pytest.approx(expected, rel=1e-12)
+    # the precision asked for is the one solved in (single differs from double at ~1e-7)
+    double = Misfit(g, data, freqs, **objective)(eta0)[0]
+    assert records[0].misfit != pytest.approx(double, rel=1e-12)

@@ -1,0 +1,128 @@
+"""msinv's default layer against SimPEG's layer and Harmonica's cross-validated best, survey by survey.
+
+Reads the cached results of ``gravity_eqs.py`` (``OUT/N2000[-SURVEY].json``, one per survey of
+:data:`gravity_eqs.SURVEYS`, each holding the methods ``msinv``, ``simpeg`` and
+``harmonica-cv`` of one run) and writes, for every survey and column (RMS error in mGal upward
+at 300 m, on the surface outside the gap, in the gap), the errors and msinv's ratio to each
+competitor, then per column the geometric mean of the ratios over the surveys, the worst and
+best survey, and the number of surveys where msinv is the more accurate. Nothing is recomputed:
+run ``gravity_eqs.py`` for the surveys first (its command is in each JSON).
+
+Usage::
+
+    python benchmarks/gravity_eqs_summary.py     # -> OUT/summary.json, OUT/summary.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import gravity_eqs  # noqa: E402
+
+COLUMNS = {
+    "rms_upward_300m": "upward 300 m",
+    "rms_surface_interior": "surface",
+    "rms_surface_gap": "gap",
+}  # columns: RMS error in mGal
+COMPETITORS = {"simpeg": "SimPEG 0.26 layer", "harmonica-cv": "Harmonica, CV best"}
+TIME = "fit_cpu_seconds"  # the final fit's CPU time (Harmonica's CV search not included)
+
+
+def load(out: Path, n: int) -> dict:
+    """``{survey: {method: result}}`` for the surveys whose run holds all three methods."""
+    found = {}
+    for survey in gravity_eqs.SURVEYS:
+        path = out / f"{gravity_eqs.prefix(n, survey)}.json"
+        if not path.exists():
+            continue
+        methods = json.loads(path.read_text())["methods"]
+        if all(m in methods for m in ("msinv", *COMPETITORS)):
+            found[survey] = methods
+    return found
+
+
+def summarise(runs: dict) -> dict:
+    """Per competitor and column: geometric mean, worst and best of msinv's error ratio."""
+    out = {}
+    for comp in COMPETITORS:
+        for col in COLUMNS:
+            ratios = {s: m["msinv"][col] / m[comp][col] for s, m in runs.items()}
+            logs = [math.log(r) for r in ratios.values()]
+            out[f"{comp}|{col}"] = {
+                "geometric_mean": math.exp(sum(logs) / len(logs)),
+                "worst": max(ratios.items(), key=lambda kv: kv[1]),
+                "best": min(ratios.items(), key=lambda kv: kv[1]),
+                "msinv_more_accurate": sum(r < 1 for r in ratios.values()),
+                "surveys": len(ratios),
+                "ratios": ratios,
+            }
+        speed = {s: m[comp][TIME] / m["msinv"][TIME] for s, m in runs.items()}
+        out[f"{comp}|speedup"] = {"min": min(speed.values()), "max": max(speed.values()),
+                                  "ratios": speed}  # fmt: skip
+    return out
+
+
+def markdown(runs: dict, summary: dict) -> str:
+    lines = [
+        "`python benchmarks/gravity_eqs_summary.py` (from the cached runs of "
+        "`gravity_eqs.py`; shared 2-core x86_64 VM, under load from parallel work)",
+        "",
+        "| survey | method | " + " | ".join(COLUMNS.values()) + " |",
+        "|---|---|" + "---|" * len(COLUMNS),
+    ]
+    for survey, methods in runs.items():
+        for m in ("msinv", *COMPETITORS):
+            cells = " | ".join(f"{methods[m][c]:.5f}" for c in COLUMNS)
+            lines.append(f"| {survey} | {m} | {cells} |")
+    lines += [
+        "",
+        "msinv's error over the competitor's: geometric mean over the surveys "
+        "(worst survey; surveys where msinv is more accurate)",
+        "",
+        "| against | " + " | ".join(COLUMNS.values()) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for comp, name in COMPETITORS.items():
+        cells = []
+        for col in COLUMNS:
+            s = summary[f"{comp}|{col}"]
+            cells.append(
+                f"{s['geometric_mean']:.3f} ({s['worst'][0]} {s['worst'][1]:.3f}; "
+                f"{s['msinv_more_accurate']}/{s['surveys']})"
+            )
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for comp, name in COMPETITORS.items():
+        sp = summary[f"{comp}|speedup"]
+        lines.append(
+            f"{name}: its fit CPU time over msinv's {sp['min']:.1f}-{sp['max']:.1f}x "
+            "(msinv's includes its choice of beta)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=HERE / "results" / "gravity_eqs")
+    p.add_argument("--stations", type=int, default=2000)
+    args = p.parse_args(argv)
+    runs = load(args.out, args.stations)
+    if not runs:
+        sys.exit(f"no survey in {args.out} has msinv, simpeg and harmonica-cv results")
+    summary = summarise(runs)
+    (args.out / "summary.json").write_text(
+        json.dumps({"surveys": list(runs), "summary": summary}, indent=1) + "\n"
+    )
+    text = markdown(runs, summary)
+    (args.out / "summary.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
