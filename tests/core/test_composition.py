@@ -76,6 +76,19 @@ def test_diagonal_and_data_misfit(rng):
         DataMisfit(op, data[:3])
 
 
+def test_data_misfit_of_complex_data_is_the_squared_modulus(rng):
+    """Complex data (frequency-domain fields): φ_d = Σ |A x - d|² / σ², real and the square
+    of residual_norm, not the (complex) sum of squares."""
+    a = rng.standard_normal((6, 4)) + 1j * rng.standard_normal((6, 4))
+    data = rng.standard_normal(6) + 1j * rng.standard_normal(6)
+    sigma = rng.uniform(0.1, 1.0, 6)
+    mis = DataMisfit(_Dense(a), data, sigma)
+    x = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+    expected = np.linalg.norm((a @ x - data) / sigma) ** 2
+    assert mis(x) == pytest.approx(expected, rel=1e-12)
+    assert mis.residual_norm(x) ** 2 == pytest.approx(expected, rel=1e-12)
+
+
 def test_data_misfit_uncertainties_are_one_number_or_one_per_datum_and_positive():
     """sigma is a scalar or one value per datum, every one > 0: a sigma of another length
     (which NumPy would broadcast or fail on later) and a zero or NaN sigma (an infinite

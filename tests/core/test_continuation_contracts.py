@@ -202,3 +202,31 @@ def test_the_drivers_minimiser_runs_every_stage_without_its_own():
         (5, "driver done"), (3, "own done"), (5, "driver done"),
     ]  # fmt: skip
     np.testing.assert_array_equal(res.model, [3.0, 3.0])
+
+
+def test_integer_starts_and_minimiser_outputs_become_float_models():
+    """An integer start (a list of ints) and a minimiser that hands back integers give float
+    models: the objective is first evaluated on the start as floats, the first record holds
+    it as floats, and the result (after a stage run and after one stopped at its start) is a
+    float array of the start's shape."""
+    seen = []
+
+    def objective(stage):
+        fun = _quadratic([2.0, 2.0, 2.0, 2.0])
+        return lambda x: (seen.append(np.asarray(x).dtype), fun(x))[1]
+
+    def integer_step(fun, x, box, stage, on_iterate):
+        return [1, 2, 3, 4], 1, "integers"
+
+    records = []
+    start = [[0, 1], [2, 3]]
+    res = continuation(
+        [Stage("a", minimiser=integer_step)], objective, start, callback=records.append
+    )
+    assert res.model.dtype == np.float64 and res.model.shape == (2, 2)
+    np.testing.assert_array_equal(res.model, [[1.0, 2.0], [3.0, 4.0]])
+    assert records[0].model.dtype == np.float64
+    assert seen[0] == np.float64
+    stopped = continuation([Stage("a")], objective, start, callback=lambda r: True)
+    assert stopped.model.dtype == np.float64
+    np.testing.assert_array_equal(stopped.model, start)

@@ -87,6 +87,36 @@ def test_real_weighting_keeps_a_real_model_space_real(rng):
         dottest(op @ complex_weights, rng)
 
 
+class _RealToComplexUnprojected(_RealToComplex):
+    """The same operator with the adjoint conj(c) y left complex: on a real model space only
+    its real part counts, so it is as right as the projected one."""
+
+    def adjoint(self, y):
+        return np.conj(self.c) * y
+
+
+def test_a_real_model_operator_may_return_a_complex_adjoint(rng):
+    """Re<A x, y> = <x, Re(A^H y)> for real x: the test compares real parts on both sides, so
+    an adjoint that leaves A^H y complex passes, and a wrong one still fails."""
+    op = _RealToComplexUnprojected(6)
+    assert np.iscomplexobj(op.adjoint(np.ones(6, dtype=complex)))
+    dottest(op, rng)
+    wrong = _RealToComplexUnprojected(6)
+    wrong.adjoint = lambda y: wrong.c * y  # conjugate forgotten
+    with pytest.raises(AssertionError, match="dot-product test"):
+        dottest(wrong, rng)
+
+
+@pytest.mark.parametrize("scalar", [2.5, -1.0, 1j, 0.3 - 2.0j])
+def test_a_scaled_real_model_operator_keeps_a_right_adjoint(rng, scalar):
+    """c A for an A whose adjoint returns Re(A^H y) (as the Born operator's does): the adjoint
+    of c A on the real model space is Re(conj(c) A^H y), which needs Im(A^H y) when c is
+    complex; conj(c) Re(A^H y) was wrong for c = 1j (it has no real part at all)."""
+    op = scalar * _RealToComplex(6)
+    assert op.real_model
+    dottest(op, rng)
+
+
 def test_one_power_iteration_is_a_valid_request():
     """iterations >= 1: a single product returns ||M v0|| (documented), 0 is refused."""
     from msinv.core.errors import UserInputError

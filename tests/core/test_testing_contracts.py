@@ -131,3 +131,13 @@ def test_a_first_order_remainder_of_exactly_half_the_zeroth_is_refused():
         taylor_test(f, np.array([h / 2]), np.array([1.0]), steps=steps)
     assert f"{h**2:.3e} vs zeroth-order {2 * h**2:.3e}" in str(info.value)
     taylor_test(f, np.array([h]), np.array([1.0]), steps=steps)  # 1/3 of it: accepted
+
+
+@pytest.mark.parametrize("which", ["x", "dx"])
+def test_a_complex_point_or_direction_is_refused(which):
+    """taylor_test works on a real space: a complex x or dx would lose its imaginary part in
+    the cast to float (a NumPy warning, a test of another direction), so it is refused."""
+    x, dx = np.ones(3), np.full(3, 0.5)
+    args = {"x": x, "dx": dx, which: np.ones(3) * (1 + 1j)}
+    with pytest.raises(UserInputError, match="must be real"):
+        taylor_test(lambda z: (float(z @ z), 2 * z), args["x"], args["dx"])

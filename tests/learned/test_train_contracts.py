@@ -364,6 +364,29 @@ def test_a_resume_may_change_exactly_the_documented_run_settings_and_the_store_p
             _check_same_run("c.pt", ckpt, now(section, **change))
 
 
+def test_a_resume_with_many_changed_keys_names_the_same_one_every_time():
+    """Several keys changed at once: the error names the first in alphabetical order (the same
+    message from the same command, whatever the process's string hashing). Five sets of
+    changes, so that an order left to hashing would be caught on almost every run."""
+    import itertools
+
+    from msinv.core.errors import ConfigError
+    from msinv.learned.train import _check_same_run
+
+    base = {"seed": 1, "data": {"train": "a.zarr"}, "model": {"name": "equinet-cnn"},
+            "run": {"steps": 10, "out": "o"}}  # fmt: skip
+    ckpt = {"config": TrainConfig.from_dict(base).to_toml()}
+    changes = {"lr": 2e-3, "lr_start": 2e-5, "lr_end": 2e-8, "warmup": 0.1, "decay_rate": 0.5,
+               "decay_steps": 7, "schedule": "exponential", "warmup_steps": 3}  # fmt: skip
+    for keys in itertools.islice(
+        itertools.combinations(sorted(changes, reverse=True), 4), 0, 50, 10
+    ):
+        now = TrainConfig.from_dict({**base, "optim": {k: changes[k] for k in keys}})
+        first = min(keys)
+        with pytest.raises(ConfigError, match=rf"written with optim\.{first} = "):
+            _check_same_run("c.pt", ckpt, now)
+
+
 @pytest.mark.parametrize("block", [1, 2, 3, 512])
 def test_each_step_trains_on_its_own_global_batch_whatever_the_index_blocks(monkeypatch, block):
     """The indices of step s are batch_indices(seed, s, batch, N), read INDEX_BLOCK steps at a

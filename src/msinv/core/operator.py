@@ -180,7 +180,13 @@ class _Product(LinearOperator):
 
 
 class _Scaled(LinearOperator):
-    """``c A`` for a scalar ``c`` (the adjoint is ``conj(c) A^H``)."""
+    """``c A`` for a scalar ``c``; the adjoint applies ``A^H`` to ``conj(c) y``.
+
+    ``A^H (conj(c) y) = conj(c) A^H y`` by linearity, and applied in this order it stays right
+    for a real-model ``A`` whose adjoint returns ``Re(A^H y)`` (the Born operator): there
+    ``conj(c) Re(A^H y)`` would lose ``Im(A^H y)``, which ``Re(conj(c) A^H y)`` needs for a
+    complex ``c``.
+    """
 
     def __init__(self, op: LinearOperator, scalar):
         self.op, self.scalar = op, scalar
@@ -192,7 +198,7 @@ class _Scaled(LinearOperator):
         return self.scalar * self.op.forward(x)
 
     def adjoint(self, y):
-        return np.conj(self.scalar) * self.op.adjoint(y)
+        return self.op.adjoint(np.conj(self.scalar) * y)
 
 
 class Diagonal(LinearOperator):

@@ -59,9 +59,9 @@ def taylor_test(
         ``fun(x) -> (value, gradient)``, or ``fun(x) -> value`` when ``grad`` is given. The
         value is a real scalar; the gradient has the shape of ``x``.
     x : numpy.ndarray
-        Point of the test (real).
+        Point of the test (real; a complex one is refused).
     dx : numpy.ndarray
-        Direction, same shape as ``x``.
+        Direction, real, same shape as ``x``.
     grad : numpy.ndarray, optional
         Gradient at ``x``; taken from ``fun(x)`` when omitted.
     steps : sequence of float, optional
@@ -90,6 +90,8 @@ def taylor_test(
     :math:`r_0 = O(h)`; a gradient that is wrong by any factor or sign leaves
     :math:`r_1 = O(h)`. The inner product is :math:`\\operatorname{Re} \\sum \\bar g\\, dx`.
     """
+    if np.iscomplexobj(x) or np.iscomplexobj(dx):
+        raise UserInputError("taylor_test: x and dx must be real (a complex one would be cut)")
     x = np.asarray(x, dtype=float)
     dx = np.asarray(dx, dtype=float)
     if dx.shape != x.shape:
