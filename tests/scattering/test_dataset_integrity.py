@@ -78,3 +78,28 @@ def test_a_store_with_nothing_computed_does_not_block_a_new_command(tmp_path, mo
     assert open_dataset(store, require_complete=True).freqs.tolist() == [1.0, 1.5]
     with pytest.raises(DatasetError, match="stored freqs"):  # now it holds samples
         generate(store, count=4, chunk=2, **KW)
+
+
+def test_a_store_with_some_chunks_computed_is_never_made_again(tmp_path, monkeypatch):
+    """A run stopped after its first chunk: a command with another configuration is refused
+    and the computed chunk is kept (only a store holding nothing at all is made again)."""
+    store = tmp_path / "s.zarr"
+    real, calls = dsm.compute_chunk, []
+
+    def second_fails(*a, **k):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(dsm, "compute_chunk", second_fails)
+    with pytest.raises(KeyboardInterrupt):
+        generate(store, count=4, chunk=2, workers=1, **KW)
+    monkeypatch.undo()
+    done = open_dataset(store).complete
+    assert done.any() and not done.all()
+    kept = np.asarray(open_dataset(store).eta[:2]).tobytes()
+    with pytest.raises(DatasetError, match="stored freqs"):
+        generate(store, count=4, chunk=2, **{**KW, "freqs": [1.0, 1.5]})
+    assert open_dataset(store).complete.tolist() == done.tolist()
+    assert np.asarray(open_dataset(store).eta[:2]).tobytes() == kept

@@ -79,11 +79,11 @@ def gmres(
     rtol : float
         Relative tolerance on the residual: column ``c`` is done when
         ``||b_c - A_c x_c|| <= rtol * ||b_c||`` (checked on the true residual).
-    restart : int
+    restart : int, default 60
         Arnoldi steps per cycle (the Krylov basis holds ``restart + 1`` vectors per column).
-    max_restarts : int
+    max_restarts : int, default 10
         Cycles allowed before :class:`GMRESError`.
-    compact_fraction : float
+    compact_fraction : float, default 0.1
         Finished columns leave the batch (basis compacted) as soon as they are at least this
         fraction of the active ones, and always at the end of a cycle.
 

@@ -134,7 +134,7 @@ def worker_pool(
         ``"spawn"``, ``"fork"`` or ``"forkserver"``; None: the platform's default.
     initializer : callable, optional
         Run in each worker after :func:`die_with_parent` (picklable for ``"spawn"``).
-    initargs : tuple
+    initargs : tuple, default ()
     """
     from multiprocessing import get_context
 

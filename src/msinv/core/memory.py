@@ -71,7 +71,7 @@ def check_memory(need: int, limit: int, what: str, hint: str = "") -> None:
         Allowed bytes (:func:`memory_limit`).
     what : str
         The request, e.g. ``"dense G of 200000 data x 219488 cells (float32)"``.
-    hint : str, optional
+    hint : str, optional, default ''
         What the user can do instead (appended to the message).
 
     Raises

@@ -92,7 +92,7 @@ class LinearOperator(ABC):
 
         Parameters
         ----------
-        iterations : int
+        iterations : int, default 30
             Power iterations (each one ``forward`` and one ``adjoint``).
         rng : numpy.random.Generator, optional
             Source of the random start (seed 0 by default: the estimate is reproducible).

@@ -55,7 +55,7 @@ def check_output_file(path: str | os.PathLike, option: str | None = "--out") -> 
     ----------
     path : path-like
         The file to write.
-    option : str, optional
+    option : str, optional, default '--out'
         The option or argument that named it, used in the message (``"--out"``).
 
     Returns
@@ -80,7 +80,7 @@ def check_output_dir(path: str | os.PathLike, option: str | None = "--out") -> P
     ----------
     path : path-like
         The output folder (created later by the caller, or here with ``mkdir``).
-    option : str, optional
+    option : str, optional, default '--out'
         The option or argument that named it, used in the message.
 
     Returns

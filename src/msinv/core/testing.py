@@ -66,7 +66,7 @@ def taylor_test(
         Gradient at ``x``; taken from ``fun(x)`` when omitted.
     steps : sequence of float, optional
         Decreasing step lengths h (default ``1e-2 * 2**-k``, k = 0..3).
-    min_rate : float
+    min_rate : float, default 1.8
         Smallest accepted convergence rate of the first-order remainder.
     max_rate : float, optional
         Largest accepted rate (e.g. 2.1 to insist on exactly second order).

@@ -185,16 +185,16 @@ class SensitivityControl:
         Depth/distance weights (a model file, e.g. PFWEIGHT's output); None: no weighting.
     wavelet : str or None
         One of :data:`WAVELETS`; None (``NONE`` in the file) for no compression.
-    itol : {1, 2}
+    itol : {1, 2}, default 1
         1: ``eps`` is the relative reconstruction error r*; 2: ``eps`` is the threshold itself.
-    eps : float
+    eps : float, default 0.05
         See ``itol`` (``null`` gives itol = 1, eps = 0.05).
-    diagnostics : bool
+    diagnostics : bool, default False
         Write the compression diagnostic files.
-    scale_sensitivity : bool
+    scale_sensitivity : bool, default True
         True: divide G by the weights (v6 line 8 = 1, and the only v5 behaviour); False: put
         the weights in the model objective function instead (needed for sparse norms).
-    version : {5, 6}
+    version : {5, 6}, default 6
         Which layout the file used.
     """
 
@@ -675,9 +675,9 @@ class LayerSensitivityControl:
         None: a flat layer at the top of the mesh.
     wavelet : str or None
         One of :data:`WAVELETS`, or None (``NONE``) for no compression.
-    itol : {1, 2}
+    itol : {1, 2}, default 1
         1: ``eps`` is the relative reconstruction error r*; 2: ``eps`` is the threshold.
-    eps : float
+    eps : float, default 0.05
         See ``itol``.
     """
 

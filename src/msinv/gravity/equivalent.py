@@ -122,24 +122,24 @@ class EquivalentLayer:
 
         With finite bounds or a wavelet, β is chosen on the unbounded dense solution (the
         target misfit by the bounded inversion itself) and the bounded inversion runs at it.
-    chifact : float
+    chifact : float, default 1.0
         Target misfit per datum for ``trade_off="target"`` (χ² = chifact·N).
     damping : float, optional
         A fixed β instead of a rule.
-    folds : int
+    folds : int, default 5
         k of the k-fold cross-validation (>= 2) used for ``trade_off="cv"`` and for
         ``depth="cv"``.
-    depth_factors : tuple of float
+    depth_factors : tuple of float, default (1.0, 1.5, 2.5, 4.0)
         Candidate depths (in cell widths) for ``depth="auto"`` and ``"cv"``.
     wavelet : str, optional
         ``daub1``..``daub6``, ``symm4``..``symm6``: compress each row of G by a 2-D wavelet
         transform at ``rstar`` and finish with the full G; None: dense G only.
-    rstar : float
+    rstar : float, default 0.05
         Relative reconstruction error per row for the compression.
-    rule : str
+    rule : str, default 'per_row'
         ``"per_row"`` or GZES's ``"representative"`` (one representative row for surface data,
         one for borehole data).
-    padding : int
+    padding : int, default 0
         Padding cells around the stations' extent, widths growing 1.5× (default 0: the
         layer covers the stations only, as Harmonica's sources lie under the stations).
         Padding cells are the cheapest field per unit of the model objective — a cell of
@@ -153,9 +153,9 @@ class EquivalentLayer:
         all stations exceeds ``memory``.
     memory : float, optional
         Memory limit in GiB for G; default: half of the available memory.
-    seed : int
+    seed : int, default 0
         Seed of the folds.
-    default_depth : float
+    default_depth : float, default 1.5
         Depth of the layer in cells when ``depth`` is not given: 1.5, the depth UPRE chooses
         among 1, 1.5, 2.5 and 4 cells on both 2,000-station benchmark surveys (the band gap
         and the disc gap of ``benchmarks/gravity_eqs.py --survey``, ``--methods msinv-auto``);

@@ -38,7 +38,7 @@ class Survey:
         radius) of a disc (``gap_shape``).
     hills : (h, 4) numpy.ndarray
         Gaussian hills: east, north, height, width (m).
-    gap_shape : str
+    gap_shape : str, default 'band'
         ``"band"`` or ``"disc"``.
     """
 
@@ -95,23 +95,23 @@ def synthetic_survey(
 
     Parameters
     ----------
-    n_stations : int
+    n_stations : int, default 2000
         Stations drawn uniformly before the gap is removed (so slightly fewer remain).
-    seed : int
+    seed : int, default 0
         Seed of the stations, hills and noise.
-    size : float
+    size : float, default 10000.0
         Side of the square survey, metres.
-    gap_width : float
+    gap_width : float, default 500.0
         Width of the north-south band without stations (its centre at 60 % of the east
         extent), or diameter of the disc without stations (its centre at 40 % east, 60 %
         north), metres.
-    noise : float
+    noise : float, default 0.005
         Noise standard deviation, mGal.
-    gap_shape : str
+    gap_shape : str, default 'band'
         ``"band"`` or ``"disc"``.
-    sources : int
+    sources : int, default 8
         Number of buried prisms (>= 1).
-    source_tops : (float, float)
+    source_tops : (float, float), default (300.0, 1000.0)
         Range of the prisms' top depths below sea level, metres (each prism 300–1000 m
         tall).
     """

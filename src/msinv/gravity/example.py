@@ -51,18 +51,18 @@ class ExampleConfig:
 
     Attributes
     ----------
-    seed : int
+    seed : int, default 0
         Seed of the noise (numpy ``default_rng``).
-    cells : int
+    cells : int, default 16
         Core cells per horizontal axis (≥ 4); the core is ``cells × cells × cells/2`` cells of
         ``cell`` metres, padded by 3 cells growing 1.5× on every side but the top.
-    cell : float
+    cell : float, default 25.0
         Core cell size in metres (> 0).
-    stations : int
+    stations : int, default 12
         Stations per horizontal axis (≥ 2), over the middle 80 % of the core.
-    hill : float
+    hill : float, default 40.0
         Height of the Gaussian topographic hill in metres (≥ 0).
-    noise : float
+    noise : float, default 0.01
         Standard deviation of the noise as a fraction of the largest |g_z| (> 0).
     """
 

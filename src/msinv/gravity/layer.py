@@ -169,9 +169,9 @@ class LayerMesh:
         surface : (npt, 3) numpy.ndarray, optional
             Topography points; by default the stations' own elevations. Linear interpolation
             on their triangulation, nearest point outside it.
-        padding : int
+        padding : int, default 4
             Padding cells on each side (>= 0), widths growing by ``growth``.
-        growth : float
+        growth : float, default 1.5
             Width ratio of successive padding cells (>= 1).
         """
         pts = np.asarray(points, dtype=float)

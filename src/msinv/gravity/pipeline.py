@@ -39,14 +39,14 @@ class SensitivitySettings:
 
     Attributes
     ----------
-    wavelet : str
+    wavelet : str, default 'daub2'
         ``daub1``..``daub6``, ``symm4``..``symm6``, or ``NONE`` (dense G).
     rule, rstar, threshold : str, float, float
         Compression rule and its parameter (:class:`~msinv.gravity.compression.CompressionConfig`).
-    scale_sensitivity : bool
+    scale_sensitivity : bool, default True
         True: rows are divided by the weights before compression (``sens.inp`` line 8 = 1);
         False: the weights go into the model objective only (line 8 = 0, sparse norms).
-    dtype : str
+    dtype : str, default 'float32'
         ``float32`` or ``float64``: storage of a dense G.
     memory : int or None
         Memory limit in bytes (None: :func:`msinv.core.memory.memory_limit`'s default, half of

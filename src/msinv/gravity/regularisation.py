@@ -49,7 +49,7 @@ class RegularisationConfig:
     alpha_s, alpha_x, alpha_y, alpha_z : float
         Weights of smallness and of the x (east), y (north), z derivatives; >= 0, not all 0.
         GRAV3D defaults 1e-4, 1, 1, 1.
-    smooth : str
+    smooth : str, default 'SMOOTH_MOD'
         ``"SMOOTH_MOD"`` or ``"SMOOTH_MOD_DIF"``.
     """
 

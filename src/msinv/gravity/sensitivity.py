@@ -43,7 +43,7 @@ def build_sensitivity(
         Columns of G; all cells by default.
     dtype : {numpy.float64, numpy.float32}
         Storage precision.
-    chunk : int
+    chunk : int, default 64
         Stations per chunk (>= 1); progress is reported after each.
     max_bytes : int, optional
         Refuse to allocate more than this (the estimate is checked before any work).
@@ -206,7 +206,7 @@ class OnTheFlySensitivity(LinearOperator):
         Station coordinates, metres.
     active : (n_cells,) bool numpy.ndarray, optional
         Model cells (columns); all by default.
-    block : int
+    block : int, default 64
         Stations per block of rows in the adjoint (>= 1): ``block * n_active * 8`` bytes.
     """
 
@@ -270,7 +270,7 @@ def check_stations(path, stored, stations, atol: float = 1e-3) -> None:
         Positions stored with the operator (None: an older file without them, not checked).
     stations : (n_data, 3) numpy.ndarray
         Positions of the data to be inverted or predicted.
-    atol : float
+    atol : float, default 0.001
         Tolerance in metres.
     """
     if stored is None:

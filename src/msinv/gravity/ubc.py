@@ -405,7 +405,7 @@ def model_or_value(source: Path | float, mesh, density: bool = False) -> np.ndar
         bounds).
     mesh : discretize.TensorMesh
         The mesh.
-    density : bool
+    density : bool, default False
         The file is a density model: its −100 (air) cells read as 0 (:func:`read_density`).
 
     Returns

@@ -28,7 +28,7 @@ def depth_weighting(
     z_ref : float
         Elevation depths are measured from, metres (GRAV3D: the top of the mesh or the mean
         station elevation).
-    exponent : float
+    exponent : float, default 2.0
         Decay exponent alpha (2 for gravity), > 0.
     z0 : float, optional
         Offset z0 > 0 in metres; defaults to half the thinnest cell.
@@ -99,7 +99,7 @@ def distance_weighting(
         3-D tensor mesh.
     stations : (n_data, 3) numpy.ndarray
         Station coordinates, metres.
-    exponent : float
+    exponent : float, default 2.0
         Decay exponent alpha (2 for gravity), > 0.
     r0 : float, optional
         R_0 > 0 in metres; a quarter of the smallest cell dimension by default.

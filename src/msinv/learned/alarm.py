@@ -141,12 +141,12 @@ def calibrate(
         Range of the calibration data in the store.
     draws, n_levels, seed : int
         Sampler settings (:func:`msinv.learned.sampling.posterior`).
-    quantile : float
+    quantile : float, default 0.99
         Quantile of the scores taken as the threshold.
     check : msinv.learned.physics.CheckConfig, optional
         Re-simulation settings (default: the store's own forward model).
-    device : str
-    write : bool
+    device : str, default 'cpu'
+    write : bool, default True
         Store the alarm in the checkpoint (False: only return it).
 
     Returns

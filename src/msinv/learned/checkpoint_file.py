@@ -32,7 +32,7 @@ def check_device(name: str, option: str = "--device") -> torch.device:
     ----------
     name : str
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-    option : str
+    option : str, default '--device'
         Where the name came from, for the message.
     """
     try:
@@ -60,7 +60,7 @@ def read_checkpoint(
     ----------
     path : path-like
         A file written by ``msinv learn train`` (or its export).
-    device : str or torch.device
+    device : str or torch.device, default 'cpu'
         Where to map the tensors.
     required : sequence of str
         Keys the checkpoint must hold.

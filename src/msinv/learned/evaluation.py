@@ -45,22 +45,22 @@ def evaluate(
         Row label -> checkpoint.
     datasets : dict
         Column label (family) -> test store.
-    draws : int
+    draws : int, default 10
         Posterior samples per datum (deterministic models: 1).
     start, count : int
         The test pairs ``start .. start + count - 1`` of every store (default: all from
         ``start``). Pairs a checkpoint was trained on are refused before any work
         (:func:`msinv.learned.data.check_held_out`).
-    n_levels : int
+    n_levels : int, default 256
         Sampler noise levels.
-    misfit : {"mean", "samples", "none"}
+    misfit : {"mean", "samples", "none"}, default 'mean'
         Re-simulate the posterior mean of each datum, every sample, or nothing, and report
         the relative data misfit over all frequencies and per frequency.
-    seed : int
-    device : str
-    batch : int
+    seed : int, default 0
+    device : str, default 'cpu'
+    batch : int, default 64
         Images computed together (:func:`msinv.learned.sampling.posterior`).
-    noise : float
+    noise : float, default 0.0
         Test-time noise level (the paper's noise-robustness experiment: 0.1, 0.2, 0.4): each
         datum gets :meth:`msinv.learned.physics.NoiseModel.add` noise of this level times its
         standard deviation per frequency (seeded by ``seed``: each model sees the same noise).
@@ -75,7 +75,7 @@ def evaluate(
         (truth, mean, std, error, zoom of the first test datum) and ``-<model>-<family>.npz``
         per-sample values (``rrmse``, ``melr``, ``melr_weighted`` (m, K), ``crps``,
         ``crps_fair`` (m,), ``data_misfit`` (m, K', 1 + n_freq), ``index`` (m,)).
-    progress : bool
+    progress : bool, default False
         A progress bar of the posterior draws on stderr (shown only on a terminal).
 
     Returns

@@ -65,10 +65,10 @@ def load(checkpoint: str | os.PathLike, *, weights: str = "ema", device: str = "
     Parameters
     ----------
     checkpoint : path-like
-    weights : {"ema", "model", "init"}
+    weights : {"ema", "model", "init"}, default 'ema'
         The EMA weights (for sampling), the raw trained weights, or the initial weights of
         the run (rebuilt from its seed).
-    device : str
+    device : str, default 'cpu'
         Torch device.
     """
     from msinv.learned.checkpoint_file import check_device, load_weights, read_checkpoint
@@ -124,7 +124,7 @@ def check_fits(loaded: Loaded, data: np.ndarray, freqs=None, source: str = "data
     data : (m, n_freq, n_rec, n_src) complex numpy.ndarray
     freqs : sequence of float, optional
         Frequencies of the data; compared with the training frequencies when given.
-    source : str
+    source : str, default 'data'
         Where the data came from, for the message.
     """
     m = loaded.config.model

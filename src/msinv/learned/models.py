@@ -174,9 +174,9 @@ def build(
         One of :data:`MODELS` (``equinet-cnn``, ``b-equinet-cnn``, ``analytical-cnn``,
         ``switchnet-cnn``, ``widebnet-cnn``, ``none-cnn``, ``equinet-uvit``, ``none-uvit``,
         ``equinet``, ``b-equinet``, ``switchnet``, ``widebnet``).
-    n : int
+    n : int, default 80
         Reconstruction grid nodes per axis.
-    n_freq : int
+    n_freq : int, default 3
         Number of frequencies in the data.
     n_sc : int, optional
         Sources = receivers in the data (default n).

@@ -191,7 +191,7 @@ class CheckConfig:
         (e.g. ``"wide6"``) to avoid the inverse crime.
     receiver_interpolation : str, optional
         Receiver reader of the re-simulation; default the data's own.
-    workers : int
+    workers : int, default 1
         Processes over (draw, frequency) pairs.
     """
 

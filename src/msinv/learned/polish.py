@@ -27,9 +27,9 @@ class PolishConfig:
 
     Parameters
     ----------
-    iterations : int
+    iterations : int, default 20
         L-BFGS-B iterations per stage.
-    draws : int
+    draws : int, default 0
         Number of posterior draws polished besides the posterior mean (0: the mean only).
     schedule : list of lists of float, optional
         Frequency groups, one continuation stage each; default one stage per frequency, low to
@@ -41,7 +41,7 @@ class PolishConfig:
     scheme : str or int, optional
         Scheme of the inversion's solver (default that of :func:`~msinv.scattering.invert`,
         which differs from the data's default scheme: no inverse crime).
-    workers : int
+    workers : int, default 1
         Processes over the starting models.
     """
 

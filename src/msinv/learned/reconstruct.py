@@ -34,11 +34,11 @@ class ReconstructConfig:
 
     Parameters
     ----------
-    draws : int
+    draws : int, default 20
         Posterior samples K.
-    n_levels : int
+    n_levels : int, default 256
         Noise levels of the reverse SDE.
-    seed : int
+    seed : int, default 0
         Sampler seed.
     check : CheckConfig
         Forward model and noise model of the physics check.
@@ -251,18 +251,18 @@ def demo(
 
     Parameters
     ----------
-    out_dir : path-like
-    draws : int
+    out_dir : path-like, default 'out/learned-demo'
+    draws : int, default 8
         Posterior samples.
-    n_levels : int
+    n_levels : int, default 32
         Sampler noise levels (fewer than the paper's 256 to stay under a minute on a CPU).
-    seed : int
+    seed : int, default 0
     checkpoint : path-like, optional
         Another checkpoint (default: the shipped 32x32 one).
     example : path-like, optional
         A datum in the shipped example's layout (``eta``, ``data``, ``freqs``, ``geometry``),
         on the checkpoint's grid (default: the shipped 32x32 example).
-    threads : int
+    threads : int, default 1
         Torch intra-op threads while sampling (1: robust on a busy machine, where two
         threads on two cores ran several times slower; 0: torch's default).
 

@@ -40,20 +40,20 @@ def posterior(
     loaded : Loaded
     data : (m, n_freq, n_rec, n_src) complex numpy.ndarray
         Physical (un-normalised) data.
-    draws : int
+    draws : int, default 10
         Samples per datum K (a deterministic model returns one).
-    seed : int
+    seed : int, default 0
         Seed of the initial states and Brownian increments (datum j uses seed + j).
-    n_levels : int
+    n_levels : int, default 256
         Noise levels of the sampler (paper: 256).
-    batch : int
+    batch : int, default 64
         Images computed together. A deterministic model: data per forward pass. Diffusion:
         with ``draws <= batch``, the draws of ``batch // draws`` data at once (each datum
         keeps its own random stream, seeded ``seed + j``); otherwise one datum at a time in
         slices of ``batch`` draws.
     callback : callable, optional
         ``callback(datum_index, draws_done)`` for progress reporting.
-    precision : {"fp32", "bf16"}
+    precision : {"fp32", "bf16"}, default 'fp32'
         Precision of the network evaluations (bf16: autocast; the SDE state stays float64).
 
     Returns

@@ -16,11 +16,11 @@ def bootstrap_ci(values, reps: int = 2000, seed: int = 0, level: float = 0.95) -
     ----------
     values : (m,) array_like
         One value per test datum (e.g. a metric averaged over posterior draws and seeds).
-    reps : int
+    reps : int, default 2000
         Resamples of the m data, drawn with replacement.
-    seed : int
+    seed : int, default 0
         Seed of the resampling (``numpy.random.default_rng``).
-    level : float
+    level : float, default 0.95
         Coverage of the interval, in (0, 1).
 
     Returns

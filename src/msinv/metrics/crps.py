@@ -19,7 +19,7 @@ def crps(draws, target, fair: bool = False) -> np.ndarray:
         ``k`` posterior draws per datum (``k >= 1``), e.g. ``(b, k, n, n)``.
     target : (b, ...) array_like, real
         True values, e.g. ``(b, n, n)``.
-    fair : bool
+    fair : bool, default False
         ``False``: the paper's estimator (below); ``True``: the fair (unbiased) estimator,
         whose spread term divides by :math:`2k(k-1)` instead of :math:`2k^2` (needs k >= 2).
 

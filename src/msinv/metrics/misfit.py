@@ -19,7 +19,7 @@ def data_misfit(pred_data, data, ndim: int = 3) -> np.ndarray:
         Data simulated from the reconstruction (e.g. one per posterior draw, ``(b, k, ...)``).
     data : (..., n_freq, n_rec, n_src) array_like, complex
         Measured data, broadcastable against ``pred_data`` (``data[:, None]`` for draws).
-    ndim : int
+    ndim : int, default 3
         Number of trailing axes that make one datum (3: frequency, receiver, source).
 
     Returns

@@ -61,7 +61,7 @@ def melr(pred, target, weighted: bool = False) -> np.ndarray:
         Reconstructions (``(b, k, m, n)`` for draws).
     target : (..., m, n) array_like
         True images, broadcastable against ``pred``.
-    weighted : bool
+    weighted : bool, default False
         ``False``: every radius bin weighs ``1 / L``; ``True``: bin ``k`` weighs
         ``E_ref(k) / sum E_ref`` (energy-weighted).
 

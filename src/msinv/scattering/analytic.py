@@ -55,7 +55,7 @@ def disk_data(
         Disk radius ``a`` (> 0); the receivers must lie outside the disk.
     contrast : float
         Constant ``eta`` inside the disk (``1 + eta > 0``).
-    centre : (float, float)
+    centre : (float, float), default (0.0, 0.0)
         Disk centre ``c``.
 
     Returns
@@ -127,9 +127,9 @@ def curved_wave(
         Grid (contrast grid and PML).
     omega : float
         Background wavenumber.
-    curvature : float
+    curvature : float, default 0.6
         ``a / omega``.
-    direction : (float, float)
+    direction : (float, float), default (0.6, 0.8)
         ``d``, a unit vector.
 
     Returns

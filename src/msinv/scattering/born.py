@@ -134,7 +134,7 @@ class BackProjection(LinearOperator):
     geometry : Geometry
     freqs : sequence of float
         Ordinary frequencies (> 0).
-    far_field_input : bool
+    far_field_input : bool, default False
         If False (default) the input is near-field data on the receiver circle and is first
         mapped to the far field (:func:`near_to_far`); if True it is already a far-field
         pattern.

@@ -178,12 +178,12 @@ def born_ls(
     geometry : Geometry or ForwardSpec
         Grid and acquisition, or the data's forward model (see :class:`LinearisedData`).
     freqs : sequence of float
-    iterations : int
+    iterations : int, default 100
         LSQR iteration limit per solve.
     reg : Regulariser, optional
         ``tikhonov``, ``gradient``, ``tv`` or ``lp`` (``reg="lp:WEIGHT:P"`` on the CLI); its ``weight`` is used with ``weight_rule="fixed"``
         and, for the other rules, scales nothing (the rule picks the weight).
-    weight_rule : {"fixed", "discrepancy", "lcurve"}
+    weight_rule : {"fixed", "discrepancy", "lcurve"}, default 'fixed'
         How the weight is chosen; the automatic rules scan ``n_weights`` weights geometrically
         spaced from ``sigma_max^2`` down by 1e-7 (``sigma_max`` by power iteration).
     noise : float, optional
@@ -273,9 +273,9 @@ def filtered_backprojection(
         Near-field data on the receiver circle, as returned by ``simulate``.
     geometry : Geometry
     freqs : sequence of float
-    eps : float
+    eps : float, default 0.01
         Tikhonov filter relative to the largest eigenvalue of :math:`\\sum_\\omega F^*F`.
-    iterations : int
+    iterations : int, default 50
         Conjugate-gradient iterations on the normal equations.
 
     Returns

@@ -168,7 +168,7 @@ def fwi(
     freqs : sequence of float
     schedule : list of lists of float, optional
         Frequency groups, one stage each (default :func:`default_schedule`).
-    iterations : int
+    iterations : int, default 100
         L-BFGS-B iterations per stage.
     reg, bounds, eta0, scheme, callback, dtype, receiver_interpolation
         See :func:`msinv.scattering.inversion.invert` and :class:`Misfit`.

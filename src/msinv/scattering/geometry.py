@@ -43,9 +43,9 @@ class Geometry:
     ----------
     n : int
         Nodes per axis of the contrast grid, both ends included (16 <= n <= 1024).
-    extent : tuple of float
+    extent : tuple of float, default (-0.5, 0.5)
         ``(lo, hi)`` of the node coordinates on both axes (hi > lo), e.g. ``(-0.5, 0.5)``.
-    pml_width : int or "auto"
+    pml_width : int or "auto", default 20
         Nodes of perfectly matched layer added on every side (1 <= pml_width <= 200), or
         ``"auto"``: the solver chooses width and strength per frequency (:data:`PML_POLICY`,
         :meth:`at`). The layer is a numerical device, not part of the acquisition.
@@ -54,16 +54,16 @@ class Geometry:
         :math:`\\sigma(t) = \\sigma_{max} t^2`, ``t`` in (0, 1] across the layer (> 0);
         default (None) 80 with an integer width; None with ``pml_width="auto"`` (chosen with
         the width).
-    n_sources : int
+    n_sources : int, default 80
         Number of plane-wave incidence directions (>= 1).
-    n_receivers : int
+    n_receivers : int, default 80
         Number of receivers on the circle (>= 1).
-    receiver_radius : float
+    receiver_radius : float, default 0.5
         Radius ``R`` of the receiver circle (> 0); it may lie inside the grid.
     source_offset : float
         Angle of the first incidence direction in radians; the k-th is
         ``source_offset + 2 pi k / n_sources``.
-    receiver_offset : float
+    receiver_offset : float, default 0.0
         Angle of the first receiver; the k-th is ``receiver_offset + 2 pi k / n_receivers``.
 
     Attributes
@@ -285,7 +285,7 @@ def check_resolution(geometry: Geometry, freqs, eta_max: float = 0.0) -> float:
     geometry : Geometry
     freqs : sequence of float
         Frequencies (> 0).
-    eta_max : float
+    eta_max : float, default 0.0
         Largest contrast of the medium (0: the background only).
 
     Raises

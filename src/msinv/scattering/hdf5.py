@@ -123,7 +123,7 @@ def export_hdf5(store: str | os.PathLike, outdir: str | os.PathLike, *, double: 
         A complete dataset (:func:`msinv.scattering.open_dataset`).
     outdir : path-like
         Folder to create or reuse; existing ``eta.h5``/``scatter.h5`` there are refused.
-    double : bool
+    double : bool, default True
         float64 values as the published files (Matlab's default); False writes float32, which
         holds complex64 data exactly at half the size.
 
@@ -257,7 +257,7 @@ def import_hdf5(
         attributes the store records the published forward model (:func:`published_spec`:
         wide8, bilinear receivers, complex128) on that geometry, unless a whole spec is given;
         inversion and re-simulation of the store then use it by default.
-    chunk : int
+    chunk : int, default 16
         Samples per chunk of the new store (ignored when msinv attributes give one).
     target_blur : float, optional
         Also store training targets, ``eta`` blurred by this many pixels

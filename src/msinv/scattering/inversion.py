@@ -59,14 +59,14 @@ def invert(
         otherwise (with a warning).
     freqs : sequence of float
         Ordinary frequencies of ``data`` (``omega = 2 pi f``).
-    method : {"fwi", "born"}
+    method : {"fwi", "born"}, default 'fwi'
         ``"fwi"``: full-waveform inversion with frequency continuation (L-BFGS-B with
         ``bounds``, restarted per stage). ``"born"``: linearised least squares about ``eta0``
         (zero by default: Born) with all frequencies together, by LSQR.
     schedule : list of lists of float, optional
         FWI frequency groups, one stage each, e.g. ``[[2.5], [5.0], [10.0]]``; default one
         group per frequency, low to high. Ignored by ``"born"``.
-    iterations : int
+    iterations : int, default 100
         FWI: L-BFGS-B iterations per stage. Born: LSQR iteration limit.
     reg : Regulariser or str, optional
         ``"tv:1e-3"``, ``"gradient:1e-2"``, ``"tikhonov:1e-2"``. For Born, the weight may be

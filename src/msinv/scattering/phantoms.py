@@ -110,7 +110,7 @@ def blur_target(eta: np.ndarray, sigma: float = 0.5) -> np.ndarray:
     ----------
     eta : (..., n, n) float numpy.ndarray
         Image(s); the blur acts on the last two axes with zero padding outside.
-    sigma : float
+    sigma : float, default 0.5
         Standard deviation in pixels (>= 0; 0 returns a copy).
     """
     if not (math.isfinite(sigma) and sigma >= 0):
@@ -158,14 +158,14 @@ def squares(
         Source of randomness.
     n : int
         Nodes per axis (>= 16).
-    count : int
+    count : int, default 20
         Number of squares (exactly; paper: 20).
-    side : int
+    side : int, default 10
         Side in pixels of the 80-node grid (paper: 10, i.e. 10h); ``round(side (n-1)/79)``
         pixels on an ``n``-node grid, at least 1.
-    radius : float
+    radius : float, default 0.35
         Centres are uniform in the disk of this radius (paper: 0.35).
-    value : float
+    value : float, default 0.2
         Contrast added by each square (paper: 0.2); overlaps sum.
 
     Returns

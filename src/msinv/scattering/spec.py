@@ -47,11 +47,11 @@ class ForwardSpec:
     scheme : str
         A scheme name (``"wide8"``, see :data:`msinv.scattering.schemes.SCHEMES`), a wide order
         (``8``, stored as ``"wide8"``) or a per-frequency policy (``"auto"``).
-    receiver_interpolation : {"representation", "cubic", "bilinear"}
+    receiver_interpolation : {"representation", "cubic", "bilinear"}, default 'representation'
         Receiver reader (:mod:`msinv.scattering.receivers`); the published data: bilinear.
-    dtype : {"complex64", "complex128"}
+    dtype : {"complex64", "complex128"}, default 'complex64'
         Precision of the solves.
-    backend : {"scipy", "torch"}
+    backend : {"scipy", "torch"}, default 'scipy'
         Solver implementation (see :data:`BACKENDS`).
     """
 

@@ -43,7 +43,7 @@ class BilinearBlockLayer(nn.Module):
         Number of diagonal blocks ``G`` (on each axis).
     size_in, size_out : int
         Block sizes ``p`` and ``q``.
-    gain : float
+    gain : float, default 1.0
         Initial weight variance relative to the variance-preserving one (``_bilinear_init``).
 
     Notes
@@ -165,11 +165,11 @@ class ButterflyPolar(nn.Module):
     ----------
     n : int
         Number of sources = receivers = radii, ``n = 2**levels * leaf``.
-    rank : int
+    rank : int, default 3
         Rank ``r`` of the butterfly blocks.
-    n_residual : int
+    n_residual : int, default 6
         Number of residual block-diagonal layers at the middle level.
-    min_leaf : int
+    min_leaf : int, default 5
         Smallest admissible leaf size (see :func:`butterfly_levels`).
 
     Notes

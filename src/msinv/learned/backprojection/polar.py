@@ -56,7 +56,7 @@ def rotate_image(image: torch.Tensor, k: int = 1) -> torch.Tensor:
     ----------
     image : (..., n, n) torch.Tensor
         Indexed ``[..., iy, ix]``.
-    k : int
+    k : int, default 1
         Number of quarter turns (negative: clockwise).
 
     Notes

@@ -29,9 +29,9 @@ class SwitchNetKernel(nn.Module):
         Nodes per axis of the image (a multiple of ``blocks``).
     n_sc : int
         Number of sources = receivers (a multiple of ``blocks``).
-    blocks : int
+    blocks : int, default 4
         Number of square blocks per axis on both sides (4 as published).
-    rank : int
+    rank : int, default 10
         Channels per (data block, image block) pair (10 as published).
 
     Notes

@@ -81,9 +81,9 @@ class WideBNet(nn.Module):
         Nodes per axis, also the number of sources/receivers (``n = 2**L s``, ``s >= 5``).
     n_freq : int
         Number of frequencies; the data channels are ordered from low to high frequency.
-    rank : int
+    rank : int, default 3
         Butterfly rank ``r`` per frequency (3 as published).
-    n_residual : int
+    n_residual : int, default 2
         Residual blocks ``x + M relu(M x)`` at the switch (2 as published; the last has no skip).
 
     Notes

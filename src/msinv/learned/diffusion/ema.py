@@ -72,7 +72,7 @@ def ema_model(model: nn.Module, decay: float, *, warmup: bool = True) -> EMA:
         The trained model (not wrapped in DDP).
     decay : float
         EMA decay in [0, 1).
-    warmup : bool
+    warmup : bool, default True
         Use the warm-up decay ``min(decay, (1 + k) / (10 + k))`` (default) instead of the
         plain rule.
     """

@@ -31,9 +31,9 @@ class DenoisingLoss:
     ----------
     schedule : TangentSchedule
         Maps t in [t_min, 1] to sigma.
-    sigma_min : float
+    sigma_min : float, default 0.0001
         Smallest training noise level (paper: 1e-4).
-    sigma_data : float
+    sigma_data : float, default 1.0
         Standard deviation of the normalised images.
     """
 

@@ -26,7 +26,7 @@ class EDMDenoiser(nn.Module):
     ----------
     score : nn.Module
         Raw network called as ``score(eta_scaled, cond, sigma)`` -> (b, 1, n, n).
-    sigma_data : float
+    sigma_data : float, default 1.0
         Standard deviation of the (normalised) images.
     """
 

@@ -27,9 +27,9 @@ class TangentSchedule:
 
     Parameters
     ----------
-    sigma_max : float
+    sigma_max : float, default 100.0
         sigma(1), the largest noise level (paper: 100).
-    a : float
+    a : float, default 1.5
         Slope parameter in (0, pi/2) (paper: 1.5).
     """
 
@@ -62,11 +62,11 @@ def geometric_levels(
 
     Parameters
     ----------
-    n_levels : int
+    n_levels : int, default 256
         Number of levels (paper: 256), at least 2.
-    sigma_max : float
+    sigma_max : float, default 100.0
         First (largest) level.
-    ratio : float
+    ratio : float, default 1e-05
         sigma_last / sigma_max, in (0, 1) (paper: 1e-5, so the last level is 1e-3).
 
     Returns

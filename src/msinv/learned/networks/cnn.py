@@ -161,9 +161,9 @@ class NoiseEmbedding(nn.Module):
 
     Parameters
     ----------
-    dim : int
+    dim : int, default 96
         Output width d (spec: 96); uses d/2 frequencies (sin and cos).
-    max_freq : float
+    max_freq : float, default 20000.0
         Largest frequency (spec: 2e4).
     """
 
@@ -229,16 +229,16 @@ class ScoreCNN(nn.Module):
         DenseNet rounds and growth of the conditioning branch (spec: 10, 6).
     width, bottleneck, blocks : int
         Trunk width, squeeze width and number of residual blocks (spec: 96, 12, 8).
-    emb_dim : int
+    emb_dim : int, default 96
         Noise-embedding width (spec: 96).
-    groups : tuple of int
+    groups : tuple of int, default (24, 3)
         GroupNorm groups on the width and bottleneck channels (spec: 24, 3).
-    cond_norm : {"image", "channel", "none"}
+    cond_norm : {"image", "channel", "none"}, default 'image'
         Normalisation of alpha before the conditioning branch (:func:`conditioning_norm`):
         over channels and image per datum (default), the reference's LayerNorm over the
         channels at each pixel (C >= 3 only), or none. All three have the same parameter
         count up to the 2C affine weights of the first two.
-    film_swish : bool
+    film_swish : bool, default True
         FiLM from Swish(emb), the paper's Algorithm 3 (True), or from emb itself (False: only
         to load checkpoints of architecture 1, :data:`msinv.learned.models.ARCHITECTURE`).
     """

@@ -23,9 +23,9 @@ class DenseHead(nn.Module):
     ----------
     in_channels : int
         Channels C of alpha.
-    rounds : int
+    rounds : int, default 12
         Dense rounds (spec: 9 to 16).
-    growth : int
+    growth : int, default 6
         Channels added per round (spec: 6).
     """
 

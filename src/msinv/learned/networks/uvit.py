@@ -63,15 +63,15 @@ class ScoreUViT(nn.Module):
     ----------
     cond_channels : int
         Channels C of alpha.
-    widths : tuple of int
+    widths : tuple of int, default (64, 128)
         Channels of the two levels (spec: 64, 128).
-    blocks : int
+    blocks : int, default 2
         Residual blocks per level and direction.
     depth, heads : int
         Transformer blocks and attention heads at the coarsest level.
-    emb_dim : int
+    emb_dim : int, default 256
         Noise-embedding width.
-    cond_norm : {"image", "channel", "none"}
+    cond_norm : {"image", "channel", "none"}, default 'image'
         Normalisation of alpha at the start of the conditioning stem, as in
         :class:`~msinv.learned.networks.cnn.ScoreCNN` (:func:`conditioning_norm`).
     """
