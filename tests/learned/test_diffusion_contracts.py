@@ -244,3 +244,22 @@ def test_the_sampler_maps_levels_to_times_with_the_schedule_it_is_given():
     assert seen[0][0] == "inverse" and torch.equal(seen[0][1], levels)
     times = small.inverse(levels)
     assert [v for k, v in seen if k == "derivative"] == pytest.approx(times[:-1].tolist())
+
+
+def test_the_sampler_integrates_in_double_precision_whatever_the_levels_dtype():
+    """Levels given in float32 are used as their float64 values: the same draws as the
+    float64 levels, to the last bit, and the denoiser is handed float64 noise levels."""
+    levels = geometric_levels(12).to(torch.float32)
+    seen = []
+
+    def denoiser(x, cond, sigma):
+        seen.append(sigma.dtype)
+        return 0.5 * x
+
+    x_T = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    runs = [
+        sample(denoiser, x_T, lv, None, generator=torch.Generator().manual_seed(2))
+        for lv in (levels, levels.to(torch.float64))
+    ]
+    assert torch.equal(runs[0], runs[1])
+    assert set(seen) == {torch.float64}
