@@ -146,6 +146,20 @@ def _l_curve(n=9):
     return phi_d, phi_m
 
 
+def test_lcurve_corner_of_single_precision_values_with_zero_ends():
+    """φ_m = 0 (the reference model itself, at the largest β) and φ_d = 0 (an exact fit, at the
+    smallest) are floored at 1e-300 in double precision whatever the input's dtype: float32
+    values give the float64 corner, an interior point (a float32 floor underflows to 0, log 0 =
+    -inf, and every distance to the chord is NaN)."""
+    phi_d, phi_m = _l_curve()
+    phi_d, phi_m = phi_d.copy(), phi_m.copy()
+    phi_d[0], phi_m[-1] = 0.0, 0.0
+    k = lcurve_corner(phi_d, phi_m)
+    assert 0 < k < phi_d.size - 1
+    assert lcurve_corner(phi_d.astype(np.float32), phi_m) == k
+    assert lcurve_corner(phi_d, phi_m.astype(np.float32)) == k
+
+
 def test_lcurve_corner_is_the_same_point_read_either_way():
     """The chord joins the curve's two ends, so listing the points in reverse order picks the
     same point, an end point is never chosen, and three points (the fewest) give the middle."""
@@ -366,3 +380,64 @@ def test_a_line_search_that_never_decreases_enough_stops_at_its_floor():
     x, info = projected_cg(lambda v: -v, np.ones(3), np.zeros(3), max_cg=1, max_outer=1)
     assert info.outer == 1
     np.testing.assert_array_equal(x, np.full(3, -(2.0**-27)))
+
+
+@pytest.mark.parametrize("factor", [1.5, 2.0])
+def test_any_bracketing_factor_above_one_is_accepted(factor):
+    """factor > 1 (documented), so 1.5 and 2 (the factor of the gravity engine's re-weighted
+    searches) are valid: the second trial of a first miss below the target is beta * factor."""
+    res = beta_search(lambda b: 0.5 * b, 10.0, 1.0, factor=factor, max_iter=2)
+    assert [b for b, _ in res.history] == [1.0, pytest.approx(factor, rel=1e-12)]
+
+
+def test_unbracketed_secant_steps_down_are_clamped_to_factor_squared_too():
+    """The mirror of the clamp above: an almost flat misfit above the target predicts a huge
+    step down; the third trial moves beta by exactly 1 / factor**2, never more."""
+    target, factor = 10.0, 10.0
+
+    def phi(beta):
+        return 2.0 * target * beta**0.01  # above the target for every beta tried here
+
+    res = beta_search(phi, target, 1.0, factor=factor, max_iter=4)
+    betas = [b for b, _ in res.history]
+    assert not res.converged
+    ratios = [b1 / b0 for b0, b1 in itertools.pairwise(betas)]
+    assert ratios[0] == pytest.approx(1 / factor, rel=1e-12)
+    assert ratios[1] == pytest.approx(factor**-2, rel=1e-12)
+    assert min(ratios) >= factor**-2 * (1 - 1e-12)
+
+
+def test_a_misfit_above_the_target_by_less_than_its_logarithm_resolves_is_above_it():
+    """rtol = 0 accepts only the target itself. A misfit one ulp above the target has the same
+    logarithm (log 1e10 = 23.03, whose ulp is 16 times that of a relative 2**-52), yet it is
+    above the target: beta goes down (second trial beta0 / factor), and that end is the
+    upper one, so a misfit that stays above the target at the second trial (not growing with
+    beta) gets a further step down (third trial beta0 / factor**2), not a regula falsi back
+    to beta0."""
+    target = 1e10
+    above = np.nextafter(target, np.inf)
+    assert np.log(above) == np.log(target)  # the premise
+
+    def phi(beta):
+        return above if beta == 1.0 else 2.0 * target
+
+    res = beta_search(phi, target, 1.0, rtol=0.0, factor=10.0, max_iter=3)
+    betas = [b for b, _ in res.history]
+    assert betas == [1.0, pytest.approx(0.1, rel=1e-12), pytest.approx(0.01, rel=1e-12)]
+
+
+def test_a_step_whose_decrease_is_below_the_rounding_of_f_is_taken():
+    """The Armijo test accepts equality (f_new <= f + 1e-4 gᵀ(x_new − x), documented): from a
+    start 2**-30 off the minimiser b = 1000 of ½x² − bx, the decrease (2**-61) is below the
+    rounding of f = −5e5, so f_new equals the right-hand side exactly. The full step t = 1 is
+    still taken: one outer iteration lands exactly on b and converges (a refused step would
+    halve t to 2**-27, leave x where it was and never converge)."""
+    b = np.array([1e3])
+    x0 = b + 2.0**-30
+    g = x0 - b
+    f0 = 0.5 * float(x0 @ x0) - float(b @ x0)
+    f_b = 0.5 * float(b @ b) - float(b @ b)
+    assert f_b == f0 + 1e-4 * float(g @ (b - x0)) == f0  # the premise: an equality
+    x, info = projected_cg(lambda v: v, b, x0, max_outer=3)
+    np.testing.assert_array_equal(x, b)
+    assert (info.outer, info.converged) == (1, True)

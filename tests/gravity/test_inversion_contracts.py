@@ -114,6 +114,20 @@ def test_the_starting_model_is_the_reference_by_default_and_projected_onto_the_b
     np.testing.assert_array_equal(run(high, upper=0.3), run(np.minimum(high, 0.3), upper=0.3))
 
 
+def test_an_integer_trade_off_step_sweeps_the_same_betas(small):
+    """Mode 3's sweep beta0 * step^-k with step given as the integer 4 (as a Python caller or a
+    control file may write it) is the sweep of 4.0, not NumPy's refusal of integers to
+    negative integer powers."""
+    mesh, g, data, sigma, w = small
+    runs = [
+        invert(GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+               config=InversionConfig(mode=3, n_lcurve=3, beta=1e-2, lcurve_step=step))
+        for step in (4, 4.0)
+    ]  # fmt: skip
+    assert [e.beta for e in runs[0].log] == [e.beta for e in runs[1].log]
+    assert [e.beta for e in runs[1].log] == [1e-2, 1e-2 / 4, 1e-2 / 16]
+
+
 def test_the_callback_gets_every_log_field_and_the_model_of_each_beta(small):
     """callback("beta", info) after each β solve: info holds every BetaLog field of the log
     line that solve wrote, and "model", the model it reached (the returned model for the last
@@ -569,3 +583,56 @@ def test_gcv_makes_one_cg_solve_per_probe_two_by_default(monkeypatch):
         calls.clear()
         gcv_score(Diagonal(g), s, sp.diags(r), 0.7, 1.0, model, np.zeros(n), np.ones(n), config)
         assert len(calls) == solves
+
+
+def test_the_default_eps_floor_never_falls_to_zero(small):
+    """eps = None on data that carry nothing (all zero): the L2 model is the reference, every
+    term's |f| is 0, and the floor of each ε is the safeguard 1e-12 (not 0, which would make
+    the Lawson weights infinite); the sparse model stays the reference, finite."""
+    mesh, g, _, sigma, w = small
+    data = np.zeros(g.shape[0])
+    sparse = SparseConfig(norms=(1.0, 1.0, 1.0, 1.0), max_irls=2)
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=2, beta=1e-3), sparse=sparse,
+    )  # fmt: skip
+    eps = [e.eps for e in res.log if e.irls > 0]
+    assert eps  # one re-weighted solve: on the floor and no change, IRLS stops
+    for entry in eps:
+        assert entry and all(value == 1e-12 for value in entry.values()), entry
+    assert np.all(res.model == 0.0) and res.phi_d == 0.0
+
+
+def test_the_beta_searches_of_the_reweighting_bracket_by_a_factor_of_two(small):
+    """After each re-weighting β is searched again from the last β, which is close to the
+    target: a trial that misses is followed by β x 2 or β / 2 (not the L2 search's factor
+    of 10), so the second trial of every re-weighted search is exactly twice or half its
+    first."""
+    mesh, g, data, sigma, w = small
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+        config=InversionConfig(mode=1, tolc=0.01),
+        sparse=SparseConfig(norms=(0.0, 1.0, 1.0, 1.0), max_irls=4, misfit_tolerance=0.0),
+    )  # fmt: skip
+    ratios = []
+    for k in range(1, 5):
+        betas = [e.beta for e in res.log if e.irls == k]
+        if len(betas) >= 2:
+            ratios.append(betas[1] / betas[0])
+    assert ratios, "no re-weighted search needed a second trial"
+    for r in ratios:
+        assert r == pytest.approx(2.0, rel=1e-12) or r == pytest.approx(0.5, rel=1e-12), ratios
+
+
+def test_an_unreachable_target_stops_after_twenty_beta_trials_by_default(small):
+    """Bounds that fix every cell (lower = upper = 0) leave the misfit the same at every β, far
+    above chifact·N: the mode-1 search gives up, unconverged, after max_beta trials, 20 by
+    default (InversionConfig)."""
+    mesh, g, data, sigma, w = small
+    res = invert(
+        GravityOperator(g), data, sigma, Regularisation(mesh, weights=w), lower=0.0, upper=0.0
+    )
+    assert InversionConfig().max_beta == 20
+    assert len(res.log) == 20 and not res.converged
+    assert res.phi_d == pytest.approx(float(np.sum((data / sigma) ** 2)))
+    assert res.phi_d > 2 * data.size and np.all(res.model == 0.0)
