@@ -146,6 +146,20 @@ def _l_curve(n=9):
     return phi_d, phi_m
 
 
+def test_lcurve_corner_of_single_precision_values_with_zero_ends():
+    """φ_m = 0 (the reference model itself, at the largest β) and φ_d = 0 (an exact fit, at the
+    smallest) are floored at 1e-300 in double precision whatever the input's dtype: float32
+    values give the float64 corner, an interior point (a float32 floor underflows to 0, log 0 =
+    -inf, and every distance to the chord is NaN)."""
+    phi_d, phi_m = _l_curve()
+    phi_d, phi_m = phi_d.copy(), phi_m.copy()
+    phi_d[0], phi_m[-1] = 0.0, 0.0
+    k = lcurve_corner(phi_d, phi_m)
+    assert 0 < k < phi_d.size - 1
+    assert lcurve_corner(phi_d.astype(np.float32), phi_m) == k
+    assert lcurve_corner(phi_d, phi_m.astype(np.float32)) == k
+
+
 def test_lcurve_corner_is_the_same_point_read_either_way():
     """The chord joins the curve's two ends, so listing the points in reverse order picks the
     same point, an end point is never chosen, and three points (the fewest) give the middle."""

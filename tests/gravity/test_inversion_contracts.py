@@ -114,6 +114,20 @@ def test_the_starting_model_is_the_reference_by_default_and_projected_onto_the_b
     np.testing.assert_array_equal(run(high, upper=0.3), run(np.minimum(high, 0.3), upper=0.3))
 
 
+def test_an_integer_trade_off_step_sweeps_the_same_betas(small):
+    """Mode 3's sweep beta0 * step^-k with step given as the integer 4 (as a Python caller or a
+    control file may write it) is the sweep of 4.0, not NumPy's refusal of integers to
+    negative integer powers."""
+    mesh, g, data, sigma, w = small
+    runs = [
+        invert(GravityOperator(g), data, sigma, Regularisation(mesh, weights=w),
+               config=InversionConfig(mode=3, n_lcurve=3, beta=1e-2, lcurve_step=step))
+        for step in (4, 4.0)
+    ]  # fmt: skip
+    assert [e.beta for e in runs[0].log] == [e.beta for e in runs[1].log]
+    assert [e.beta for e in runs[1].log] == [1e-2, 1e-2 / 4, 1e-2 / 16]
+
+
 def test_the_callback_gets_every_log_field_and_the_model_of_each_beta(small):
     """callback("beta", info) after each β solve: info holds every BetaLog field of the log
     line that solve wrote, and "model", the model it reached (the returned model for the last

@@ -86,11 +86,13 @@ def test_a_computed_range_of_an_incomplete_store_is_read(half_store):
 @pytest.mark.parametrize("freq", [2.5, 5.0])
 def test_frequencies_match_to_a_relative_1e9(tiny_store, freq):
     """A frequency that differs from a stored one by rounding (relative 4e-10) is that
-    frequency, at any size; one off by relative 1e-6 is not in the store."""
+    frequency, at any size; one off by relative 1.5e-9 (just past the tolerance) or 1e-6 is
+    not in the store."""
     pairs = load_pairs(tiny_store, 0, 2, freqs=[freq * (1 + 4e-10)])
     assert list(pairs.freqs) == [freq]
-    with pytest.raises(UserInputError, match="holds frequencies"):
-        load_pairs(tiny_store, 0, 2, freqs=[freq * (1 + 1e-6)])
+    for off in (1.5e-9, 1e-6):
+        with pytest.raises(UserInputError, match="holds frequencies"):
+            load_pairs(tiny_store, 0, 2, freqs=[freq * (1 + off)])
 
 
 def test_image_stream_is_the_digest_of_what_decides_the_images(tiny_store):
@@ -216,3 +218,15 @@ def test_the_held_out_refusal_names_the_command_that_asked():
         check_held_out(trained, test)
     with pytest.raises(UserInputError, match=r"; reconstruct on held-out pairs: another store"):
         check_held_out(trained, test, "reconstruct")
+
+
+def test_a_slice_record_of_a_missing_store_is_refused_in_one_line(tmp_path):
+    """store_slice (a checkpoint's training record, the held-out check of evaluate and
+    reconstruct) names the missing store and how to make one, as load_pairs does."""
+    missing = tmp_path / "nowhere.zarr"
+    for call in (lambda: store_slice(missing), lambda: load_pairs(missing)):
+        with pytest.raises(
+            UserInputError,
+            match=r"nowhere\.zarr: dataset not found \(make one with `msinv scatter generate`\)",
+        ):
+            call()

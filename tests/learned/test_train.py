@@ -120,11 +120,16 @@ def test_loss_falls_on_tiny_problem(tiny_store, tmp_path):
 
 
 def test_resume_is_exact_and_checkpoint_is_plain(tiny_store, tmp_path):
-    straight = train(_config(tiny_store, tmp_path / "a"))
+    # run.out may lie in folders that do not exist yet: the trainer makes them all
+    straight = train(_config(tiny_store, tmp_path / "new" / "runs" / "a"))
     cfg_b = _config(tiny_store, tmp_path / "b")
     train(cfg_b, stop_after=3)
     half = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert half["step"] == 3
+    # as if the first slice had logged step 4 and been killed before its next checkpoint:
+    # the resumed run (from step 3) drops that line and logs step 4 again
+    log_b = tmp_path / "b" / "log.jsonl"
+    log_b.write_text(log_b.read_text() + '{"step": 4, "loss": -1.0}\n')
     resumed = train(cfg_b)
     a = torch.load(straight, weights_only=True)
     b = torch.load(resumed, weights_only=True)
@@ -142,7 +147,9 @@ def test_resume_is_exact_and_checkpoint_is_plain(tiny_store, tmp_path):
     assert set(a["rng"]) >= {"torch", "numpy", "python", "noise"}
     resolved = TrainConfig.from_dict(__import__("tomllib").loads(a["config"]))
     assert resolved.model.n == 16 and resolved.model.n_freq == 2
-    assert len((tmp_path / "b" / "log.jsonl").read_text().splitlines()) == 6
+    logged = [json.loads(line) for line in log_b.read_text().splitlines()]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4, 5, 6]
+    assert all(r["loss"] > 0 for r in logged)
 
 
 def test_resume_refuses_a_changed_config_and_accepts_a_changed_run_setting(tiny_store, tmp_path):

@@ -48,8 +48,12 @@ def _config(**top):
 
 
 def test_seed_is_any_integer_from_zero():
-    """seed defaults to 0 and 0 is a valid seed; a negative one is refused in one line."""
+    """seed defaults to 0 and 0 is a valid seed; a negative one is refused in one line. The
+    default is the same for a config built in Python (TrainConfig(...) without a seed) as
+    for a TOML file without one: the two run the same training."""
     assert _config().seed == 0
+    built = TrainConfig(data=_config().data, model=_config().model, run=_config().run)
+    assert built.seed == 0 and built == _config()
     assert _config(seed=0).seed == 0
     with pytest.raises(UserInputError, match="seed = -1: expected an integer >= 0"):
         _config(seed=-1)
@@ -103,6 +107,26 @@ def test_training_noise_is_drawn_on_the_cpu_unless_asked_for_on_the_device():
     assert RunConfig(steps=1, out="o", noise="device").noise_device(cuda) == cuda
     cpu = torch.device("cpu")
     assert RunConfig(steps=1, out="o", noise="device").noise_device(cpu) == cpu
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_tf32_precision_turns_on_tf32_for_both_cuda_matmuls_and_convolutions(device):
+    """run.precision = "tf32" on a CUDA device allows TF32 in cuBLAS matrix products and in
+    cuDNN convolutions (both process-wide flags; the back-projection is matmuls, the score
+    network convolutions); on the CPU, or with fp32, neither flag is touched. A CUDA device
+    object needs no GPU."""
+    cublas, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = cublas.allow_tf32, cudnn.allow_tf32
+    try:
+        cublas.allow_tf32 = cudnn.allow_tf32 = False
+        net = torch.nn.Linear(2, 2)
+        accelerate(net, RunConfig(steps=1, out="o"), torch.device(device))
+        assert (cublas.allow_tf32, cudnn.allow_tf32) == (False, False)
+        accelerate(net, RunConfig(steps=1, out="o", precision="tf32"), torch.device(device))
+        on = device == "cuda"
+        assert (cublas.allow_tf32, cudnn.allow_tf32) == (on, on)
+    finally:
+        cublas.allow_tf32, cudnn.allow_tf32 = saved
 
 
 def test_compile_falls_back_to_eager_where_compilation_fails(monkeypatch):
@@ -571,3 +595,117 @@ def test_a_distributed_run_closes_its_process_group_however_it_ends(tmp_path, mo
     else:
         train_module.train(cfg)
     assert events == [("init", "gloo"), ("train",), ("destroy",)]
+
+
+def test_the_torchrun_entry_point_resumes_unless_told_fresh(monkeypatch):
+    """``python -m msinv.learned.train CONFIG [--fresh]`` (what torchrun starts in each process)
+    resumes the run in run.out by default and starts over with --fresh; without a config it
+    prints its usage."""
+    from msinv.learned import train as train_module
+
+    calls = []
+    monkeypatch.setattr(
+        train_module, "train", lambda config, resume: calls.append((config, resume))
+    )
+    train_module.main(["run.toml"])
+    train_module.main(["run.toml", "--fresh"])
+    assert calls == [("run.toml", True), ("run.toml", False)]
+    with pytest.raises(SystemExit, match=r"usage: python -m msinv\.learned\.train CONFIG"):
+        train_module.main([])
+
+
+@pytest.mark.parametrize("available", [False, True])
+def test_cuda_random_states_are_restored_only_where_there_are_some_and_a_gpu(
+    monkeypatch, available
+):
+    """Resuming restores the CUDA generators' states only when the checkpoint holds some (it
+    was written where CUDA was available) and CUDA is available now: a GPU run resumed on a
+    CPU-only machine leaves torch.cuda alone (no lazily queued calls), a CPU run resumed on a
+    GPU machine leaves the GPU's fresh streams as they are."""
+    from msinv.learned.train import _rng_state, _set_rng_state
+
+    state = _rng_state()  # this process's own states: restoring them changes nothing
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", calls.append)
+    gpu_states = [torch.zeros(16, dtype=torch.uint8)]
+    _set_rng_state({**state, "cuda": []})
+    _set_rng_state({**state, "cuda": gpu_states})
+    assert calls == ([gpu_states] if available else [])
+
+
+_UNPICKLED = []
+
+
+def _mark_unpickled(what):
+    _UNPICKLED.append(what)
+
+
+class _Payload:
+    """An object whose unpickling calls a function (what a hostile checkpoint would do)."""
+
+    def __reduce__(self):
+        return (_mark_unpickled, ("ran",))
+
+
+def test_export_never_runs_code_pickled_in_a_checkpoint(tmp_path):
+    """export reads a checkpoint with torch's weights-only unpickler: a file holding an
+    arbitrary pickled object is refused before that object's code runs."""
+    import pickle
+
+    from msinv.learned.train import export
+
+    path = tmp_path / "hostile.pt"
+    torch.save({"ema": {}, "step": 1, "payload": _Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        export(path, tmp_path / "slim.pt")
+    assert _UNPICKLED == []
+    assert not (tmp_path / "slim.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("none-cnn", {"score": {"width": 12, "bottleneck": 6, "blocks": 1, "groups": [3, 3]}}),
+        ("equinet", {"head": {"rounds": 2}}),
+    ],
+)
+def test_the_model_of_a_config_is_built_with_its_score_and_head_options(name, options):
+    """build_from_config passes [model.score] and [model.head] to build(): the model has the
+    parameter shapes of build() with those options, not those of the defaults."""
+    from msinv.learned.models import build
+    from msinv.learned.train import ModelConfig, build_from_config
+
+    sizes = {"n": 16, "n_freq": 2, "n_sc": 16, "freqs": [2.5, 5.0]}
+
+    def shapes(model):
+        return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+    configured = shapes(build_from_config(ModelConfig(name=name, **options, **sizes)))
+    assert configured == shapes(build(name, **options, **sizes))
+    assert configured != shapes(build(name, **sizes))
+
+
+def test_numpys_global_state_round_trips_with_a_cached_gaussian():
+    """NumPy's legacy global generator may hold the second Gaussian of a Box-Muller pair
+    (has_gauss = 1 and its value): a checkpoint's random state keeps the flag and the value
+    apart, and restoring it gives back exactly the state that was saved."""
+    import numpy as np
+
+    from msinv.learned.train import _rng_state, _set_rng_state
+
+    before = np.random.get_state()  # noqa: NPY002 - the global state is what is tested
+    keys = np.arange(624, dtype=np.uint32) * np.uint32(2654435761)
+    saved = ("MT19937", keys, 17, 1, 0.75)
+    try:
+        np.random.set_state(saved)  # noqa: NPY002
+        state = _rng_state()
+        assert (state["numpy"]["pos"], state["numpy"]["has_gauss"]) == (17, 1)
+        assert state["numpy"]["cached_gaussian"] == 0.75
+        np.random.seed(3)  # noqa: NPY002 - elsewhere
+        _set_rng_state(state)
+        restored = np.random.get_state()  # noqa: NPY002
+        assert restored[0] == "MT19937" and restored[2:] == saved[2:]
+        np.testing.assert_array_equal(restored[1], keys)
+    finally:
+        np.random.set_state(before)  # noqa: NPY002

@@ -128,19 +128,22 @@ def test_logged_learning_rate_follows_the_schedule_and_checkpoint_cadence(
 ):
     from msinv.learned import train as train_module
 
-    saved = []
+    saved, on_disk = [], []
     real = train_module._checkpoint
-    monkeypatch.setattr(
-        train_module,
-        "_checkpoint",
-        lambda path, config, model, ema, opt, sched, gen, norm, step, *a: (
-            saved.append(step),
-            real(path, config, model, ema, opt, sched, gen, norm, step, *a),
-        ),
-    )
+    log = tmp_path / "run" / "log.jsonl"
+
+    def checkpoint(path, config, model, ema, opt, sched, gen, norm, step, *a):
+        saved.append(step)
+        # each log line is on disk as soon as it is written (a crash loses none; a monitor
+        # reading the file sees the run as it goes), not when the run closes the file
+        on_disk.append(len(log.read_text().splitlines()))
+        real(path, config, model, ema, opt, sched, gen, norm, step, *a)
+
+    monkeypatch.setattr(train_module, "_checkpoint", checkpoint)
     cfg = _config(tiny_store, tmp_path / "run", steps=7, checkpoint_every=3, log_every=2)
     train(cfg)
     assert saved == [3, 6, 7]
+    assert on_disk == [1, 3, 4]  # steps 2; 2, 4, 6; 2, 4, 6, 7
     lines = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [2, 4, 6, 7]
     o = cfg.optim
@@ -303,13 +306,27 @@ def test_cosine_rate_stays_at_its_end_value_after_the_last_step():
         assert optim.factor(beyond, 100) == pytest.approx(1e-3)
 
 
-def test_a_resumed_run_continues_the_global_random_streams(tiny_store, tmp_path):
+def test_a_resumed_run_continues_the_global_random_streams(tiny_store, tmp_path, monkeypatch):
     """Third-party code may draw from torch's, NumPy's and Python's global generators: a run
     resumed from a checkpoint restores their saved states, so at its last step they are those
-    of the uninterrupted run, whatever the resuming process did to them before."""
+    of the uninterrupted run, whatever the resuming process did to them before. Here each
+    training step draws once from torch's and Python's (as a dropout layer would; the tests'
+    guard forbids NumPy's global draws, its state is compared all the same): the trainer's own
+    ``torch.manual_seed(seed)`` at the start of every call does not give the resumed run
+    the two draws of its first slice, only the restored state does."""
     import random
 
     import numpy as np
+
+    from msinv.learned import train as train_module
+
+    forward = train_module._Loss.forward
+
+    def drawing_forward(self, eta, data, generator):
+        torch.rand(1), random.random()
+        return forward(self, eta, data, generator)
+
+    monkeypatch.setattr(train_module._Loss, "forward", drawing_forward)
 
     def run(out, stop_first):
         np.random.seed(7)  # noqa: NPY002 - the global state is what this test is about

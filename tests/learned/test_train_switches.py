@@ -56,6 +56,10 @@ def test_channels_last_and_device_noise_give_the_same_run(tiny_store, tmp_path):
     assert convs and all(b["model"][k].is_contiguous(memory_format=torch.channels_last)
                          for k in convs)  # fmt: skip
     assert not any(a["model"][k].is_contiguous(memory_format=torch.channels_last) for k in convs)
+    # the EMA copy (the weights that sample) too, from its first update on
+    ema_convs = [f"module.{k}" for k in convs]
+    assert all(b["ema"][k].is_contiguous(memory_format=torch.channels_last) for k in ema_convs)
+    assert not any(a["ema"][k].is_contiguous(memory_format=torch.channels_last) for k in ema_convs)
 
 
 def test_bf16_autocast_follows_the_fp32_loss_curve(tiny_store, tmp_path):

@@ -118,3 +118,27 @@ def test_reference_variant_is_finite_where_the_plan_underflows_to_zero():
     value = sinkhorn_cost_reference(x, y, tol=1e-10)
     assert np.isfinite(value)
     assert value == pytest.approx(_dual_cost(x, y, eps, iters=300), rel=1e-6)
+
+
+def test_epsilon_scaling_halves_from_the_largest_cost_in_stages_of_ten_updates(monkeypatch):
+    """Two points 1 apart (largest squared cost 1) and eps = 1/8: the schedule is 1, 1/2, 1/4
+    (three stages of ten averaged updates, two log-sum-exps each), then the updates at eps,
+    of which one suffices with an infinite tolerance: 62 log-sum-exps, a finite count (a
+    schedule that never reaches eps would loop for ever; counted, not timed)."""
+    import scipy.special
+
+    from msinv.metrics.sinkhorn import _entropic
+
+    calls = []
+    real = scipy.special.logsumexp
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("axis"))
+        if len(calls) > 1000:
+            raise AssertionError("the epsilon-scaling schedule does not end")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.special, "logsumexp", counted)
+    pts = np.array([[0.0], [1.0]])
+    _entropic(pts, pts, "sqeuclidean", 0.125, 10, np.inf)
+    assert len(calls) == 2 * (3 * 10 + 1)

@@ -563,3 +563,91 @@ def test_a_batch_smaller_than_a_chunk_solves_one_chunk_per_call(tmp_path, monkey
     generate(tmp_path / "b.zarr", count=4, chunk=2, batch=1, **KW)
     assert open_dataset(tmp_path / "b.zarr").complete.all()
     assert all(n == 1 for n in seen), seen
+
+
+def test_the_pool_passes_on_a_running_chunks_progress_within_a_quarter_second(monkeypatch):
+    """While a worker computes a long chunk, the samples it reports reach the bar within a
+    quarter of a second (the pool is polled five times a second), not when the chunk ends.
+    A fake clock: each poll of the pool advances it by its timeout; the chunk takes 3 s and
+    its worker reports its first sample at once."""
+    clock, events = [0.0], []
+    reported = []  # the progress queue the workers put finished samples on
+
+    class _Queue:
+        def empty(self):
+            return not reported
+
+        def get(self):
+            return reported.pop(0)
+
+        def close(self):
+            pass
+
+    class _Context:
+        def SimpleQueue(self):  # multiprocessing's name
+            return _Queue()
+
+    future = Future()
+
+    class _Pool:
+        def submit(self, fn, config, k):
+            reported.append(1)
+            return future
+
+    @contextlib.contextmanager
+    def inline_pool(workers, **kwargs):
+        yield _Pool()
+
+    def fake_wait(running, timeout, return_when):
+        clock[0] += timeout
+        if clock[0] >= 3.0 and not future.done():
+            future.set_result((0, {}))
+        done = {f for f in running if f.done()}
+        return done, running - done
+
+    class _TimedBar:
+        def update(self, n=1):
+            events.append((clock[0], int(n)))
+
+    monkeypatch.setattr(dsm, "get_context", lambda method: _Context())
+    monkeypatch.setattr(dsm, "worker_pool", inline_pool)
+    monkeypatch.setattr(dsm, "wait", fake_wait)
+    config = dsm.DatasetConfig("squares", 1, GEOMETRY, (2.5,), chunk=1)
+    assert [k for k, _ in dsm._run_pool(config, [0], 1, _TimedBar())] == [0]
+    assert events and events[0][1] == 1 and events[0][0] <= 0.25, events
+
+
+def test_generate_with_batches_advances_the_bar_by_every_written_chunk(tmp_path, monkeypatch):
+    """generate(batch=...) (the batched pipeline) advances the progress bar by each chunk's
+    samples once the chunk is written: to the sample count in all, in chunk order."""
+    import tqdm
+
+    bars = []
+
+    class _RecordingBar(_Bar):
+        def __init__(self, **kwargs):
+            super().__init__()
+            self.kwargs = kwargs
+            bars.append(self)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(tqdm, "tqdm", _RecordingBar)
+    path = tmp_path / "b.zarr"
+    generate(path, count=5, chunk=2, batch=4, **KW)
+    assert bars[0].kwargs["total"] == 5 and bars[0].kwargs["initial"] == 0
+    assert bars[0].steps == [2, 2, 1]
+    assert open_dataset(path).complete.all()
+
+
+def test_generate_creates_the_missing_folders_above_its_store(tmp_path):
+    """The output path may name folders that do not exist yet: they are made, and the store
+    is created in the innermost one."""
+    path = tmp_path / "runs" / "today" / "s.zarr"
+    generate(path, count=1, chunk=1, **KW)
+    assert open_dataset(path).complete.all()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["s.zarr"]

@@ -28,6 +28,20 @@ def test_objective_is_data_term_plus_regulariser(small_geometry, bump, rng, weig
     np.testing.assert_allclose(g1, g0 + rg, rtol=1e-12, atol=1e-14 * np.abs(g1).max())
 
 
+def test_a_single_precision_or_flat_model_is_evaluated_as_its_double_image(small_geometry, bump):
+    """The objective takes eta as float32 or flattened (as L-BFGS-B hands it) and evaluates the
+    float64 (n, n) image: the same value, and a float64 (n, n) gradient, bit for bit."""
+    g = small_geometry
+    data = simulate(bump(g), g, [1.0], scheme=4, dtype=np.complex128)
+    m = Misfit(g, data, [1.0], scheme=4)
+    eta = (0.5 * bump(g)).astype(np.float32)
+    v64, g64 = m(eta.astype(np.float64))
+    for given in (eta, eta.ravel()):
+        v, grad = m(given)
+        assert v == v64 and grad.dtype == np.float64 and grad.shape == (g.n, g.n)
+        np.testing.assert_array_equal(grad, g64)
+
+
 def test_evaluations_count_the_calls(small_geometry, bump):
     """``evaluations`` is the number of objective evaluations so far (0 before the first)."""
     g = small_geometry

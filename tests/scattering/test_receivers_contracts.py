@@ -152,3 +152,40 @@ def test_the_cached_representation_matrix_is_read_only():
     with pytest.raises(ValueError, match="read-only"):
         m[0, 0] = 0.0
     assert representation_matrix(g, 3.0) is m
+
+
+def test_a_receiver_a_hair_off_a_node_reads_phi_at_its_distance():
+    """Only a receiver within 1e-9 h of a node takes the disk mean for it; one 1e-9 away
+    (16e-9 h here, far from any node in double precision) reads Phi at its true distance,
+    log-singular and large (about 3.1 here against the disk mean's 0.45)."""
+    g = Geometry(n=17, n_receivers=4, receiver_radius=0.5 + 1e-9)  # h = 1/16
+    omega = 2 * np.pi * 0.5
+    m = representation_matrix(g, omega)
+    xx, yy = (a.ravel() for a in np.meshgrid(g.x, g.y))
+    weight = g.h**2 / 2  # (+-0.5, 0), (0, +-0.5): edge nodes of the trapezoid rule
+    for r, (px, py) in enumerate(g.receiver_points):
+        dist = np.hypot(xx - px, yy - py)
+        j = int(np.argmin(dist))
+        assert 1e-9 * g.h < dist[j] < 2e-9
+        phi = 0.25j * hankel1(0, omega * dist[j])
+        assert phi.real > 3
+        np.testing.assert_allclose(m[r, j], omega**2 * weight * phi, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["bilinear", "cubic"])
+def test_the_grid_and_pml_edges_are_located_to_1e_9_cells(kind):
+    """The readers place a receiver relative to the last node of the grid and to the edge of
+    the contrast grid to 1e-9 cells (rounding of the receiver coordinates): 0.5e-9 cells
+    beyond an edge counts as on it, 1.5e-9 cells beyond as past it (refused off the grid,
+    warned in the PML)."""
+    h = 1 / 15
+    last = 0.5 + 2 * h  # n = 16, a 2-node PML: the grid's last node
+    with pytest.warns(UserWarning, match="receivers lie in the PML"):
+        interpolation_matrix(Geometry(n=16, pml_width=2, receiver_radius=last + 0.5e-9 * h), kind)
+    with pytest.raises(UserInputError, match="outside the computational grid"):
+        interpolation_matrix(Geometry(n=16, pml_width=2, receiver_radius=last + 1.5e-9 * h), kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        interpolation_matrix(Geometry(n=16, pml_width=2, receiver_radius=0.5 + 0.5e-9 * h), kind)
+    with pytest.warns(UserWarning, match="receivers lie in the PML"):
+        interpolation_matrix(Geometry(n=16, pml_width=2, receiver_radius=0.5 + 1.5e-9 * h), kind)

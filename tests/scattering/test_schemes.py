@@ -14,7 +14,13 @@ from msinv.scattering.analytic import disk_data, pixel_disk
 from msinv.scattering.born_ls import LinearisedData
 from msinv.scattering.helmholtz import incident_fields
 from msinv.scattering.receivers import representation_matrix
-from msinv.scattering.schemes import SCHEMES, get_scheme, resolve_scheme, scheme_name
+from msinv.scattering.schemes import (
+    SCHEMES,
+    contrast_nodes,
+    get_scheme,
+    resolve_scheme,
+    scheme_name,
+)
 from msinv.scattering.stencils import centred_weights
 
 
@@ -167,3 +173,30 @@ def test_disk_oracle_per_scheme(scheme):
     data = simulate(eta, g, [f], scheme=scheme, dtype=np.complex128)[0]
     ref = disk_data(g, f, 0.3, 0.1, (0.05, -0.08))
     assert np.linalg.norm(data - ref) / np.linalg.norm(ref) <= DISK_BUDGET.get(scheme, 0.01)
+
+
+@pytest.mark.parametrize("scheme", sorted(SCHEMES))
+def test_a_constant_source_in_a_constant_medium_is_solved_exactly(scheme):
+    """Constant k^2 = K and constant f: u = f / K solves Delta u + K u = f, and every scheme's
+    equation A(eta) u = S(eta) f holds for it exactly (to rounding) at the nodes whose stencil
+    sees only the constant region: the stiffness, the mass and the dispersion and k^6
+    corrections of A and of the source must balance (compact6: the h^4 K^2 / 240 of its
+    A and its S, here (h sqrt K)^4 = 1.2)."""
+    g = Geometry(n=24, pml_width=4, n_sources=1, n_receivers=1)
+    contrast, freq = 0.4, 3.5
+    sch = SCHEMES[scheme]
+    s = HelmholtzSolver(g, np.full((g.n, g.n), contrast), freq, scheme=sch)
+    k2 = s.omega**2 * (1 + contrast)
+    f = np.full((g.n, g.n), 1.0 - 0.5j)
+    nodes = contrast_nodes(g)
+    u = np.zeros(g.n_total**2, complex)
+    u[nodes] = (f / k2).ravel()
+    src = sch.source(g, s.omega, s.eta)
+    rhs = np.zeros(g.n_total**2, complex)
+    rhs[nodes] = f.ravel()
+    if src is not None:
+        rhs = src @ f.ravel()
+    residual = (s.matrix @ u - rhs)[nodes].reshape(g.n, g.n)
+    m = 5  # the widest stencil (wide8: 4 nodes; compact6's derivatives of K: 2 + 1)
+    assert (g.h**2 * k2) ** 2 > 1  # the k^4 h^4 terms are of order one here
+    np.testing.assert_allclose(residual[m:-m, m:-m], 0, atol=1e-12 * abs(f[0, 0]))

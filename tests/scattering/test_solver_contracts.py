@@ -327,3 +327,66 @@ def test_the_solver_takes_its_precision_from_a_spec_and_double_for_a_bare_geomet
     assert bare.data().dtype == np.complex128 and spec.data().dtype == np.complex64
     np.testing.assert_array_equal(forced.data(), bare.data())
     np.testing.assert_array_equal(spec.data(), simulate(eta, g, [2.0], scheme=4)[0])
+
+
+def test_the_incident_fields_a_solver_hands_out_are_read_only(small_geometry, bump):
+    """incident_fields() is documented read-only: it is the cached array every solver at this
+    (geometry, frequency, precision) shares, so a caller's write must fail instead of
+    corrupting the next solver's fields."""
+    g = small_geometry
+    u = HelmholtzSolver(g, bump(g), 2.0).incident_fields()
+    with pytest.raises(ValueError, match="read-only"):
+        u[0, 0, 0] = 0.0
+    omega = 2 * np.pi * 2.0
+    phase = (
+        g.source_directions[:, 0, None, None] * g.x
+        + g.source_directions[:, 1, None, None] * (g.y[:, None])
+    )
+    np.testing.assert_allclose(
+        HelmholtzSolver(g, bump(g), 2.0).incident_fields(), np.exp(1j * omega * phase), rtol=1e-14
+    )
+
+
+def test_simulate_solves_in_this_process_unless_asked_for_workers(
+    small_geometry, bump, monkeypatch
+):
+    """workers defaults to 1: several (image, frequency) solves run one after the other in
+    this process, no worker pool is started."""
+    import msinv.scattering.helmholtz as helmholtz
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("simulate started a worker pool without workers > 1")
+
+    monkeypatch.setattr(helmholtz, "worker_pool", no_pool)
+    eta = bump(small_geometry)
+    data = simulate(np.stack([eta, -eta]), small_geometry, [1.0, 2.0])
+    assert data.shape == (2, 2, small_geometry.n_receivers, small_geometry.n_sources)
+
+
+def test_an_adjoint_solve_of_16_columns_factorises_a_h_and_fewer_reuse_a(
+    small_geometry, bump, monkeypatch
+):
+    """The measured break-even (benchmarks/fwi.py): from 16 right-hand sides the adjoint
+    solve factorises A^H (two factorisations for a gradient), below it solves with A's
+    factors transposed (one); the gradient is the same either way."""
+    import msinv.scattering.helmholtz as helmholtz
+
+    factorised = []
+    real_splu = helmholtz.splu
+
+    def counting_splu(a, **kwargs):
+        factorised.append(a.shape)
+        return real_splu(a, **kwargs)
+
+    monkeypatch.setattr(helmholtz, "splu", counting_splu)
+    rng = np.random.default_rng(5)
+    for n_sources, factorisations in ((16, 2), (15, 1)):
+        g = Geometry(n=16, pml_width=4, n_sources=n_sources, n_receivers=8)
+        r = rng.standard_normal((8, n_sources)) + 1j * rng.standard_normal((8, n_sources))
+        factorised.clear()
+        grad = HelmholtzSolver(g, bump(g), 2.0).vjp(r)
+        assert len(factorised) == factorisations, n_sources
+        monkeypatch.setattr(helmholtz, "ADJOINT_FACTOR_MIN_RHS", 1 if n_sources < 16 else 17)
+        other = HelmholtzSolver(g, bump(g), 2.0).vjp(r)  # the other path
+        monkeypatch.setattr(helmholtz, "ADJOINT_FACTOR_MIN_RHS", 16)
+        np.testing.assert_allclose(other, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
