@@ -230,3 +230,23 @@ def test_integer_starts_and_minimiser_outputs_become_float_models():
     stopped = continuation([Stage("a")], objective, start, callback=lambda r: True)
     assert stopped.model.dtype == np.float64
     np.testing.assert_array_equal(stopped.model, start)
+
+
+def test_a_transfer_that_returns_integers_starts_the_next_stage_from_floats():
+    """transfer(x, previous, stage) may hand back integers (a list): the next stage starts from
+    them as float64, and the objective sees float64 points only."""
+    seen = []
+
+    def objective(stage):
+        fun = _quadratic([2.0, 2.0])
+        return lambda x: (seen.append(np.asarray(x).dtype), fun(x))[1]
+
+    records = []
+    continuation(
+        [Stage("a", max_iter=2), Stage("b", max_iter=2)], objective, np.zeros(2),
+        transfer=lambda x, previous, stage: [1, 3], callback=records.append,
+    )  # fmt: skip
+    start_b = next(r for r in records if r.stage == 1 and r.iteration == 0)
+    assert start_b.model.dtype == np.float64
+    np.testing.assert_array_equal(start_b.model, [1.0, 3.0])
+    assert set(seen) == {np.dtype(np.float64)}

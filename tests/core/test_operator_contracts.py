@@ -189,3 +189,13 @@ def test_a_mismatch_equal_to_the_tolerance_passes():
         assert dottest(Diagonal(d), rng, rtol=0.0) == 0.0
     with pytest.raises(AssertionError, match="dot-product test mismatch"):
         dottest(_Scale(np.full(5, 2.0), lambda d, y: (d + 1e-9) * y), rng, rtol=0.0)
+
+
+def test_a_complex_diagonal_has_the_conjugate_as_its_adjoint(rng):
+    """diag(d)^H = diag(conj(d)): the dot-product test of a complex weighting passes, and its
+    adjoint is conj(d) y, not d y."""
+    d = rng.standard_normal(5) + 1j * rng.standard_normal(5)
+    y = rng.standard_normal(5) + 1j * rng.standard_normal(5)
+    op = Diagonal(d)
+    dottest(op, rng)
+    np.testing.assert_allclose(op.adjoint(y), np.conj(d) * y, rtol=1e-15)

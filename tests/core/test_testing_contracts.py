@@ -141,3 +141,23 @@ def test_a_complex_point_or_direction_is_refused(which):
     args = {"x": x, "dx": dx, which: np.ones(3) * (1 + 1j)}
     with pytest.raises(UserInputError, match="must be real"):
         taylor_test(lambda z: (float(z @ z), 2 * z), args["x"], args["dx"])
+
+
+def test_a_taylor_test_at_a_maximum_is_refused_too():
+    """At a maximum (f = -|x|^2 at 0, gradient 0) the first-order remainder is the whole,
+    negative change of f: its size, not its sign, is compared with the zeroth-order one, so
+    the test is refused as at a minimum."""
+    with pytest.raises(AssertionError, match="the gradient term does not matter"):
+        taylor_test(lambda z: (-float(z @ z), -2 * z), np.zeros(3), np.ones(3))
+
+
+def test_the_function_is_called_on_float_points():
+    """An integer x (a list of ints) is taken as the float point: fun never sees integers."""
+    seen = []
+
+    def fun(z):
+        seen.append(np.asarray(z).dtype)
+        return float(z @ z), 2 * z
+
+    taylor_test(fun, [1, 2, 3], np.ones(3))
+    assert seen and set(seen) == {np.dtype(np.float64)}

@@ -263,3 +263,13 @@ def test_the_sampler_integrates_in_double_precision_whatever_the_levels_dtype():
     ]
     assert torch.equal(runs[0], runs[1])
     assert set(seen) == {torch.float64}
+
+
+def test_a_bank_of_one_block_draws_what_its_generator_draws():
+    """The Brownian increments are float64 standard normals from the generator: a bank of one
+    block over the whole batch gives the plain generator's samples to the bit."""
+    x_T = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    levels = geometric_levels(8)
+    plain = sample(_identity, x_T, levels, None, generator=torch.Generator().manual_seed(5))
+    bank = GeneratorBank([torch.Generator().manual_seed(5)], [3])
+    assert torch.equal(sample(_identity, x_T, levels, None, generator=bank), plain)

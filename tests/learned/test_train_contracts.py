@@ -650,15 +650,19 @@ class _Payload:
 
 def test_export_never_runs_code_pickled_in_a_checkpoint(tmp_path):
     """export reads a checkpoint with torch's weights-only unpickler: a file holding an
-    arbitrary pickled object is refused before that object's code runs."""
-    import pickle
-
+    arbitrary pickled object is refused in one line naming it, before that object's code
+    runs; so is a damaged file."""
+    from msinv.core.errors import FileFormatError
     from msinv.learned.train import export
 
     path = tmp_path / "hostile.pt"
     torch.save({"ema": {}, "step": 1, "payload": _Payload()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(FileFormatError, match=r"hostile\.pt: not a readable msinv checkpoint"):
         export(path, tmp_path / "slim.pt")
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(FileFormatError, match=r"damaged\.pt: not a readable"):
+        export(damaged, tmp_path / "slim.pt")
     assert _UNPICKLED == []
     assert not (tmp_path / "slim.pt").exists()
 

@@ -95,6 +95,24 @@ def test_sinkhorn_stops_on_the_marginal_violation_of_its_plan(rng, scale):
     assert violation <= 2 * tol, f"eps {eps:.3g}: marginals violated by {violation:.2e}"
 
 
+def test_sinkhorn_stops_on_both_marginals_of_a_lopsided_pair():
+    """Three points against forty, in both orders, at a loose tol = 1e-2: the stopping rule
+    looks at the L1 violation of each marginal (every row's and every column's |error|), so
+    the returned plan violates neither by more than 2 tol (the averaged last update); a rule
+    that let errors of opposite signs cancel, or weighed one side wrongly, stops at ~3 tol."""
+    from msinv.metrics.sinkhorn import _entropic
+
+    tol = 1e-2
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        few, many = rng.standard_normal((3, 3)), 2.0 * rng.standard_normal((40, 3)) + 1.0
+        for x, y in ((few, many), (many, few)):
+            eps = 0.05 * float(np.mean(((x[:, None] - y[None]) ** 2).sum(-1)))
+            plan, _, a, b = _entropic(x, y, "sqeuclidean", eps, 10_000, tol)
+            rows, cols = np.abs(plan.sum(1) - a).sum(), np.abs(plan.sum(0) - b).sum()
+            assert max(rows, cols) <= 2 * tol, f"seed {seed}: {rows:.3g}, {cols:.3g}"
+
+
 def test_sinkhorn_with_zero_eps_is_refused(rng):
     """eps = 0 is unregularised transport (log-domain Sinkhorn divides by eps): refused in one
     line, as is a negative one."""

@@ -3,6 +3,7 @@ sampled mutation run, docs/testing.md): the interpolating readers use the neares
 computational grid and reproduce the polynomials of their degree; the representation formula's
 quadrature is the 2-D trapezoid rule."""
 
+import re
 import warnings
 
 import numpy as np
@@ -189,3 +190,30 @@ def test_the_grid_and_pml_edges_are_located_to_1e_9_cells(kind):
         interpolation_matrix(Geometry(n=16, pml_width=2, receiver_radius=0.5 + 0.5e-9 * h), kind)
     with pytest.warns(UserWarning, match="receivers lie in the PML"):
         interpolation_matrix(Geometry(n=16, pml_width=2, receiver_radius=0.5 + 1.5e-9 * h), kind)
+
+
+@pytest.mark.parametrize("kind", ["bilinear", "cubic"])
+def test_receivers_past_every_edge_are_counted(kind):
+    """A ring a little wider than a square pokes out near all four axes: the refusal counts
+    every receiver beyond the grid, and the warning every receiver in the PML, on the negative
+    sides as on the positive ones (against an independent count, max(|x|, |y|) > the edge)."""
+    g0 = Geometry(n=16, pml_width=2)
+    centre = (g0.x_total[-1] + g0.x_total[0]) / 2
+    grid_edge = (g0.x_total[-1] - g0.x_total[0]) / 2
+    contrast_edge = (g0.n - 1) / 2 * g0.h
+
+    def beyond(g, edge):
+        far = np.max(np.abs(g.receiver_points - centre), axis=1) > edge * (1 + 1e-6)
+        sides = np.sign(g.receiver_points[far] - centre)
+        assert {-1.0, 1.0} <= set(sides[:, 0]) and {-1.0, 1.0} <= set(sides[:, 1])
+        return int(far.sum())
+
+    g = Geometry(n=16, pml_width=2, receiver_radius=1.03 * grid_edge)
+    with pytest.raises(UserInputError) as exc:
+        interpolation_matrix(g, kind)
+    assert int(re.search(r"\((\d+) of \d+\): the", str(exc.value)).group(1)) == beyond(g, grid_edge)
+    g = Geometry(n=16, pml_width=2, receiver_radius=1.03 * contrast_edge)
+    with pytest.warns(UserWarning, match="lie in the PML") as rec:
+        interpolation_matrix(g, kind)
+    text = str(rec[0].message)
+    assert int(re.search(r"(\d+) of \d+ receivers", text).group(1)) == beyond(g, contrast_edge)

@@ -759,10 +759,12 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write an inference-only copy of a checkpoint: EMA weights, normalisation, config.
 
     Drops the raw weights, optimiser, scheduler and RNG states (about 4x smaller); the
-    result is what :func:`msinv.learned.loading.load` needs with ``weights="ema"``.
+    result is what :func:`msinv.learned.loading.load` needs with ``weights="ema"``. The file is
+    read with torch's weights-only unpickler: a damaged, foreign or hostile file is a
+    :class:`~msinv.core.errors.FileFormatError` naming it, and no pickled code runs.
     """
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     keep = ("ema", "normalisation", "config", "step", "kind", "code_version", "provenance")
+    ckpt = read_checkpoint(checkpoint, required=keep)  # weights only; one-line errors
     slim = {k: ckpt[k] for k in keep} | {"architecture": ckpt.get("architecture", 1)}
     if "train_data" in ckpt:
         slim["train_data"] = ckpt["train_data"]
