@@ -165,14 +165,14 @@ def load_pairs(
     ----------
     path : path-like
         A store made by ``msinv scatter generate``.
-    start : int
+    start : int, default 0
         First sample.
     count : int, optional
         Number of samples (default: all from ``start``).
     freqs : list of float, optional
         Keep only these frequencies of the data, in this order (default: all), e.g. ``[10.0]``
         for the paper's single-frequency experiment.
-    why : str
+    why : str, default 'asked'
         Why these frequencies, for the error when the store lacks one.
 
     Raises
@@ -256,7 +256,7 @@ def store_slice(path: str | os.PathLike, start: int = 0, count: int | None = Non
     ----------
     path : path-like
         A dataset store.
-    start : int
+    start : int, default 0
         First pair.
     count : int, optional
         Number of pairs (default: all from ``start``).
@@ -303,7 +303,7 @@ def check_held_out(trained: dict | list | None, test: dict, what: str = "evaluat
         ``stream``: the paths are compared).
     test : dict
         :func:`store_slice` record of the pairs about to be used.
-    what : str
+    what : str, default 'evaluate'
         The command, for the message.
 
     Raises

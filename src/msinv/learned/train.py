@@ -116,17 +116,38 @@ class OptimConfig:
     at the last step. ``schedule = "exponential"`` (SwitchNet/WideBNet, §5.3): after the warm-up
     ``lr * decay_rate ** floor((step - warm-up) / decay_steps)``. The warm-up lasts
     ``warmup_steps`` steps when given, else the fraction ``warmup`` of the run.
+
+    Attributes
+    ----------
+    lr : float, default 1e-3
+        Peak learning rate.
+    lr_start : float, default 1e-5
+        Learning rate at step 0.
+    lr_end : float, default 1e-8
+        Learning rate at the last step (cosine schedule).
+    warmup : float, default 0.05
+        Fraction of steps of linear warm-up.
+    betas : tuple[float, float], default (0.9, 0.999)
+        Adam's coefficients of the running averages.
+    schedule : str, default "cosine"
+        ``"cosine"`` or ``"exponential"``.
+    warmup_steps : int or None
+        Warm-up in steps (overrides the fraction; None: use ``warmup``).
+    decay_rate : float, default 0.95
+        Exponential schedule: factor per ``decay_steps``.
+    decay_steps : int, default 2000
+        Exponential schedule: steps per factor.
     """
 
-    lr: float = 1e-3  # peak learning rate
-    lr_start: float = 1e-5  # at step 0
-    lr_end: float = 1e-8  # at the last step (cosine)
-    warmup: float = 0.05  # fraction of steps of linear warm-up
+    lr: float = 1e-3
+    lr_start: float = 1e-5
+    lr_end: float = 1e-8
+    warmup: float = 0.05
     betas: tuple[float, float] = (0.9, 0.999)
-    schedule: str = "cosine"  # cosine | exponential
-    warmup_steps: int | None = None  # warm-up in steps (overrides the fraction)
-    decay_rate: float = 0.95  # exponential: factor per decay_steps
-    decay_steps: int = 2000  # exponential: steps per factor
+    schedule: str = "cosine"
+    warmup_steps: int | None = None
+    decay_rate: float = 0.95
+    decay_steps: int = 2000
 
     def __post_init__(self) -> None:
         if not (self.lr > 0 and self.lr_start >= 0 and self.lr_end >= 0):
@@ -157,22 +178,56 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Length, batch, EMA, output and device of a run."""
+    """Length, batch, EMA, output and device of a run.
 
-    steps: int  # optimiser steps
-    out: str  # output folder (relative to the config file)
-    batch: int = 16  # global batch size (all processes together)
-    ema: float = 0.999  # EMA decay of the sampling weights
-    ema_warmup: bool = True  # decay min(ema, (1+k)/(10+k)) after k updates (False: plain)
-    checkpoint_every: int = 1000  # steps between checkpoints
-    log_every: int = 50  # steps between JSONL log lines
-    device: str = "auto"  # auto | cpu | cuda
-    progress: bool = True  # tqdm progress bar
-    threads: int = 0  # torch intra-op threads per process (0: torch's default)
-    precision: str = "fp32"  # fp32 | tf32 (CUDA matmuls and convolutions in TF32) | bf16 (autocast)
-    compile: bool = False  # torch.compile the back-projection and the score network
-    channels_last: bool = False  # NHWC memory layout for the convolutions
-    noise: str = "cpu"  # cpu: noise from a CPU generator (same on any device) | device: on it
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps.
+    out : str
+        Output folder (relative to the config file).
+    batch : int, default 16
+        Global batch size (all processes together).
+    ema : float, default 0.999
+        EMA decay of the sampling weights.
+    ema_warmup : bool, default True
+        Decay ``min(ema, (1 + k) / (10 + k))`` after k updates (False: ``ema`` throughout).
+    checkpoint_every : int, default 1000
+        Steps between checkpoints.
+    log_every : int, default 50
+        Steps between JSONL log lines.
+    device : str, default "auto"
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    progress : bool, default True
+        Show a tqdm progress bar.
+    threads : int, default 0
+        torch intra-op threads per process (0: torch's default).
+    precision : str, default "fp32"
+        ``"fp32"``, ``"tf32"`` (CUDA matmuls and convolutions in TF32) or ``"bf16"``
+        (bfloat16 autocast).
+    compile : bool, default False
+        ``torch.compile`` the back-projection and the score network.
+    channels_last : bool, default False
+        NHWC memory layout for the convolutions.
+    noise : str, default "cpu"
+        ``"cpu"``: training noise from a CPU generator (the same on any device);
+        ``"device"``: drawn on the model's device.
+    """
+
+    steps: int
+    out: str
+    batch: int = 16
+    ema: float = 0.999
+    ema_warmup: bool = True
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    device: str = "auto"
+    progress: bool = True
+    threads: int = 0
+    precision: str = "fp32"
+    compile: bool = False
+    channels_last: bool = False
+    noise: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 1 or self.checkpoint_every < 1 or self.log_every < 1:
@@ -478,7 +533,7 @@ def train(
     ----------
     config : TrainConfig or path
         The configuration or its TOML file.
-    resume : bool
+    resume : bool, default True
         Continue from ``<out>/checkpoint.pt`` when it exists (the same run, exactly).
     stop_after : int, optional
         Checkpoint and return once this step is reached (a pre-emptible slice of the run;

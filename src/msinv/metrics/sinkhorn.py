@@ -85,10 +85,12 @@ def sinkhorn_divergence(
     eps : float, optional
         Entropic regularisation. Default: ``0.05 x`` the mean of the cross cost matrix
         ``||x_i - y_j||^2`` (the same ``eps`` for all three terms).
-    max_iter, tol : int, float
-        Sinkhorn iteration cap and stopping threshold on the L1 violation of the marginals by
-        the entropic plan (the potentials themselves drift slowly along their free constant
-        and converge slowly when the plan is nearly diagonal; the plan converges much sooner).
+    max_iter : int, default 10000
+        Sinkhorn iteration cap.
+    tol : float, default 1e-05
+        Stopping threshold on the L1 violation of the marginals by the entropic plan (the
+        potentials themselves drift slowly along their free constant and converge slowly when
+        the plan is nearly diagonal; the plan converges much sooner).
 
     Returns
     -------
@@ -165,8 +167,10 @@ def sinkhorn_cost_reference(x, y, max_iter: int = 10_000, tol: float = 1e-5) -> 
         Generated images.
     y : (k, ...) array_like
         True images.
-    max_iter, tol : int, float
-        Sinkhorn iteration cap and stopping threshold on the L1 marginal violation.
+    max_iter : int, default 10000
+        Sinkhorn iteration cap.
+    tol : float, default 1e-05
+        Stopping threshold on the L1 marginal violation.
 
     Returns
     -------

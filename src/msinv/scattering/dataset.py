@@ -99,14 +99,14 @@ class DatasetConfig:
     scheme : str
         Scheme or per-frequency policy of the simulator (:mod:`msinv.scattering.schemes`; a
         wide order such as 8 is recorded as ``"wide8"``).
-    seed : int
+    seed : int, default 0
         Root seed (>= 0); sample ``i`` uses ``SeedSequence([seed, i])``.
     chunk : int
         Samples per chunk and per work unit (>= 1).
-    target_blur : float
+    target_blur : float, default 0.0
         Gaussian blur in pixels of the stored ``target`` (0: no ``target`` array; the published
         training targets used 0.5).
-    receiver_interpolation : str
+    receiver_interpolation : str, default 'representation'
         Receiver reader of the simulator (``"representation"``, ``"cubic"``, ``"bilinear"``).
     simulator : str
         ``"module:function"`` of the simulator, called as
@@ -115,9 +115,9 @@ class DatasetConfig:
     family_params : dict
         Parameters of the family's generator that differ from its defaults (the paper's law),
         e.g. ``{"count": 5, "side": 25}`` for squares; the full set is recorded.
-    dtype : {"complex64", "complex128"}
+    dtype : {"complex64", "complex128"}, default 'complex64'
         Precision of the solves (the data are stored as complex64).
-    backend : {"scipy", "torch"}
+    backend : {"scipy", "torch"}, default 'scipy'
         Solver backend (:data:`msinv.scattering.spec.BACKENDS`).
     simulator_options : dict
         Further keyword arguments of the simulator that change its numbers (the GMRES
@@ -604,14 +604,14 @@ def generate(
         (``learn`` extra, imported only then), its default GMRES options updated by
         ``simulator_options``, on ``device`` (default CUDA when available), :data:`TORCH_BATCH`
         samples per call unless ``batch`` says otherwise.
-    workers : int
+    workers : int, default 1
         Local worker processes (>= 1; 1 computes in this process). Ignored with ``scheduler``.
     scheduler : str, optional
         Address ``tcp://host:port`` of a running Dask distributed scheduler: chunks are computed
         on its workers (which need msinv installed) and written by this process.
     chunk : int, optional
         Samples per chunk (default :data:`DEFAULT_CHUNK`, or the stored value on resume).
-    progress : bool
+    progress : bool, default True
         Show a tqdm bar (samples/s and time left) on stderr when it is a terminal.
     device : str, optional
         Passed to the simulator as ``device=`` (the PyTorch solver: ``"cpu"``, ``"cuda"``); not
@@ -949,7 +949,7 @@ def open_dataset(path: str | os.PathLike, *, require_complete: bool = False) -> 
     ----------
     path : path-like
         A store written by :func:`generate` or by the HDF5 import.
-    require_complete : bool
+    require_complete : bool, default False
         Raise a :class:`DatasetError` if some chunks are not computed yet.
 
     Returns

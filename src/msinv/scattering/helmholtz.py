@@ -663,7 +663,7 @@ def simulate(
     backend : {"scipy", "torch"}, optional
         ``"scipy"`` (default): sparse LU in this process or ``workers`` processes.
         ``"torch"``: ``msinv.accel.simulate(eta (b, n, n), spec, freqs)`` (``learn`` extra).
-    workers : int
+    workers : int, default 1
         Processes over (sample, frequency) pairs (scipy backend); the result does not depend
         on it.
 
