@@ -33,11 +33,11 @@ class Stage:
     payload : object
         What the engine needs to build this stage's problem (a tuple of frequencies, a mesh
         level); the driver only passes it on.
-    max_iter : int
+    max_iter : int, default 100
         Largest number of optimiser iterations in the stage (>= 1).
-    ftol : float
+    ftol : float, default 1e-10
         Stop when the relative decrease of the objective in one iteration is below this (>= 0).
-    gtol : float
+    gtol : float, default 1e-10
         Stop when the largest gradient component (projected on the bounds) is below this (>= 0).
     target : float or None
         Stop when the objective falls to or below this value (the discrepancy principle: stop
@@ -230,9 +230,9 @@ def stages_from_groups(
     ----------
     groups : sequence of sequences
         ``[[2.5], [5.0], [10.0]]``: one stage per group.
-    keep_earlier : bool
+    keep_earlier : bool, default False
         If True, stage ``k`` carries the union of groups ``0..k`` (cumulative bands).
-    max_iter : int
+    max_iter : int, default 100
         Iterations per stage.
     label : callable, optional
         ``payload -> str``; default ``"a+b+c"``.

@@ -107,9 +107,9 @@ class LpNorm:
 
     Parameters
     ----------
-    p : float or numpy.ndarray
+    p : float or numpy.ndarray, default 1.0
         Exponent(s) in [0, 2] (an array: one per residual entry, GRAV3D's per-cell norms).
-    eps : float
+    eps : float, default 0.001
         Smoothing ε (> 0), in the units of the residual; below it the norm is quadratic.
 
     Notes
@@ -177,16 +177,16 @@ class Regulariser:
 
     Parameters
     ----------
-    kind : {"tikhonov", "gradient", "tv", "lp"}
+    kind : {"tikhonov", "gradient", "tv", "lp"}, default 'tikhonov'
         ``tikhonov``: ``weight/2 ||x||^2``; ``gradient``: ``weight/2 ||D x||^2``;
         ``tv``: ``weight sum sqrt(|D x|^2 + eps^2)`` (smoothed total variation);
         ``lp``: ``weight/p sum (x^2 + eps^2)^{p/2}`` (a sparse model for p <= 1, by IRLS in
         least-squares solvers; :class:`LpNorm`).
-    weight : float
+    weight : float, default 0.0
         Regularisation weight (>= 0).
-    eps : float
+    eps : float, default 0.001
         Smoothing of TV and ℓp (> 0), in the units of ``x`` (per pixel for TV).
-    p : float
+    p : float, default 1.0
         Exponent of ``lp`` in (0, 2].
 
     Notes

@@ -28,13 +28,13 @@ class BoundedCGInfo:
 
     Attributes
     ----------
-    outer : int
+    outer : int, default 0
         Projected-gradient (active-set) iterations.
-    cg_iterations : int
+    cg_iterations : int, default 0
         Total CG iterations (one ``A`` product each).
     n_lower, n_upper : int
         Cells exactly at the lower / upper bound at the end.
-    converged : bool
+    converged : bool, default False
         Whether the projected gradient met the tolerance.
     """
 
@@ -70,14 +70,14 @@ def projected_cg(
         Starting point (projected onto the box first).
     lower, upper : (n,) numpy.ndarray or float
         Bounds, ``lower <= upper`` (±inf allowed).
-    tol : float
+    tol : float, default 0.0001
         Stop when the projected gradient's norm falls to or below ``tol`` times its value at
         the (projected) starting point (with ``tol >= 1`` the start is returned); each CG
         solve also stops at that residual. Relative to the
         start, so a warm start near the answer still improves it by the factor ``tol``.
-    max_cg : int
+    max_cg : int, default 200
         CG iterations per active-set iteration.
-    max_outer : int
+    max_outer : int, default 20
         Active-set iterations.
     precondition : callable, optional
         ``r -> M⁻¹ r`` with M symmetric positive definite (e.g. a multigrid cycle of the
@@ -190,14 +190,14 @@ def beta_search(
         Target misfit (> 0), e.g. chifact·N.
     beta0 : float
         First trial (> 0).
-    rtol : float
+    rtol : float, default 0.02
         Relative tolerance on the misfit (GRAV3D's tolc), >= 0; a misfit exactly
         ``rtol·target`` away is accepted.
-    factor : float
+    factor : float, default 10.0
         Bracketing step in β (> 1) while only one side of the target has been seen; once two
         points exist, the secant on (log β, log φ_d) predicts the next trial (clamped to
         ``factor**2``).
-    max_iter : int
+    max_iter : int, default 30
         Misfit evaluations at most.
     slope : float, optional
         A prior d(log φ_d)/d(log β) > 0 near the target (e.g. measured on a coarser mesh):

@@ -64,16 +64,16 @@ class CompressionConfig:
 
     Attributes
     ----------
-    wavelet : str
+    wavelet : str, default 'daub2'
         One of ``daub1``..``daub6``, ``symm4``..``symm6`` (GRAV3D names).
-    rule : str
+    rule : str, default 'per_row'
         ``"per_row"``: each row's threshold from its own sorted coefficients so that
         r_i <= r*; ``"representative"``: GRAV3D's rule, the threshold tuned on one representative
         row (median row norm) and scaled by each row's largest coefficient; ``"threshold"``:
         keep ``|c| >= threshold * max|c_i|``.
-    rstar : float
+    rstar : float, default 0.05
         Target relative error r* in (0, 1) for the first two rules.
-    threshold : float
+    threshold : float, default 0.001
         Relative threshold in (0, 1) for ``rule="threshold"`` (default 1e-3: coefficients
         below a thousandth of the row's largest are dropped).
     level : int or None
@@ -109,7 +109,7 @@ class Wavelet3D(LinearOperator):
     ----------
     grid : tuple of int
         Cells (nx, ny, nz); models are flat in discretize's order (x fastest).
-    wavelet : str
+    wavelet : str, default 'daub2'
         GRAV3D name (``daub2``...) or PyWavelets name (``db2``...).
     level : int, optional
         Decomposition levels; see :class:`CompressionConfig`.
@@ -285,7 +285,7 @@ def compress_rows(
     delta_rel : float or (n_rows,) numpy.ndarray, optional
         The representative rule's relative threshold (:func:`representative_threshold`), one
         for all rows or one per row.
-    workers : int
+    workers : int, default 1
         Threads (PyWavelets and NumPy release the GIL in their inner loops).
     callback : callable, optional
         ``callback(done, total)`` after each row.

@@ -38,37 +38,37 @@ class InversionConfig:
 
     Attributes
     ----------
-    mode : int
+    mode : int, default 1
         1: β search to hit chifact·N; 2: fixed ``beta``; 3: sweep of ``n_lcurve`` β's, the one
         chosen by ``mode3``.
-    chifact : float
+    chifact : float, default 1.0
         Target misfit per datum (> 0), mode 1.
-    tolc : float
+    tolc : float, default 0.02
         Relative tolerance on the target misfit, in (0, 1) (GRAV3D default 0.02).
     beta : float or None
         Mode 2: the fixed β (> 0, required). Modes 1 and 3: the first β (estimated when None).
-    n_lcurve : int
+    n_lcurve : int, default 9
         β's in the mode-3 sweep (>= 3), spaced by ``lcurve_step`` from the first.
-    lcurve_step : float
+    lcurve_step : float, default 4.0
         Ratio between consecutive β's of the L-curve (> 1).
-    cg_tol : float
+    cg_tol : float, default 0.001
         Relative tolerance of each bounded CG solve, in (0, 1).
-    max_cg : int
+    max_cg : int, default 200
         CG iterations per active-set iteration (>= 1).
-    max_outer : int
+    max_outer : int, default 10
         Active-set iterations per β (>= 1).
-    max_beta : int
+    max_beta : int, default 20
         β trials in mode 1 (>= 1).
-    preconditioner : str
+    preconditioner : str, default 'jacobi'
         ``"jacobi"``: CG preconditioned by the diagonal of β·Σ AᵀA (+ diag GᵀW_d²G for a dense
         G; the distance weights make the diagonal span orders of magnitude); ``"none"``.
-    mode3 : str
+    mode3 : str, default 'gcv'
         Mode 3's choice: ``"gcv"`` (default, as GRAV3D) the minimum of the GCV function;
         ``"lcurve"`` the corner of the L-curve.
-    n_gcv_probe : int
+    n_gcv_probe : int, default 2
         Random probes of the trace in :func:`gcv_score` (>= 1; default 2, one CG solve each per
         β of the sweep).
-    beta_start : float
+    beta_start : float, default 1000.0
         Modes 1 and 3 without ``beta``: the first β is ``beta_start`` times the trace-ratio
         estimate (:func:`estimate_beta0`), > 0. Starting over-regularised and searching
         downward keeps the early solves cheap (well conditioned) and warm-starts the later ones.
@@ -214,9 +214,9 @@ def estimate_beta0(
     sigma : (n_data,) numpy.ndarray
         Uncertainties.
     reg : Regularisation
-    n_probe : int
+    n_probe : int, default 4
         Rademacher probes.
-    seed : int
+    seed : int, default 0
         Seed of the probes (recorded in the inversion's provenance by callers).
     """
     rng = np.random.default_rng(seed)
@@ -234,7 +234,7 @@ class SparseConfig:
 
     Attributes
     ----------
-    norms : (p, q_x, q_y, q_z)
+    norms : (p, q_x, q_y, q_z), default (2.0, 2.0, 2.0, 2.0)
         Exponents in [0, 2] of the smallness and of the x, y, z derivative terms; each a
         number or (n_cells,) values (GRAV3D's per-cell norm files).
     eps : float or None
@@ -242,22 +242,22 @@ class SparseConfig:
         ``|w(ρ−ρ0)|`` divided by 10, floor of the cooling).
     eps_grad : float or None
         ε of the derivative terms (g/cc per metre); None: as ``eps``, from the L2 model.
-    scale : float or (n_cells,) numpy.ndarray
+    scale : float or (n_cells,) numpy.ndarray, default 0.5
         GRAV3D's "Lq scaling" in [0, 1] (a number or per-cell values): read and recorded;
         msinv balances the terms by SimPEG's scaled weights instead (see
         :meth:`Regularisation.reweight`).
-    max_irls : int
+    max_irls : int, default 20
         Re-weighted solves at most (>= 1).
-    cooling : float
+    cooling : float, default 2.0
         ε starts at the largest ``|f|`` of each term at the L2 model and is divided by this
         factor (> 1) per IRLS iteration until it reaches its floor (``eps``/``eps_grad``).
-    tol : float
+    tol : float, default 0.01
         After ε reached its floor: stop when the model changes by less than this (relative).
-    misfit_tolerance : float
+    misfit_tolerance : float, default 0.1
         At each re-weighting β is searched again until φ_d is within this relative tolerance of
         the target (SimPEG's ``misfit_tolerance``; at least tolc); after the last re-weighting
         it is searched to within tolc. 0 (or anything <= tolc) searches to tolc every time.
-    cg_tol : float or None
+    cg_tol : float or None, default 0.01
         Relative tolerance of the bounded CG solves during the re-weighting (inexact inner
         solves, as SimPEG's few CG iterations per Gauss-Newton step); the final β search uses
         the inversion's ``cg_tol``. None: the inversion's throughout.
@@ -329,7 +329,7 @@ def invert(
     callback : callable, optional
         ``callback(event, info)``: ``"cg"`` with ``{"iterations": k}`` after each CG iteration,
         ``"beta"`` with the :class:`BetaLog` fields and ``"model"`` after each β.
-    keep_irls_weights : bool
+    keep_irls_weights : bool, default False
         Keep the IRLS weights a sparse inversion left on ``reg`` and solve that last
         re-weighted problem (what :func:`finish` does after a sparse inversion); by default
         they are removed first, so that a ``reg`` used before starts from least squares.
