@@ -206,3 +206,13 @@ def test_lp_norm_exponents_may_differ_per_entry_each_in_the_closed_interval():
     for bad in ([0.0, 2.0 + 1e-12], [-1e-12, 1.0]):
         with pytest.raises(UserInputError, match=r"lp norm: exponents must be in \[0, 2\]"):
             LpNorm(np.array(bad))
+
+
+def test_a_term_without_rhs_measures_the_operator_output_itself(rng):
+    """b defaults to zero: phi(x) = ||L x||_W^2, minimised by x = 0, and L^H W b = 0."""
+    term = WeightedTerm(Gradient2D((4, 5)))
+    x = rng.standard_normal((4, 5))
+    lx = term.operator.forward(x)
+    assert term.value(x) == pytest.approx(float(np.sum(np.abs(lx) ** 2)), rel=1e-12)
+    assert term.value(np.zeros((4, 5))) == 0.0
+    np.testing.assert_array_equal(term.normal_rhs(), np.zeros((4, 5)))

@@ -91,6 +91,25 @@ def test_finish_with_the_exact_g(small, mode):
         assert out.beta == approx.beta
 
 
+@pytest.mark.parametrize("mode", [1, 2])
+def test_finish_keeps_both_bounds(small, mode):
+    """finish() solves with the bounds it is given: a lower bound that the unbounded exact
+    solution would cross (it goes negative here) and an upper one both hold cell by cell, as
+    they did in the approximate inversion."""
+    mesh, g, data, sigma, w = small
+    reg = Regularisation(mesh, weights=w)
+    config = InversionConfig(mode=mode, tolc=0.02, beta=None if mode == 1 else 1e-3)
+    free = invert(GravityOperator(g), data, sigma, reg, config=config)
+    lower = 0.25 * float(free.model.max())
+    upper = 0.8 * float(free.model.max())
+    assert free.model.min() < lower and free.model.max() > upper  # both bounds bite
+    approx = invert(GravityOperator(1.15 * g), data, sigma, reg, lower=lower, upper=upper,
+                    config=config)  # fmt: skip
+    out = finish(GravityOperator(g), approx, data, sigma, reg, lower=lower, upper=upper,
+                 config=config)  # fmt: skip
+    assert out.model.min() >= lower and out.model.max() <= upper
+
+
 def test_the_starting_model_is_the_reference_by_default_and_projected_onto_the_bounds(small):
     """invert's ``initial``: None starts from the reference model of the active cells, a
     number is that value in every cell, an array is taken cell by cell, and whatever is given

@@ -390,3 +390,11 @@ def test_an_adjoint_solve_of_16_columns_factorises_a_h_and_fewer_reuse_a(
         other = HelmholtzSolver(g, bump(g), 2.0).vjp(r)  # the other path
         monkeypatch.setattr(helmholtz, "ADJOINT_FACTOR_MIN_RHS", 16)
         np.testing.assert_allclose(other, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+
+
+@pytest.mark.parametrize("geometry", [{"n": 16}, 16, None])
+def test_simulate_refuses_what_is_not_a_geometry_in_one_line(geometry):
+    """simulate's second argument is a Geometry (or a ForwardSpec): anything else is refused
+    naming its type, before any work (not an AttributeError from deep inside)."""
+    with pytest.raises(UserInputError, match=r"geometry is a \w+: expected a msinv Geometry"):
+        simulate(np.zeros((16, 16)), geometry, [1.0])
