@@ -53,6 +53,15 @@ def test_rrmse_of_complex_images_is_the_ratio_of_frobenius_norms(rng):
     np.testing.assert_allclose(rrmse(2j * t.real, 1j * t.real), [1.0, 1.0], rtol=1e-12)
 
 
+def test_rrmse_refuses_a_batch_with_one_zero_target_image():
+    """The relative error of an all-zero target is undefined: one such image in a batch is
+    refused, not only a batch of them (it would give inf or NaN among finite values)."""
+    t = np.ones((3, 4, 4))
+    t[1] = 0.0
+    with pytest.raises(UserInputError, match="identically zero"):
+        rrmse(np.ones((3, 4, 4)), t)
+
+
 def test_data_misfit_with_one_axis_per_datum():
     """ndim=1 (one axis per datum, e.g. per-frequency vectors) is allowed: one value per row."""
     d = np.array([[1.0, 0.0], [0.0, 2.0]])
