@@ -199,3 +199,10 @@ def test_a_complex_diagonal_has_the_conjugate_as_its_adjoint(rng):
     op = Diagonal(d)
     dottest(op, rng)
     np.testing.assert_allclose(op.adjoint(y), np.conj(d) * y, rtol=1e-15)
+
+
+def test_a_product_of_mismatched_operators_names_their_shapes_in_order(rng):
+    """A @ B needs B.shape_out == A.shape_in; the refusal lists A's shapes, then B's."""
+    a, b = Diagonal(np.ones(3)), Diagonal(np.ones(5))
+    with pytest.raises(ValueError, match=r"compose operators of shapes \(3,\)->\(3,\) and \(5,\)"):
+        a @ b

@@ -15,8 +15,10 @@ def test_first_update_copies_then_the_decay_rule_applies():
     ema = ema_model(model, 0.9)
     with torch.no_grad():
         model.weight.add_(1.0)
+    trained = model.weight.detach().clone()
     ema.update_parameters(model)
-    torch.testing.assert_close(ema.module.weight, model.weight, rtol=0, atol=0)
+    torch.testing.assert_close(ema.module.weight, trained, rtol=0, atol=0)
+    torch.testing.assert_close(model.weight, trained, rtol=0, atol=0)  # the model is only read
     before = ema.module.weight.detach().clone()
     with torch.no_grad():
         model.weight.mul_(-2.0)

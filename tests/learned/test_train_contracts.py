@@ -65,6 +65,15 @@ def test_an_empty_list_of_training_stores_is_refused():
     assert DataConfig(train=["a", "b"]).stores == ["a", "b"]
 
 
+def test_each_process_of_a_cuda_run_takes_the_gpu_of_its_local_rank(monkeypatch):
+    """On a machine with CUDA (availability faked: a device object needs no GPU) process k of a
+    distributed run computes on cuda:k, for run.device = "cuda" and "auto" alike."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _device("cuda", 1) == torch.device("cuda", 1)
+    assert _device("auto", 2) == torch.device("cuda", 2)
+    assert _device("cpu", 3) == torch.device("cpu")
+
+
 def test_run_device_names_are_checked():
     for device in ("auto", "cpu", "cuda"):
         assert RunConfig(steps=1, out="o", device=device).device == device
