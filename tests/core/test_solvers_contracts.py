@@ -407,6 +407,40 @@ def test_unbracketed_secant_steps_down_are_clamped_to_factor_squared_too():
     assert min(ratios) >= factor**-2 * (1 - 1e-12)
 
 
+@pytest.mark.parametrize("direction", [1.0, -1.0])
+def test_a_given_slope_predicts_the_first_step_clamped_to_factor_squared(direction):
+    """With slope given, the second trial is log β0 - (log φ_d - log target) / slope, clamped
+    to factor**2 either way: a target 10**6 times away (above or below the misfit) moves β by
+    exactly factor**2 (up or down), a near one by the prediction itself."""
+    factor, slope = 10.0, 1.0
+
+    def phi(beta):
+        return beta  # log φ_d = log β: the given slope is the true one
+
+    target = 10.0 ** (6 * direction)
+    res = beta_search(phi, target, 1.0, factor=factor, slope=slope, max_iter=2)
+    assert res.history[1][0] == pytest.approx(factor ** (2 * direction), rel=1e-12)
+    near = beta_search(phi, 3.0, 1.0, factor=factor, slope=slope, max_iter=2)
+    assert near.history[1][0] == pytest.approx(3.0, rel=1e-12) and near.converged
+
+
+def test_a_zero_misfit_counts_as_1e_300_in_the_search():
+    """A trial with φ_d = 0 (an exact fit) enters the regula falsi at log 1e-300: the next β is
+    the interpolation between (log β1, log 1e-300 - log t) and (log β2, log φ2 - log t)."""
+    target = 1.0
+
+    def phi(beta):
+        return 0.0 if beta < 5.0 else 100.0
+
+    res = beta_search(phi, target, 10.0, factor=10.0, max_iter=3)
+    (b1, p1), (b2, p2) = res.history[:2]
+    assert p1 == 100.0 and p2 == 0.0
+    lo = (np.log(b2), np.log(1e-300) - np.log(target))
+    hi = (np.log(b1), np.log(p1) - np.log(target))
+    expected = np.exp(lo[0] - lo[1] * (hi[0] - lo[0]) / (hi[1] - lo[1]))
+    assert res.history[2][0] == pytest.approx(expected, rel=1e-12)
+
+
 def test_a_misfit_above_the_target_by_less_than_its_logarithm_resolves_is_above_it():
     """rtol = 0 accepts only the target itself. A misfit one ulp above the target has the same
     logarithm (log 1e10 = 23.03, whose ulp is 16 times that of a relative 2**-52), yet it is
