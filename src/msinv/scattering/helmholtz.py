@@ -674,9 +674,7 @@ def simulate(
         outgoing (:math:`e^{-i\\omega t}`, :math:`H^{(1)}_0`) convention, physical sign.
     """
     batched = np.ndim(eta) == 3
-    if not isinstance(geometry, Geometry | ForwardSpec):
-        raise UserInputError(f"geometry is a {type(geometry).__name__}: expected a msinv Geometry")
-    spec = as_spec(
+    spec = as_spec(  # refuses what is neither a Geometry nor a ForwardSpec, in one line
         geometry,
         scheme=scheme,
         dtype=dtype,
