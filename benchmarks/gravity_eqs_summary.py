@@ -68,26 +68,22 @@ def summarise(runs: dict) -> dict:
     return out
 
 
+def _table(keys: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table: the ``keys`` columns, then one column per entry of :data:`COLUMNS`."""
+    return [
+        "| " + " | ".join([*keys, *COLUMNS.values()]) + " |",
+        "|" + "---|" * (len(keys) + len(COLUMNS)),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def markdown(runs: dict, summary: dict) -> str:
-    lines = [
-        "`python benchmarks/gravity_eqs_summary.py` (from the cached runs of "
-        "`gravity_eqs.py`; shared 2-core x86_64 VM, under load from parallel work)",
-        "",
-        "| survey | method | " + " | ".join(COLUMNS.values()) + " |",
-        "|---|---|" + "---|" * len(COLUMNS),
+    errors = [
+        [survey, m, *(f"{methods[m][c]:.5f}" for c in COLUMNS)]
+        for survey, methods in runs.items()
+        for m in ("msinv", *COMPETITORS)
     ]
-    for survey, methods in runs.items():
-        for m in ("msinv", *COMPETITORS):
-            cells = " | ".join(f"{methods[m][c]:.5f}" for c in COLUMNS)
-            lines.append(f"| {survey} | {m} | {cells} |")
-    lines += [
-        "",
-        "msinv's error over the competitor's: geometric mean over the surveys "
-        "(worst survey; surveys where msinv is more accurate)",
-        "",
-        "| against | " + " | ".join(COLUMNS.values()) + " |",
-        "|---|" + "---|" * len(COLUMNS),
-    ]
+    ratios = []
     for comp, name in COMPETITORS.items():
         cells = []
         for col in COLUMNS:
@@ -96,7 +92,18 @@ def markdown(runs: dict, summary: dict) -> str:
                 f"{s['geometric_mean']:.3f} ({s['worst'][0]} {s['worst'][1]:.3f}; "
                 f"{s['msinv_more_accurate']}/{s['surveys']})"
             )
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        ratios.append([name, *cells])
+    lines = [
+        "`python benchmarks/gravity_eqs_summary.py` (from the cached runs of "
+        "`gravity_eqs.py`; shared 2-core x86_64 VM, under load from parallel work)",
+        "",
+        *_table(["survey", "method"], errors),
+        "",
+        "msinv's error over the competitor's: geometric mean over the surveys "
+        "(worst survey; surveys where msinv is more accurate)",
+        "",
+        *_table(["against"], ratios),
+    ]
     lines.append("")
     for comp, name in COMPETITORS.items():
         sp = summary[f"{comp}|speedup"]
