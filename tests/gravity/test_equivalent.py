@@ -106,17 +106,33 @@ def test_exact_solver_matches_the_normal_equations(survey, cells):
     n = len(g)
     assert solver.upre(beta, survey.data) == pytest.approx(direct + 2 * np.trace(infl) - n)
     assert solver.gcv(beta, survey.data) == pytest.approx(n * direct / (n - np.trace(infl)) ** 2)
+    # the evidence against the Gaussian density of d ~ N(0, diag σ² + G R⁻¹ Gᵀ / β)
+    from scipy.stats import multivariate_normal
+
+    cov = np.diag(np.full(n, survey.sigma**2)) + g @ np.linalg.solve(h.toarray(), g.T) / beta
+    oracle = multivariate_normal(np.zeros(n), cov).logpdf(survey.data)
+    assert solver.log_evidence(beta, survey.data) == pytest.approx(oracle, rel=1e-8)
+    assert solver.score("evidence", beta, survey.data) == -solver.log_evidence(beta, survey.data)
+    with pytest.raises(ValueError, match="rule: expected"):
+        solver.beta_minimising("target", survey.data)
     # the rules' minimisers are minima of their functions (vs a 4x wider and narrower β)
-    for rule in ("upre", "gcv"):
-        f = getattr(solver, rule)
+    for rule in ("upre", "gcv", "evidence"):
         best = solver.beta_minimising(rule, survey.data)
-        neighbours = min(f(best * 4, survey.data), f(best / 4, survey.data))
-        assert f(best, survey.data) <= neighbours * (1 + 1e-9)
+        at = [solver.score(rule, b, survey.data) for b in (best, best * 4, best / 4)]
+        assert at[0] <= min(at[1:]) + 1e-9 * abs(at[0])
 
 
-def test_layer_minimises_the_predictive_risk_and_continues_upward(survey):
+def test_layer_maximises_the_evidence_and_continues_upward(survey):
     est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
-    assert est.trade_off_ == "upre"
+    assert est.trade_off_ == "evidence"
+    solver = TikhonovSolver(
+        est.layer_.sensitivity(survey.points),
+        np.full(len(survey.data), survey.sigma),
+        _hessian(est._regularisation(est.layer_)),
+    )
+    assert est.beta_ == pytest.approx(solver.beta_minimising("evidence", survey.data), rel=1e-9)
+    best = solver.log_evidence(est.beta_, survey.data)
+    assert best >= max(solver.log_evidence(est.beta_ * f, survey.data) for f in (0.8, 1.25))
     # the noise-free field is fitted more closely than the noisy data: χ² below N
     assert est.phi_d_ < len(survey.data)
     up = est.upward(300.0, spacing=100.0)
@@ -133,8 +149,9 @@ def test_layer_minimises_the_predictive_risk_and_continues_upward(survey):
 def test_target_misfit_rule_fits_to_chi2_n(survey):
     est = EquivalentLayer(trade_off="target").fit(survey.points, survey.data, survey.sigma)
     assert est.phi_d_ == pytest.approx(len(survey.data), rel=2e-3)
-    with pytest.raises(ValueError, match="needs sigma"):
-        EquivalentLayer(trade_off="target").fit(survey.points, survey.data)
+    for rule in ("target", "evidence", "upre"):
+        with pytest.raises(ValueError, match=f"trade_off='{rule}' needs sigma"):
+            EquivalentLayer(trade_off=rule).fit(survey.points, survey.data)
 
 
 def test_compressed_fit_is_finished_with_the_full_g(survey):
@@ -156,25 +173,26 @@ def test_cross_validation_without_sigma(survey):
     assert _rms(est.predict(up), survey.true_gz(up)) < 0.05 * np.abs(survey.data).max()
 
 
-def test_depth_auto_takes_the_candidate_of_least_predictive_risk(survey):
+def test_depth_auto_takes_the_candidate_of_greatest_evidence(survey):
     est = EquivalentLayer(depth="auto", depth_factors=(1.0, 2.5))
     est.fit(survey.points, survey.data, survey.sigma)
     scores = est.cv_scores_["depth"]
     assert len(scores) == 2 and est.depth_ == min(scores, key=scores.get)
-    # the score is the UPRE of the fit at that depth
+    # the score is the negative log evidence of the fit at that depth
     alone = EquivalentLayer(depth=est.depth_).fit(survey.points, survey.data, survey.sigma)
     g = alone.layer_.sensitivity(survey.points)
     solver = TikhonovSolver(
         g, np.full(len(g), survey.sigma), _hessian(alone._regularisation(alone.layer_))
     )
-    assert scores[est.depth_] == pytest.approx(solver.upre(alone.beta_, survey.data), rel=1e-9)
+    evidence = solver.log_evidence(alone.beta_, survey.data)
+    assert scores[est.depth_] == pytest.approx(-evidence, rel=1e-9)
     np.testing.assert_allclose(est.density_, alone.density_, rtol=1e-9, atol=1e-12)
 
 
-def test_default_layer_is_unpadded_and_of_less_predictive_risk(survey):
+def test_default_layer_is_unpadded_and_of_greater_evidence(survey):
     # padding cells are the cheapest field per unit of the model objective (a cell of area A
     # makes a field ~ A rho at a cost ~ A rho^2): the default layer covers the stations only,
-    # and UPRE, the rule that chooses beta, prefers it to the padded layer
+    # and the evidence, the rule that chooses beta, prefers it to the padded layer, as UPRE does
     est = EquivalentLayer()
     layer = est.build_layer(survey.points)
     cell = float(layer.hx.min())
@@ -185,15 +203,16 @@ def test_default_layer_is_unpadded_and_of_less_predictive_risk(survey):
     assert np.all(np.array([x0 + layer.hx.sum(), y0 + layer.hy.sum()]) - hi <= cell)
     sigma = np.full(len(survey.data), survey.sigma)
 
-    def upre(padding):
+    def score(padding, rule):
         e = EquivalentLayer(padding=padding)
         lay = e.build_layer(survey.points)
         solver = TikhonovSolver(
             lay.sensitivity(survey.points), sigma, _hessian(e._regularisation(lay))
         )
-        return solver.upre(solver.beta_minimising("upre", survey.data), survey.data)
+        return solver.score(rule, solver.beta_minimising(rule, survey.data), survey.data)
 
-    assert upre(0) < upre(4)
+    assert score(0, "evidence") < score(4, "evidence")
+    assert score(0, "upre") < score(4, "upre")
 
 
 def test_synthetic_survey_with_a_disc_gap():
