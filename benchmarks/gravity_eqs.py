@@ -55,6 +55,7 @@ METHODS = ("msinv", "harmonica-cv", "harmonica-gb", "simpeg", "msinv-daub2")
 MSINV = {
     "msinv": {},
     "msinv-daub2": {"wavelet": "daub2"},
+    "msinv-upre": {"trade_off": "upre"},  # the default rule until December 2026
     "msinv-target": {"trade_off": "target"},
     "msinv-auto": {"depth": "auto"},
     "msinv-padded": {"padding": 4, "depth": "auto"},

@@ -1,18 +1,23 @@
-"""Variants of the default equivalent layer, scored on ten synthetic surveys (a robustness study).
+"""Variants of the equivalent layer, scored on ten synthetic surveys (a robustness study).
 
-Each variant changes one thing in what ``EquivalentLayer()`` does with no options (a draped
-layer of 1.5-spacing cells 1.5 cells deep, GZES's model objective α_s = cell⁻², α_x = α_y = 1,
-β by UPRE) and is fitted, unbounded and exactly (:class:`msinv.gravity.equivalent.TikhonovSolver`),
+Each variant changes one thing in the ``upre`` layer, what ``EquivalentLayer()`` did with no
+options until December 2026 (a draped layer of 1.5-spacing cells 1.5 cells deep, GZES's model
+objective α_s = cell⁻², α_x = α_y = 1, β by UPRE); the variant ``evidence`` is today's
+default. Each is fitted, unbounded and exactly (:class:`msinv.gravity.equivalent.TikhonovSolver`),
 on the two benchmark surveys of ``gravity_eqs.py`` (``band``, ``disc``) and on eight more of the
 same generator (``disc1500``, ``band800``, ``band-s1..3``, ``disc-s1..3``: other seeds, gap sizes
 and source depths), so that a change chosen on the first two can be seen to hold, or not, on
 surveys it was not chosen on. Scores: RMS error (mGal) against the exact field upward at 300 m,
 on the surface outside the gap and in the gap (``gravity_eqs.score``), and the ratio of each to
-the default's (geometric mean over the surveys, worst survey, surveys improved).
+the ``upre`` layer's (geometric mean over the surveys, worst survey, surveys improved).
 
 Variants (the model objective's Hessian R is assembled here; cell widths c):
 
-* ``default``: ``EquivalentLayer()``'s problem.
+* ``upre``: ``EquivalentLayer(trade_off="upre")``'s problem, the reference.
+* ``evidence``: β of greatest marginal likelihood (``EquivalentLayer()``'s default since
+  December 2026).
+* ``evidence-depth-auto``: the same, the depth among 1, 1.5, 2.5 and 4 cells of greatest
+  evidence (``EquivalentLayer(depth="auto")``).
 * ``gcv``: β by generalised cross-validation instead of UPRE.
 * ``target``: β for χ² = N (GZES mode 1).
 * ``far-smooth``: smallness weight 0.01 on cells with no station within one cell (smoothness
@@ -32,12 +37,13 @@ Variants (the model objective's Hessian R is assembled here; cell widths c):
   the solver's range, the one of least held-out RMS error), as Harmonica's users choose damping.
 * ``cv-depth``: depth and β by 5-fold cross-validation together (``depth="cv"`` among
   1, 1.5, 2.5 and 4 cells), as Harmonica's cross-validated best in ``gravity_eqs.py``.
-* ``depth-auto``: the depth among the same four chosen by UPRE (``depth="auto"``), β by UPRE.
+* ``depth-auto``: the depth among the same four chosen by UPRE (``depth="auto"``,
+  ``trade_off="upre"``), β by UPRE.
 
 Usage (results cached per survey and variant in ``OUT/variants.json``, so a rerun resumes)::
 
     nice python benchmarks/gravity_eqs_variants.py
-    nice python benchmarks/gravity_eqs_variants.py --surveys band disc --variants default gcv
+    nice python benchmarks/gravity_eqs_variants.py --surveys band disc --variants upre gcv
 """
 
 from __future__ import annotations
@@ -56,7 +62,9 @@ import gravity_eqs  # noqa: E402
 
 #: variant: (cell in spacings, depth in cells, curvature weight, rule, extra)
 VARIANTS = {
-    "default": (1.5, 1.5, 0.0, "upre", None),
+    "upre": (1.5, 1.5, 0.0, "upre", None),
+    "evidence": (1.5, 1.5, 0.0, "evidence", None),
+    "evidence-depth-auto": (1.5, "auto", 0.0, "evidence", None),
     "gcv": (1.5, 1.5, 0.0, "gcv", None),
     "target": (1.5, 1.5, 0.0, "target", None),
     "far-smooth": (1.5, 1.5, 0.0, "upre", "far-smooth"),
@@ -73,6 +81,8 @@ VARIANTS = {
     "cv-depth": (1.5, "cv", 0.0, "cv", None),
     "depth-auto": (1.5, "auto", 0.0, "upre", None),
 }
+#: The variant the others are compared with.
+REFERENCE = "upre"
 SURVEYS = tuple(gravity_eqs.SURVEYS)  # the two benchmark surveys, then the eight robustness ones
 
 
@@ -158,7 +168,7 @@ METRICS = ("rms_upward_300m", "rms_surface_interior", "rms_surface_gap")
 
 
 def summary(results: dict, surveys, variants) -> str:
-    """Markdown: each variant's errors on each survey, and ratios to the default's."""
+    """Markdown: each variant's errors on each survey, and ratios to the reference variant's."""
     lines = [
         "| survey | variant | upward 300 m | surface | gap | fit CPU s |",
         "|---|---|---|---|---|---|",
@@ -170,15 +180,17 @@ def summary(results: dict, surveys, variants) -> str:
                 f"| {sv} | {v} | " + " | ".join(f"{r[m]:.5f}" for m in METRICS)
                 + f" | {r['fit_cpu_seconds']:.1f} |"
             )  # fmt: skip
-    lines += ["", f"Ratio to `default` over {len(surveys)} surveys: geometric mean "
+    lines += ["", f"Ratio to `{REFERENCE}` over {len(surveys)} surveys: geometric mean "
               "(worst; surveys improved)", "",
               "| variant | upward 300 m | surface | gap |", "|---|---|---|---|"]  # fmt: skip
     for v in variants:
-        if v == "default":
+        if v == REFERENCE:
             continue
         cells = []
         for m in METRICS:
-            q = np.array([results[f"{sv}|{v}"][m] / results[f"{sv}|default"][m] for sv in surveys])
+            q = np.array(
+                [results[f"{sv}|{v}"][m] / results[f"{sv}|{REFERENCE}"][m] for sv in surveys]
+            )
             cells.append(
                 f"{np.exp(np.log(q).mean()):.3f} ({q.max():.3f}; {(q < 1).sum()}/{q.size})"
             )
@@ -194,7 +206,7 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--out", type=Path, default=HERE / "results" / "gravity_eqs")
     args = p.parse_args(argv)
-    variants = ["default", *(v for v in args.variants if v != "default")]
+    variants = [REFERENCE, *(v for v in args.variants if v != REFERENCE)]
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "variants.json"
     results = json.loads(path.read_text()) if path.exists() else {}
