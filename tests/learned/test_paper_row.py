@@ -105,3 +105,13 @@ def test_cli_target_blur_reaches_the_stores(tmp_path, option, blur):
         assert ds.config["target_blur"] == blur
         same = np.array_equal(np.asarray(ds.target[:]), np.asarray(ds.eta[:]))
         assert same == (blur == 0)
+
+
+def test_a_damaged_checkpoint_in_a_run_is_a_one_line_error(tmp_path):
+    from msinv.core.errors import FileFormatError
+    from msinv.learned.paper_row import _steps_done
+
+    assert _steps_done(tmp_path) == 0  # no checkpoint yet: nothing trained
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(FileFormatError, match=r"checkpoint\.pt: the file is empty"):
+        _steps_done(tmp_path)

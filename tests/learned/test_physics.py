@@ -108,6 +108,16 @@ def test_alarm_threshold_flags_and_checkpoint_round_trip(tmp_path, tiny_store, t
     # calibrate end to end: tests/cli/test_learn_cli.py::test_sample_check_...
 
 
+def test_storing_an_alarm_in_a_damaged_checkpoint_is_a_one_line_error(tmp_path):
+    from msinv.core.errors import FileFormatError
+
+    bad = tmp_path / "checkpoint.pt"
+    bad.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(FileFormatError, match=r"checkpoint\.pt: not a readable msinv checkpoint"):
+        store(bad, Alarm(0.1, 0.99, 3, 8, 2, "x", {}, {}))
+    assert bad.read_bytes() == b"PK\x03\x04 not a zip"  # left as it was
+
+
 def test_polish_lowers_misfit_and_error_from_a_blurred_start(rng):
     """FWI from a smoothed truth (the role of a posterior draw) gets closer to the truth."""
     from scipy.ndimage import gaussian_filter

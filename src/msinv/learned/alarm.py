@@ -106,8 +106,10 @@ def store(checkpoint: str | os.PathLike, alarm: Alarm) -> Path:
     """Write ``alarm`` into ``checkpoint`` under :data:`KEY` (atomically: temp file + rename)."""
     import torch
 
+    from msinv.learned.checkpoint_file import read_checkpoint
+
     path = Path(checkpoint)
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(path)  # a damaged or foreign file: one FileFormatError naming it
     ckpt[KEY] = alarm.to_dict()
     tmp = path.with_name(path.name + ".tmp")
     torch.save(ckpt, tmp)

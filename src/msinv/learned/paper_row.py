@@ -286,9 +286,9 @@ def _steps_done(run: Path) -> int:
     path = run / "checkpoint.pt"
     if not path.exists():
         return 0
-    import torch
+    from msinv.learned.checkpoint_file import read_checkpoint
 
-    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    return int(read_checkpoint(path, required=("step",))["step"])
 
 
 # -------------------------------------------------------------------------------- evaluate
