@@ -253,3 +253,18 @@ def test_bad_input_is_refused():
         EquivalentLayer().predict(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="depth"):
         EquivalentLayer(depth="deep")
+    # without a smallness term R is singular: refused up front, not solved into nonsense
+    for alphas in [(0.0, 1.0, 1.0), (-1.0, 1.0, 1.0), (1.0, -1.0, 1.0), (1.0, 1.0)]:
+        with pytest.raises(ValueError, match="alphas: expected alpha_s > 0"):
+            EquivalentLayer(alphas=alphas)
+
+
+def test_the_exact_solver_refuses_a_singular_model_objective(survey):
+    layer = LayerMesh.draped(survey.points, cell=300.0, depth=150.0, padding=0)
+    g = layer.sensitivity(survey.points)
+    est = EquivalentLayer()
+    reg = est._regularisation(layer)
+    gradient_only = sum(o.matrix.T @ o.matrix for k, o in reg.operators.items() if k != "s")
+    with pytest.raises(ValueError, match="hessian: R is singular"):
+        TikhonovSolver(g, np.full(len(g), survey.sigma), gradient_only)
+    TikhonovSolver(g, np.full(len(g), survey.sigma), _hessian(reg))  # with α_s: accepted

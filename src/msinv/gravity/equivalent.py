@@ -109,7 +109,8 @@ class EquivalentLayer:
     alphas : (float, float, float), optional
         α_s, α_x, α_y of the 2-D model objective (lengths in metres, so the smoothness length
         is √(α_x/α_s)); default (cell⁻², 1, 1): a smoothness length of one cell (GZES's
-        defaults 1e-4, 1, 1 are this for 100 m cells).
+        defaults 1e-4, 1, 1 are this for 100 m cells). α_s must be > 0: without it the
+        objective does not see a constant density and the problem has no unique solution.
     lower, upper : float
         Bounds on the density, g/cc (GZES users set them wide).
     trade_off : str, optional
@@ -222,8 +223,11 @@ class EquivalentLayer:
         if isinstance(self.depth, (int, float)) and not self.depth >= 0:
             raise ValueError(f"depth: expected >= 0 m, got {self.depth}")
         a = self.alphas
-        if a is not None and (len(a) != 3 or min(a) < 0 or max(a) == 0):
-            raise ValueError(f"alphas: expected three values >= 0, not all 0, got {self.alphas}")
+        if a is not None and (len(a) != 3 or min(a) < 0 or not a[0] > 0):
+            raise ValueError(
+                f"alphas: expected alpha_s > 0 and alpha_x, alpha_y >= 0 (without the smallness "
+                f"term the layer's model objective is singular), got {self.alphas}"
+            )
         if not self.lower < self.upper:
             raise ValueError(f"bounds: expected lower < upper, got {self.lower}, {self.upper}")
         if self.trade_off not in (None, *TRADE_OFFS):
@@ -595,7 +599,15 @@ class TikhonovSolver:
         self.n_data = b.shape[0]
         self.data_space = b.shape[0] <= b.shape[1]
         self._q, c = (None, b) if self.data_space else np.linalg.qr(b)
-        rinv_ct = splu(hessian.tocsc()).solve(np.asfortranarray(c.T))
+        lu = splu(hessian.tocsc())
+        pivots = np.abs(lu.U.diagonal())
+        if not pivots.min() > 1e-12 * pivots.max():
+            raise ValueError(
+                f"hessian: R is singular (smallest LU pivot {pivots.min():.3g} of the largest "
+                f"{pivots.max():.3g}); the exact solver needs a positive definite model "
+                "objective: give it a smallness term (alpha_s > 0)"
+            )
+        rinv_ct = lu.solve(np.asfortranarray(c.T))
         lam, u = eigh(c @ rinv_ct)
         self.lam = np.maximum(lam, 0.0)  # rounding can make the smallest slightly negative
         self.basis, self.to_model = u, rinv_ct @ u
