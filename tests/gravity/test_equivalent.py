@@ -249,6 +249,8 @@ def test_bad_input_is_refused():
         EquivalentLayer().fit(np.zeros((5, 2)), np.zeros(5))
     with pytest.raises(ValueError, match="sigma"):
         EquivalentLayer().fit(np.zeros((5, 3)), np.zeros(5), -1.0)
+    with pytest.raises(ValueError, match="sigma: expected a number or 5 values, got shape"):
+        EquivalentLayer().fit(np.zeros((5, 3)), np.zeros(5), np.ones(4))
     with pytest.raises(ValueError, match="not fitted"):
         EquivalentLayer().predict(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="depth"):
@@ -268,3 +270,16 @@ def test_the_exact_solver_refuses_a_singular_model_objective(survey):
     with pytest.raises(ValueError, match="hessian: R is singular"):
         TikhonovSolver(g, np.full(len(g), survey.sigma), gradient_only)
     TikhonovSolver(g, np.full(len(g), survey.sigma), _hessian(reg))  # with α_s: accepted
+
+
+def test_grids_refuse_a_spacing_or_region_they_cannot_honour(survey):
+    est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
+    for spacing in (0.0, -5.0):  # 0 used to mean the default spacing, -5 an empty grid
+        with pytest.raises(ValueError, match="spacing: expected > 0 m"):
+            est.grid(spacing=spacing)
+        with pytest.raises(ValueError, match="spacing: expected > 0 m"):
+            est.upward(300.0, spacing=spacing)
+    with pytest.raises(ValueError, match="region: expected"):
+        est.grid(spacing=100.0, region=(1000.0, 0.0, 0.0, 1000.0))  # west and east swapped
+    grid = est.grid(spacing=500.0, region=(0.0, 1000.0, 0.0, 500.0))
+    assert grid.gz.shape == (2, 3)

@@ -495,8 +495,12 @@ class EquivalentLayer:
         """
         if elevation is not None and height is not None:
             raise ValueError("give elevation (a flat grid) or height (draped), not both")
-        spacing = spacing or self.cell_
+        if spacing is not None and not spacing > 0:
+            raise ValueError(f"spacing: expected > 0 m, got {spacing}")
+        spacing = self.cell_ if spacing is None else float(spacing)
         w, e, s, n = region or self.region_
+        if not (w <= e and s <= n):
+            raise ValueError(f"region: expected (west, east, south, north), got {region}")
         east = np.arange(w, e + spacing / 2, spacing)
         north = np.arange(s, n + spacing / 2, spacing)
         ge, gn = np.meshgrid(east, north)
@@ -530,7 +534,10 @@ def _check(points, data, sigma):
         raise ValueError(f"points: expected finite (n, 3) east, north, elevation, got {pts.shape}")
     if d.shape != (pts.shape[0],) or not np.all(np.isfinite(d)):
         raise ValueError(f"data: expected {pts.shape[0]} finite values, got {d.shape}")
-    s = np.ones(d.size) if sigma is None else np.broadcast_to(np.asarray(sigma, float), d.shape)
+    s = np.ones(d.size) if sigma is None else np.asarray(sigma, dtype=np.float64)
+    if s.ndim > 1 or s.size not in (1, d.size):
+        raise ValueError(f"sigma: expected a number or {d.size} values, got shape {s.shape}")
+    s = np.broadcast_to(s.ravel(), d.shape)
     if np.any(~(s > 0)):
         raise ValueError("sigma: expected standard deviations > 0")
     return pts, d, np.array(s)
