@@ -35,6 +35,57 @@ def test_killed_workers_are_gone_when_kill_returns():
         assert not [pid for pid in pids if _running(pid)]
 
 
+_PARTIAL_RESULT_SCRIPT = """
+import multiprocessing, os, struct, time
+from msinv.core.interrupts import worker_pool
+
+def send_half_a_result():
+    # what a worker killed in the middle of sending a large result leaves in the pipe: the
+    # header of a 1 MB message and a few of its bytes
+    results = multiprocessing.current_process()._args[1]
+    os.write(results._writer.fileno(), struct.pack("!i", 1 << 20) + b"partial")
+    time.sleep(60)
+
+if __name__ == "__main__":
+    try:
+        with worker_pool(1, start_method="spawn") as pool:
+            pool.submit(send_half_a_result)
+            time.sleep(3)  # the manager thread is now reading the partial message
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+@linux
+def test_a_worker_killed_while_sending_a_result_does_not_hang_the_exit(tmp_path):
+    """Interrupting a pool whose worker was killed half-way through sending a result: the
+    process prints its message and exits. Before the fix the executor's manager thread waited
+    for the rest of the message for ever and the interpreter, joining it at exit, hung (seen
+    as a flaky ``test_signals_to_a_parallel_generate``)."""
+    import os
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    script = tmp_path / "partial.py"
+    script.write_text(_PARTIAL_RESULT_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=dict(os.environ, PYTHONPATH=str(src)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the process hung after its interrupt; printed {out!r}")
+    assert out == "interrupted\n" and proc.returncode == 0, err
+
+
 def test_a_reused_deferred_interrupt_restores_only_what_it_replaced():
     """One DeferredInterrupt entered twice: the second time SIGINT is inherited as ignored, so
     it is left alone, and leaving must not put back the handler of the first use."""

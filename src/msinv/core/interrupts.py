@@ -164,14 +164,29 @@ def worker_pool(
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """Kill the workers of ``pool`` now instead of waiting for their tasks to finish."""
+    """Kill the workers of ``pool`` now instead of waiting for their tasks to finish.
+
+    A worker killed while it was sending a result leaves a partial message in the result pipe,
+    and the executor's manager thread then waits for the rest of it for ever; the interpreter
+    joins that thread at exit, so the process would hang after its work was done. Once the
+    workers are dead this process's own write end of the pipe is closed: the reader then sees
+    the end of the file, the manager thread marks the pool broken and ends.
+    """
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         if proc.is_alive():
             proc.kill()
     for proc in processes:
         proc.join(timeout=10)
+    writer = getattr(results, "_writer", None)
+    if writer is not None and not any(proc.is_alive() for proc in processes):
+        with contextlib.suppress(OSError):
+            writer.close()
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 class DeferredInterrupt:
