@@ -39,6 +39,9 @@ Variants (the model objective's Hessian R is assembled here; cell widths c):
   1, 1.5, 2.5 and 4 cells), as Harmonica's cross-validated best in ``gravity_eqs.py``.
 * ``depth-auto``: the depth among the same four chosen by UPRE (``depth="auto"``,
   ``trade_off="upre"``), β by UPRE.
+* ``fine-evidence``: cells of 1.25 spacings, β by the evidence.
+* ``fine-evidence-depth-auto``: the same, the depth of greatest evidence among the four
+  (``EquivalentLayer(cell=1.25 × spacing, depth="auto")``).
 
 Usage (results cached per survey and variant in ``OUT/variants.json``, so a rerun resumes)::
 
@@ -80,6 +83,8 @@ VARIANTS = {
     "cv": (1.5, 1.5, 0.0, "cv", None),
     "cv-depth": (1.5, "cv", 0.0, "cv", None),
     "depth-auto": (1.5, "auto", 0.0, "upre", None),
+    "fine-evidence": (1.25, 1.5, 0.0, "evidence", None),
+    "fine-evidence-depth-auto": (1.25, "auto", 0.0, "evidence", None),
 }
 #: The variant the others are compared with.
 REFERENCE = "upre"
@@ -116,7 +121,8 @@ def fit_variant(name: str, sv):
     pts, d = sv.points, sv.data
     s = np.full(d.size, sv.sigma)
     if rule == "cv" or isinstance(df, str):  # the estimator's own choice (same layer, objective)
-        est = EquivalentLayer(trade_off=rule, depth=df if isinstance(df, str) else None)
+        cell = None if cf == 1.5 else cf * EquivalentLayer().default_cell(pts)
+        est = EquivalentLayer(trade_off=rule, depth=df if isinstance(df, str) else None, cell=cell)
         est.fit(pts, d, s)
         cpu = time.process_time() - t0
         chi2 = float(np.sum(((est.predict(pts) - d) / s) ** 2)) / d.size
