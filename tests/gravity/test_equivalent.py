@@ -251,6 +251,9 @@ def test_bad_input_is_refused():
         EquivalentLayer().fit(np.zeros((5, 3)), np.zeros(5), -1.0)
     with pytest.raises(ValueError, match="sigma: expected a number or 5 values, got shape"):
         EquivalentLayer().fit(np.zeros((5, 3)), np.zeros(5), np.ones(4))
+    for data in (np.zeros(4), np.array([0.0, 1.0, np.nan, 0.0, 0.0])):
+        with pytest.raises(ValueError, match="data: expected 5 finite values"):
+            EquivalentLayer().fit(np.zeros((5, 3)), data, 1.0)
     with pytest.raises(ValueError, match="not fitted"):
         EquivalentLayer().predict(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="depth"):
@@ -283,3 +286,65 @@ def test_grids_refuse_a_spacing_or_region_they_cannot_honour(survey):
         est.grid(spacing=100.0, region=(1000.0, 0.0, 0.0, 1000.0))  # west and east swapped
     grid = est.grid(spacing=500.0, region=(0.0, 1000.0, 0.0, 500.0))
     assert grid.gz.shape == (2, 3)
+
+
+def test_the_default_cell_is_the_station_spacing_on_an_area_and_on_a_line():
+    est = EquivalentLayer()
+    square = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.5, 0.5, 0.0]])
+    assert est.default_cell(square) == pytest.approx(np.sqrt(0.25 / 4))  # √(hull area / N)
+    x = np.linspace(0.0, 1000.0, 20)  # a profile: no hull area (Qhull refused it before)
+    line = np.column_stack([x, 2.0 * x, np.zeros(20)])
+    assert est.default_cell(line) == pytest.approx(1000.0 * np.sqrt(5.0) / 19)
+    two = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 5.0], [300.0, 400.0, 0.0]])
+    assert est.default_cell(two) == pytest.approx(500.0)  # coincident in plan: not a spacing
+    for one_place in (two[:1], two[:2]):  # it used to answer 1 m (a million cells per km²)
+        with pytest.raises(ValueError, match="points: the stations do not spread"):
+            est.default_cell(one_place)
+
+
+def test_the_compression_error_must_lie_strictly_between_0_and_1():
+    for rstar in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match="rstar: expected in"):
+            EquivalentLayer(rstar=rstar)
+    assert EquivalentLayer(rstar=0.999).rstar == 0.999
+
+
+def test_three_stations_spread_over_a_triangle_give_the_hull_spacing():
+    tri = np.array([[0.0, 0.0, 0.0], [300.0, 0.0, 0.0], [0.0, 400.0, 0.0]])
+    assert EquivalentLayer().default_cell(tri) == pytest.approx(np.sqrt(60000.0 / 3))
+
+
+def test_options_are_checked_at_their_edges():
+    with pytest.raises(ValueError, match="chifact: expected > 0"):
+        EquivalentLayer(chifact=0.0)
+    assert EquivalentLayer(folds=2).folds == 2  # the smallest k-fold
+    with pytest.raises(ValueError, match="folds: expected >= 2"):
+        EquivalentLayer(folds=1)
+
+
+def test_a_layer_whose_g_fits_the_memory_limit_exactly_is_fitted_whole(survey):
+    est = EquivalentLayer()
+    cell = 1.5 * est.default_cell(survey.points)
+    need = est.build_layer(survey.points, 0.0, cell).sensitivity_memory(len(survey.data))
+    whole = EquivalentLayer(memory=need / 2**30).fit(survey.points, survey.data, survey.sigma)
+    assert not hasattr(whole, "windows_")
+    from msinv.core.memory import MemoryLimitError
+
+    # a byte less and it goes to windows, whose own estimate this tiny limit refuses up front
+    with pytest.raises(MemoryLimitError, match="windowed layer"):
+        EquivalentLayer(memory=(need - 1) / 2**30).fit(survey.points, survey.data, survey.sigma)
+
+
+def test_refitting_forgets_the_previous_fit(survey):
+    est = EquivalentLayer(lower=-1.0, upper=1.0).fit(survey.points, survey.data, survey.sigma)
+    assert est.result_ is not None  # the bounded inversion's record
+    est.lower, est.upper = -np.inf, np.inf
+    est.fit(survey.points, survey.data, survey.sigma)
+    assert est.result_ is None  # solved exactly: no inversion record left from the first fit
+
+
+def test_depth_by_cross_validation_records_its_scores(survey):
+    est = EquivalentLayer(depth="cv", depth_factors=(1.0, 2.5), folds=2)
+    est.fit(survey.points, survey.data, survey.sigma)
+    scores = est.cv_scores_["depth"]
+    assert len(scores) == 2 and est.depth_ == min(scores, key=scores.get)

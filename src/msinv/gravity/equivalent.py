@@ -247,12 +247,27 @@ class EquivalentLayer:
 
     # ---- the layer ---------------------------------------------------------------------
     def default_cell(self, points: np.ndarray) -> float:
-        """Mean station spacing √(hull area / N), metres."""
-        from scipy.spatial import ConvexHull
+        """Mean station spacing √(hull area / N), metres; for stations on a line (a hull of
+        no area), the median distance from a station to its nearest neighbour."""
+        from scipy.spatial import ConvexHull, QhullError, cKDTree
 
         pts = np.asarray(points, float)[:, :2]
-        area = ConvexHull(pts).volume if len(pts) >= 3 else 0.0
-        return float(np.sqrt(area / len(pts))) if area > 0 else 1.0
+        area = 0.0
+        if len(pts) >= 3:
+            try:
+                area = ConvexHull(pts).volume
+            except QhullError:  # collinear (or coincident) stations: no area
+                area = 0.0
+        if area > 0:
+            return float(np.sqrt(area / len(pts)))
+        if len(pts) >= 2:
+            gaps = cKDTree(pts).query(pts, k=2)[0][:, 1]
+            if np.any(gaps > 0):
+                return float(np.median(gaps[gaps > 0]))
+        raise ValueError(
+            "points: the stations do not spread over a line or an area, so no cell size "
+            "follows from their spacing; give cell"
+        )
 
     def build_layer(
         self, points: np.ndarray, depth: float | None = None, cell: float | None = None
