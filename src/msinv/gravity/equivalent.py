@@ -29,6 +29,7 @@ is the true one. Large surveys are fitted window by window (:mod:`msinv.gravity.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -254,10 +255,8 @@ class EquivalentLayer:
         pts = np.asarray(points, float)[:, :2]
         area = 0.0
         if len(pts) >= 3:
-            try:
+            with contextlib.suppress(QhullError):  # collinear or coincident stations: no area
                 area = ConvexHull(pts).volume
-            except QhullError:  # collinear (or coincident) stations: no area
-                area = 0.0
         if area > 0:
             return float(np.sqrt(area / len(pts)))
         if len(pts) >= 2:
