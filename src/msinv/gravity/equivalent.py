@@ -703,11 +703,9 @@ class TikhonovSolver:
     def score(self, rule: str, beta, d):
         """The function ``rule`` minimises: ``"upre"``, ``"gcv"`` or ``"evidence"`` (the
         negative log evidence)."""
-        if rule == "evidence":
-            return -self.log_evidence(beta, d)
-        if rule in ("upre", "gcv"):
-            return getattr(self, rule)(beta, d)
-        raise ValueError(f"rule: expected 'upre', 'gcv' or 'evidence', got {rule!r}")
+        if rule not in SCORED:
+            raise ValueError(f"rule: expected one of {SCORED}, got {rule!r}")
+        return -self.log_evidence(beta, d) if rule == "evidence" else getattr(self, rule)(beta, d)
 
     def beta_range(self) -> np.ndarray:
         """400 β's spaced evenly in log from 1e-3 × the smallest eigenvalue (at least
@@ -722,15 +720,12 @@ class TikhonovSolver:
         point."""
         from scipy.optimize import minimize_scalar
 
-        self.score(rule, 1.0, d)  # refuses an unknown rule
-
-        def f(beta, d):
-            return self.score(rule, beta, d)
-
         grid = self.beta_range()
-        k = int(np.argmin(f(grid, d)))
+        k = int(np.argmin(self.score(rule, grid, d)))  # refuses an unknown rule
         lo, hi = np.log(grid[max(k - 1, 0)]), np.log(grid[min(k + 1, grid.size - 1)])
-        res = minimize_scalar(lambda x: float(f(np.exp(x), d)), bounds=(lo, hi), method="bounded")
+        res = minimize_scalar(
+            lambda x: float(self.score(rule, np.exp(x), d)), bounds=(lo, hi), method="bounded"
+        )
         return float(np.exp(res.x))
 
     def beta_for(self, target: float, d, rtol: float = 1e-6) -> float:
