@@ -13,7 +13,8 @@ of :data:`SURVEYS` (other seeds, gap sizes and source depths; ``gravity_eqs_vari
 Methods (each in its own subprocess, results cached per method in the output folder, so a
 rerun resumes):
 
-* ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β by UPRE, depth 1.5 cells).
+* ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β by the evidence, depth 1.5
+  cells, the cell refined when the layer is too coarse for the data: ``max_noise_ratio``).
 * ``msinv-daub2``: the same layer with 2-D db2 compression at r* = 5 % and the full-G finish.
 * ``msinv-target`` (on request): β for GZES's target misfit χ² = N instead of UPRE.
 * ``msinv-auto`` (on request): the depth chosen among 1, 1.5, 2.5, 4 cells by UPRE.
@@ -88,6 +89,15 @@ SURVEYS = {
 }
 SURVEYS.update({f"band-s{k}": {"seed": 100 + k} for k in (1, 2, 3)})
 SURVEYS.update({f"disc-s{k}": {**SURVEYS["disc"], "seed": 200 + k} for k in (1, 2, 3)})
+#: Quiet surveys: the two benchmark surveys with less noise (σ = 0.001 and 0.0002 mGal instead
+#: of 0.005), where a layer too coarse for the data shows (``max_noise_ratio``); summarised
+#: apart from the ten above.
+QUIET = {
+    f"{name}-{label}": {**SURVEYS[name], "noise": noise}
+    for name in ("band", "disc")
+    for label, noise in (("quiet", 0.001), ("silent", 0.0002))
+}
+SURVEYS.update(QUIET)
 
 
 def prefix(n: int, survey: str) -> str:
@@ -165,6 +175,9 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str, survey: st
         out["phi_d_compressed"] = getattr(layer, "phi_d_compressed_", None)
         out["timings"] = layer.timings_
         out["beta"], out["trade_off"] = getattr(layer, "beta_", None), layer.trade_off_
+        out["noise_ratio"] = layer.noise_ratio_
+        if "cell" in layer.cv_scores_:  # the refinement's score per cell width tried
+            out["cell_scores"] = {f"{k:.1f}": v for k, v in layer.cv_scores_["cell"].items()}
         if "depth" in layer.cv_scores_:
             out["depth_scores"] = {f"{k:.1f}": v for k, v in layer.cv_scores_["depth"].items()}
         if hasattr(layer, "windows_"):

@@ -235,6 +235,11 @@ def test_windows_fit_a_survey_piece_by_piece(survey):
     assert len(est.windows_) >= 4
     # two scales: the regional layer on about 150 block means, the windows on its residual
     assert est.regional_.n_data_ <= 150
+    # block means are not point values: no layer of the two scales judges its noise ratio;
+    # the whole fit's is the lower bound chi2/N
+    assert est.regional_.max_noise_ratio is None and "cell" not in est.regional_.cv_scores_
+    assert all(layer.max_noise_ratio is None for _, layer in est.windows_)
+    assert est.noise_ratio_ == pytest.approx(est.phi_d_ / len(survey.data))
     resid = survey.data - est.regional_.predict(survey.points)
     assert _rms(est.predict(survey.points), survey.data) < _rms(resid, 0)
     up = np.column_stack([survey.points[:, :2], np.full(len(survey.data), 300.0)])
@@ -348,3 +353,74 @@ def test_depth_by_cross_validation_records_its_scores(survey):
     est.fit(survey.points, survey.data, survey.sigma)
     scores = est.cv_scores_["depth"]
     assert len(scores) == 2 and est.depth_ == min(scores, key=scores.get)
+
+
+@pytest.fixture(scope="module")
+def quiet_survey():
+    """Shallow sources and 0.001 mGal noise: the default 1.5-spacing layer is too coarse."""
+    return synthetic_survey(
+        300, seed=1, size=3000.0, gap_width=200.0, noise=0.001, source_tops=(100.0, 400.0)
+    )
+
+
+def _errors(est, sv):
+    """RMS error against the true field: on the surface outside the gap, and at 300 m."""
+    g = np.linspace(0.0, 3000.0, 40)
+    e, n = (a.ravel() for a in np.meshgrid(g, g))
+    surface = np.column_stack([e, n, sv.surface(e, n) + 1.0])
+    surface = surface[sv.interior(surface) & ~sv.in_gap(surface)]
+    up = np.column_stack([e, n, np.full(e.size, 300.0)])
+    up = up[sv.interior(up)]
+    return (
+        _rms(est.predict(surface), sv.true_gz(surface)),
+        _rms(est.predict(up), sv.true_gz(up)),
+    )
+
+
+def test_a_layer_too_coarse_for_quiet_data_is_refined_while_its_evidence_grows(quiet_survey):
+    sv = quiet_survey
+    coarse = EquivalentLayer(max_noise_ratio=None).fit(sv.points, sv.data, sv.sigma)
+    assert coarse.noise_ratio_ > 4  # the field's short wavelengths are left in the residuals
+    assert "cell" not in coarse.cv_scores_
+    est = EquivalentLayer().fit(sv.points, sv.data, sv.sigma)
+    scores = est.cv_scores_["cell"]
+    assert list(scores) == pytest.approx([coarse.cell_, coarse.cell_ / 1.5])
+    assert scores[est.cell_] == min(scores.values())  # greater evidence on the finer layer
+    assert est.cell_ == pytest.approx(coarse.cell_ / 1.5)
+    assert est.noise_ratio_ <= est.max_noise_ratio
+    (surface, up), (surface0, up0) = _errors(est, sv), _errors(coarse, sv)
+    assert surface < 0.8 * surface0 and up < 0.3 * up0
+
+
+def test_a_finer_layer_of_lesser_evidence_is_not_kept_and_the_misfit_is_warned(quiet_survey):
+    sv = synthetic_survey(
+        300, seed=1, size=3000.0, gap_width=200.0, noise=0.0002, source_tops=(100.0, 400.0)
+    )
+    with pytest.warns(UserWarning, match="too coarse for data this accurate"):
+        est = EquivalentLayer().fit(sv.points, sv.data, sv.sigma)
+    scores = est.cv_scores_["cell"]
+    assert len(scores) == 3 and est.cell_ == pytest.approx(list(scores)[1])
+    assert scores[est.cell_] == min(scores.values())
+    # the state restored is the kept layer's, whole
+    assert est.density_.size == est.layer_.n_cells
+    resid = (est.predict(sv.points) - sv.data) / sv.sigma
+    assert est.phi_d_ == pytest.approx(float(np.sum(resid**2)), rel=1e-8)
+    assert est.noise_ratio_ > est.max_noise_ratio
+
+
+def test_a_given_cell_is_not_refined_but_a_misfit_beyond_the_noise_is_warned(quiet_survey):
+    sv = quiet_survey
+    cell = EquivalentLayer().default_cell(sv.points) * 1.5
+    with pytest.warns(UserWarning, match=r"chi2/\(N - tr A\) = [0-9.]+ > max_noise_ratio 1.5"):
+        est = EquivalentLayer(cell=cell).fit(sv.points, sv.data, sv.sigma)
+    assert est.cell_ == pytest.approx(cell) and "cell" not in est.cv_scores_
+    # a fixed damping sets chi2 itself: no noise ratio, no warning
+    est = EquivalentLayer(cell=cell, damping=1.0).fit(sv.points, sv.data, sv.sigma)
+    assert est.noise_ratio_ is None
+
+
+def test_data_of_the_stated_noise_keep_the_default_layer(survey):
+    est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
+    assert 0.5 < est.noise_ratio_ < 1.5 and "cell" not in est.cv_scores_
+    with pytest.raises(ValueError, match="max_noise_ratio: expected > 1 or None, got 1"):
+        EquivalentLayer(max_noise_ratio=1)

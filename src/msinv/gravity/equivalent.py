@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,7 +95,8 @@ class EquivalentLayer:
     ----------
     cell : float, optional
         Core cell width, metres; default: 1.5 × the stations' mean spacing √(area of their
-        convex hull / N), refined (÷ 1.5, twice at most) when the target misfit is out of reach.
+        convex hull / N), refined (÷ 1.5, twice at most) when the target misfit is out of reach
+        or the layer is too coarse for the data (``max_noise_ratio``).
     depth : float, "auto" or "cv", optional
         Tops of the cells at the surface minus ``depth`` metres; default: ``default_depth``
         (1.5) cell widths.
@@ -173,6 +175,18 @@ class EquivalentLayer:
         benchmark surveys (the band gap and the disc gap of ``benchmarks/gravity_eqs.py
         --survey``, ``--methods msinv-auto``); ``depth="auto"`` makes that choice on each
         survey, at 4× the cost.
+    max_noise_ratio : float or None, default 1.5
+        The largest noise ratio χ²/(N − tr A) (:attr:`noise_ratio_`) a fit may have and be
+        taken as consistent with σ. At the best β the residuals of a layer that can represent
+        the field are the noise, so the ratio is near 1 (0.9–1.2 on the ten benchmark surveys,
+        σ = 0.005 mGal); a layer too coarse for data this accurate leaves the field's short
+        wavelengths in the residuals (the ratio was 72 on the benchmark's disc survey with
+        σ = 0.0002 mGal, and its gap 19× less accurate than Harmonica's). Above it, with the
+        default cell and an exact fit (no bounds, no wavelet) by a scored rule (evidence,
+        UPRE, GCV), the cell is refined (÷ 1.5, twice at most, as memory allows), each finer
+        layer at the depth of best score among ``depth_factors`` (or the ``depth`` given), and
+        the finer layer is kept while it scores better (greater evidence, ...). A fit that
+        still exceeds it gives a warning. None: never refine, never warn.
 
     Attributes
     ----------
@@ -186,8 +200,15 @@ class EquivalentLayer:
         The rule that chose β (``"damping"`` when fixed).
     phi_d_compressed_ : float or None
         The misfit the compressed G claimed before the full-G finish.
+    noise_ratio_ : float or None
+        χ²/(N − tr A): the fit's misfit over what noise of standard deviation σ leaves when
+        tr A of the N data are spent on the fit (exact fits with σ given and β by a scored
+        rule; else None: the target misfit and a fixed damping set χ² themselves). With
+        windows, the lower bound χ²/N, and no refinement.
     cv_scores_ : dict
-        Cross-validation RMS error per candidate, when used.
+        Cross-validation RMS error per candidate, when used; the score of each cell width the
+        refinement tried under ``"cell"`` (the rule's score: negative log evidence, UPRE or
+        GCV; smaller is better).
     timings_ : dict
         Seconds spent building G, compressing, inverting.
     """
@@ -213,6 +234,7 @@ class EquivalentLayer:
     memory: float | None = None
     seed: int = 0
     default_depth: float = 1.5
+    max_noise_ratio: float | None = 1.5
     cv_scores_: dict = field(default_factory=dict, init=False, repr=False)
     timings_: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -243,6 +265,8 @@ class EquivalentLayer:
             raise ValueError(f"rule: expected 'per_row' or 'representative', got {self.rule!r}")
         if not 0 < self.rstar < 1:
             raise ValueError(f"rstar: expected in (0, 1), got {self.rstar}")
+        if self.max_noise_ratio is not None and not self.max_noise_ratio > 1:
+            raise ValueError(f"max_noise_ratio: expected > 1 or None, got {self.max_noise_ratio}")
         if self.window is not None and self.window < 10:
             raise ValueError(f"window: expected >= 10 stations, got {self.window}")
 
@@ -329,16 +353,58 @@ class EquivalentLayer:
         ):
             from msinv.gravity.equivalent_windows import fit_windows
 
-            return fit_windows(self, pts, d, s, sigma is not None, limit)
+            fit_windows(self, pts, d, s, sigma is not None, limit)
+            self._warn_if_too_coarse()
+            return self
         for attempt in range(3 if self.cell is None else 1):
             try:
-                self._fit_cell(pts, d, s, sigma is not None, cell, borehole)
-                return self
+                self._fit_cell(pts, d, s, sigma is not None, cell, borehole, self.depth)
+                break
             except TargetMisfitError:
                 if attempt == (2 if self.cell is None else 0):
                     raise
                 cell /= 1.5  # the default cell was too coarse to reach the target: refine
+        if self.cell is None and self.score_ is not None and self._too_coarse():
+            self._refine(pts, d, s, cell, borehole, limit)
+        self._warn_if_too_coarse()
         return self
+
+    def _warn_if_too_coarse(self):
+        """Warn when the fit's noise ratio is above ``max_noise_ratio``."""
+        if self._too_coarse():
+            warnings.warn(
+                f"EquivalentLayer: the fit's residuals are {np.sqrt(self.noise_ratio_):.3g}x "
+                f"what sigma implies (chi2/(N - tr A) = {self.noise_ratio_:.3g} > "
+                f"max_noise_ratio {self.max_noise_ratio:g}, cell {self.cell_:.4g} m): the layer "
+                "is too coarse for data this accurate (give a smaller cell), or sigma is "
+                "underestimated",
+                stacklevel=3,
+            )
+
+    def _too_coarse(self) -> bool:
+        """Is the fit's noise ratio above ``max_noise_ratio``?"""
+        limit, ratio = self.max_noise_ratio, self.noise_ratio_
+        return limit is not None and ratio is not None and ratio > limit
+
+    def _refine(self, pts, d, s, cell, borehole, limit):
+        """Finer default layers while the fit is too coarse for the data (``max_noise_ratio``),
+        each kept only while it scores better than the coarser one."""
+        depth = "auto" if self.depth is None else self.depth
+        tried = {cell: self.score_}
+        for _ in range(2):
+            finer = cell / 1.5
+            if self.build_layer(pts, 0.0, finer).sensitivity_memory(d.size) > limit:
+                break
+            kept = {k: (dict(v) if isinstance(v, dict) else v) for k, v in vars(self).items()}
+            self._fit_cell(pts, d, s, True, finer, borehole, depth)
+            tried[finer] = self.score_
+            if not self.score_ < kept["score_"]:
+                vars(self).update(kept)  # the coarser layer scores better: keep it
+                break
+            cell = finer
+            if not self._too_coarse():
+                break
+        self.cv_scores_["cell"] = tried
 
     def _rule(self, sigma_known: bool) -> str:
         """The trade-off rule of this fit (``"damping"`` for a fixed β)."""
@@ -349,9 +415,9 @@ class EquivalentLayer:
             raise ValueError(f"trade_off={rule!r} needs sigma; give it, or use 'cv' or 'gcv'")
         return rule
 
-    def _fit_cell(self, pts, d, s, sigma_known, cell, borehole):
+    def _fit_cell(self, pts, d, s, sigma_known, cell, borehole, depth):
         rule = self._rule(sigma_known)
-        depth, prepared = self.depth, None
+        prepared = None
         if depth == "auto" and rule in SCORED:
             scores, fits = {}, {}
             for f in self.depth_factors:
@@ -377,11 +443,11 @@ class EquivalentLayer:
         self.trade_off_ = rule
         if prepared is None:
             layer = self.build_layer(pts, self.depth_, cell)
-            self._fit_once(pts, d, s, layer, beta, rule, borehole)
+            self._fit_once(pts, d, s, layer, beta, rule, sigma_known, borehole)
         else:
-            self._fit_once(pts, d, s, prepared[0], beta, rule, borehole, prepared[1:])
+            self._fit_once(pts, d, s, prepared[0], beta, rule, sigma_known, borehole, prepared[1:])
 
-    def _fit_once(self, pts, d, s, layer, beta, rule, borehole=None, prepared=None):
+    def _fit_once(self, pts, d, s, layer, beta, rule, sigma_known, borehole=None, prepared=None):
         """One fit on one layer, β given or chosen by ``rule`` (``prepared``: the layer's G
         and :class:`TikhonovSolver` when already made).
 
@@ -398,7 +464,7 @@ class EquivalentLayer:
         g, solver = prepared or (layer.sensitivity(pts), None)
         self.timings_["sensitivity"] = time.perf_counter() - t0
         reg = self._regularisation(layer)
-        self.phi_d_compressed_ = None
+        self.phi_d_compressed_ = self.score_ = self.noise_ratio_ = None
         exact = self.wavelet is None and np.isinf(self.lower) and np.isinf(self.upper)
         t1 = time.perf_counter()
         if solver is None and (exact or (beta is None and rule in SCORED)):
@@ -412,6 +478,10 @@ class EquivalentLayer:
             model = solver.model(beta, d)
             phi_d = float(np.sum(((g @ model - d) / s) ** 2))
             self.result_ = None
+            if rule in SCORED:
+                self.score_ = float(solver.score(rule, beta, d))
+                if sigma_known:
+                    self.noise_ratio_ = phi_d / max(d.size - solver.dof(beta), 1.0)
         else:
             op = GravityOperator(g)
             cfg = InversionConfig(mode=1 if beta is None else 2, chifact=self.chifact, beta=beta)

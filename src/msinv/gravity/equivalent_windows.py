@@ -119,12 +119,14 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     )
     # 1. the regional layer, on block means
     xyz, dm, sm = block_means(pts, d, s, region, window)
-    regional = replace(est, cell=None, window=None, depth="auto").fit(
+    # block means are not point values (the field varies inside a block), so neither the
+    # regional nor the local layers judge their noise ratio; the whole fit's is checked below
+    regional = replace(est, cell=None, window=None, depth="auto", max_noise_ratio=None).fit(
         xyz, dm, sm if sigma_known else None
     )
     residual = d - regional.predict(pts)
     # 2. local layers on the residual, window by window
-    sub = replace(est, cell=cell, window=None, padding=min(est.padding, 2))
+    sub = replace(est, cell=cell, window=None, padding=min(est.padding, 2), max_noise_ratio=None)
     est.regional_, est.windows_, est.margin_ = regional, [], margin
     phi = 0.0
     for core in cores:
@@ -137,6 +139,7 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
         r = residual[mine][inner] - layer.predict(pts[mine][inner])
         phi += float(np.sum((r / s[mine][inner]) ** 2))
     est.phi_d_ = phi
+    est.noise_ratio_ = phi / d.size if sigma_known else None  # a lower bound of χ²/(N − tr A)
     est.layer_, est.density_ = est.windows_[0][1].layer_, est.windows_[0][1].density_
     est.depth_ = est.windows_[0][1].depth_
     est.trade_off_ = est.windows_[0][1].trade_off_
