@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from msinv.core.errors import MsinvWarning
 from msinv.gravity.compression import (
     CompressedSensitivity,
     CompressionConfig,
@@ -396,7 +397,7 @@ def test_a_finer_layer_of_lesser_evidence_is_not_kept_and_the_misfit_is_warned(q
     sv = synthetic_survey(
         300, seed=1, size=3000.0, gap_width=200.0, noise=0.0002, source_tops=(100.0, 400.0)
     )
-    with pytest.warns(UserWarning, match="too coarse for data this accurate"):
+    with pytest.warns(MsinvWarning, match="too coarse for data this accurate"):
         est = EquivalentLayer().fit(sv.points, sv.data, sv.sigma)
     scores = est.cv_scores_["cell"]
     assert len(scores) == 3 and est.cell_ == pytest.approx(list(scores)[1])
@@ -411,7 +412,7 @@ def test_a_finer_layer_of_lesser_evidence_is_not_kept_and_the_misfit_is_warned(q
 def test_a_given_cell_is_not_refined_but_a_misfit_beyond_the_noise_is_warned(quiet_survey):
     sv = quiet_survey
     cell = EquivalentLayer().default_cell(sv.points) * 1.5
-    with pytest.warns(UserWarning, match=r"chi2/\(N - tr A\) = [0-9.]+ > max_noise_ratio 1.5"):
+    with pytest.warns(MsinvWarning, match=r"chi2/\(N - tr A\) = [0-9.]+ > max_noise_ratio 1.5"):
         est = EquivalentLayer(cell=cell).fit(sv.points, sv.data, sv.sigma)
     assert est.cell_ == pytest.approx(cell) and "cell" not in est.cv_scores_
     # a fixed damping sets chi2 itself: no noise ratio, no warning

@@ -372,12 +372,16 @@ class EquivalentLayer:
     def _warn_if_too_coarse(self):
         """Warn when the fit's noise ratio is above ``max_noise_ratio``."""
         if self._too_coarse():
+            from msinv.core.errors import MsinvWarning
+
             warnings.warn(
-                f"EquivalentLayer: the fit's residuals are {np.sqrt(self.noise_ratio_):.3g}x "
-                f"what sigma implies (chi2/(N - tr A) = {self.noise_ratio_:.3g} > "
-                f"max_noise_ratio {self.max_noise_ratio:g}, cell {self.cell_:.4g} m): the layer "
-                "is too coarse for data this accurate (give a smaller cell), or sigma is "
-                "underestimated",
+                MsinvWarning(
+                    f"EquivalentLayer: the fit's residuals are {np.sqrt(self.noise_ratio_):.3g}x "
+                    f"what sigma implies (chi2/(N - tr A) = {self.noise_ratio_:.3g} > "
+                    f"max_noise_ratio {self.max_noise_ratio:g}, cell {self.cell_:.4g} m): the layer "
+                    "is too coarse for data this accurate (give a smaller cell), or sigma is "
+                    "underestimated"
+                ),
                 stacklevel=3,
             )
 
