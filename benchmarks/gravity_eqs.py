@@ -16,6 +16,8 @@ rerun resumes):
 * ``msinv``: ``EquivalentLayer()`` with its defaults (σ given, β by the evidence, depth 1.5
   cells, the cell refined when the layer is too coarse for the data: ``max_noise_ratio``).
 * ``msinv-daub2``: the same layer with 2-D db2 compression at r* = 5 % and the full-G finish.
+* ``msinv-unrefined`` (on request): the default cell kept whatever the fit's noise ratio
+  (``max_noise_ratio=None``, what the default did until 1 Dec 2026).
 * ``msinv-target`` (on request): β for GZES's target misfit χ² = N instead of UPRE.
 * ``msinv-auto`` (on request): the depth chosen among 1, 1.5, 2.5, 4 cells by UPRE.
 * ``msinv-padded`` (on request): the same, on a layer padded by 4 cells growing 1.5× (the
@@ -57,6 +59,7 @@ MSINV = {
     "msinv": {},
     "msinv-daub2": {"wavelet": "daub2"},
     "msinv-upre": {"trade_off": "upre"},  # the default rule until December 2026
+    "msinv-unrefined": {"max_noise_ratio": None},  # the default cell always (until 1 Dec 2026)
     "msinv-target": {"trade_off": "target"},
     "msinv-auto": {"depth": "auto"},
     "msinv-padded": {"padding": 4, "depth": "auto"},
