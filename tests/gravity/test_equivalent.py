@@ -391,6 +391,10 @@ def test_a_layer_too_coarse_for_quiet_data_is_refined_while_its_evidence_grows(q
     assert est.noise_ratio_ <= est.max_noise_ratio
     (surface, up), (surface0, up0) = _errors(est, sv), _errors(coarse, sv)
     assert surface < 0.8 * surface0 and up < 0.3 * up0
+    # a refit records its own choices, not the previous fit's
+    est.max_noise_ratio = None
+    est.fit(sv.points, sv.data, sv.sigma)
+    assert "cell" not in est.cv_scores_ and est.cell_ == pytest.approx(coarse.cell_)
 
 
 def test_a_finer_layer_of_lesser_evidence_is_not_kept_and_the_misfit_is_warned(quiet_survey):

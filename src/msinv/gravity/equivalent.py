@@ -342,6 +342,7 @@ class EquivalentLayer:
         from msinv.core.memory import memory_limit
 
         pts, d, s = _check(points, data, sigma)
+        self.cv_scores_, self.timings_ = {}, {}  # this fit's, not a previous one's
         self.n_data_ = d.size
         self.surface_ = pts
         self.region_ = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
