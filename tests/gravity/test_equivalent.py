@@ -427,5 +427,16 @@ def test_a_given_cell_is_not_refined_but_a_misfit_beyond_the_noise_is_warned(qui
 def test_data_of_the_stated_noise_keep_the_default_layer(survey):
     est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
     assert 0.5 < est.noise_ratio_ < 1.5 and "cell" not in est.cv_scores_
+    solver = TikhonovSolver(
+        est.layer_.sensitivity(survey.points),
+        np.full(len(survey.data), survey.sigma),
+        _hessian(est._regularisation(est.layer_)),
+    )  # chi2 / (N - tr A), tr A the fit's effective number of parameters
+    dof = solver.dof(est.beta_)
+    assert 10 < dof < len(survey.data) / 2
+    assert est.noise_ratio_ == pytest.approx(est.phi_d_ / (len(survey.data) - dof), rel=1e-9)
+    # without sigma there is no noise to compare with (GCV on a misfit measured with σ = 1)
+    blind = EquivalentLayer(trade_off="gcv").fit(survey.points, survey.data)
+    assert blind.noise_ratio_ is None
     with pytest.raises(ValueError, match="max_noise_ratio: expected > 1 or None, got 1"):
         EquivalentLayer(max_noise_ratio=1)
