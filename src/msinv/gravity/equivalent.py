@@ -19,7 +19,9 @@ Gaussian model, and β the value the data make most probable), or minimises the 
 predictive risk estimate (the expected misfit to the *true* field at the stations, which the
 target misfit χ² = N overshoots by smoothing the field too much), or gives φ_d = chifact·N
 (GZES mode 1, ``"target"``), or minimises generalised cross-validation; it is fixed with
-``damping``, or chosen by k-fold cross-validation when the errors are unknown.
+``damping``, or chosen by k-fold cross-validation when the errors are unknown. A default layer
+whose residuals are well above the stated noise (``max_noise_ratio``: the layer is too coarse
+for data that accurate) is refined while the evidence grows, and a fit that stays so warns.
 
 With ``wavelet`` set, each row of G is compressed by a 2-D wavelet transform
 (:class:`msinv.gravity.compression.Wavelet2D`), the search runs with the compressed G and is
