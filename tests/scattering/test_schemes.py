@@ -71,7 +71,10 @@ def _frozen_data(g, eta, freq, order, dtype):
     rhs = np.zeros((nt * nt, g.n_sources), dtype=dtype, order="F")
     rhs[nodes] = (-(omega**2) * eta[None] * u_in).reshape(g.n_sources, -1).T
     u_sc = np.empty(rhs.shape, dtype=dtype, order="F")
-    with threadpool_limits(limits=1, user_api="blas"):  # as the first solver (bits depend on it)
+    # one BLAS thread for the solve and the receivers' product, as ``simulate`` runs each
+    # (sample, frequency): the bits of a multithreaded complex GEMM depend on the thread count
+    # (OpenBLAS 0.3.31 with two threads moved a quarter of the data by up to 3e-6, relative)
+    with threadpool_limits(limits=1, user_api="blas"):
         lu = splu(
             a.astype(dtype),
             permc_spec="NATURAL",
@@ -79,10 +82,10 @@ def _frozen_data(g, eta, freq, order, dtype):
             options={"SymmetricMode": True},
         )
         u_sc[perm] = lu.solve(np.asarray(rhs[perm], dtype=dtype, order="F"))
-    total = u_in.astype(dtype) + np.ascontiguousarray(u_sc[nodes].T).reshape(-1, n, n)
-    eta_u = eta[None] * total
-    m = representation_matrix(g, omega).astype(dtype)
-    return (m @ eta_u.reshape(eta_u.shape[0], -1).T.astype(dtype)).astype(np.complex64)
+        total = u_in.astype(dtype) + np.ascontiguousarray(u_sc[nodes].T).reshape(-1, n, n)
+        eta_u = eta[None] * total
+        m = representation_matrix(g, omega).astype(dtype)
+        return (m @ eta_u.reshape(eta_u.shape[0], -1).T.astype(dtype)).astype(np.complex64)
 
 
 @pytest.mark.parametrize("order", [2, 4, 6, 8])
