@@ -647,6 +647,19 @@ def _hessian(reg):
     return sum(o.matrix.T @ o.matrix for o in reg.operators.values()).tocsc()
 
 
+def _apply_qt(h, tau, v):
+    """Qᵀ v for the Q of a Householder QR given by its reflectors (LAPACK ``ormqr``)."""
+    from scipy.linalg import get_lapack_funcs
+
+    (ormqr,) = get_lapack_funcs(("ormqr",), (h,))
+    col = np.asarray(v, dtype=h.dtype).reshape(-1, 1)
+    lwork = int(ormqr("L", "T", h, tau, col, -1)[1][0])
+    out, _, info = ormqr("L", "T", h, tau, col, max(lwork, 1))
+    if info != 0:
+        raise RuntimeError(f"LAPACK ormqr failed (info {info})")
+    return out[:, 0]
+
+
 class TikhonovSolver:
     r"""Exact unbounded Tikhonov solutions of a layer for every β, from one eigendecomposition.
 
@@ -689,14 +702,18 @@ class TikhonovSolver:
         self._key: tuple = (None, None)
 
     def _decompose(self, g, sigma, hessian):
-        from scipy.linalg import eigh
+        from scipy.linalg import eigh, qr
         from scipy.sparse.linalg import splu
 
         self.sigma = np.asarray(sigma, dtype=np.float64)
         b = np.asarray(g, dtype=np.float64) / self.sigma[:, None]
         self.n_data = b.shape[0]
         self.data_space = b.shape[0] <= b.shape[1]
-        self._q, c = (None, b) if self.data_space else np.linalg.qr(b)
+        if self.data_space:
+            self._reflectors, c = None, b
+        else:  # Householder QR of B, Q kept as its reflectors (half the flops of forming Q)
+            (h, tau), c = qr(b, mode="raw", overwrite_a=True)
+            self._reflectors, c = (h, tau), c[: b.shape[1]]
         lu = splu(hessian.tocsc())
         pivots = np.abs(lu.U.diagonal())
         if not pivots.min() > 1e-12 * pivots.max():
@@ -716,11 +733,11 @@ class TikhonovSolver:
         key = d.tobytes()
         if self._key[0] != key:
             wd = d / self.sigma
-            if self._q is None:
+            if self._reflectors is None:
                 c, outside = wd, 0.0
-            else:
-                c = self._q.T @ wd
-                outside = float(np.sum((wd - self._q @ c) ** 2))
+            else:  # Qᵀ W_d d by the reflectors: its first M entries are c, the rest lie outside
+                qtd = _apply_qt(*self._reflectors, wd)
+                c, outside = qtd[: self.lam.size], float(np.sum(qtd[self.lam.size :] ** 2))
             self._key = (key, (self.basis.T @ c, outside))
         return self._key[1]
 
