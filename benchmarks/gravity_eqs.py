@@ -268,18 +268,25 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str, survey: st
     return out
 
 
-def score(out: dict, n: int, survey: str) -> dict:
-    """RMS errors against the exact field: upward (interior), surface (interior, gap)."""
+def columns(n: int, survey: str) -> dict:
+    """The scored columns: ``{metric: (mask of its evaluation grid, exact field there)}`` —
+    upward (interior), surface (interior, outside the gap) and the gap."""
     sv, surface, upward = survey_and_grids(n, survey)
     inner = sv.interior(surface)
-    gap = inner & sv.in_gap(surface)
-    res = {}
+    out = {}
     for key, pts, mask in (
         ("rms_upward_300m", upward, sv.interior(upward)),
         ("rms_surface_interior", surface, inner & ~sv.in_gap(surface)),
-        ("rms_surface_gap", surface, gap),
+        ("rms_surface_gap", surface, inner & sv.in_gap(surface)),
     ):
-        true = sv.true_gz(pts[mask])
+        out[key] = (mask, sv.true_gz(pts[mask]))
+    return out
+
+
+def score(out: dict, n: int, survey: str) -> dict:
+    """RMS errors against the exact field: upward (interior), surface (interior, gap)."""
+    res = {}
+    for key, (mask, true) in columns(n, survey).items():
         res[key] = float(np.sqrt(np.mean((np.asarray(out[key_of(key)])[mask] - true) ** 2)))
     return res
 

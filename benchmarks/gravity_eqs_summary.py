@@ -6,8 +6,11 @@ Reads the cached results of ``gravity_eqs.py`` (``OUT/N2000[-SURVEY].json``, one
 ``msinv`` and ``harmonica-cv``) and writes, for every survey and column (RMS error in mGal upward
 at 300 m, on the surface outside the gap, in the gap), the errors and msinv's ratio to each
 competitor, then per column the geometric mean of the ratios over the surveys, the worst and
-best survey, and the number of surveys where msinv is the more accurate. Nothing is recomputed:
-run ``gravity_eqs.py`` for the surveys first (its command is in each JSON).
+best survey, and the number of surveys where msinv is the more accurate; and, from the cached
+predictions (``OUT/<prefix>_<method>_pred.npz``), the correlation of msinv's error field with
+each competitor's in each column: near 1, both methods make the same error, which then comes
+from the data (the noise, the field between stations), not from either method. No method is
+rerun: run ``gravity_eqs.py`` for the surveys first (its command is in each JSON).
 
 Usage::
 
@@ -21,6 +24,8 @@ import json
 import math
 import sys
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -49,14 +54,41 @@ def load(out: Path, n: int, surveys, competitors: dict) -> dict:
     return found
 
 
-def summarise(runs: dict, competitors: dict) -> dict:
-    """Per competitor and column: geometric mean, worst and best of msinv's error ratio."""
+def error_correlation(out: Path, n: int, survey: str, competitor: str) -> dict:
+    """Per column, the correlation coefficient of msinv's error field (prediction − exact
+    field, on the column's evaluation points) with the competitor's."""
+    errors = {}
+    for method in ("msinv", competitor):
+        path = out / f"{gravity_eqs.prefix(n, survey)}_{method}_pred.npz"
+        with np.load(path) as f:
+            pred = {k: f[k] for k in f.files}
+        errors[method] = {
+            col: pred[gravity_eqs.key_of(col)][mask] - true
+            for col, (mask, true) in gravity_eqs.columns(n, survey).items()
+        }
+    return {
+        col: float(np.corrcoef(errors["msinv"][col], errors[competitor][col])[0, 1])
+        for col in COLUMNS
+    }
+
+
+def correlations(out: Path, n: int, runs: dict, competitors: dict) -> dict:
+    """:func:`error_correlation` for every competitor and survey of ``runs``."""
+    return {c: {s: error_correlation(out, n, s, c) for s in runs} for c in competitors}
+
+
+def summarise(runs: dict, competitors: dict, correlations: dict) -> dict:
+    """Per competitor and column: geometric mean, worst and best of msinv's error ratio, and
+    the correlations of the error fields (``correlations[competitor][survey][column]``)."""
     out = {}
     for comp in competitors:
         for col in COLUMNS:
             ratios = {s: m["msinv"][col] / m[comp][col] for s, m in runs.items()}
             logs = [math.log(r) for r in ratios.values()]
+            corr = {s: c[col] for s, c in correlations[comp].items()}
             out[f"{comp}|{col}"] = {
+                "error_correlation": corr,
+                "error_correlation_median": float(np.median(list(corr.values()))),
                 "geometric_mean": math.exp(sum(logs) / len(logs)),
                 "worst": max(ratios.items(), key=lambda kv: kv[1]),
                 "best": min(ratios.items(), key=lambda kv: kv[1]),
@@ -95,6 +127,14 @@ def markdown(runs: dict, summary: dict, competitors: dict) -> str:
                 f"{s['msinv_more_accurate']}/{s['surveys']})"
             )
         ratios.append([name, *cells])
+    correlation = []
+    for comp, name in competitors.items():
+        cells = []
+        for col in COLUMNS:
+            corr = summary[f"{comp}|{col}"]["error_correlation"].values()
+            med = summary[f"{comp}|{col}"]["error_correlation_median"]
+            cells.append(f"{med:.2f} ({min(corr):.2f}-{max(corr):.2f})")
+        correlation.append([name, *cells])
     lines = [
         *_table(["survey", "method"], errors),
         "",
@@ -102,6 +142,11 @@ def markdown(runs: dict, summary: dict, competitors: dict) -> str:
         "(worst survey; surveys where msinv is more accurate)",
         "",
         *_table(["against"], ratios),
+        "",
+        "Correlation of msinv's error field with the competitor's: median over the surveys "
+        "(least-greatest)",
+        "",
+        *_table(["against"], correlation),
     ]
     lines.append("")
     for comp, name in competitors.items():
@@ -122,7 +167,7 @@ def main(argv=None):
     runs = load(args.out, args.stations, noisy, COMPETITORS)
     if not runs:
         sys.exit(f"no survey in {args.out} has msinv, simpeg and harmonica-cv results")
-    summary = summarise(runs, COMPETITORS)
+    summary = summarise(runs, COMPETITORS, correlations(args.out, args.stations, runs, COMPETITORS))
     quiet_competitors = {"harmonica-cv": COMPETITORS["harmonica-cv"]}
     quiet = load(args.out, args.stations, gravity_eqs.QUIET, quiet_competitors)
     record = {"surveys": list(runs), "summary": summary}
@@ -131,7 +176,11 @@ def main(argv=None):
         f"{gravity_eqs.MACHINE})\n\n" + markdown(runs, summary, COMPETITORS)
     )
     if quiet:
-        record["quiet"] = {"surveys": list(quiet), "summary": summarise(quiet, quiet_competitors)}
+        corr = correlations(args.out, args.stations, quiet, quiet_competitors)
+        record["quiet"] = {
+            "surveys": list(quiet),
+            "summary": summarise(quiet, quiet_competitors, corr),
+        }
         text += (
             "\n## Quiet surveys (the benchmark surveys with σ = 0.001 and 0.0002 mGal)\n\n"
             + markdown(quiet, record["quiet"]["summary"], quiet_competitors)
