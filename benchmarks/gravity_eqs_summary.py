@@ -12,9 +12,15 @@ each competitor's in each column: near 1, both methods make the same error, whic
 from the data (the noise, the field between stations), not from either method. No method is
 rerun: run ``gravity_eqs.py`` for the surveys first (its command is in each JSON).
 
+``--msinv`` summarises another of msinv's cached methods in msinv's place (``msinv-auto``:
+``EquivalentLayer(depth="auto")``), ``--competitors`` a subset of the competitors (for a
+folder run without Harmonica).
+
 Usage::
 
     python benchmarks/gravity_eqs_summary.py     # -> OUT/summary.json, OUT/summary.md
+    python benchmarks/gravity_eqs_summary.py --out benchmarks/results/gravity_eqs/same-load \
+        --competitors simpeg --msinv msinv-auto  # -> OUT/summary-msinv-auto.{json,md}
 """
 
 from __future__ import annotations
@@ -38,27 +44,28 @@ COLUMNS = {
 }  # columns: RMS error in mGal
 COMPETITORS = {"simpeg": "SimPEG 0.26 layer", "harmonica-cv": "Harmonica, CV best"}
 TIME = "fit_cpu_seconds"  # the final fit's CPU time (Harmonica's CV search not included)
+WALL = "fit_seconds"  # and its wall-clock time
 
 
-def load(out: Path, n: int, surveys, competitors: dict) -> dict:
-    """``{survey: {method: result}}`` for those of ``surveys`` whose run holds msinv and the
-    ``competitors``."""
+def load(out: Path, n: int, surveys, competitors: dict, msinv: str = "msinv") -> dict:
+    """``{survey: {method: result}}`` for those of ``surveys`` whose run holds the method
+    ``msinv`` (under the key ``"msinv"``) and the ``competitors``."""
     found = {}
     for survey in surveys:
         path = out / f"{gravity_eqs.prefix(n, survey)}.json"
         if not path.exists():
             continue
         methods = json.loads(path.read_text())["methods"]
-        if all(m in methods for m in ("msinv", *competitors)):
-            found[survey] = methods
+        if all(m in methods for m in (msinv, *competitors)):
+            found[survey] = {"msinv": methods[msinv], **{c: methods[c] for c in competitors}}
     return found
 
 
-def error_correlation(out: Path, n: int, survey: str, competitor: str) -> dict:
-    """Per column, the correlation coefficient of msinv's error field (prediction − exact
-    field, on the column's evaluation points) with the competitor's."""
+def error_correlation(out: Path, n: int, survey: str, competitor: str, msinv: str) -> dict:
+    """Per column, the correlation coefficient of the error field (prediction − exact field,
+    on the column's evaluation points) of the method ``msinv`` with the competitor's."""
     errors = {}
-    for method in ("msinv", competitor):
+    for method in (msinv, competitor):
         path = out / f"{gravity_eqs.prefix(n, survey)}_{method}_pred.npz"
         with np.load(path) as f:
             pred = {k: f[k] for k in f.files}
@@ -67,14 +74,14 @@ def error_correlation(out: Path, n: int, survey: str, competitor: str) -> dict:
             for col, (mask, true) in gravity_eqs.columns(n, survey).items()
         }
     return {
-        col: float(np.corrcoef(errors["msinv"][col], errors[competitor][col])[0, 1])
+        col: float(np.corrcoef(errors[msinv][col], errors[competitor][col])[0, 1])
         for col in COLUMNS
     }
 
 
-def correlations(out: Path, n: int, runs: dict, competitors: dict) -> dict:
+def correlations(out: Path, n: int, runs: dict, competitors: dict, msinv: str) -> dict:
     """:func:`error_correlation` for every competitor and survey of ``runs``."""
-    return {c: {s: error_correlation(out, n, s, c) for s in runs} for c in competitors}
+    return {c: {s: error_correlation(out, n, s, c, msinv) for s in runs} for c in competitors}
 
 
 def summarise(runs: dict, competitors: dict, correlations: dict) -> dict:
@@ -96,9 +103,10 @@ def summarise(runs: dict, competitors: dict, correlations: dict) -> dict:
                 "surveys": len(ratios),
                 "ratios": ratios,
             }
-        speed = {s: m[comp][TIME] / m["msinv"][TIME] for s, m in runs.items()}
-        out[f"{comp}|speedup"] = {"min": min(speed.values()), "max": max(speed.values()),
-                                  "ratios": speed}  # fmt: skip
+        for key, clock in (("speedup", TIME), ("speedup_wall", WALL)):
+            speed = {s: m[comp][clock] / m["msinv"][clock] for s, m in runs.items()}
+            out[f"{comp}|{key}"] = {"min": min(speed.values()), "max": max(speed.values()),
+                                    "ratios": speed}  # fmt: skip
     return out
 
 
@@ -150,10 +158,10 @@ def markdown(runs: dict, summary: dict, competitors: dict) -> str:
     ]
     lines.append("")
     for comp, name in competitors.items():
-        sp = summary[f"{comp}|speedup"]
+        sp, wall = summary[f"{comp}|speedup"], summary[f"{comp}|speedup_wall"]
         lines.append(
-            f"{name}: its fit CPU time over msinv's {sp['min']:.1f}-{sp['max']:.1f}x "
-            "(msinv's includes its choice of beta)."
+            f"{name}: its fit CPU time over msinv's {sp['min']:.1f}-{sp['max']:.1f}x, wall "
+            f"{wall['min']:.1f}-{wall['max']:.1f}x (msinv's includes its choice of beta)."
         )
     return "\n".join(lines) + "\n"
 
@@ -162,21 +170,28 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=HERE / "results" / "gravity_eqs")
     p.add_argument("--stations", type=int, default=2000)
+    p.add_argument("--msinv", default="msinv", help="the msinv method summarised")
+    p.add_argument("--competitors", nargs="+", default=list(COMPETITORS), choices=COMPETITORS)
     args = p.parse_args(argv)
+    competitors = {c: COMPETITORS[c] for c in args.competitors}
     noisy = [s for s in gravity_eqs.SURVEYS if s not in gravity_eqs.QUIET]
-    runs = load(args.out, args.stations, noisy, COMPETITORS)
+    runs = load(args.out, args.stations, noisy, competitors, args.msinv)
     if not runs:
-        sys.exit(f"no survey in {args.out} has msinv, simpeg and harmonica-cv results")
-    summary = summarise(runs, COMPETITORS, correlations(args.out, args.stations, runs, COMPETITORS))
-    quiet_competitors = {"harmonica-cv": COMPETITORS["harmonica-cv"]}
-    quiet = load(args.out, args.stations, gravity_eqs.QUIET, quiet_competitors)
-    record = {"surveys": list(runs), "summary": summary}
+        sys.exit(f"no survey in {args.out} has {args.msinv} and {', '.join(competitors)} results")
+    corr = correlations(args.out, args.stations, runs, competitors, args.msinv)
+    summary = summarise(runs, competitors, corr)
+    record = {"msinv": args.msinv, "surveys": list(runs), "summary": summary}
+    command = " ".join(["python benchmarks/gravity_eqs_summary.py", *(argv or sys.argv[1:])])
     text = (
-        "`python benchmarks/gravity_eqs_summary.py` (from the cached runs of `gravity_eqs.py`; "
-        f"{gravity_eqs.MACHINE})\n\n" + markdown(runs, summary, COMPETITORS)
+        f"`{command}` (from the cached runs of `gravity_eqs.py`; {gravity_eqs.MACHINE}; "
+        f"msinv = method `{args.msinv}`)\n\n" + markdown(runs, summary, competitors)
+    )
+    quiet_competitors = {c: n for c, n in competitors.items() if c == "harmonica-cv"}
+    quiet = quiet_competitors and load(
+        args.out, args.stations, gravity_eqs.QUIET, quiet_competitors, args.msinv
     )
     if quiet:
-        corr = correlations(args.out, args.stations, quiet, quiet_competitors)
+        corr = correlations(args.out, args.stations, quiet, quiet_competitors, args.msinv)
         record["quiet"] = {
             "surveys": list(quiet),
             "summary": summarise(quiet, quiet_competitors, corr),
@@ -185,8 +200,9 @@ def main(argv=None):
             "\n## Quiet surveys (the benchmark surveys with σ = 0.001 and 0.0002 mGal)\n\n"
             + markdown(quiet, record["quiet"]["summary"], quiet_competitors)
         )
-    (args.out / "summary.json").write_text(json.dumps(record, indent=1) + "\n")
-    (args.out / "summary.md").write_text(text)
+    stem = "summary" if args.msinv == "msinv" else f"summary-{args.msinv}"
+    (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text(text)
     print(text)
 
 
