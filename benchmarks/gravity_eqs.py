@@ -22,6 +22,8 @@ rerun resumes):
 * ``msinv-auto`` (on request): the depth chosen among 1, 1.5, 2.5, 4 cells by UPRE.
 * ``msinv-padded`` (on request): the same, on a layer padded by 4 cells growing 1.5× (the
   default before padding was dropped); its UPRE scores sit beside ``msinv-auto``'s.
+* ``msinv-w500`` (on request): the two-scale windowed fit (a regional layer on 500 block
+  means, then windows of about 500 stations on its residual) at any size.
 * ``harmonica-cv``: ``EquivalentSources`` with depth and damping chosen by 5-fold
   cross-validation (verde's R² score) on a grid of depths (1 to 6 station spacings) and
   dampings (1e-2 to 100) that is extended beyond any edge its best lies on
@@ -63,6 +65,7 @@ MSINV = {
     "msinv-target": {"trade_off": "target"},
     "msinv-auto": {"depth": "auto"},
     "msinv-padded": {"padding": 4, "depth": "auto"},
+    "msinv-w500": {"window": 500},  # the two-scale fit in windows of 500 stations
 }
 MACHINE = "shared 2-core x86_64 VM, under load from parallel work"
 

@@ -6,7 +6,7 @@ previous left (the idea of the gradient boosting of Harmonica's ``EquivalentSour
 Soler & Uieda 2021):
 
 1. **Regional**: the stations are averaged in square blocks (about ``window`` blocks over the
-   survey: mean position, mean datum, σ of the mean), and one layer
+   survey: mean position, mean datum, its standard error: :func:`block_means`), and one layer
    (:class:`~msinv.gravity.equivalent.EquivalentLayer`, the estimator's options, its cell
    from the blocks' spacing, its depth chosen by ``depth="auto"``) is fitted to the block
    means. It carries the long wavelengths, which a window of a few kilometres cannot
@@ -56,8 +56,17 @@ def tiles(region, n_data: int, window: int):
 def block_means(pts, d, s, region, blocks: int):
     """Means of the stations in about ``blocks`` square blocks over ``region``.
 
-    Returns the mean positions (k, 3), mean data (k,) and the standard deviations of the means
-    (k,), √(Σσ²)/n, for the k non-empty blocks.
+    Returns the mean positions (k, 3), mean data (k,) and the standard errors of the means
+    (k,), for the k non-empty blocks. A block mean stands for the field at the block's mean
+    position, which it is exactly for a field that varies linearly across the block; what
+    varies otherwise (the field's curvature, short wavelengths) is an error of the mean as
+    such, as the noise is. So each block's data are fitted by a plane (blocks of four
+    stations or more) and the error of the mean is √(max(s², mean σ²) / n), s² the scatter
+    about the plane (its residual sum of squares over n − 3); σ/√n for smaller blocks. With
+    the noise alone, √(Σσ²)/n, means were claimed far more accurate than they are where the
+    field curves across a block: in blocks of four stations the regional layer then took the
+    field's short wavelengths for long ones (β of 9e-12), and the field continued upward was
+    16× less accurate than one layer's (``tests/gravity/test_equivalent.py``).
     """
     w, e, so, n = region
     side = np.sqrt((e - w) * (n - so) / blocks)
@@ -67,11 +76,25 @@ def block_means(pts, d, s, region, blocks: int):
     )
     _, label, count = np.unique(ix * (iy.max() + 1) + iy, return_inverse=True, return_counts=True)
 
-    def mean(v):
-        return np.bincount(label, weights=v) / count
+    def total(v):
+        return np.bincount(label, weights=v)
 
-    xyz = np.column_stack([mean(pts[:, k]) for k in range(3)])
-    return xyz, mean(d), np.sqrt(np.bincount(label, weights=s**2)) / count
+    xyz = np.column_stack([total(pts[:, k]) / count for k in range(3)])
+    dm, noise = total(d) / count, total(s**2) / count
+    # the scatter about a plane fitted in each block of four stations or more, from the
+    # block's normal equations in coordinates centred on its mean (a 2 x 2 system per block;
+    # a tiny ridge keeps a block of collinear stations to the plane along its line)
+    x, y, r = pts[:, 0] - xyz[label, 0], pts[:, 1] - xyz[label, 1], d - dm[label]
+    a = np.stack([total(x * x), total(x * y), total(x * y), total(y * y)], axis=-1)
+    a = a.reshape(-1, 2, 2) + 1e-12 * (a[:, 0] + a[:, 3])[:, None, None] * np.eye(2)
+    b = np.stack([total(x * r), total(y * r)], axis=-1)
+    fit = count > 3
+    explained = np.zeros(count.size)
+    coef = np.linalg.solve(a[fit], b[fit][..., None])[..., 0]
+    explained[fit] = np.sum(coef * b[fit], axis=1)
+    scatter = np.maximum(total(r * r) - explained, 0.0) / np.maximum(count - 3, 1)
+    var = np.where(fit, np.maximum(scatter, noise), noise)
+    return xyz, dm, np.sqrt(var / count)
 
 
 def window_memory(window: int, cell_count: int) -> int:
