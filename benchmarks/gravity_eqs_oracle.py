@@ -68,7 +68,7 @@ def layer_errors(sv, surface, upward) -> dict:
         solver = TikhonovSolver(
             layer.sensitivity(sv.points), sigma, _hessian(est._regularisation(layer))
         )
-        y, _ = solver._coefficients(sv.data)
+        y, _, _ = solver._coefficients(sv.data)  # the model is to_model @ (y / (λ + β))
         betas = solver.beta_range()[::4]
         coeff = y[:, None] / (solver.lam[:, None] + betas[None, :])  # (k, n_beta)
         for col, (pts, mask) in _masks(sv, surface, upward).items():

@@ -98,7 +98,7 @@ def block_means(pts, d, s, region, blocks: int):
 
 
 def window_memory(window: int, cell_count: int) -> int:
-    """Bytes of one window's fit: G and its QR factor (float64), the M × M matrices of the
+    """Bytes of one window's fit: G and its weighted copy (float64), the M × M matrices of the
     eigendecomposition, and working copies."""
     m = int(cell_count)
     return 8 * (3 * int(window) * m + 4 * min(window, m) ** 2)
