@@ -313,15 +313,17 @@ def test_bad_input_is_refused():
             EquivalentLayer(alphas=alphas)
 
 
-def test_the_exact_solver_refuses_a_singular_model_objective(survey):
-    layer = LayerMesh.draped(survey.points, cell=300.0, depth=150.0, padding=0)
+@pytest.mark.parametrize("cell", [300.0, 100.0])  # fewer cells than data, and more
+def test_the_exact_solver_refuses_a_singular_model_objective(survey, cell):
+    layer = LayerMesh.draped(survey.points, cell=cell, depth=150.0, padding=0)
     g = layer.sensitivity(survey.points)
     est = EquivalentLayer()
     reg = est._regularisation(layer)
     gradient_only = sum(o.matrix.T @ o.matrix for k, o in reg.operators.items() if k != "s")
     with pytest.raises(ValueError, match="hessian: R is singular"):
         TikhonovSolver(g, np.full(len(g), survey.sigma), gradient_only)
-    TikhonovSolver(g, np.full(len(g), survey.sigma), _hessian(reg))  # with α_s: accepted
+    solver = TikhonovSolver(g, np.full(len(g), survey.sigma), _hessian(reg))  # α_s: accepted
+    assert solver.data_space == (cell == 100.0)
 
 
 def test_grids_refuse_a_spacing_or_region_they_cannot_honour(survey):

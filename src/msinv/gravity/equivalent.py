@@ -647,15 +647,20 @@ def _hessian(reg):
     return sum(o.matrix.T @ o.matrix for o in reg.operators.values()).tocsc()
 
 
-def _checked_pivots(pivots):
+def _check_pivots(pivots, factorisation: str):
     """Refuse a singular model objective from the pivots of its factorisation."""
     pivots = np.abs(pivots)
     if not pivots.min() > 1e-12 * pivots.max():
-        raise ValueError(
-            f"hessian: R is singular (smallest pivot {pivots.min():.3g} of the largest "
-            f"{pivots.max():.3g}); the exact solver needs a positive definite model "
-            "objective: give it a smallness term (alpha_s > 0)"
+        raise _singular(
+            f"smallest {factorisation} pivot {pivots.min():.3g} of the largest {pivots.max():.3g}"
         )
+
+
+def _singular(detail: str) -> ValueError:
+    return ValueError(
+        f"hessian: R is singular ({detail}); the exact solver needs a positive definite model "
+        "objective: give it a smallness term (alpha_s > 0)"
+    )
 
 
 class TikhonovSolver:
@@ -683,8 +688,7 @@ class TikhonovSolver:
     cross-validation) is then exact and cheap. The misfit is ‖w‖² less the fitted power, so
     its rounding error is about 1e-16 ‖w‖², negligible unless the data exceed their noise
     by 10⁷ or more. The method for layers and windows of a few thousand cells. (A Householder
-    QR of B instead of BᵀB, until 2 Dec 2026, cost 2 N M² flops at a lower rate: 1.6× the
-    decomposition time at N = 4,763, M = 2,304.)
+    QR of B, used instead of BᵀB until 2 Dec 2026, costs 2 N M² flops at a lower rate.)
 
     Parameters
     ----------
@@ -718,15 +722,15 @@ class TikhonovSolver:
             from scipy.sparse.linalg import splu
 
             lu = splu(hessian.tocsc())
-            _checked_pivots(lu.U.diagonal())
+            _check_pivots(lu.U.diagonal(), "LU")
             self._rinv_bt = lu.solve(np.asfortranarray(self._b.T))
             lam, self.basis = eigh(self._b @ self._rinv_bt)
         else:
             try:
                 self._chol = cholesky(hessian.toarray(), lower=True)
             except np.linalg.LinAlgError:
-                _checked_pivots(np.array([0.0, 1.0]))  # not positive definite: refused
-            _checked_pivots(np.diag(self._chol) ** 2)
+                raise _singular("its Cholesky factorisation failed") from None
+            _check_pivots(np.diag(self._chol) ** 2, "Cholesky")
             gram = dsyrk(1.0, self._b.T, trans=0, lower=1)  # BᵀB, lower triangle
             k, info = dsygst(gram, self._chol, itype=1, lower=1, overwrite_a=1)
             if info != 0:
@@ -734,14 +738,18 @@ class TikhonovSolver:
             lam, self.basis = eigh(k, lower=True, overwrite_a=True)
         self.lam = np.maximum(lam, 0.0)  # rounding can make the smallest slightly negative
 
-    @property
-    def to_model(self) -> np.ndarray:
-        """T, (n_cells, k): the model is T a/(λ + β)."""
+    def _apply_t(self, x: np.ndarray) -> np.ndarray:
+        """R⁻¹ Bᵀ x (data space) or L⁻ᵀ x (model space): from the eigenbasis to the cells."""
         from scipy.linalg import solve_triangular
 
         if self.data_space:
-            return self._rinv_bt @ self.basis
-        return solve_triangular(self._chol, self.basis, lower=True, trans="T")
+            return self._rinv_bt @ x
+        return solve_triangular(self._chol, x, lower=True, trans="T")
+
+    @property
+    def to_model(self) -> np.ndarray:
+        """T, (n_cells, k): the model is T a/(λ + β)."""
+        return self._apply_t(self.basis)
 
     def _coefficients(self, d) -> tuple[np.ndarray, np.ndarray, float]:
         """a, the power s of the data in each component, and ‖w‖² (cached per d)."""
@@ -762,13 +770,8 @@ class TikhonovSolver:
 
     def model(self, beta: float, d) -> np.ndarray:
         """The layer density m(β), (n_cells,) g/cc."""
-        from scipy.linalg import solve_triangular
-
         a, _, _ = self._coefficients(d)
-        x = self.basis @ (a / (self.lam + beta))
-        if self.data_space:
-            return self._rinv_bt @ x
-        return solve_triangular(self._chol, x, lower=True, trans="T")
+        return self._apply_t(self.basis @ (a / (self.lam + beta)))
 
     def phi_d(self, beta, d):
         """The misfit ‖W_d(G m(β) − d)‖² (β a number or an array of them)."""
