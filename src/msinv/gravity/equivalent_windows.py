@@ -65,8 +65,9 @@ def block_means(pts, d, s, region, blocks: int):
     about the plane (its residual sum of squares over n − 3); σ/√n for smaller blocks. With
     the noise alone, √(Σσ²)/n, means were claimed far more accurate than they are where the
     field curves across a block: in blocks of four stations the regional layer then took the
-    field's short wavelengths for long ones (β of 9e-12), and the field continued upward was
-    16× less accurate than one layer's (``tests/gravity/test_equivalent.py``).
+    field's short wavelengths for long ones, and the field continued upward was 16× less
+    accurate than one layer's (``benchmarks/gravity_eqs.py``, ``msinv-w500`` on ``disc-s1``;
+    ``tests/gravity/test_equivalent.py`` checks it).
     """
     w, e, so, n = region
     side = np.sqrt((e - w) * (n - so) / blocks)
