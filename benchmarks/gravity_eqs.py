@@ -271,19 +271,24 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str, survey: st
     return out
 
 
+def masks(sv, surface, upward) -> dict:
+    """The scored columns' points: ``{metric: (evaluation grid, mask)}`` — upward (interior),
+    surface (interior, outside the gap) and the gap."""
+    inner, gap = sv.interior(surface), sv.in_gap(surface)
+    return {
+        "rms_upward_300m": (upward, sv.interior(upward)),
+        "rms_surface_interior": (surface, inner & ~gap),
+        "rms_surface_gap": (surface, inner & gap),
+    }
+
+
 def columns(n: int, survey: str) -> dict:
-    """The scored columns: ``{metric: (mask of its evaluation grid, exact field there)}`` —
-    upward (interior), surface (interior, outside the gap) and the gap."""
+    """The scored columns: ``{metric: (mask of its evaluation grid, exact field there)}``."""
     sv, surface, upward = survey_and_grids(n, survey)
-    inner = sv.interior(surface)
-    out = {}
-    for key, pts, mask in (
-        ("rms_upward_300m", upward, sv.interior(upward)),
-        ("rms_surface_interior", surface, inner & ~sv.in_gap(surface)),
-        ("rms_surface_gap", surface, inner & sv.in_gap(surface)),
-    ):
-        out[key] = (mask, sv.true_gz(pts[mask]))
-    return out
+    return {
+        key: (mask, sv.true_gz(pts[mask]))
+        for key, (pts, mask) in masks(sv, surface, upward).items()
+    }
 
 
 def score(out: dict, n: int, survey: str) -> dict:

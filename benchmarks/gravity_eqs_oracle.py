@@ -45,16 +45,6 @@ HARMONICA_DEPTHS = (1.0, 1.5, 2.0, 3.0, 4.5, 6.0, 9.0)  # station spacings
 HARMONICA_DAMPINGS = tuple(10.0**k for k in np.arange(-3.0, 3.01, 0.5))
 
 
-def _masks(sv, surface, upward):
-    inner = sv.interior(surface)
-    gap = sv.in_gap(surface)
-    return {
-        "rms_upward_300m": (upward, sv.interior(upward)),
-        "rms_surface_interior": (surface, inner & ~gap),
-        "rms_surface_gap": (surface, inner & gap),
-    }
-
-
 def layer_errors(sv, surface, upward) -> dict:
     """``{column: {"depth|beta": error}}`` of msinv's layer over depths and β's."""
     from msinv.gravity.equivalent import EquivalentLayer, TikhonovSolver, _hessian
@@ -71,7 +61,7 @@ def layer_errors(sv, surface, upward) -> dict:
         y, _, _ = solver._coefficients(sv.data)  # the model is to_model @ (y / (λ + β))
         betas = solver.beta_range()[::4]
         coeff = y[:, None] / (solver.lam[:, None] + betas[None, :])  # (k, n_beta)
-        for col, (pts, mask) in _masks(sv, surface, upward).items():
+        for col, (pts, mask) in gravity_eqs.masks(sv, surface, upward).items():
             true = sv.true_gz(pts[mask])
             pred = (layer.sensitivity(pts[mask]) @ solver.to_model) @ coeff
             rms = np.sqrt(np.mean((pred - true[:, None]) ** 2, axis=0))
@@ -87,7 +77,7 @@ def harmonica_errors(sv, surface, upward) -> dict:
 
     spacing = float(np.sqrt(1e8 / sv.data.size))
     coords, weights = tuple(sv.points.T), np.full(sv.data.size, 1 / sv.sigma**2)
-    masks = _masks(sv, surface, upward)
+    masks = gravity_eqs.masks(sv, surface, upward)
     out = {c: {} for c in COLUMNS}
     for depth in HARMONICA_DEPTHS:
         for damping in HARMONICA_DAMPINGS:

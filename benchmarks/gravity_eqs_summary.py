@@ -61,41 +61,39 @@ def load(out: Path, n: int, surveys, competitors: dict, msinv: str = "msinv") ->
     return found
 
 
-def error_correlation(out: Path, n: int, survey: str, competitor: str, msinv: str) -> dict:
-    """Per column, the correlation coefficient of the error field (prediction − exact field,
-    on the column's evaluation points) of the method ``msinv`` with the competitor's."""
-    errors = {}
-    for method in (msinv, competitor):
-        path = out / f"{gravity_eqs.prefix(n, survey)}_{method}_pred.npz"
-        with np.load(path) as f:
-            pred = {k: f[k] for k in f.files}
-        errors[method] = {
-            col: pred[gravity_eqs.key_of(col)][mask] - true
-            for col, (mask, true) in gravity_eqs.columns(n, survey).items()
-        }
-    return {
-        col: float(np.corrcoef(errors[msinv][col], errors[competitor][col])[0, 1])
-        for col in COLUMNS
-    }
-
-
 def correlations(out: Path, n: int, runs: dict, competitors: dict, msinv: str) -> dict:
-    """:func:`error_correlation` for every competitor and survey of ``runs``."""
-    return {c: {s: error_correlation(out, n, s, c, msinv) for s in runs} for c in competitors}
+    """``{competitor: {survey: {column: r}}}``: the correlation coefficient of the error field
+    (prediction − exact field, on the column's evaluation points) of the method ``msinv`` with
+    each competitor's, from the cached predictions."""
+    found = {c: {} for c in competitors}
+    for survey in runs:
+        scored = gravity_eqs.columns(n, survey)  # the exact field, once per survey
+        errors = {}
+        for method in (msinv, *competitors):
+            with np.load(out / f"{gravity_eqs.prefix(n, survey)}_{method}_pred.npz") as f:
+                errors[method] = {
+                    col: f[gravity_eqs.key_of(col)][mask] - true
+                    for col, (mask, true) in scored.items()
+                }
+        for c in competitors:
+            found[c][survey] = {
+                col: float(np.corrcoef(errors[msinv][col], errors[c][col])[0, 1]) for col in COLUMNS
+            }
+    return found
 
 
-def summarise(runs: dict, competitors: dict, correlations: dict) -> dict:
+def summarise(runs: dict, competitors: dict, corr: dict) -> dict:
     """Per competitor and column: geometric mean, worst and best of msinv's error ratio, and
-    the correlations of the error fields (``correlations[competitor][survey][column]``)."""
+    the correlations of the error fields (``corr[competitor][survey][column]``)."""
     out = {}
     for comp in competitors:
         for col in COLUMNS:
             ratios = {s: m["msinv"][col] / m[comp][col] for s, m in runs.items()}
             logs = [math.log(r) for r in ratios.values()]
-            corr = {s: c[col] for s, c in correlations[comp].items()}
+            by_survey = {s: c[col] for s, c in corr[comp].items()}
             out[f"{comp}|{col}"] = {
-                "error_correlation": corr,
-                "error_correlation_median": float(np.median(list(corr.values()))),
+                "error_correlation": by_survey,
+                "error_correlation_median": float(np.median(list(by_survey.values()))),
                 "geometric_mean": math.exp(sum(logs) / len(logs)),
                 "worst": max(ratios.items(), key=lambda kv: kv[1]),
                 "best": min(ratios.items(), key=lambda kv: kv[1]),
