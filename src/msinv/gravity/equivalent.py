@@ -715,23 +715,24 @@ class TikhonovSolver:
         from scipy.linalg.lapack import dsygst
 
         self.sigma = np.asarray(sigma, dtype=np.float64)
-        self._b = np.asarray(g, dtype=np.float64) / self.sigma[:, None]
-        self.n_data, n_cells = self._b.shape
+        b = np.asarray(g, dtype=np.float64) / self.sigma[:, None]
+        self.n_data, n_cells = b.shape
         self.data_space = self.n_data <= n_cells
         if self.data_space:
             from scipy.sparse.linalg import splu
 
             lu = splu(hessian.tocsc())
             _check_pivots(lu.U.diagonal(), "LU")
-            self._rinv_bt = lu.solve(np.asfortranarray(self._b.T))
-            lam, self.basis = eigh(self._b @ self._rinv_bt)
+            self._rinv_bt = lu.solve(np.asfortranarray(b.T))
+            lam, self.basis = eigh(b @ self._rinv_bt)
         else:
             try:
                 self._chol = cholesky(hessian.toarray(), lower=True)
             except np.linalg.LinAlgError:
                 raise _singular("its Cholesky factorisation failed") from None
             _check_pivots(np.diag(self._chol) ** 2, "Cholesky")
-            gram = dsyrk(1.0, self._b.T, trans=0, lower=1)  # BᵀB, lower triangle
+            self._b = b  # kept for Bᵀ W_d d (model space only)
+            gram = dsyrk(1.0, b.T, trans=0, lower=1)  # BᵀB, lower triangle
             k, info = dsygst(gram, self._chol, itype=1, lower=1, overwrite_a=1)
             if info != 0:
                 raise RuntimeError(f"LAPACK sygst failed (info {info})")
