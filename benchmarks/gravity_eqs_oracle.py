@@ -58,7 +58,7 @@ def layer_errors(sv, surface, upward) -> dict:
         solver = TikhonovSolver(
             layer.sensitivity(sv.points), sigma, _hessian(est._regularisation(layer))
         )
-        y, _, _ = solver._coefficients(sv.data)  # the model is to_model @ (y / (λ + β))
+        y = solver._coefficients(sv.data)[0][:, 0]  # the model is to_model @ (y / (λ + β))
         betas = solver.beta_range()[::4]
         coeff = y[:, None] / (solver.lam[:, None] + betas[None, :])  # (k, n_beta)
         for col, (pts, mask) in gravity_eqs.masks(sv, surface, upward).items():

@@ -123,6 +123,47 @@ def test_exact_solver_matches_the_normal_equations(survey, cells):
         assert at[0] <= min(at[1:]) + 1e-9 * abs(at[0])
 
 
+@pytest.mark.parametrize("cells", [4.0, 30.0])  # model space (N > M), data space (N <= M)
+def test_exact_solver_with_a_trend_matches_the_augmented_system(survey, cells):
+    """Unpenalised columns (a plane) fitted beside the layer: the solution, misfit, tr A and
+    the restricted evidence against the augmented normal equations formed explicitly."""
+    layer = LayerMesh.draped(survey.points, cell=3000.0 / cells, depth=150.0, padding=2)
+    g = layer.sensitivity(survey.points)
+    h = _hessian(EquivalentLayer()._regularisation(layer)).toarray()
+    n, sigma = len(g), survey.sigma
+    d = survey.data + 3.0 + 1e-3 * survey.points[:, 0]  # a regional plane of 3 mGal
+    cols = np.column_stack([np.ones(n), survey.points[:, 0] / 1e3, survey.points[:, 1] / 1e3])
+    solver = TikhonovSolver(
+        g, np.full(n, sigma), _hessian(EquivalentLayer()._regularisation(layer))
+    )
+    plane = solver.with_columns(cols)
+    assert plane.n_columns == 3 and solver.n_columns == 0  # the original is left as it was
+    beta = float(np.median(solver.lam))
+    bmat, pw, w = g / sigma, cols / sigma, d / sigma
+    aug = np.block([[bmat.T @ bmat + beta * h, bmat.T @ pw], [pw.T @ bmat, pw.T @ pw]])
+    x = np.linalg.solve(aug, np.r_[bmat.T @ w, pw.T @ w])
+    np.testing.assert_allclose(plane.model(beta, d), x[: g.shape[1]], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(plane.coefficients(beta, d), x[g.shape[1] :], rtol=1e-6)
+    full = np.hstack([bmat, pw])
+    direct = float(np.sum((full @ x - w) ** 2))
+    infl = full @ np.linalg.solve(aug, full.T)
+    assert plane.phi_d(beta, d) == pytest.approx(direct, rel=1e-6)
+    assert plane.dof(beta) == pytest.approx(np.trace(infl), rel=1e-6)
+    assert plane.upre(beta, d) == pytest.approx(direct + 2 * np.trace(infl) - n, rel=1e-6)
+    np.testing.assert_allclose(plane.phi_d(np.array([beta, 2 * beta]), d)[0], direct, rtol=1e-6)
+    # restricted likelihood: d ~ N(P c, C) with c under a flat prior; C = σ²(I + B R⁻¹ Bᵀ/β)
+    cw = np.eye(n) + bmat @ np.linalg.solve(h, bmat.T) / beta
+    ci = np.linalg.inv(cw)
+    s = pw.T @ ci @ pw
+    t = pw.T @ ci @ w
+    quad = w @ ci @ w - t @ np.linalg.solve(s, t)
+    logdet = np.linalg.slogdet(cw)[1] + np.linalg.slogdet(s)[1] - np.linalg.slogdet(pw.T @ pw)[1]
+    oracle = -0.5 * (quad + logdet + (n - 3) * np.log(2 * np.pi)) - n * np.log(sigma)
+    assert plane.log_evidence(beta, d) == pytest.approx(oracle, rel=1e-8)
+    with pytest.raises(ValueError, match="columns: expected linearly independent"):
+        solver.with_columns(np.column_stack([cols, cols[:, 1]]))
+
+
 def test_layer_maximises_the_evidence_and_continues_upward(survey):
     est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
     assert est.trade_off_ == "evidence"

@@ -708,6 +708,7 @@ class TikhonovSolver:
         with threadpool_limits(limits=1, user_api="blas"):
             self._decompose(g, sigma, hessian)
         self._key: tuple = (None, None)
+        self._cols = None
 
     def _decompose(self, g, sigma, hessian):
         from scipy.linalg import cholesky, eigh
@@ -749,44 +750,138 @@ class TikhonovSolver:
 
     @property
     def to_model(self) -> np.ndarray:
-        """T, (n_cells, k): the model is T a/(λ + β)."""
+        """T, (n_cells, r): without columns the model is T a(w)/(λ + β)."""
         return self._apply_t(self.basis)
 
-    def _coefficients(self, d) -> tuple[np.ndarray, np.ndarray, float]:
-        """a, the power s of the data in each component, and ‖w‖² (cached per d)."""
+    def _components(self, x: np.ndarray) -> np.ndarray:
+        """a(x), (k,) or (k, c): the whitened data-space vector(s) x in the eigenbasis (Uᵀx in
+        data space, Vᵀ L⁻¹ Bᵀ x in model space)."""
         from scipy.linalg import solve_triangular
 
+        if self.data_space:
+            return self.basis.T @ x
+        return self.basis.T @ solve_triangular(self._chol, self._b.T @ x, lower=True)
+
+    @property
+    def _scale(self) -> np.ndarray:
+        """sc: x·A y = Σ sc a(x) a(y)/(λ + β) (λ in data space, 1 in model space)."""
+        return self.lam if self.data_space else np.ones_like(self.lam)
+
+    def with_columns(self, columns) -> TikhonovSolver:
+        r"""The same decomposition, fitting also unpenalised columns P (a regional trend).
+
+        The fit becomes :math:`\min_{m, c} \|W_d(Gm + Pc - d)\|^2 + \beta\, m^T R m`: c is
+        free (a flat prior), so eliminating it leaves the data's part outside what P spans.
+        With E = I − A(β) (A the influence matrix of the layer alone) and S = Pᵀ E P
+        (whitened P),
+
+        .. math:: c = S^{-1} P^T E w, \qquad r = E(w - Pc), \qquad
+                  \mathrm{tr}\,A_P = \mathrm{tr}\,A + \mathrm{tr}(S^{-1} P^T E^2 P),
+
+        every product xᵀE y, xᵀE²y following from the components a(x), a(y) in the
+        eigenbasis, so each rule stays exact at O(min(N, M)·k²) per β. The evidence becomes the
+        restricted (REML) likelihood of the data's part outside P (c integrated out under a
+        flat prior): it chooses β, but it does not compare a fit with columns to one without.
+
+        Parameters
+        ----------
+        columns : (n_data, k) numpy.ndarray
+            The columns in data units (mGal per unit coefficient), k >= 1, of full rank.
+        """
+        from copy import copy
+
+        p = np.asarray(columns, dtype=np.float64)
+        if p.ndim != 2 or p.shape[0] != self.n_data or p.shape[1] < 1:
+            raise ValueError(f"columns: expected ({self.n_data}, k >= 1), got {p.shape}")
+        pw = p / self.sigma[:, None]
+        gram = pw.T @ pw
+        if np.linalg.matrix_rank(gram) < p.shape[1]:
+            raise ValueError("columns: expected linearly independent columns")
+        new = copy(self)
+        new._cols, new._cols_a, new._cols_gram = pw, self._components(pw), gram
+        new._key = (None, None)
+        return new
+
+    @property
+    def n_columns(self) -> int:
+        """k, the unpenalised columns fitted beside the layer (:meth:`with_columns`)."""
+        return 0 if self._cols is None else self._cols.shape[1]
+
+    def _coefficients(self, d) -> tuple[np.ndarray, np.ndarray]:
+        """For X = [w, P_w] (the whitened data and columns): a(X), (r, 1 + k), and XᵀX
+        (cached per d)."""
         d = np.asarray(d, dtype=np.float64)
         key = d.tobytes()
         if self._key[0] != key:
             wd = d / self.sigma
-            if self.data_space:
-                a = self.basis.T @ wd
-                power = self.lam * a**2
-            else:
-                a = self.basis.T @ solve_triangular(self._chol, self._b.T @ wd, lower=True)
-                power = a**2
-            self._key = (key, (a, power, float(wd @ wd)))
+            a = self._components(wd)[:, None]
+            x_gram = np.array([[wd @ wd]])
+            if self._cols is not None:
+                a = np.hstack([a, self._cols_a])
+                cross = self._cols.T @ wd
+                x_gram = np.block([[x_gram, cross[None, :]], [cross[:, None], self._cols_gram]])
+            self._key = (key, (a, x_gram))
         return self._key[1]
+
+    def _forms(self, beta, d):
+        """XᵀE X and XᵀE²X, (..., 1 + k, 1 + k) for β of shape (...)."""
+        a, x_gram = self._coefficients(d)
+        b = np.asarray(beta, dtype=np.float64)[..., None]
+        lam, sc = self.lam, self._scale
+        fit = sc / (lam + b)  # x·A y = Σ fit a(x) a(y)
+        fit2 = sc * (lam + 2 * b) / (lam + b) ** 2  # x·(I − E²) y
+        e1 = x_gram - np.einsum("...k,ki,kj->...ij", fit, a, a)
+        e2 = x_gram - np.einsum("...k,ki,kj->...ij", fit2, a, a)
+        return e1, e2
+
+    def _fit(self, beta, d):
+        """c, φ_d and the columns' part of tr A, for β of shape (...)."""
+        e1, e2 = self._forms(beta, d)
+        if self._cols is None:
+            zero = np.zeros(e1.shape[:-2])
+            return np.zeros((*e1.shape[:-2], 0)), np.maximum(e2[..., 0, 0], 0.0), zero
+        s, t = e1[..., 1:, 1:], e1[..., 1:, 0]
+        c = np.linalg.solve(s, t[..., None])[..., 0]
+        phi = (
+            e2[..., 0, 0]
+            - 2 * np.einsum("...i,...i->...", c, e2[..., 1:, 0])
+            + np.einsum("...i,...ij,...j->...", c, e2[..., 1:, 1:], c)
+        )
+        extra = np.trace(np.linalg.solve(s, e2[..., 1:, 1:]), axis1=-2, axis2=-1)
+        return c, np.maximum(phi, 0.0), extra
+
+    @staticmethod
+    def _out(x, beta):
+        return float(x) if np.ndim(beta) == 0 else x
+
+    def coefficients(self, beta: float, d) -> np.ndarray:
+        """c(β), (k,): the columns' coefficients (units of ``d`` per unit column)."""
+        return self._fit(float(beta), d)[0]
 
     def model(self, beta: float, d) -> np.ndarray:
         """The layer density m(β), (n_cells,) g/cc."""
-        a, _, _ = self._coefficients(d)
-        return self._apply_t(self.basis @ (a / (self.lam + beta)))
+        a, _ = self._coefficients(d)
+        comp = a[:, 0] - a[:, 1:] @ self.coefficients(beta, d)  # a(w − P_w c)
+        return self._apply_t(self.basis @ (comp / (self.lam + beta)))
 
     def phi_d(self, beta, d):
-        """The misfit ‖W_d(G m(β) − d)‖² (β a number or an array of them)."""
-        _, power, ww = self._coefficients(d)
-        b = np.asarray(beta, dtype=np.float64)[..., None]
-        fitted = np.sum(power * (self.lam + 2 * b) / (self.lam + b) ** 2, axis=-1)
-        out = np.maximum(ww - fitted, 0.0)
-        return float(out) if np.ndim(beta) == 0 else out
+        """The misfit ‖W_d(G m(β) + P c(β) − d)‖² (β a number or an array of them)."""
+        return self._out(self._fit(beta, d)[1], beta)
 
     def dof(self, beta):
-        """tr A(β) = Σ λ/(λ + β): the effective number of parameters of the fit."""
+        """tr A(β) = Σ λ/(λ + β) (+ the columns' part, k at most): the effective number of
+        parameters of the fit."""
         b = np.asarray(beta, dtype=np.float64)[..., None]
         out = np.sum(self.lam / (self.lam + b), axis=-1)
-        return float(out) if np.ndim(beta) == 0 else out
+        if self._cols is not None:
+            a = self._cols_a
+            e1 = self._cols_gram - np.einsum(
+                "...k,ki,kj->...ij", self._scale / (self.lam + b), a, a
+            )
+            fit2 = self._scale * (self.lam + 2 * b) / (self.lam + b) ** 2
+            e2 = self._cols_gram - np.einsum("...k,ki,kj->...ij", fit2, a, a)
+            out = out + np.trace(np.linalg.solve(e1, e2), axis1=-2, axis2=-1)
+        return self._out(out, beta)
 
     def upre(self, beta, d):
         """Unbiased predictive risk estimate φ_d(β) + 2 tr A(β) − N (Mallows' C_p; the
@@ -804,25 +899,29 @@ class TikhonovSolver:
 
         The fit is the most probable density when the whitened data are W_d d = B m + e,
         e ~ N(0, I), and the prior is m ~ N(0, (βR)⁻¹); integrating m out gives
-        W_d d ~ N(0, I + B R⁻¹ Bᵀ / β), whose covariance has the eigenvalues (λ_k + β)/β on
-        the range of B and 1 outside it, and whose inverse takes Σ_k s_k/(λ_k + β) from
-        ‖w‖² (Woodbury), so that
+        W_d d ~ N(0, C), C = I + B R⁻¹ Bᵀ / β, whose inverse is E = I − A(β) (Woodbury) and
+        whose determinant is Π_k (λ_k + β)/β, so that
 
-        .. math:: \log p(d\mid\beta) = -\frac12 \Big[\|w\|^2 - \sum_k \frac{s_k}
-                  {\lambda_k + \beta} + \sum_k \log\frac{\lambda_k + \beta}{\beta}
-                  + N \log 2\pi\Big] - \sum_i \log \sigma_i .
+        .. math:: \log p(d\mid\beta) = -\frac12 \Big[w^T E w + \sum_k \log\frac{\lambda_k
+                  + \beta}{\beta} + N \log 2\pi\Big] - \sum_i \log \sigma_i .
 
-        Its maximum over β (type-II maximum likelihood, MacKay 1992) weighs the fit against
-        the volume of models the layer allows, and it compares layers (depths, cell sizes)
-        fitted to the same data on one scale. β a number or an array of them.
+        With columns (:meth:`with_columns`) it is the restricted likelihood: wᵀEw less
+        tᵀS⁻¹t (t = PᵀEw), plus log det S − log det PᵀP, with N − k in place of N. Its maximum
+        over β (type-II maximum likelihood, MacKay 1992) weighs the fit against the volume of
+        models the layer allows, and it compares layers (depths, cell sizes) fitted to the
+        same data with the same columns on one scale. β a number or an array of them.
         """
-        _, power, ww = self._coefficients(d)
+        e1, _ = self._forms(beta, d)
         b = np.asarray(beta, dtype=np.float64)[..., None]
-        quad = ww - np.sum(power / (self.lam + b), axis=-1)
+        quad = e1[..., 0, 0]
         logdet = np.sum(np.log1p(self.lam / b), axis=-1)
-        const = self.n_data * np.log(2 * np.pi) + 2 * np.sum(np.log(self.sigma))
-        out = -0.5 * (quad + logdet + const)
-        return float(out) if np.ndim(beta) == 0 else out
+        n = self.n_data - self.n_columns
+        if self._cols is not None:
+            s, t = e1[..., 1:, 1:], e1[..., 1:, 0]
+            quad = quad - np.einsum("...i,...i->...", t, np.linalg.solve(s, t[..., None])[..., 0])
+            logdet = logdet + np.linalg.slogdet(s)[1] - np.linalg.slogdet(self._cols_gram)[1]
+        const = n * np.log(2 * np.pi) + 2 * np.sum(np.log(self.sigma))
+        return self._out(-0.5 * (quad + logdet + const), beta)
 
     def score(self, rule: str, beta, d):
         """The function ``rule`` minimises: ``"upre"``, ``"gcv"`` or ``"evidence"`` (the
