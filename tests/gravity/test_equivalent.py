@@ -272,6 +272,58 @@ def test_synthetic_survey_with_a_disc_gap():
         synthetic_survey(10, gap_shape="square")
 
 
+def _regional(points, amplitude=1.0):
+    """A regional plane of about ``amplitude`` mGal across the 3 km test survey."""
+    return amplitude * (0.4 + (points[:, 0] - 0.3 * points[:, 1]) / 3000.0)
+
+
+def test_a_regional_plane_is_fitted_beside_the_layer_and_continued(survey):
+    up = np.column_stack([survey.points[:, :2], np.full(len(survey.data), 300.0)])
+    inner = survey.interior(up)
+    true = survey.true_gz(up[inner]) + _regional(up[inner])
+    data = survey.data + _regional(survey.points)
+    clean = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
+    assert clean.trend_ is None and clean.trend_coefficients_ is None  # none unasked
+    err_clean = _rms(clean.predict(up[inner]), survey.true_gz(up[inner]))
+    # without the plane the layer under the stations cannot make a field that stays large at
+    # its edges: the continued field is wrong by far more than the noise, with χ² near N
+    alone = EquivalentLayer(trend=None).fit(survey.points, data, survey.sigma)
+    assert alone.trend_ is None
+    err_alone = _rms(alone.predict(up[inner]), true)
+    for sigma in (survey.sigma, None):  # the trade-off by the evidence, or by k-fold CV
+        est = EquivalentLayer().fit(survey.points, data, sigma)
+        assert est.trend_ == 1
+        assert est.cv_scores_["trend"]["none"] - est.cv_scores_["trend"]["plane"] > 10.0
+        err = _rms(est.predict(up[inner]), true)
+        # the plane also takes the anomaly's broadest part, which it continues undecayed:
+        # one survey cannot tell the two apart, hence 3x the error of the data without it
+        assert err < 4.0 * err_clean and err_alone > 20.0 * err
+        # mGal/m east and north of the regional (1/3000 and -0.3/3000)
+        np.testing.assert_allclose(est.trend_coefficients_[1:], [1 / 3000, -0.1 / 1000], rtol=0.2)
+    # with bounds the regional of the exact joint fit is removed first; φ_d is the true one
+    bounded = EquivalentLayer(lower=-2.0, upper=2.0).fit(survey.points, data, survey.sigma)
+    assert bounded.trend_ == 1
+    resid = (bounded.predict(survey.points) - data) / survey.sigma
+    assert bounded.phi_d_ == pytest.approx(float(np.sum(resid**2)), rel=1e-6)
+    # given, not chosen: a constant only
+    const = EquivalentLayer(trend=0).fit(survey.points, survey.data + 3.0, survey.sigma)
+    assert const.trend_ == 0 and const.trend_coefficients_.shape == (1,)
+    assert const.trend_coefficients_[0] == pytest.approx(3.0, abs=0.1)
+    with pytest.raises(ValueError, match="trend: expected"):
+        EquivalentLayer(trend=2)
+
+
+def test_windows_carry_the_regional_in_their_regional_layer(survey):
+    data = survey.data + _regional(survey.points)
+    est = EquivalentLayer(window=150).fit(survey.points, data, survey.sigma)
+    assert est.regional_.trend_ == 1 and est.trend_ == 1
+    assert all(layer.trend_ is None for _, layer in est.windows_)
+    up = np.column_stack([survey.points[:, :2], np.full(len(survey.data), 300.0)])
+    inner = survey.interior(up)
+    true = survey.true_gz(up[inner]) + _regional(up[inner])
+    assert _rms(est.predict(up[inner]), true) < 0.01
+
+
 def test_windows_fit_a_survey_piece_by_piece(survey):
     est = EquivalentLayer(window=150).fit(survey.points, survey.data, survey.sigma)
     assert len(est.windows_) >= 4

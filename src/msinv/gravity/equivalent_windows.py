@@ -150,7 +150,9 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     )
     residual = d - regional.predict(pts)
     # 2. local layers on the residual, window by window
-    sub = replace(est, cell=cell, window=None, padding=min(est.padding, 2), max_noise_ratio=None)
+    sub = replace(
+        est, cell=cell, window=None, padding=min(est.padding, 2), trend=None, max_noise_ratio=None
+    )  # the regional layer carries the regional trend, if any
     est.regional_, est.windows_, est.margin_ = regional, [], margin
     phi = 0.0
     for core in cores:
@@ -167,6 +169,8 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     est.layer_, est.density_ = est.windows_[0][1].layer_, est.windows_[0][1].density_
     est.depth_ = est.windows_[0][1].depth_
     est.trade_off_ = est.windows_[0][1].trade_off_
+    est.trend_, est.trend_coefficients_ = regional.trend_, regional.trend_coefficients_
+    est.trend_origin_ = regional.trend_origin_
     return est
 
 
