@@ -172,7 +172,7 @@ def main(argv=None):
     p.add_argument("--competitors", nargs="+", default=list(COMPETITORS), choices=COMPETITORS)
     args = p.parse_args(argv)
     competitors = {c: COMPETITORS[c] for c in args.competitors}
-    noisy = [s for s in gravity_eqs.SURVEYS if s not in gravity_eqs.QUIET]
+    noisy = [s for s in gravity_eqs.SURVEYS if s not in gravity_eqs.APART]
     runs = load(args.out, args.stations, noisy, competitors, args.msinv)
     if not runs:
         sys.exit(f"no survey in {args.out} has {args.msinv} and {', '.join(competitors)} results")

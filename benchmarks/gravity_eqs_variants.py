@@ -89,7 +89,7 @@ VARIANTS = {
 #: The variant the others are compared with.
 REFERENCE = "upre"
 #: the two benchmark surveys, then the eight robustness ones (not the quiet ones)
-SURVEYS = tuple(s for s in gravity_eqs.SURVEYS if s not in gravity_eqs.QUIET)
+SURVEYS = tuple(s for s in gravity_eqs.SURVEYS if s not in gravity_eqs.APART)
 
 
 def hessian(layer, curvature: float = 0.0, smallness=None):

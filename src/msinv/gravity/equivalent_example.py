@@ -40,6 +40,9 @@ class Survey:
         Gaussian hills: east, north, height, width (m).
     gap_shape : str, default 'band'
         ``"band"`` or ``"disc"``.
+    regional : (float, float, float)
+        A regional field of distant sources added to the prisms': mGal at the region's centre,
+        mGal/km east and north (a plane, harmonic, the same at every elevation).
     """
 
     points: np.ndarray
@@ -51,6 +54,7 @@ class Survey:
     gap: tuple[float, float]
     hills: np.ndarray
     gap_shape: str = "band"
+    regional: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def surface(self, east: np.ndarray, north: np.ndarray) -> np.ndarray:
         """Ground elevation at (east, north), metres."""
@@ -63,7 +67,15 @@ class Survey:
         """g_z (mGal, down) of the sources at (m, 3) points, noise-free."""
         hm = require("harmonica", "compute the true field of the synthetic survey")
         pts = np.asarray(points, dtype=float)
-        return hm.prism_gravity(pts.T, self.prisms, self.densities * 1e3, field="g_z")
+        gz = hm.prism_gravity(pts.T, self.prisms, self.densities * 1e3, field="g_z")
+        return gz + self.regional_gz(pts)
+
+    def regional_gz(self, points: np.ndarray) -> np.ndarray:
+        """The regional field (mGal) at (m, 3) points."""
+        w, e, s, n = self.region
+        c0, ge, gn = self.regional
+        p = np.asarray(points, dtype=float)
+        return c0 + ge * (p[:, 0] - (w + e) / 2) / 1e3 + gn * (p[:, 1] - (s + n) / 2) / 1e3
 
     def interior(self, points: np.ndarray, margin: float = 0.1) -> np.ndarray:
         """Points at least ``margin`` × the region's size inside it (bool mask)."""
@@ -90,6 +102,7 @@ def synthetic_survey(
     gap_shape: str = "band",
     sources: int = 8,
     source_tops: tuple[float, float] = (300.0, 1000.0),
+    regional: tuple[float, float, float] = (0.0, 0.0, 0.0),
 ) -> Survey:
     """Stations on hilly ground with a gap, over buried prisms.
 
@@ -114,6 +127,8 @@ def synthetic_survey(
     source_tops : (float, float), default (300.0, 1000.0)
         Range of the prisms' top depths below sea level, metres (each prism 300–1000 m
         tall).
+    regional : (float, float, float), default (0, 0, 0)
+        A regional plane added to the field: mGal at the centre, mGal/km east and north.
     """
     if gap_shape not in ("band", "disc"):
         raise ValueError(f"gap_shape: expected 'band' or 'disc', got {gap_shape!r}")
@@ -142,8 +157,9 @@ def synthetic_survey(
     prisms = np.column_stack([cx - half[0], cx + half[0], cy - half[1], cy + half[1], bottom, top])
     densities = rng.choice([-1.0, 1.0], k) * rng.uniform(0.1, 0.3, k)
     survey = Survey(
-        np.empty((0, 3)), np.empty(0), noise, prisms, densities, region, gap, hills, gap_shape
-    )
+        np.empty((0, 3)), np.empty(0), noise, prisms, densities, region, gap, hills, gap_shape,
+        tuple(float(v) for v in regional),
+    )  # fmt: skip
     east, north = rng.uniform(0, size, (2, n_stations))
     keep = ~survey.in_gap(np.column_stack([east, north]))
     east, north = east[keep], north[keep]
