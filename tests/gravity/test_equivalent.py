@@ -562,6 +562,16 @@ def test_a_given_cell_is_not_refined_but_a_misfit_beyond_the_noise_is_warned(qui
     assert est.noise_ratio_ is None
 
 
+def test_an_underestimated_sigma_is_named_when_refining_does_not_help(survey):
+    # σ a third of the noise's: the residuals stay about 3x σ on every layer tried, where a
+    # layer too coarse for accurate data lowers them several-fold when refined
+    with pytest.warns(MsinvWarning, match="sigma is likely underestimated") as caught:
+        est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma / 3)
+    ratios = list(est.cv_scores_["noise_ratio"].values())
+    assert len(ratios) >= 2 and ratios[0] / ratios[1] < 2.0 and est.noise_ratio_ > 4.0
+    assert "by about 3" in str(caught[0].message) or "by about 2" in str(caught[0].message)
+
+
 def test_data_of_the_stated_noise_keep_the_default_layer(survey):
     est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
     assert 0.5 < est.noise_ratio_ < 1.5 and "cell" not in est.cv_scores_
