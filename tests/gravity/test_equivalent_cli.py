@@ -108,3 +108,45 @@ def test_gzines_and_gzsenes_readers(tmp_path):
     (tmp_path / "sens.inp").write_text("mesh.txt\nobs.grv\nnull\nNONE\n2 1e-3\n")
     s = read_layer_sensitivity_control(tmp_path / "sens.inp")
     assert s.wavelet is None and (s.itol, s.eps) == (2, 1e-3) and s.topography_file is None
+
+
+def test_es_fit_makes_every_choice_and_carries_the_regional_to_es_predict(project, tmp_path):
+    _, sv = project
+    regional = 1.5 + 0.4e-3 * sv.points[:, 0] - 0.2e-3 * sv.points[:, 1]  # mGal, a plane
+    obs = tmp_path / "obs.grv"
+    write_data(obs, GravityData(sv.points, sv.data + regional, np.full(len(sv.data), sv.sigma)))
+    r = _run("es-fit", obs, "--out", tmp_path / "fit")
+    assert r.exit_code == 0, r.output
+    assert "regional: " in r.output and "regional: none" not in r.output
+    record = json.loads((tmp_path / "fit" / "gzinves.json").read_text())
+    assert record["trend"] == 1 and record["trade_off"] == "evidence"
+    assert "git" in json.dumps(record) or "version" in json.dumps(record)  # provenance
+    pre = read_predicted(tmp_path / "fit" / "gzinves.pre")
+    phi = float(np.sum(((pre.values - sv.data - regional) / sv.sigma) ** 2))
+    assert phi == pytest.approx(record["phi_d"], rel=1e-6)  # the true misfit, plane included
+    up = tmp_path / "up"
+    r = _run("es-predict", tmp_path / "fit" / "gzinves_layer.npz", "--spacing", "100",
+             "--region", "300,2700,300,2700", "--elevation", "300", "--out", up)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    grid = np.load(up.with_suffix(".npz"))
+    pts = np.column_stack(
+        [*(a.ravel() for a in np.meshgrid(grid["easting"], grid["northing"])), np.full(625, 300.0)]
+    )
+    true = sv.true_gz(pts) + 1.5 + 0.4e-3 * pts[:, 0] - 0.2e-3 * pts[:, 1]
+    assert np.sqrt(np.mean((grid["gz"].ravel() - true) ** 2)) < 0.01  # mGal: 0.0026; 0.27 alone
+    # at the stations es-predict gives what es-fit wrote
+    r = _run("es-predict", tmp_path / "fit" / "gzinves_layer.npz", "--points", obs,
+             "--out", tmp_path / "at_obs")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(
+        read_predicted(tmp_path / "at_obs.pre").values, pre.values, rtol=1e-9
+    )
+    # without the regional term the same files give a layer alone, and say so
+    r = _run("es-fit", obs, "--trend", "none", "--out", tmp_path / "alone")
+    assert r.exit_code == 0 and "regional: none" in r.output
+    # refused before any work: a G over the memory limit, a bad option
+    r = _run("es-fit", obs, "--memory", "0.0001", "--out", tmp_path / "big")
+    assert r.exit_code != 0 and "GiB for G, over --memory" in r.output
+    assert not (tmp_path / "big").exists()
+    r = _run("es-fit", obs, "--trend", "quadratic", "--out", tmp_path / "bad")
+    assert r.exit_code != 0 and "--trend: expected auto, none, 0 or 1" in r.output

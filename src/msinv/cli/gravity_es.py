@@ -5,6 +5,8 @@ msinv gravity ...      GZES         does
 =====================  ===========  ==================================================
 es-sensitivity         GZSENES      layer G, full and 2-D wavelet-compressed
 es-invert              GZINVES      bounded Tikhonov fit of the layer, full-G finish
+es-fit                 --           the layer with every choice made for the user
+                                    (``EquivalentLayer``), from an observations file
 es-predict             --           the layer's field at points, on a grid, upward
 =====================  ===========  ==================================================
 """
@@ -21,7 +23,8 @@ from msinv.cli.errors import friendly
 from msinv.cli.gravity import MEMORY_HELP, _Bar, _echo_result, _stations, app
 from msinv.core.errors import UserInputError
 
-#: Format tag of the fitted layer written by es-invert (``gzinves_layer.npz``).
+#: Format tag of the fitted layer written by es-invert and es-fit (``gzinves_layer.npz``;
+#: es-fit's may hold a regional: ``trend_coefficients``, ``trend_origin``).
 LAYER_MODEL_FORMAT = "msinv-equivalent-layer-1"
 
 
@@ -252,10 +255,120 @@ def es_invert(
     _echo_result(res, f"wrote gzinves.den, .pre, .log, .json, gzinves_layer.npz in {out}")
 
 
+@app.command("es-fit")
+@friendly
+def es_fit(
+    data: Path = typer.Argument(..., help="Observations file (E N ELEV g_z sigma, sigma > 0)."),
+    topography: Path | None = typer.Option(None, help="Topography file to drape the layer on."),
+    cell: float | None = typer.Option(None, min=0.0, help="Cell width, m [default: chosen]."),
+    depth: str | None = typer.Option(
+        None, help="Depth of the cells' tops under the surface: metres, 'auto' or 'cv'."
+    ),
+    trend: str = typer.Option("auto", help="Regional: auto, none, 0 (a constant), 1 (a plane)."),
+    trade_off: str | None = typer.Option(
+        None, help="evidence (default), upre, target, gcv or cv: how beta is chosen."
+    ),
+    out: Path = typer.Option(Path("es_fit"), help="Output folder."),
+    memory: float | None = typer.Option(None, help=MEMORY_HELP),
+) -> None:
+    """Fit a layer with every choice made for you (msinv.gravity.EquivalentLayer).
+
+    The cell from the station spacing (refined when the data are more accurate than it can
+    fit), the layer 1.5 cells under the stations' surface (or the topography), beta by the
+    evidence, and a regional plane beside the layer when the data carry one. Writes
+    gzinves_layer.npz (for es-predict), gzinves.pre (the fit at the stations) and
+    gzinves.json (the choices made, the true misfit, the code version) in OUT.
+
+    **Examples**
+
+    ```
+    msinv gravity es-fit obs.grv --out fit
+    msinv gravity es-fit obs.grv --topography topo.txt --depth auto --out fit
+    msinv gravity es-predict fit/gzinves_layer.npz --spacing 100 --elevation 300 --out up
+    ```
+    """
+    from msinv.core.memory import memory_limit
+    from msinv.core.outputs import atomic_path, check_output_dir
+    from msinv.core.provenance import provenance
+    from msinv.gravity.equivalent import EquivalentLayer
+    from msinv.gravity.layer import layer_arrays
+    from msinv.gravity.ubc_data import GravityData, read_observations, read_topography, write_data
+
+    trends = {"auto": "auto", "none": None, "0": 0, "1": 1}
+    if trend not in trends:
+        raise UserInputError(f"--trend: expected auto, none, 0 or 1, got {trend!r}")
+    if depth is not None and depth not in ("auto", "cv"):
+        try:
+            depth = float(depth)
+        except ValueError:
+            raise UserInputError(
+                f"--depth: expected metres, 'auto' or 'cv', got {depth!r}"
+            ) from None
+    out = check_output_dir(out, "--out")
+    obs = read_observations(data)
+    topo = None if topography is None else read_topography(topography)
+    try:
+        est = EquivalentLayer(
+            cell=cell, depth=depth, topography=topo, trend=trends[trend], trade_off=trade_off,
+            memory=memory,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+    width = cell or 1.5 * est.default_cell(obs.locations)
+    need = est.build_layer(obs.locations, 0.0, width).sensitivity_memory(obs.n_data)
+    if need > memory_limit(memory):
+        raise UserInputError(
+            f"{data}: {obs.n_data} stations on a layer of {width:.4g} m cells need "
+            f"{need / 2**30:.3g} GiB for G, over --memory: es-fit writes one layer; fit such a "
+            "survey in windows with msinv.gravity.EquivalentLayer in Python, or give a larger "
+            "--cell or --memory"
+        )
+    typer.echo(f"fitting {obs.n_data} stations ...")
+    est.fit(obs.locations, obs.values, obs.std)
+    out.mkdir(parents=True, exist_ok=True)
+    extra = {}
+    if est.trend_coefficients_ is not None:
+        extra = {
+            "trend_coefficients": est.trend_coefficients_,
+            "trend_origin": np.asarray(est.trend_origin_, dtype=float),
+        }
+    with atomic_path(out / "gzinves_layer.npz") as tmp:
+        np.savez(tmp, format=LAYER_MODEL_FORMAT, density=est.density_,
+                 **layer_arrays(est.layer_), **extra)  # fmt: skip
+    with atomic_path(out / "gzinves.pre") as tmp:
+        write_data(tmp, GravityData(obs.locations, est.predict(obs.locations)),
+                   comment=f"msinv gravity es-fit {data.name}: predicted data")  # fmt: skip
+    record = provenance({"data": str(data), "topography": str(topography), "cell": cell,
+                         "depth": depth, "trend": trend, "trade_off": trade_off})  # fmt: skip
+    record.update(
+        cell_m=est.cell_, depth_m=est.depth_, cells=est.layer_.n_cells, beta=est.beta_,
+        trade_off=est.trade_off_, phi_d=est.phi_d_, n_data=obs.n_data,
+        noise_ratio=est.noise_ratio_, trend=est.trend_,
+        trend_coefficients=None if not extra else est.trend_coefficients_.tolist(),
+        trend_origin=None if not extra else list(est.trend_origin_),
+    )  # fmt: skip
+    with atomic_path(out / "gzinves.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    regional = "none"
+    if extra:
+        c = est.trend_coefficients_
+        regional = f"{c[0]:.4g} mGal" + (
+            f", {c[1] * 1e3:.3g} mGal/km east, {c[2] * 1e3:.3g} north" if c.size == 3 else ""
+        )
+    typer.echo(
+        f"layer {est.layer_.shape[0]} x {est.layer_.shape[1]} cells of {est.cell_:.4g} m, "
+        f"{est.depth_:.4g} m deep; beta {est.beta_:.4g} ({est.trade_off_}); phi_d "
+        f"{est.phi_d_:.5g} for {obs.n_data} data; regional: {regional}"
+    )
+    typer.echo(f"wrote gzinves_layer.npz, gzinves.pre, gzinves.json in {out}")
+
+
 @app.command("es-predict")
 @friendly
 def es_predict(
-    layer_file: Path = typer.Argument(..., help="Fitted layer (gzinves_layer.npz of es-invert)."),
+    layer_file: Path = typer.Argument(
+        ..., help="Fitted layer (gzinves_layer.npz of es-invert or es-fit)."
+    ),
     points: Path | None = typer.Option(None, help="Locations file: predict at its stations."),
     spacing: float | None = typer.Option(None, min=0.0, help="Grid spacing, m (a grid)."),
     region: str | None = typer.Option(
@@ -285,20 +398,25 @@ def es_predict(
         raise UserInputError(f"{layer_file}: expected a file, found a directory")
     with np.load(layer_file, allow_pickle=False) as f:
         if "format" not in f or str(f["format"]) != LAYER_MODEL_FORMAT:
-            raise UserInputError(f"{layer_file}: not a fitted layer of msinv gravity es-invert")
+            raise UserInputError(
+                f"{layer_file}: not a fitted layer of msinv gravity es-invert or es-fit"
+            )
         layer, density = layer_from_arrays(f), f["density"]
+        regional = None
+        if "trend_coefficients" in f:
+            regional = (f["trend_coefficients"], tuple(f["trend_origin"]))
     if (points is None) == (spacing is None):
         raise UserInputError("give --points FILE, or --spacing for a grid")
     out.parent.mkdir(parents=True, exist_ok=True)
     if points is not None:
         st = _stations(points).locations
-        write_data(out.with_suffix(".pre"), GravityData(st, layer.gz(st, density)),
+        write_data(out.with_suffix(".pre"), GravityData(st, _field(layer, density, regional, st)),
                    comment=f"msinv gravity es-predict {layer_file.name}")  # fmt: skip
         typer.echo(f"wrote {out.with_suffix('.pre')} ({len(st)} points)")
         return
     if (elevation is None) == (height is None):
         raise UserInputError("a grid needs --elevation (flat) or --height (draped), one of them")
-    grid = _grid(layer, density, spacing, region, elevation, height)
+    grid = _grid(layer, density, regional, spacing, region, elevation, height)
     pts = grid.points()
     write_data(out.with_suffix(".pre"), GravityData(pts, grid.gz.ravel()),
                comment=f"msinv gravity es-predict {layer_file.name}: grid")  # fmt: skip
@@ -315,7 +433,15 @@ def es_predict(
     typer.echo(f"wrote {out}{{{','.join(written)}}} ({grid.gz.shape[1]} x {grid.gz.shape[0]})")
 
 
-def _grid(layer, density, spacing, region, elevation, height):
+def _field(layer, density, regional, points) -> np.ndarray:
+    """The layer's field at (n, 3) points, plus its regional when it has one (mGal)."""
+    from msinv.gravity.equivalent import regional_field
+
+    gz = layer.gz(points, density)
+    return gz if regional is None else gz + regional_field(points, *regional)
+
+
+def _grid(layer, density, regional, spacing, region, elevation, height):
     from msinv.gravity.equivalent import LayerGrid
     from msinv.gravity.layer import surface_elevation
 
@@ -339,7 +465,7 @@ def _grid(layer, density, spacing, region, elevation, height):
         tops = np.column_stack([centres[:, :2], layer.top.ravel(order="F")])
         xy = np.column_stack([ge.ravel(), gn.ravel()])
         z = surface_elevation(tops, xy).reshape(ge.shape) + height
-    values = layer.gz(np.column_stack([ge.ravel(), gn.ravel(), z.ravel()]), density)
+    values = _field(layer, density, regional, np.column_stack([ge.ravel(), gn.ravel(), z.ravel()]))
     return LayerGrid(east, north, z, values.reshape(ge.shape))
 
 

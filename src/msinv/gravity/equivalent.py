@@ -447,9 +447,7 @@ class EquivalentLayer:
         """The fitted regional at (n, 3) points, mGal (zeros when none)."""
         if self.trend_coefficients_ is None:
             return np.zeros(len(points))
-        c = self.trend_coefficients_.copy()
-        c[1:] *= self._trend_scale
-        return self._trend_columns(points, self.trend_) @ c
+        return regional_field(points, self.trend_coefficients_, self.trend_origin_)
 
     def _choose_trend(self, pts, d, s, sigma_known, cell, depth=None) -> int | None:
         """``trend="auto"``: 1 when a plane lowers the predictive risk of the layer of ``cell``
@@ -772,6 +770,20 @@ class EquivalentLayer:
     @property
     def cell_(self) -> float:
         return float(np.min(self.layer_.hx))
+
+
+def regional_field(points, coefficients, origin) -> np.ndarray:
+    """A regional of :attr:`EquivalentLayer.trend_coefficients_` at (n, 3) points, mGal:
+    c₀ (at ``origin``, east and north in metres), plus c₁ (x − x₀) + c₂ (y − y₀) for a plane
+    (c₁, c₂ in mGal/m). The same at every elevation."""
+    p = np.asarray(points, dtype=float)
+    c = np.asarray(coefficients, dtype=float)
+    if c.shape not in ((1,), (3,)):
+        raise ValueError(f"regional coefficients: expected 1 or 3 values, got {c.shape}")
+    out = np.full(len(p), c[0])
+    if c.size == 3:
+        out += c[1] * (p[:, 0] - origin[0]) + c[2] * (p[:, 1] - origin[1])
+    return out
 
 
 class TargetMisfitError(ValueError):
