@@ -150,3 +150,33 @@ def test_es_fit_makes_every_choice_and_carries_the_regional_to_es_predict(projec
     assert not (tmp_path / "big").exists()
     r = _run("es-fit", obs, "--trend", "quadratic", "--out", tmp_path / "bad")
     assert r.exit_code != 0 and "--trend: expected auto, none, 0 or 1" in r.output
+
+
+def test_es_invert_takes_options_instead_of_a_control_file(project, tmp_path):
+    folder, _ = project
+    if not (folder / "gzinves.mtx").exists():
+        assert (
+            _run("es-sensitivity", folder / "sens.inp", "--depth", "600", "--quiet").exit_code == 0
+        )
+    r = _run("es-invert", folder / "inv.inp", "--out", tmp_path / "file")
+    assert r.exit_code == 0, r.output
+    r = _run(
+        "es-invert", "--data", folder / "obs.grv", "--matrix", folder / "gzinves.mtx",
+        "--chifact", "1", "--lower", "-10", "--upper", "10", "--alphas", "1.6e-5 1 1",
+        "--full-matrix", folder / "gzinves_full.mtx", "--out", tmp_path / "options",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    a, b = (json.loads((tmp_path / k / "gzinves.json").read_text()) for k in ("file", "options"))
+    assert (a["beta"], a["phi_d"]) == (b["beta"], b["phi_d"])
+    den = [np.loadtxt(tmp_path / k / "gzinves.den") for k in ("file", "options")]
+    np.testing.assert_array_equal(*den)
+    base = ["es-invert", "--data", folder / "obs.grv", "--matrix", folder / "gzinves.mtx"]
+    for extra, message in (
+        (["--chifact", "1", "--beta", "2"], "--chifact (mode 1) or --beta (mode 2), not both"),
+        (["--alphas", "1e-4 1 1 1"], "--alphas: expected 'alpha_s alpha_x alpha_y'"),
+        (["--lower", "nofile.den"], "--lower: expected a number or a model file"),
+    ):
+        r = _run(*base, *extra, "--out", tmp_path / "bad")
+        assert r.exit_code != 0 and message in r.output, r.output
+    r = _run("es-invert", "--data", folder / "obs.grv", "--out", tmp_path / "bad")
+    assert r.exit_code != 0 and "or --data and --matrix" in r.output

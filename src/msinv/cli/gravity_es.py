@@ -164,7 +164,22 @@ def _load_layer_matrix(path: Path):
 @app.command("es-invert")
 @friendly
 def es_invert(
-    control: Path = typer.Argument(..., help="GZINVES control file."),
+    control: Path | None = typer.Argument(None, help="GZINVES control file."),
+    data: Path | None = typer.Option(None, help="Observations file (instead of a control file)."),
+    matrix: Path | None = typer.Option(None, help="Matrix file of es-sensitivity (gzinves.mtx)."),
+    chifact: float | None = typer.Option(
+        None, min=0.0, help="Mode 1: beta for phi_d = chifact*N [default: 1]."
+    ),
+    beta: float | None = typer.Option(None, min=0.0, help="Mode 2: this fixed beta."),
+    tolc: float = typer.Option(0.02, min=0.0, help="Misfit tolerance of mode 1."),
+    lower: str = typer.Option("-inf", help="Lower bound, g/cc: a number or a model file."),
+    upper: str = typer.Option("inf", help="Upper bound, g/cc: a number or a model file."),
+    alphas: str | None = typer.Option(
+        None, help="'alpha_s alpha_x alpha_y', or two length scales 'Le Ln' [default: 1e-4 1 1]."
+    ),
+    full_matrix: Path | None = typer.Option(
+        None, help="Full matrix (gzinves_full.mtx) for the final iterations."
+    ),
     out: Path | None = typer.Option(None, help="Output folder [default: the control file's]."),
 ) -> None:
     """Fit the layer: GZINVES (gzinves.den/.pre/.log/.json and gzinves_layer.npz).
@@ -172,12 +187,15 @@ def es_invert(
     Mode 1 searches beta until the misfit is chifact*N (+- tolc), mode 2 uses a fixed beta;
     with the full matrix on line 8 the search is finished with it, so the phi_d reported is the
     true one (without it, the true misfit is computed with the exact forward and reported).
+    Options instead of a control file: --data and --matrix, with --chifact or --beta, bounds,
+    --alphas and --full-matrix.
 
     **Examples**
 
     ```
     msinv gravity es-invert gzinves.inp
     msinv gravity es-invert gzinves.inp --out fit/
+    msinv gravity es-invert --data obs.grv --matrix gzinves.mtx --full-matrix gzinves_full.mtx
     ```
     """
     import discretize
@@ -192,8 +210,13 @@ def es_invert(
     from msinv.gravity.ubc import model_or_value, write_model
     from msinv.gravity.ubc_data import GravityData, read_observations, write_data
 
-    c = read_layer_inversion_control(control)
-    out = check_output_dir(out or control.parent, "--out")
+    if control is not None:
+        c = read_layer_inversion_control(control)
+    else:
+        c = _layer_control_from_options(
+            data, matrix, chifact, beta, tolc, lower, upper, alphas, full_matrix
+        )
+    out = check_output_dir(out or (control.parent if control else Path(".")), "--out")
     out.mkdir(parents=True, exist_ok=True)
     op, layer, stations, arrays = _load_layer_matrix(c.sensitivity_file)
     obs = read_observations(c.obs_file)
@@ -246,13 +269,61 @@ def es_invert(
 
     with (out / "gzinves_layer.npz").open("wb") as fh:
         np.savez(fh, format=LAYER_MODEL_FORMAT, density=res.model, **layer_arrays(layer))
-    record = provenance({"control": str(control), "mode": c.mode, "alphas": list(c.alphas)})
+    record = provenance({"control": str(control), "mode": c.mode, "par": c.par,
+                         "alphas": list(c.alphas), "lower": str(c.lower), "upper": str(c.upper),
+                         "data": str(c.obs_file), "matrix": str(c.sensitivity_file)})  # fmt: skip
     record.update(
         beta=res.beta, phi_d=res.phi_d, phi_d_compressed=res.phi_d_approximate, phi_m=res.phi_m,
         target=res.target, converged=res.converged,
     )  # fmt: skip
     (out / "gzinves.json").write_text(json.dumps(record, indent=2) + "\n")
     _echo_result(res, f"wrote gzinves.den, .pre, .log, .json, gzinves_layer.npz in {out}")
+
+
+def _layer_control_from_options(data, matrix, chifact, beta, tolc, lower, upper, alphas, full):
+    """The GZINVES control that es-invert's options describe (one-line errors naming them)."""
+    from msinv.gravity.control import LayerInversionControl
+
+    if data is None or matrix is None:
+        raise UserInputError("give a GZINVES control file, or --data and --matrix")
+    if chifact is not None and beta is not None:
+        raise UserInputError("give --chifact (mode 1) or --beta (mode 2), not both")
+    if beta is not None and not beta > 0:
+        raise UserInputError(f"--beta: expected > 0, got {beta}")
+    if chifact is not None and not chifact > 0:
+        raise UserInputError(f"--chifact: expected > 0, got {chifact}")
+
+    def bound(text: str, option: str):
+        try:
+            return float(text)
+        except ValueError:
+            path = Path(text)
+            if not path.is_file():
+                raise UserInputError(
+                    f"{option}: expected a number or a model file, got {text!r}"
+                ) from None
+            return path
+
+    a = (1e-4, 1.0, 1.0)
+    if alphas is not None:
+        try:
+            values = [float(v) for v in alphas.split()]
+        except ValueError:
+            values = []
+        if len(values) == 2 and min(values) > 0:
+            a = (1e-4, *(1e-4 * length**2 for length in values))
+        elif len(values) == 3 and values[0] > 0 and min(values) >= 0:
+            a = tuple(values)
+        else:
+            raise UserInputError(
+                f"--alphas: expected 'alpha_s alpha_x alpha_y' (alpha_s > 0) or two length "
+                f"scales 'Le Ln' (> 0), got {alphas!r}"
+            )
+    return LayerInversionControl(
+        mode=2 if beta is not None else 1, par=beta if beta is not None else (chifact or 1.0),
+        tolc=tolc, obs_file=data, sensitivity_file=matrix, lower=bound(lower, "--lower"),
+        upper=bound(upper, "--upper"), alphas=a, full_file=full,
+    )  # fmt: skip
 
 
 @app.command("es-fit")
