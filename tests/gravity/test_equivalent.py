@@ -3,6 +3,8 @@ and the estimator against the true field of a synthetic survey."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -570,6 +572,30 @@ def test_an_underestimated_sigma_is_named_when_refining_does_not_help(survey):
     ratios = list(est.cv_scores_["noise_ratio"].values())
     assert len(ratios) >= 2 and ratios[0] / ratios[1] < 2.0 and est.noise_ratio_ > 4.0
     assert "by about 3" in str(caught[0].message) or "by about 2" in str(caught[0].message)
+
+
+def test_coarser_deeper_layers_are_kept_only_while_their_evidence_grows(survey):
+    # sources 150-1,000 m deep (the fixture): one probe, worse, and the default layer is kept
+    est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
+    (first, default), (_, probe) = est.cv_scores_["deeper"].items()
+    assert probe > default and (est.cell_, est.depth_) == first
+    # sources 500-1,000 m deep under 3 km: the smooth field is better made by a coarser,
+    # deeper layer, which the evidence prefers, and it continues the field more accurately
+    sv = synthetic_survey(300, seed=3, size=3000.0, gap_width=200.0, source_tops=(500.0, 1000.0))
+    deep = EquivalentLayer().fit(sv.points, sv.data, sv.sigma)
+    shallow = EquivalentLayer(deep_factors=()).fit(sv.points, sv.data, sv.sigma)
+    assert "deeper" not in shallow.cv_scores_
+    assert deep.cell_ == pytest.approx(1.5 * shallow.cell_) and deep.depth_ > shallow.depth_
+    assert deep.score_ < shallow.score_  # negative log evidence
+    scores = list(deep.cv_scores_["deeper"].values())
+    kept = scores.index(deep.score_)
+    assert kept >= 1 and all(a > b for a, b in itertools.pairwise(scores[: kept + 1]))
+    up = np.column_stack([sv.points[:, :2], np.full(len(sv.data), 300.0)])
+    inner = sv.interior(up)
+    true = sv.true_gz(up[inner])
+    assert _rms(deep.predict(up[inner]), true) < 0.9 * _rms(shallow.predict(up[inner]), true)
+    with pytest.raises(ValueError, match="deep_factors: expected"):
+        EquivalentLayer(deep_factors=(2.0, -1.0))
 
 
 def test_data_of_the_stated_noise_keep_the_default_layer(survey):
