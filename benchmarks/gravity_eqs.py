@@ -23,6 +23,8 @@ rerun resumes):
 * ``msinv-padded`` (on request): the same, on a layer padded by 4 cells growing 1.5× (the
   default before padding was dropped); its UPRE scores sit beside ``msinv-auto``'s.
 * ``msinv-notrend`` (on request): no regional plane beside the layer (``trend=None``).
+* ``msinv-shallow`` (on request): the default layer only, no coarser deeper layers tried
+  (``deep_factors=()``).
 * ``msinv-w500`` (on request): the two-scale windowed fit (a regional layer on 500 block
   means, then windows of about 500 stations on its residual) at any size.
 * ``harmonica-cv``: ``EquivalentSources`` with depth and damping chosen by 5-fold
@@ -71,6 +73,7 @@ MSINV = {
     "msinv-padded": {"padding": 4, "depth": "auto"},
     "msinv-w500": {"window": 500},  # the two-scale fit in windows of 500 stations
     "msinv-notrend": {"trend": None},  # no regional plane (the default until 2 Dec 2026)
+    "msinv-shallow": {"deep_factors": ()},  # the default layer only (until 2 Dec 2026)
 }
 MACHINE = "shared 2-core x86_64 VM, under load from parallel work"
 
@@ -114,8 +117,22 @@ SURVEYS.update(QUIET)
 #: summarised apart from the ten above.
 REGIONAL = {"band-regional": {**SURVEYS["band"], "regional": (2.0, 0.5, -0.3)}}
 SURVEYS.update(REGIONAL)
+#: Deep-source surveys: prisms with tops 800-2,000 m or 1,500-3,000 m deep (the ten have
+#: 150-1,000 m), band and disc gaps; where the default layer gave way to coarser, deeper ones
+#: (``EquivalentLayer.deep_factors``). Summarised apart from the ten.
+DEEP = {
+    f"deep{tops[0]:g}-{seed}": {
+        "seed": seed,
+        "source_tops": tops,
+        "gap_shape": shape,
+        "gap_width": 500.0 if shape == "band" else 1000.0,
+    }
+    for tops in ((800.0, 2000.0), (1500.0, 3000.0))
+    for seed, shape in ((11, "band"), (12, "disc"), (13, "band"))
+}
+SURVEYS.update(DEEP)
 #: The surveys summarised apart from the ten.
-APART = {**QUIET, **REGIONAL}
+APART = {**QUIET, **REGIONAL, **DEEP}
 
 
 def prefix(n: int, survey: str) -> str:
@@ -196,6 +213,10 @@ def run_method(method: str, n: int, folder: Path, simpeg_python: str, survey: st
         out["noise_ratio"] = layer.noise_ratio_
         if "cell" in layer.cv_scores_:  # the refinement's score per cell width tried
             out["cell_scores"] = {f"{k:.1f}": v for k, v in layer.cv_scores_["cell"].items()}
+        if "deeper" in layer.cv_scores_:  # the coarser, deeper layers tried: cell/depth (m)
+            out["deeper_scores"] = {
+                f"{c:.1f}/{z:.1f}": v for (c, z), v in layer.cv_scores_["deeper"].items()
+            }
         if "depth" in layer.cv_scores_:
             out["depth_scores"] = {f"{k:.1f}": v for k, v in layer.cv_scores_["depth"].items()}
         if hasattr(layer, "windows_"):

@@ -2,7 +2,8 @@
 
 Reads the cached results of ``gravity_eqs.py`` (``OUT/N2000[-SURVEY].json``, one per survey of
 :data:`gravity_eqs.SURVEYS`, each holding the methods ``msinv``, ``simpeg`` and
-``harmonica-cv`` of one run; the quiet surveys of :data:`gravity_eqs.QUIET`, summarised apart,
+``harmonica-cv`` of one run; the quiet surveys of :data:`gravity_eqs.QUIET` and the deep-source
+ones of :data:`gravity_eqs.DEEP`, summarised apart,
 ``msinv`` and ``harmonica-cv``) and writes, for every survey and column (RMS error in mGal upward
 at 300 m, on the surface outside the gap, in the gap), the errors and msinv's ratio to each
 competitor, then per column the geometric mean of the ratios over the surveys, the worst and
@@ -184,20 +185,21 @@ def main(argv=None):
         f"`{command}` (from the cached runs of `gravity_eqs.py`; {gravity_eqs.MACHINE}; "
         f"msinv = method `{args.msinv}`)\n\n" + markdown(runs, summary, competitors)
     )
-    quiet_competitors = {c: n for c, n in competitors.items() if c == "harmonica-cv"}
-    quiet = quiet_competitors and load(
-        args.out, args.stations, gravity_eqs.QUIET, quiet_competitors, args.msinv
-    )
-    if quiet:
-        corr = correlations(args.out, args.stations, quiet, quiet_competitors, args.msinv)
-        record["quiet"] = {
-            "surveys": list(quiet),
-            "summary": summarise(quiet, quiet_competitors, corr),
-        }
-        text += (
-            "\n## Quiet surveys (the benchmark surveys with σ = 0.001 and 0.0002 mGal)\n\n"
-            + markdown(quiet, record["quiet"]["summary"], quiet_competitors)
+    apart_competitors = {c: n for c, n in competitors.items() if c == "harmonica-cv"}
+    groups = (
+        ("quiet", gravity_eqs.QUIET, "Quiet surveys (the benchmark surveys with σ = 0.001 and "
+         "0.0002 mGal)"),
+        ("deep", gravity_eqs.DEEP, "Deep-source surveys (prism tops 800-3,000 m deep)"),
+    )  # fmt: skip
+    for key, surveys, title in groups:
+        runs = apart_competitors and load(
+            args.out, args.stations, surveys, apart_competitors, args.msinv
         )
+        if not runs:
+            continue
+        corr = correlations(args.out, args.stations, runs, apart_competitors, args.msinv)
+        record[key] = {"surveys": list(runs), "summary": summarise(runs, apart_competitors, corr)}
+        text += f"\n## {title}\n\n" + markdown(runs, record[key]["summary"], apart_competitors)
     stem = "summary" if args.msinv == "msinv" else f"summary-{args.msinv}"
     (args.out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
     (args.out / f"{stem}.md").write_text(text)

@@ -21,7 +21,10 @@ target misfit χ² = N overshoots by smoothing the field too much), or gives φ_
 (GZES mode 1, ``"target"``), or minimises generalised cross-validation; it is fixed with
 ``damping``, or chosen by k-fold cross-validation when the errors are unknown. A default layer
 whose residuals are well above the stated noise (``max_noise_ratio``: the layer is too coarse
-for data that accurate) is refined while the evidence grows, and a fit that stays so warns.
+for data that accurate) is refined while the evidence grows, and a fit that stays so warns;
+one that is not is followed by coarser, deeper layers while the evidence grows
+(``deep_factors``: deep sources make a smooth field). A regional plane is fitted beside the
+layer when the data carry one (``trend``).
 
 With ``wavelet`` set, each row of G is compressed by a 2-D wavelet transform
 (:class:`msinv.gravity.compression.Wavelet2D`), the search runs with the compressed G and is
@@ -108,7 +111,8 @@ class EquivalentLayer:
         or the layer is too coarse for the data (``max_noise_ratio``).
     depth : float, "auto" or "cv", optional
         Tops of the cells at the surface minus ``depth`` metres; default: ``default_depth``
-        (1.5) cell widths.
+        (1.5) cell widths, then coarser, deeper layers while they score better
+        (``deep_factors``: sources deep under a smooth field).
         ``"auto"`` chooses it among ``depth_factors`` × cell by the trade-off rule's own
         score (the greatest evidence, least UPRE or GCV; k-fold cross-validation for the other
         rules), one fit per candidate; ``"cv"`` by k-fold cross-validation.
@@ -565,12 +569,12 @@ class EquivalentLayer:
 
         A layer of 1.5 cells (the default cell) at depths of ``deep_factors`` default cells,
         each kept while it scores better (greater evidence, ...) than the layer before it. On
-        the 14 benchmark surveys (sources 150–1,000 m deep, 2,000 stations over 10 km) the
-        first one scores far worse (log evidence lower by 270–3,600) and the default layer is
-        kept; on six surveys of sources 800–3,000 m deep it scores better on all six, and the
-        coarser, deeper layers kept are 1.1–5x more accurate in the gaps and as accurate as
-        Harmonica's cross-validated point sources (``docs/gravity.md``). One probe costs about
-        a quarter of the default fit."""
+        the ten benchmark surveys (sources 150–1,000 m deep, 2,000 stations over 10 km) the
+        first one scores worse and the default layer is kept; on six surveys of sources
+        800–3,000 m deep the layers kept are 1.05–5.3x more accurate in the gaps than the
+        default layer and level with Harmonica's cross-validated point sources
+        (``benchmarks/gravity_eqs.py``, ``gravity_eqs.DEEP``; ``docs/gravity.md``). The probe
+        costs about half the default fit when it is not kept."""
         coarse = 1.5 * cell
         tried = {(cell, self.depth_): self.score_}
         for factor in self.deep_factors:
@@ -1035,16 +1039,21 @@ class TikhonovSolver:
             self._key = (key, (a, x_gram))
         return self._key[1]
 
-    def _forms(self, beta, d):
-        """XᵀE X and XᵀE²X, (..., 1 + k, 1 + k) for β of shape (...)."""
-        a, x_gram = self._coefficients(d)
+    def _weighted(self, beta, a, gram):
+        """gram − Σ_k f_k a_k a_kᵀ for the weights of xᵀE y and of xᵀE² y: two arrays
+        (..., c, c) for β of shape (...), a of shape (r, c) (one product by BLAS)."""
         b = np.asarray(beta, dtype=np.float64)[..., None]
         lam, sc = self.lam, self._scale
         fit = sc / (lam + b)  # x·A y = Σ fit a(x) a(y)
         fit2 = sc * (lam + 2 * b) / (lam + b) ** 2  # x·(I − E²) y
-        e1 = x_gram - np.einsum("...k,ki,kj->...ij", fit, a, a)
-        e2 = x_gram - np.einsum("...k,ki,kj->...ij", fit2, a, a)
-        return e1, e2
+        outer = (a[:, :, None] * a[:, None, :]).reshape(a.shape[0], -1)
+        shape = (*b.shape[:-1], a.shape[1], a.shape[1])
+        return gram - (fit @ outer).reshape(shape), gram - (fit2 @ outer).reshape(shape)
+
+    def _forms(self, beta, d):
+        """XᵀE X and XᵀE²X, (..., 1 + k, 1 + k) for β of shape (...)."""
+        a, x_gram = self._coefficients(d)
+        return self._weighted(beta, a, x_gram)
 
     def _fit(self, beta, d):
         """c, φ_d and the columns' part of tr A, for β of shape (...)."""
@@ -1086,12 +1095,7 @@ class TikhonovSolver:
         b = np.asarray(beta, dtype=np.float64)[..., None]
         out = np.sum(self.lam / (self.lam + b), axis=-1)
         if self._cols is not None:
-            a = self._cols_a
-            e1 = self._cols_gram - np.einsum(
-                "...k,ki,kj->...ij", self._scale / (self.lam + b), a, a
-            )
-            fit2 = self._scale * (self.lam + 2 * b) / (self.lam + b) ** 2
-            e2 = self._cols_gram - np.einsum("...k,ki,kj->...ij", fit2, a, a)
+            e1, e2 = self._weighted(beta, self._cols_a, self._cols_gram)
             out = out + np.trace(np.linalg.solve(e1, e2), axis1=-2, axis2=-1)
         return self._out(out, beta)
 
