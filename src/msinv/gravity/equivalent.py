@@ -243,7 +243,8 @@ class EquivalentLayer:
         Cross-validation RMS error per candidate, when used; the score of each cell width the
         refinement tried under ``"cell"`` (the rule's score: negative log evidence, UPRE or
         GCV; smaller is better) and its noise ratio under ``"noise_ratio"``; the predictive
-        risk without and with a regional plane under ``"trend"`` (``trend="auto"``).
+        risk without and with a regional plane under ``"trend"`` (``trend="auto"``); the score
+        of each (cell, depth) of the deeper layers tried under ``"deeper"``.
     timings_ : dict
         Seconds spent building G, compressing, inverting.
     """
