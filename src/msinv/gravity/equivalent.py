@@ -246,7 +246,8 @@ class EquivalentLayer:
         risk without and with a regional plane under ``"trend"`` (``trend="auto"``); the score
         of each (cell, depth) of the deeper layers tried under ``"deeper"``.
     timings_ : dict
-        Seconds spent building G, compressing, inverting.
+        Seconds spent building G (``"sensitivity"``), decomposing, compressing and inverting,
+        each summed over the layers the fit tried.
     """
 
     cell: float | None = None
@@ -496,14 +497,20 @@ class EquivalentLayer:
         key = (float(cell), float(depth))
         if key not in self._prepared:
             self._prepared = {k: v for k, v in self._prepared.items() if k[0] == key[0]}
+            t0 = time.perf_counter()
             layer = self.build_layer(pts, depth, cell)
             g = layer.sensitivity(pts)
-            self._prepared[key] = (
-                layer,
-                g,
-                TikhonovSolver(g, s, _hessian(self._regularisation(layer))),
-            )
+            self._spent("sensitivity", t0)
+            t0 = time.perf_counter()
+            solver = TikhonovSolver(g, s, _hessian(self._regularisation(layer)))
+            self._spent("decomposition", t0)
+            self._prepared[key] = (layer, g, solver)
         return self._prepared[key]
+
+    def _spent(self, what: str, since: float) -> None:
+        """Add the seconds since ``since`` to ``timings_[what]`` (summed over the layers
+        tried)."""
+        self.timings_[what] = self.timings_.get(what, 0.0) + time.perf_counter() - since
 
     def _warn_if_too_coarse(self):
         """Warn when the fit's noise ratio is above ``max_noise_ratio``, naming the likelier
@@ -658,7 +665,7 @@ class EquivalentLayer:
 
         t0 = time.perf_counter()
         g, solver = prepared or (layer.sensitivity(pts), None)
-        self.timings_["sensitivity"] = time.perf_counter() - t0
+        self._spent("sensitivity", t0)
         reg = self._regularisation(layer)
         self.phi_d_compressed_ = self.score_ = self.noise_ratio_ = None
         exact = self.wavelet is None and np.isinf(self.lower) and np.isinf(self.upper)
@@ -666,7 +673,7 @@ class EquivalentLayer:
         need = exact or (beta is None and rule in SCORED) or self.trend_ is not None
         if solver is None and need:
             solver = self._with_trend(TikhonovSolver(g, s, _hessian(reg)), pts)
-            self.timings_["decomposition"] = time.perf_counter() - t1
+            self._spent("decomposition", t1)
             t1 = time.perf_counter()
         if beta is None and rule in SCORED:
             beta = solver.beta_minimising(rule, d)
@@ -693,7 +700,7 @@ class EquivalentLayer:
             if self.wavelet is not None:
                 comp = _compress(g, layer, self.wavelet, self.rstar, self.rule, borehole)
                 self.compression_ = comp
-                self.timings_["compression"] = time.perf_counter() - t1
+                self._spent("compression", t1)
                 t1 = time.perf_counter()
                 res = invert(comp, d - regional, s, reg, **bounds, config=cfg)
                 res = finish(op, res, d - regional, s, reg, **bounds, config=cfg)
@@ -702,7 +709,7 @@ class EquivalentLayer:
                 res = invert(op, d - regional, s, reg, **bounds, config=cfg)
             self.result_ = res
             beta, model, phi_d = res.beta, res.model, res.phi_d
-        self.timings_["inversion"] = time.perf_counter() - t1
+        self._spent("inversion", t1)
         self.layer_, self.density_ = layer, model
         self.beta_, self.phi_d_ = beta, phi_d
 
