@@ -404,10 +404,10 @@ class EquivalentLayer:
             fit_windows(self, pts, d, s, sigma is not None, limit)
             self._warn_if_too_coarse()
             return self
-        if self.trend == "auto":  # decided on the default layer, so that a regional does not
-            self.trend_ = self._choose_trend(
-                pts, d, s, sigma is not None, cell
-            )  # pass for a too coarse layer
+        if self.trend == "auto":
+            # decided first, on the default layer: a regional left in the data would make the
+            # layer look too coarse and send the fit into refinement
+            self.trend_ = self._choose_trend(pts, d, s, sigma is not None, cell)
         else:
             self.trend_ = self.trend
         for attempt in range(3 if self.cell is None else 1):
