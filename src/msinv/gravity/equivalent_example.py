@@ -72,10 +72,12 @@ class Survey:
 
     def regional_gz(self, points: np.ndarray) -> np.ndarray:
         """The regional field (mGal) at (m, 3) points."""
+        from msinv.gravity.equivalent import regional_field
+
         w, e, s, n = self.region
-        c0, ge, gn = self.regional
-        p = np.asarray(points, dtype=float)
-        return c0 + ge * (p[:, 0] - (w + e) / 2) / 1e3 + gn * (p[:, 1] - (s + n) / 2) / 1e3
+        c0, per_km_east, per_km_north = self.regional
+        centre = ((w + e) / 2, (s + n) / 2)
+        return regional_field(points, (c0, per_km_east / 1e3, per_km_north / 1e3), centre)
 
     def interior(self, points: np.ndarray, margin: float = 0.1) -> np.ndarray:
         """Points at least ``margin`` × the region's size inside it (bool mask)."""
