@@ -282,7 +282,7 @@ def es_invert(
 
 def _layer_control_from_options(data, matrix, chifact, beta, tolc, lower, upper, alphas, full):
     """The GZINVES control that es-invert's options describe (one-line errors naming them)."""
-    from msinv.gravity.control import LayerInversionControl
+    from msinv.gravity.control import LayerInversionControl, layer_alphas
 
     if data is None or matrix is None:
         raise UserInputError("give a GZINVES control file, or --data and --matrix")
@@ -304,16 +304,16 @@ def _layer_control_from_options(data, matrix, chifact, beta, tolc, lower, upper,
                 ) from None
             return path
 
-    a = (1e-4, 1.0, 1.0)
+    a = layer_alphas()
     if alphas is not None:
         try:
             values = [float(v) for v in alphas.split()]
         except ValueError:
             values = []
         if len(values) == 2 and min(values) > 0:
-            a = (1e-4, *(1e-4 * length**2 for length in values))
+            a = layer_alphas(lengths=values)
         elif len(values) == 3 and values[0] > 0 and min(values) >= 0:
-            a = tuple(values)
+            a = layer_alphas(values)
         else:
             raise UserInputError(
                 f"--alphas: expected 'alpha_s alpha_x alpha_y' (alpha_s > 0) or two length "

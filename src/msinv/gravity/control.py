@@ -755,6 +755,14 @@ class LayerInversionControl:
     full_file: Path | None
 
 
+def layer_alphas(alphas=None, lengths=None) -> tuple[float, float, float]:
+    """GZINVES's α's: the three given, or from two length scales ``Le Ln`` (m) α_s = 1e-4 and
+    α_i = α_s·L_i², or (1e-4, 1, 1)."""
+    if lengths is not None:
+        return (1e-4, *(1e-4 * length**2 for length in lengths))
+    return tuple(alphas) if alphas is not None else (1e-4, 1.0, 1.0)
+
+
 def read_layer_inversion_control(path: str | Path) -> LayerInversionControl:
     """Read a GZINVES control file (8 items; see :class:`LayerInversionControl`).
 
@@ -765,9 +773,7 @@ def read_layer_inversion_control(path: str | Path) -> LayerInversionControl:
     mode, par, tolc = _mode_par_tolc(c, (1, 2))
     lower, upper = _bounds(c, 4, 5)
     alphas, scales = _alphas_or_lengths(c, 6, 3, "'alpha_s alpha_x alpha_y', 'Le Ln' or null")
-    if scales is not None:
-        alphas = (1e-4, *(1e-4 * length**2 for length in scales))
-    alphas = alphas or (1e-4, 1.0, 1.0)
+    alphas = layer_alphas(alphas, scales)
     return LayerInversionControl(
         mode=mode,
         par=par,
