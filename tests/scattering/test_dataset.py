@@ -96,6 +96,22 @@ def test_resume_after_sigkill_gives_the_same_bytes(reference, tmp_path):
     assert _bytes(path) == _bytes(reference)
 
 
+def test_files_half_written_by_a_killed_run_are_removed_on_resume(reference, tmp_path):
+    """A writer killed inside zarr's atomic write leaves ``<name>.<uuid>.partial``; the run that
+    resumes the store deletes it, so the finished store is the uninterrupted run's, file for
+    file (a SIGKILL landed there once in the slow signal test)."""
+    path = tmp_path / "orphan.zarr"
+    generate(path, count=6, chunk=2, **KW)
+    orphan = path / "data" / "c" / "1" / "0" / "0" / ("0." + "8a825cd8" * 4 + ".partial")
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"")
+    kept = path / "notes.partial"  # not zarr's pattern: not ours to delete
+    kept.write_bytes(b"x")
+    generate(path, count=6, chunk=2, **KW)
+    assert not orphan.exists() and kept.exists()
+    assert _bytes(path) == _bytes(reference)
+
+
 def test_a_chunk_half_written_is_not_marked_done(reference, tmp_path, monkeypatch):
     """A crash between the eta and data writes of a chunk: resume recomputes that chunk."""
     path = tmp_path / "crash.zarr"

@@ -39,6 +39,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -485,11 +486,27 @@ def _prepare(path: Path, config: DatasetConfig, *, chunk_given: bool):
             _remove_store(path)
             _create(path, config)
             return _open_group(path, "r+")
+        _remove_orphan_writes(path)
         return group
     if path.is_dir():
         path.rmdir()
     _create(path, config)
     return _open_group(path, "r+")
+
+
+#: zarr's LocalStore writes each file to ``<name>.<32 hex digits>.partial`` and renames it.
+_ORPHAN_WRITE = re.compile(r".+\.[0-9a-f]{32}\.partial")
+
+
+def _remove_orphan_writes(path: Path) -> int:
+    """Delete the half-written files of a writer killed in the middle of a write (zarr's
+    temporary ``*.<uuid>.partial`` files, which a killed process leaves behind) before a run
+    resumes the store; returns how many. One generating run per store at a time: a second
+    one would lose the files it is writing."""
+    orphans = [f for f in path.rglob("*.partial") if _ORPHAN_WRITE.fullmatch(f.name)]
+    for f in orphans:
+        f.unlink(missing_ok=True)
+    return len(orphans)
 
 
 def _remove_store(path: Path) -> None:
