@@ -385,8 +385,8 @@ def es_fit(
         )  # fmt: skip
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
-    width = cell or 1.5 * est.default_cell(obs.locations)
-    need = est.build_layer(obs.locations, 0.0, width).sensitivity_memory(obs.n_data)
+    width = est.core_cell(obs.locations)
+    need = est.sensitivity_memory(obs.locations)
     if need > memory_limit(memory):
         raise UserInputError(
             f"{data}: {obs.n_data} stations on a layer of {width:.4g} m cells need "

@@ -335,12 +335,23 @@ class EquivalentLayer:
             "follows from their spacing; give cell"
         )
 
+    def core_cell(self, points: np.ndarray) -> float:
+        """The cell width a fit to ``points`` starts from, metres: ``cell``, or 1.5 × the mean
+        station spacing (:meth:`default_cell`)."""
+        return self.cell or 1.5 * self.default_cell(points)
+
+    def sensitivity_memory(self, points: np.ndarray, cell: float | None = None) -> int:
+        """Bytes of the dense G of a layer of ``cell`` (default :meth:`core_cell`) for these
+        stations: what ``fit`` compares with ``memory`` to choose windows."""
+        cell = cell or self.core_cell(points)
+        return self.build_layer(points, 0.0, cell).sensitivity_memory(len(points))
+
     def build_layer(
         self, points: np.ndarray, depth: float | None = None, cell: float | None = None
     ) -> LayerMesh:
         """The layer this estimator would fit to ``points`` (depth and cell in metres, or the
         defaults: ``cell`` or 1.5 × the mean spacing, ``default_depth`` × cell)."""
-        cell = cell or self.cell or 1.5 * self.default_cell(points)
+        cell = cell or self.core_cell(points)
         depth = self.default_depth * cell if depth is None else depth
         layer = LayerMesh.draped(
             points,
@@ -390,15 +401,12 @@ class EquivalentLayer:
         self.surface_ = pts
         self.region_ = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
         limit = memory_limit(self.memory)
-        cell = self.cell or 1.5 * self.default_cell(pts)
+        cell = self.core_cell(pts)
         west, east, south, north = self.region_
         self.trend_origin_ = ((west + east) / 2, (south + north) / 2)
         self._trend_scale = max(east - west, north - south, 1.0)
         self.trend_, self.trend_coefficients_, self._prepared = None, None, {}
-        if (
-            self.window is not None
-            or self.build_layer(pts, 0.0, cell).sensitivity_memory(d.size) > limit
-        ):
+        if self.window is not None or self.sensitivity_memory(pts, cell) > limit:
             from msinv.gravity.equivalent_windows import fit_windows
 
             fit_windows(self, pts, d, s, sigma is not None, limit)
@@ -558,7 +566,7 @@ class EquivalentLayer:
         self.cv_scores_["noise_ratio"] = ratios
         for _ in range(2):
             finer = cell / 1.5
-            if self.build_layer(pts, 0.0, finer).sensitivity_memory(d.size) > limit:
+            if self.sensitivity_memory(pts, finer) > limit:
                 break
             kept = self._snapshot()
             self._fit_cell(pts, d, s, True, finer, borehole, depth)
@@ -733,7 +741,6 @@ class EquivalentLayer:
         hess = _hessian(self._regularisation(layer))
         rng = np.random.default_rng(self.seed)
         fold = rng.permutation(d.size) % self.folds
-        cols = None if self.trend_ is None else self._trend_columns(pts, self.trend_)
         if rule == "cv":
             betas = list(TikhonovSolver(g, s, hess).beta_range()[::20])
         else:
@@ -741,17 +748,16 @@ class EquivalentLayer:
         sq = dict.fromkeys(betas, 0.0)
         for k in range(self.folds):
             train, test = fold != k, fold == k
-            part = TikhonovSolver(g[train], s[train], hess)
-            if cols is not None:
-                part = part.with_columns(cols[train])
+            part = self._with_trend(TikhonovSolver(g[train], s[train], hess), pts[train])
             for b in betas:
                 if b is None and rule == "target":
                     b = part.beta_for(self.chifact * train.sum(), d[train])
                 elif b is None:
                     b = part.beta_minimising(rule, d[train])
                 pred = g[test] @ part.model(b, d[train])
-                if cols is not None:
-                    pred = pred + cols[test] @ part.coefficients(b, d[train])
+                if self.trend_ is not None:
+                    regional = self._trend_columns(pts[test], self.trend_)
+                    pred = pred + regional @ part.coefficients(b, d[train])
                 sq[betas[0] if len(betas) == 1 else b] += float(np.sum((pred - d[test]) ** 2))
         errors = {b: float(np.sqrt(v / d.size)) for b, v in sq.items()}
         best = min(errors, key=errors.get)

@@ -127,7 +127,7 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     from msinv.core.memory import check_memory
 
     window = est.window or DEFAULT_WINDOW
-    cell = est.cell or 1.5 * est.default_cell(pts)
+    cell = est.core_cell(pts)
     region = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
     cores, margin = tiles(region, d.size, window)
     side = max(c[1] - c[0] for c in cores) + 2 * margin
