@@ -232,6 +232,9 @@ class EquivalentLayer:
     trend_coefficients_ : (k,) numpy.ndarray or None
         The regional: mGal at ``trend_origin_`` (east, north), then mGal/m east and north for
         a plane.
+    fitted_ : (n,) numpy.ndarray
+        The fitted field at the stations, mGal: what :meth:`predict` gives there (the layer's
+        field plus the regional; with windows, their blend), whose misfit is ``phi_d_``.
     phi_d_compressed_ : float or None
         The misfit the compressed G claimed before the full-G finish.
     noise_ratio_ : float or None
@@ -695,12 +698,7 @@ class EquivalentLayer:
         if exact:
             beta = solver.beta_for(self.chifact * d.size, d) if beta is None else beta
             model = solver.model(beta, d)
-            phi_d = float(np.sum(((g @ model + regional - d) / s) ** 2))
             self.result_ = None
-            if rule in SCORED:
-                self.score_ = float(solver.score(rule, beta, d))
-                if sigma_known:
-                    self.noise_ratio_ = phi_d / max(d.size - solver.dof(beta), 1.0)
         else:
             op = GravityOperator(g)
             cfg = InversionConfig(mode=1 if beta is None else 2, chifact=self.chifact, beta=beta)
@@ -716,7 +714,13 @@ class EquivalentLayer:
             else:
                 res = invert(op, d - regional, s, reg, **bounds, config=cfg)
             self.result_ = res
-            beta, model, phi_d = res.beta, res.model, res.phi_d
+            beta, model = res.beta, res.model
+        self.fitted_ = g @ model + regional
+        phi_d = float(np.sum(((self.fitted_ - d) / s) ** 2))  # the true misfit
+        if exact and rule in SCORED:
+            self.score_ = float(solver.score(rule, beta, d))
+            if sigma_known:
+                self.noise_ratio_ = phi_d / max(d.size - solver.dof(beta), 1.0)
         self._spent("inversion", t1)
         self.layer_, self.density_ = layer, model
         self.beta_, self.phi_d_ = beta, phi_d

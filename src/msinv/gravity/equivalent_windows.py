@@ -6,7 +6,8 @@ previous left (the idea of the gradient boosting of Harmonica's ``EquivalentSour
 Soler & Uieda 2021):
 
 1. **Regional**: the stations are averaged in square blocks (about ``window`` blocks over the
-   survey: mean position, mean datum, its standard error: :func:`block_means`), and one layer
+   survey, of ten stations at least: :data:`STATIONS_PER_BLOCK`; mean position, mean datum,
+   its standard error: :func:`block_means`), and one layer
    (:class:`~msinv.gravity.equivalent.EquivalentLayer`, the estimator's options, its cell
    from the blocks' spacing, its depth chosen by ``depth="auto"``) is fitted to the block
    means. It carries the long wavelengths, which a window of a few kilometres cannot
@@ -19,7 +20,8 @@ Soler & Uieda 2021):
    weights that are 1 in a tile's core and fall to 0 across its margin (cosine taper),
    normalised to sum to 1.
 
-A prediction is the regional layer's plus the blend of the local ones.
+A prediction is the regional layer's plus the blend of the local ones; the misfit reported is
+that of this blend at the stations.
 
 Memory: the larger of the regional fit (``window`` blocks × its cells) and one window's fit
 (``window`` stations × its cells), plus the N data; estimated up front by
@@ -37,6 +39,13 @@ import numpy as np
 DEFAULT_WINDOW = 2000
 #: Margin on each side of a tile, as a fraction of the tile's side.
 MARGIN = 0.3
+#: Blocks of the regional stage: ``window``, but no more than one per ``STATIONS_PER_BLOCK``
+#: stations (nor fewer than ``MIN_BLOCKS``). Means of five stations or fewer carry the field's
+#: short wavelengths into the regional layer: windows of 1,000 on the benchmark's band survey
+#: of 5,000 stations continued the field to 300 m with 0.00090 mGal RMS error in 1,000 blocks,
+#: 0.00068 in 500 (``gravity_eqs.py --stations 5000 --methods msinv-w1000``).
+STATIONS_PER_BLOCK = 10
+MIN_BLOCKS = 100
 
 
 def tiles(region, n_data: int, window: int):
@@ -142,7 +151,8 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
         "a smaller window= or a larger memory",
     )
     # 1. the regional layer, on block means
-    xyz, dm, sm = block_means(pts, d, s, region, window)
+    blocks = min(window, max(d.size // STATIONS_PER_BLOCK, MIN_BLOCKS))
+    xyz, dm, sm = block_means(pts, d, s, region, blocks)
     # block means are not point values (the field varies inside a block), so neither the
     # regional nor the local layers judge their noise ratio; the whole fit's is checked below
     regional = replace(est, cell=None, window=None, depth="auto", max_noise_ratio=None).fit(
@@ -154,18 +164,21 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
         est, cell=cell, window=None, padding=min(est.padding, 2), trend=None, max_noise_ratio=None
     )  # the regional layer carries the regional trend, if any
     est.regional_, est.windows_, est.margin_ = regional, [], margin
-    phi = 0.0
+    # the blend of the windows at the stations, from each window's fitted field at its own
+    # stations (a window's taper vanishes outside them): what predict_windows gives there
+    total, weight = np.zeros(d.size), np.zeros(d.size)
     for core in cores:
         mine = _inside(pts, core, margin)
         if mine.sum() < 10:
             continue
         layer = replace(sub).fit(pts[mine], residual[mine], s[mine] if sigma_known else None)
         est.windows_.append((core, layer))
-        inner = _inside(pts[mine], core)
-        r = residual[mine][inner] - layer.predict(pts[mine][inner])
-        phi += float(np.sum((r / s[mine][inner]) ** 2))
-    est.phi_d_ = phi
-    est.noise_ratio_ = phi / d.size if sigma_known else None  # a lower bound of χ²/(N − tr A)
+        w = _taper(pts[mine], core, margin)
+        total[mine] += w * layer.fitted_
+        weight[mine] += w
+    est.fitted_ = d - residual + _blend(total, weight)
+    est.phi_d_ = float(np.sum(((est.fitted_ - d) / s) ** 2))  # the true misfit of the blend
+    est.noise_ratio_ = est.phi_d_ / d.size if sigma_known else None  # ≤ χ²/(N − tr A)
     est.layer_, est.density_ = est.windows_[0][1].layer_, est.windows_[0][1].density_
     est.depth_ = est.windows_[0][1].depth_
     est.trade_off_ = est.windows_[0][1].trade_off_
@@ -185,6 +198,16 @@ def predict_windows(est, points) -> np.ndarray:
         w = _taper(pts[near], core, est.margin_)
         total[near] += w * layer.predict(pts[near])
         weight[near] += w
-    if np.any(weight == 0):
-        raise ValueError("points outside every window of the fitted layer")
-    return est.regional_.predict(pts) + total / weight
+    outside = ~_inside(pts, est.region_, est.margin_)
+    if np.any(outside):
+        raise ValueError(
+            f"points: {int(outside.sum())} lie outside the windows of the fitted layer (the "
+            f"stations' extent and a margin of {est.margin_:.0f} m)"
+        )
+    return est.regional_.predict(pts) + _blend(total, weight)
+
+
+def _blend(total, weight) -> np.ndarray:
+    """The windows' weighted mean; 0 where no window reaches (a tile with fewer than 10
+    stations has none: the regional layer alone predicts there)."""
+    return np.divide(total, weight, out=np.zeros_like(total), where=weight > 0)
