@@ -72,6 +72,9 @@ MSINV = {
     "msinv-auto": {"depth": "auto"},
     "msinv-padded": {"padding": 4, "depth": "auto"},
     "msinv-w500": {"window": 500},  # the two-scale fit in windows of 500 stations
+    "msinv-w1000": {"window": 1000},  # ... of 1,000 stations
+    "msinv-w2000": {"window": 2000},  # ... of 2,000 stations
+    "msinv-whole": {"window": False},  # one layer at any size (the default to 4,000 stations)
     "msinv-notrend": {"trend": None},  # no regional plane (the default until 2 Dec 2026)
     "msinv-shallow": {"deep_factors": ()},  # the default layer only (until 2 Dec 2026)
 }

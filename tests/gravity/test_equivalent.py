@@ -329,8 +329,8 @@ def test_windows_carry_the_regional_in_their_regional_layer(survey):
 def test_windows_fit_a_survey_piece_by_piece(survey):
     est = EquivalentLayer(window=150).fit(survey.points, survey.data, survey.sigma)
     assert len(est.windows_) >= 4
-    # two scales: the regional layer on about 150 block means, the windows on its residual
-    assert est.regional_.n_data_ <= 150
+    # two scales: the regional layer on about 100 block means, the windows on its residual
+    assert est.regional_.n_data_ <= 100
     # block means are not point values: no layer of the two scales judges its noise ratio;
     # the whole fit's is the lower bound chi2/N
     assert est.regional_.max_noise_ratio is None and "cell" not in est.regional_.cv_scores_
@@ -354,10 +354,10 @@ def test_windows_fit_a_survey_piece_by_piece(survey):
 
 
 def test_block_means_carry_the_fields_scatter_so_windows_continue_upward_well():
-    # 2,000 stations in 500 blocks of about four (the benchmark's disc-s1 survey): with the
-    # noise alone as the error of a block mean, the regional layer took the field's curvature
-    # across the blocks for signal and the windowed field continued to 300 m was 16x less
-    # accurate than one layer's
+    # 2,000 stations (the benchmark's disc-s1 survey): with the noise alone as the error of
+    # a block mean, the regional layer took the field's curvature across the blocks for
+    # signal and the windowed field continued to 300 m was 16x less accurate than one
+    # layer's (500 blocks of about four stations; 200 of ten now)
     sv = synthetic_survey(
         2000, seed=201, gap_shape="disc", gap_width=1000.0, sources=12, source_tops=(150.0, 600.0)
     )
@@ -622,3 +622,32 @@ def test_data_of_the_stated_noise_keep_the_default_layer(survey):
     assert blind.noise_ratio_ is None
     with pytest.raises(ValueError, match="max_noise_ratio: expected > 1 or None, got 1"):
         EquivalentLayer(max_noise_ratio=1)
+
+
+def test_large_surveys_are_fitted_in_windows_unless_one_layer_is_asked_for(survey, monkeypatch):
+    import msinv.gravity.equivalent as equivalent
+    from msinv.core.memory import MemoryLimitError
+
+    monkeypatch.setattr(equivalent, "WINDOWS_ABOVE", 200)  # the 300-station survey is "large"
+    est = EquivalentLayer().fit(survey.points, survey.data, survey.sigma)
+    assert len(est.windows_) >= 1 and est.regional_ is not None
+    # no single layer to hand out: not the first window's under the fit's name
+    assert est.layer_ is None and est.density_ is None and est.beta_ is None
+    assert est.cell_ == pytest.approx(est.core_cell(survey.points))
+    assert np.all(np.isfinite(est.grid(spacing=500.0).gz))
+    # one layer asked for: the same estimator refitted forgets its windows
+    est.window = False
+    est.fit(survey.points, survey.data, survey.sigma)
+    assert not hasattr(est, "windows_") and est.layer_ is not None
+    np.testing.assert_allclose(est.predict(survey.points), est.fitted_)
+    with pytest.raises(MemoryLimitError, match="window=False"):
+        EquivalentLayer(window=False, memory=1e-6).fit(survey.points, survey.data, survey.sigma)
+    # windows average stations in blocks: borehole data keep one layer, or are refused
+    borehole = np.zeros(len(survey.data), bool)
+    borehole[:5] = True
+    one = EquivalentLayer().fit(survey.points, survey.data, survey.sigma, borehole=borehole)
+    assert not hasattr(one, "windows_")
+    with pytest.raises(ValueError, match="borehole: a windowed fit"):
+        EquivalentLayer(window=150).fit(survey.points, survey.data, survey.sigma, borehole)
+    with pytest.raises(ValueError, match="window: expected"):
+        EquivalentLayer(window=True)

@@ -381,7 +381,7 @@ def es_fit(
     try:
         est = EquivalentLayer(
             cell=cell, depth=depth, topography=topo, trend=trends[trend], trade_off=trade_off,
-            memory=memory,
+            memory=memory, window=False,  # es-fit writes one layer
         )  # fmt: skip
     except ValueError as exc:
         raise UserInputError(str(exc)) from None

@@ -95,6 +95,13 @@ SCORED = ("evidence", "upre", "gcv")
 #: three free coefficients to a fit that needs none lowers it by about χ²₃ − 6, which exceeds
 #: 10 with probability 0.1 %.
 TREND_MARGIN = 10.0
+#: Above this many stations a fit is made in windows (``window=None``): one layer's exact
+#: solution costs O(M³) for M ≈ N/2.25 cells, windows O(N). On the benchmark's band survey
+#: one layer took 9.1 s at 5,000 stations and 56 s at 10,000 (SimPEG 0.26's layer 15 s),
+#: windows of 1,000 stations 2.3 s and 4.9 s, as accurate (``benchmarks/gravity_eqs.py``,
+#: methods ``msinv-w1000``, ``msinv-whole``); at 2,000 stations one layer continued upward
+#: more accurately on the disc surveys (0.0014 against 0.0017-0.0021 mGal).
+WINDOWS_ABOVE = 4000
 
 
 @dataclass
@@ -186,10 +193,13 @@ class EquivalentLayer:
         the layer (UPRE, σ scaled by the fit's noise ratio) by more than ``TREND_MARGIN``; the
         plane costs a little upward accuracy where the data carry no regional (its broad part
         is continued without decay), so it is not fitted unasked. None: no regional.
-    window : int, optional
+    window : int or False, optional
         Fit in overlapping windows of about this many stations (see
-        :mod:`msinv.gravity.equivalent_windows`); default: windows only when the dense G of
-        all stations exceeds ``memory``.
+        :mod:`msinv.gravity.equivalent_windows`); default: windows of
+        :data:`~msinv.gravity.equivalent_windows.DEFAULT_WINDOW` stations for surveys of more than :data:`WINDOWS_ABOVE` stations or whose dense G
+        exceeds ``memory``, one layer otherwise. False: one layer always (refused when its G
+        exceeds ``memory``). A windowed fit has no single layer: ``layer_``, ``density_`` and
+        ``beta_`` are None, ``regional_`` and ``windows_`` hold the layers.
     memory : float, optional
         Memory limit in GiB for G; default: half of the available memory.
     seed : int, default 0
@@ -219,12 +229,16 @@ class EquivalentLayer:
 
     Attributes
     ----------
-    layer_ : LayerMesh
-        The fitted layer (or the first window's, with windows).
-    density_ : (n_cells,) numpy.ndarray
-        Its density, g/cc.
+    layer_ : LayerMesh or None
+        The fitted layer (None with windows).
+    density_ : (n_cells,) numpy.ndarray or None
+        Its density, g/cc (None with windows).
     beta_, phi_d_ : float
-        Trade-off parameter and the true misfit of the fit.
+        Trade-off parameter (None with windows: each window has its own) and the true misfit
+        of the fit.
+    regional_, windows_ : EquivalentLayer, list of ((west, east, south, north), EquivalentLayer)
+        With windows only: the regional layer fitted to block means, and each tile's core with
+        the layer fitted to the residual around it.
     trade_off_ : str
         The rule that chose β (``"damping"`` when fixed).
     trend_ : int or None
@@ -271,7 +285,7 @@ class EquivalentLayer:
     rule: str = "per_row"
     padding: int = 0
     trend: int | str | None = "auto"
-    window: int | None = None
+    window: int | bool | None = None
     memory: float | None = None
     seed: int = 0
     default_depth: float = 1.5
@@ -313,8 +327,8 @@ class EquivalentLayer:
             raise ValueError(f"trend: expected 'auto', 0, 1 or None, got {self.trend!r}")
         if not all(f > 0 for f in self.deep_factors):
             raise ValueError(f"deep_factors: expected depths > 0 (cells), got {self.deep_factors}")
-        if self.window is not None and self.window < 10:
-            raise ValueError(f"window: expected >= 10 stations, got {self.window}")
+        if self.window is True or (self.window not in (None, False) and self.window < 10):
+            raise ValueError(f"window: expected >= 10 stations, None or False, got {self.window}")
 
     # ---- the layer ---------------------------------------------------------------------
     def default_cell(self, points: np.ndarray) -> float:
@@ -400,6 +414,8 @@ class EquivalentLayer:
 
         pts, d, s = _check(points, data, sigma)
         self.cv_scores_, self.timings_ = {}, {}  # this fit's, not a previous one's
+        for name in ("regional_", "windows_", "margin_"):  # a previous windowed fit's
+            vars(self).pop(name, None)
         self.n_data_ = d.size
         self.surface_ = pts
         self.region_ = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
@@ -409,7 +425,7 @@ class EquivalentLayer:
         self.trend_origin_ = ((west + east) / 2, (south + north) / 2)
         self._trend_scale = max(east - west, north - south, 1.0)
         self.trend_, self.trend_coefficients_, self._prepared = None, None, {}
-        if self.window is not None or self.sensitivity_memory(pts, cell) > limit:
+        if self._windowed(pts, cell, borehole, limit):
             from msinv.gravity.equivalent_windows import fit_windows
 
             fit_windows(self, pts, d, s, sigma is not None, limit)
@@ -444,6 +460,30 @@ class EquivalentLayer:
         self._prepared = {}  # the decompositions held during the fit
         self._warn_if_too_coarse()
         return self
+
+    def _windowed(self, pts, cell, borehole, limit) -> bool:
+        """Fit in windows? (``window``; checks what one layer or windows cannot do.)"""
+        from msinv.core.memory import MemoryLimitError
+
+        need = self.sensitivity_memory(pts, cell)
+        if self.window is False:
+            if need > limit:
+                raise MemoryLimitError(
+                    f"EquivalentLayer(window=False): one layer of {cell:.4g} m cells over "
+                    f"{len(pts)} stations needs {need / 2**30:.3g} GiB for G, over the limit of "
+                    f"{limit / 2**30:.3g} GiB; allow windows (window=None), or give a larger "
+                    "cell or memory"
+                )
+            return False
+        windows = self.window is not None or len(pts) > WINDOWS_ABOVE or need > limit
+        if windows and borehole is not None and np.any(borehole):
+            if self.window is None and need <= limit:
+                return False  # windows average stations in blocks: not borehole stations
+            raise ValueError(
+                "borehole: a windowed fit takes surface stations only (its regional stage "
+                "averages stations in blocks); fit borehole data with window=False"
+            )
+        return windows
 
     # ---- the regional trend ---------------------------------------------------------------
     def _trend_columns(self, points, degree) -> np.ndarray:
@@ -773,7 +813,7 @@ class EquivalentLayer:
     # ---- prediction ----------------------------------------------------------------------
     def predict(self, points) -> np.ndarray:
         """g_z (mGal, down) of the fitted layer at (n, 3) points."""
-        if not hasattr(self, "density_"):
+        if not hasattr(self, "fitted_"):
             raise ValueError("the layer is not fitted: call fit(points, data, sigma) first")
         if hasattr(self, "windows_"):
             from msinv.gravity.equivalent_windows import predict_windows
@@ -831,6 +871,9 @@ class EquivalentLayer:
 
     @property
     def cell_(self) -> float:
+        """The fitted layer's core cell width, metres (the windows' with windows)."""
+        if hasattr(self, "windows_"):
+            return self.windows_[0][1].cell_
         return float(np.min(self.layer_.hx))
 
 

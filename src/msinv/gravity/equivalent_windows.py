@@ -5,9 +5,9 @@ windowed fit keeps memory to one window at a time, in two stages, each fitting w
 previous left (the idea of the gradient boosting of Harmonica's ``EquivalentSourcesGB``,
 Soler & Uieda 2021):
 
-1. **Regional**: the stations are averaged in square blocks (about ``window`` blocks over the
-   survey, of ten stations at least: :data:`STATIONS_PER_BLOCK`; mean position, mean datum,
-   its standard error: :func:`block_means`), and one layer
+1. **Regional**: the stations are averaged in square blocks (one per ten stations, 100 to
+   2,000 blocks: :data:`STATIONS_PER_BLOCK`; mean position, mean datum, its standard error:
+   :func:`block_means`), and one layer
    (:class:`~msinv.gravity.equivalent.EquivalentLayer`, the estimator's options, its cell
    from the blocks' spacing, its depth chosen by ``depth="auto"``) is fitted to the block
    means. It carries the long wavelengths, which a window of a few kilometres cannot
@@ -36,16 +36,19 @@ import numpy as np
 
 #: Stations per window (tile + margin), and blocks of the regional fit, when the estimator
 #: gives none.
-DEFAULT_WINDOW = 2000
+DEFAULT_WINDOW = 1000
 #: Margin on each side of a tile, as a fraction of the tile's side.
 MARGIN = 0.3
-#: Blocks of the regional stage: ``window``, but no more than one per ``STATIONS_PER_BLOCK``
-#: stations (nor fewer than ``MIN_BLOCKS``). Means of five stations or fewer carry the field's
-#: short wavelengths into the regional layer: windows of 1,000 on the benchmark's band survey
-#: of 5,000 stations continued the field to 300 m with 0.00090 mGal RMS error in 1,000 blocks,
-#: 0.00068 in 500 (``gravity_eqs.py --stations 5000 --methods msinv-w1000``).
+#: Blocks of the regional stage: one per ``STATIONS_PER_BLOCK`` stations, at least
+#: ``MIN_BLOCKS`` and at most ``MAX_BLOCKS``. Means of five stations or fewer carry the field's
+#: short wavelengths into the regional layer (windows of 1,000 on the benchmark's band survey
+#: of 5,000 stations continued the field to 300 m with 0.00090 mGal RMS error on 1,000 blocks,
+#: 0.00068 on 500); too few blocks leave wavelengths between the regional layer's and the
+#: windows' (100,000 stations: 0.00174 on 500 blocks, 0.00024 on 2,000;
+#: ``benchmarks/gravity_eqs.py``, methods ``msinv-w500``, ``msinv-w1000``).
 STATIONS_PER_BLOCK = 10
 MIN_BLOCKS = 100
+MAX_BLOCKS = 2000
 
 
 def tiles(region, n_data: int, window: int):
@@ -141,27 +144,27 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     cores, margin = tiles(region, d.size, window)
     side = max(c[1] - c[0] for c in cores) + 2 * margin
     cells = (int(np.ceil(side / cell)) + 2 * est.padding + 1) ** 2
-    regional_cells = (int(np.ceil(np.sqrt(window) / 1.5)) + 2 * est.padding + 1) ** 2
+    blocks = int(np.clip(d.size // STATIONS_PER_BLOCK, MIN_BLOCKS, MAX_BLOCKS))
+    regional_cells = (int(np.ceil(np.sqrt(blocks) / 1.5)) + 2 * est.padding + 1) ** 2
     check_memory(
-        max(window_memory(int(1.5 * window), cells), window_memory(window, regional_cells))
+        max(window_memory(int(1.5 * window), cells), window_memory(blocks, regional_cells))
         + 8 * 8 * d.size,
         limit,
-        f"windowed layer (a regional layer on {window} blocks, then {len(cores)} windows of "
+        f"windowed layer (a regional layer on {blocks} blocks, then {len(cores)} windows of "
         f"~{window} stations, ~{cells} cells each)",
         "a smaller window= or a larger memory",
     )
     # 1. the regional layer, on block means
-    blocks = min(window, max(d.size // STATIONS_PER_BLOCK, MIN_BLOCKS))
     xyz, dm, sm = block_means(pts, d, s, region, blocks)
     # block means are not point values (the field varies inside a block), so neither the
     # regional nor the local layers judge their noise ratio; the whole fit's is checked below
-    regional = replace(est, cell=None, window=None, depth="auto", max_noise_ratio=None).fit(
+    regional = replace(est, cell=None, window=False, depth="auto", max_noise_ratio=None).fit(
         xyz, dm, sm if sigma_known else None
     )
     residual = d - regional.predict(pts)
     # 2. local layers on the residual, window by window
     sub = replace(
-        est, cell=cell, window=None, padding=min(est.padding, 2), trend=None, max_noise_ratio=None
+        est, cell=cell, window=False, padding=min(est.padding, 2), trend=None, max_noise_ratio=None
     )  # the regional layer carries the regional trend, if any
     est.regional_, est.windows_, est.margin_ = regional, [], margin
     # the blend of the windows at the stations, from each window's fitted field at its own
@@ -179,7 +182,7 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     est.fitted_ = d - residual + _blend(total, weight)
     est.phi_d_ = float(np.sum(((est.fitted_ - d) / s) ** 2))  # the true misfit of the blend
     est.noise_ratio_ = est.phi_d_ / d.size if sigma_known else None  # ≤ χ²/(N − tr A)
-    est.layer_, est.density_ = est.windows_[0][1].layer_, est.windows_[0][1].density_
+    est.layer_ = est.density_ = est.beta_ = None  # no single layer: regional_ and windows_
     est.depth_ = est.windows_[0][1].depth_
     est.trade_off_ = est.windows_[0][1].trade_off_
     est.trend_, est.trend_coefficients_ = regional.trend_, regional.trend_coefficients_
