@@ -343,7 +343,7 @@ def test_windows_fit_a_survey_piece_by_piece(survey):
     assert est.phi_d_ == pytest.approx(true, rel=1e-10)
     assert est.noise_ratio_ == pytest.approx(est.phi_d_ / len(survey.data))
     with pytest.raises(ValueError, match="outside the windows"):
-        est.predict(survey.points + [5000.0, 0.0, 0.0])
+        est.predict(survey.points + np.array([5000.0, 0.0, 0.0]))
     resid = survey.data - est.regional_.predict(survey.points)
     assert _rms(est.predict(survey.points), survey.data) < _rms(resid, 0)
     up = np.column_stack([survey.points[:, :2], np.full(len(survey.data), 300.0)])
