@@ -361,7 +361,8 @@ class EquivalentLayer:
         """Bytes of the dense G of a layer of ``cell`` (default :meth:`core_cell`) for these
         stations: what ``fit`` compares with ``memory`` to choose windows."""
         cell = cell or self.core_cell(points)
-        return self.build_layer(points, 0.0, cell).sensitivity_memory(len(points))
+        hx, hy, _ = LayerMesh.plan(points, cell=cell, padding=self.padding)
+        return 8 * len(points) * hx.size * hy.size
 
     def build_layer(
         self, points: np.ndarray, depth: float | None = None, cell: float | None = None

@@ -175,8 +175,22 @@ class LayerMesh:
             Width ratio of successive padding cells (>= 1).
         """
         pts = np.asarray(points, dtype=float)
-        if not cell > 0 or not depth >= 0 or padding < 0 or growth < 1:
-            raise ValueError("cell > 0, depth >= 0, padding >= 0 and growth >= 1 expected")
+        if not depth >= 0:
+            raise ValueError(f"depth: expected >= 0 m, got {depth}")
+        hx, hy, (x0, y0) = cls.plan(pts, cell=cell, padding=padding, growth=growth)
+        probe = cls(hx, hy, (x0, y0), np.zeros((hx.size, hy.size)), thickness or cell)
+        centres = probe.cell_centers()[:, :2]
+        elev = surface_elevation(pts if surface is None else surface, centres)
+        top = (elev - depth).reshape(probe.shape, order="F")
+        return cls(hx, hy, (x0, y0), top, thickness or cell)
+
+    @staticmethod
+    def plan(points: np.ndarray, *, cell: float, padding: int = 4, growth: float = 1.5):
+        """The plan-view grid of :meth:`draped` (no tops): widths hx (nx,), hy (ny,) and the
+        south-west corner (east, north), metres."""
+        pts = np.asarray(points, dtype=float)
+        if not cell > 0 or padding < 0 or growth < 1:
+            raise ValueError("cell > 0, padding >= 0 and growth >= 1 expected")
         pad = cell * growth ** np.arange(1, padding + 1)
         axes = []
         for k in (0, 1):
@@ -185,11 +199,7 @@ class LayerMesh:
             start = 0.5 * (lo + hi) - n * cell / 2 - pad.sum()
             axes.append((np.r_[pad[::-1], np.full(n, cell), pad], start))
         (hx, x0), (hy, y0) = axes
-        probe = cls(hx, hy, (x0, y0), np.zeros((hx.size, hy.size)), thickness or cell)
-        centres = probe.cell_centers()[:, :2]
-        elev = surface_elevation(pts if surface is None else surface, centres)
-        top = (elev - depth).reshape(probe.shape, order="F")
-        return cls(hx, hy, (x0, y0), top, thickness or cell)
+        return hx, hy, (x0, y0)
 
     # ---- physics ---------------------------------------------------------------------------
     def sensitivity(self, stations: np.ndarray, dtype=np.float64) -> np.ndarray:
