@@ -342,6 +342,11 @@ def test_windows_fit_a_survey_piece_by_piece(survey):
     true = float(np.sum(((fitted - survey.data) / survey.sigma) ** 2))
     assert est.phi_d_ == pytest.approx(true, rel=1e-10)
     assert est.noise_ratio_ == pytest.approx(est.phi_d_ / len(survey.data))
+    # the time of every layer counted: the regional's and the windows' G
+    g_time = est.regional_.timings_["sensitivity"]
+    g_time += sum(layer.timings_["sensitivity"] for _, layer in est.windows_)
+    assert est.timings_["sensitivity"] == pytest.approx(g_time)
+    assert est.timings_["regional field"] > 0
     with pytest.raises(ValueError, match="outside the windows"):
         est.predict(survey.points + np.array([5000.0, 0.0, 0.0]))
     resid = survey.data - est.regional_.predict(survey.points)

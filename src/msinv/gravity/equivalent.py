@@ -96,12 +96,13 @@ SCORED = ("evidence", "upre", "gcv")
 #: 10 with probability 0.1 %.
 TREND_MARGIN = 10.0
 #: Above this many stations a fit is made in windows (``window=None``): one layer's exact
-#: solution costs O(M³) for M ≈ N/2.25 cells, windows O(N). On the benchmark's band survey
-#: one layer took 9.1 s at 5,000 stations and 56 s at 10,000 (SimPEG 0.26's layer 15 s),
-#: windows of 1,000 stations 2.3 s and 4.9 s, as accurate (``benchmarks/gravity_eqs.py``,
-#: methods ``msinv-w1000``, ``msinv-whole``); at 2,000 stations one layer continued upward
-#: more accurately on the disc surveys (0.0014 against 0.0017-0.0021 mGal).
-WINDOWS_ABOVE = 4000
+#: solution costs O(M³) for M ≈ N/2.25 cells, SimPEG's iterations and windows O(N M) and O(N).
+#: On the benchmark's band and disc surveys (``benchmarks/gravity_eqs.py``, methods
+#: ``msinv-whole``, ``msinv-w1000``, ``simpeg``; ``docs/benchmarks.md``) one layer took 3.1-4.5
+#: s at 3,500-4,000 stations and 57 s at 10,000 against SimPEG's 6.9-15 s, windows of 1,000
+#: stations 1.0-1.3 and 4.4 s, at least as accurate on the surface and within 1.18x upward;
+#: at 3,000 stations windows continued the disc survey's field upward 3x less accurately.
+WINDOWS_ABOVE = 3000
 
 
 @dataclass
@@ -196,10 +197,11 @@ class EquivalentLayer:
     window : int or False, optional
         Fit in overlapping windows of about this many stations (see
         :mod:`msinv.gravity.equivalent_windows`); default: windows of
-        :data:`~msinv.gravity.equivalent_windows.DEFAULT_WINDOW` stations for surveys of more than :data:`WINDOWS_ABOVE` stations or whose dense G
-        exceeds ``memory``, one layer otherwise. False: one layer always (refused when its G
-        exceeds ``memory``). A windowed fit has no single layer: ``layer_``, ``density_`` and
-        ``beta_`` are None, ``regional_`` and ``windows_`` hold the layers.
+        :data:`~msinv.gravity.equivalent_windows.DEFAULT_WINDOW` stations for surveys of more
+        than :data:`WINDOWS_ABOVE` (3,000) stations or whose dense G exceeds ``memory``, one
+        layer otherwise. False: one layer always (refused when its G exceeds ``memory``). A
+        windowed fit has no single layer: ``layer_``, ``density_`` and ``beta_`` are None,
+        ``regional_`` and ``windows_`` hold the layers.
     memory : float, optional
         Memory limit in GiB for G; default: half of the available memory.
     seed : int, default 0
@@ -264,7 +266,8 @@ class EquivalentLayer:
         of each (cell, depth) of the deeper layers tried under ``"deeper"``.
     timings_ : dict
         Seconds spent building G (``"sensitivity"``), decomposing, compressing and inverting,
-        each summed over the layers the fit tried.
+        each summed over the layers the fit tried (with windows: over the regional layer and
+        the windows, and the regional layer's field at the stations, ``"regional field"``).
     """
 
     cell: float | None = None

@@ -30,12 +30,13 @@ Memory: the larger of the regional fit (``window`` blocks × its cells) and one 
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
 
 #: Stations per window (tile + margin) when the estimator gives none: on the benchmark's band
-#: survey of 100,000 stations windows of 1,000 fitted in 52 s, of 2,000 in 81 s, with the same
+#: survey of 100,000 stations windows of 1,000 fitted in 52 s, of 2,000 in 74 s, with the same
 #: errors to 5 % (``benchmarks/gravity_eqs.py``, methods ``msinv-w1000`` and ``msinv-w2000``).
 DEFAULT_WINDOW = 1000
 #: Margin on each side of a tile, as a fraction of the tile's side.
@@ -162,7 +163,9 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     regional = replace(est, cell=None, window=False, depth="auto", max_noise_ratio=None).fit(
         xyz, dm, sm if sigma_known else None
     )
+    t0 = time.perf_counter()
     residual = d - regional.predict(pts)
+    est._spent("regional field", t0)
     # 2. local layers on the residual, window by window
     sub = replace(
         est, cell=cell, window=False, padding=min(est.padding, 2), trend=None, max_noise_ratio=None
@@ -183,6 +186,9 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     est.fitted_ = d - residual + _blend(total, weight)
     est.phi_d_ = float(np.sum(((est.fitted_ - d) / s) ** 2))  # the true misfit of the blend
     est.noise_ratio_ = est.phi_d_ / d.size if sigma_known else None  # ≤ χ²/(N − tr A)
+    for layer in (regional, *(w[1] for w in est.windows_)):  # summed over the layers
+        for what, seconds in layer.timings_.items():
+            est.timings_[what] = est.timings_.get(what, 0.0) + seconds
     est.layer_ = est.density_ = est.beta_ = None  # no single layer: regional_ and windows_
     est.depth_ = est.windows_[0][1].depth_
     est.trade_off_ = est.windows_[0][1].trade_off_
