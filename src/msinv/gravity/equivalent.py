@@ -105,6 +105,30 @@ TREND_MARGIN = 10.0
 WINDOWS_ABOVE = 3000
 
 
+class _OneLayer:
+    """An attribute of a fit on one layer (``layer_``, ``density_``, ``beta_``), which a windowed
+    fit has not: reading it there raises an AttributeError that says where its layers are."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        if hasattr(obj, "windows_"):
+            raise AttributeError(
+                f"{self.name}: a windowed fit ({len(obj.windows_)} windows) has no single layer; "
+                "its layers are regional_ and windows_[k][1] (fit with window=False for one)"
+            )
+        try:
+            return vars(obj)["_" + self.name]
+        except KeyError:
+            raise AttributeError(f"{self.name}: the layer is not fitted") from None
+
+    def __set__(self, obj, value):
+        vars(obj)["_" + self.name] = value
+
+
 @dataclass
 class EquivalentLayer:
     """A draped layer of prism cells fitted to gravity data (GZES), scikit-learn style.
@@ -200,8 +224,8 @@ class EquivalentLayer:
         :data:`~msinv.gravity.equivalent_windows.DEFAULT_WINDOW` stations for surveys of more
         than :data:`WINDOWS_ABOVE` (3,000) stations or whose dense G exceeds ``memory``, one
         layer otherwise. False: one layer always (refused when its G exceeds ``memory``). A
-        windowed fit has no single layer: ``layer_``, ``density_`` and ``beta_`` are None,
-        ``regional_`` and ``windows_`` hold the layers.
+        windowed fit has no single layer: reading ``layer_``, ``density_`` or ``beta_`` raises
+        an AttributeError; ``regional_`` and ``windows_`` hold the layers.
     memory : float, optional
         Memory limit in GiB for G; default: half of the available memory.
     seed : int, default 0
@@ -231,12 +255,12 @@ class EquivalentLayer:
 
     Attributes
     ----------
-    layer_ : LayerMesh or None
-        The fitted layer (None with windows).
-    density_ : (n_cells,) numpy.ndarray or None
-        Its density, g/cc (None with windows).
+    layer_ : LayerMesh
+        The fitted layer (not with windows: see ``window``).
+    density_ : (n_cells,) numpy.ndarray
+        Its density, g/cc (not with windows).
     beta_, phi_d_ : float
-        Trade-off parameter (None with windows: each window has its own) and the true misfit
+        Trade-off parameter (not with windows: each window has its own) and the true misfit
         of the fit.
     regional_, windows_ : EquivalentLayer, list of ((west, east, south, north), EquivalentLayer)
         With windows only: the regional layer fitted to block means, and each tile's core with
@@ -296,6 +320,9 @@ class EquivalentLayer:
     max_noise_ratio: float | None = 1.5
     cv_scores_: dict = field(default_factory=dict, init=False, repr=False)
     timings_: dict = field(default_factory=dict, init=False, repr=False)
+    layer_ = _OneLayer()
+    density_ = _OneLayer()
+    beta_ = _OneLayer()
 
     def __post_init__(self):
         if self.cell is not None and not self.cell > 0:

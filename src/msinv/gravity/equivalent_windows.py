@@ -189,7 +189,8 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     for layer in (regional, *(w[1] for w in est.windows_)):  # summed over the layers
         for what, seconds in layer.timings_.items():
             est.timings_[what] = est.timings_.get(what, 0.0) + seconds
-    est.layer_ = est.density_ = est.beta_ = None  # no single layer: regional_ and windows_
+    for name in ("_layer_", "_density_", "_beta_"):  # no single layer: regional_, windows_
+        vars(est).pop(name, None)
     est.depth_ = est.windows_[0][1].depth_
     est.trade_off_ = est.windows_[0][1].trade_off_
     est.trend_, est.trend_coefficients_ = regional.trend_, regional.trend_coefficients_
