@@ -152,6 +152,22 @@ def test_es_fit_makes_every_choice_and_carries_the_regional_to_es_predict(projec
     assert r.exit_code != 0 and "--trend: expected auto, none, 0 or 1" in r.output
 
 
+def test_es_fit_writes_one_layer_for_a_survey_the_api_fits_in_windows(
+    project, tmp_path, monkeypatch
+):
+    import msinv.gravity.equivalent as equivalent
+
+    _, sv = project
+    monkeypatch.setattr(equivalent, "WINDOWS_ABOVE", 100)  # the test survey is "large"
+    obs = tmp_path / "obs.grv"
+    write_data(obs, GravityData(sv.points, sv.data, np.full(len(sv.data), sv.sigma)))
+    r = _run("es-fit", obs, "--out", tmp_path / "fit")
+    assert r.exit_code == 0, r.output
+    assert "es-fit writes one layer" in r.output and "in windows" in r.output
+    with np.load(tmp_path / "fit" / "gzinves_layer.npz") as f:
+        assert f["density"].size == f["layer_hx"].size * f["layer_hy"].size
+
+
 def test_es_invert_takes_options_instead_of_a_control_file(project, tmp_path):
     folder, _ = project
     if not (folder / "gzinves.mtx").exists():

@@ -394,6 +394,15 @@ def es_fit(
             "survey in windows with msinv.gravity.EquivalentLayer in Python, or give a larger "
             "--cell or --memory"
         )
+    from msinv.gravity.equivalent import WINDOWS_ABOVE
+
+    if obs.n_data > WINDOWS_ABOVE:
+        typer.echo(
+            f"{obs.n_data} stations: es-fit writes one layer, whose exact solve grows as the "
+            f"cube of its cells (about a minute at 10,000 stations); "
+            f"msinv.gravity.EquivalentLayer() in Python fits surveys of more than "
+            f"{WINDOWS_ABOVE} stations in windows, in seconds"
+        )
     typer.echo(f"fitting {obs.n_data} stations ...")
     est.fit(obs.locations, obs.values, obs.std)
     out.mkdir(parents=True, exist_ok=True)
