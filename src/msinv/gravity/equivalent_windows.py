@@ -51,7 +51,6 @@ MARGIN = 0.3
 STATIONS_PER_BLOCK = 10
 MIN_BLOCKS = 100
 MAX_BLOCKS = 2000
-REGIONAL_DEPTH = "auto"
 
 
 def tiles(region, n_data: int, window: int):
@@ -161,9 +160,9 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     xyz, dm, sm = block_means(pts, d, s, region, blocks)
     # block means are not point values (the field varies inside a block), so neither the
     # regional nor the local layers judge their noise ratio; the whole fit's is checked below
-    regional = replace(
-        est, cell=None, window=False, depth=REGIONAL_DEPTH, max_noise_ratio=None
-    ).fit(xyz, dm, sm if sigma_known else None)
+    regional = replace(est, cell=None, window=False, depth="auto", max_noise_ratio=None).fit(
+        xyz, dm, sm if sigma_known else None
+    )
     t0 = time.perf_counter()
     residual = d - regional.predict(pts)
     est._spent("regional field", t0)
