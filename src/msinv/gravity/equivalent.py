@@ -29,7 +29,9 @@ layer when the data carry one (``trend``).
 With ``wavelet`` set, each row of G is compressed by a 2-D wavelet transform
 (:class:`msinv.gravity.compression.Wavelet2D`), the search runs with the compressed G and is
 finished with the full G (:func:`msinv.gravity.inversion.finish`), so that the misfit reported
-is the true one. Large surveys are fitted window by window (:mod:`msinv.gravity.equivalent_windows`).
+is the true one. Surveys of more than :data:`WINDOWS_ABOVE` stations, or whose G exceeds the
+memory, are fitted in two scales, window by window (:mod:`msinv.gravity.equivalent_windows`),
+unless they carry a regional.
 """
 
 from __future__ import annotations
