@@ -42,12 +42,14 @@ DEFAULT_WINDOW = 1000
 #: Margin on each side of a tile, as a fraction of the tile's side.
 MARGIN = 0.3
 #: Blocks of the regional stage: one per ``STATIONS_PER_BLOCK`` stations, at least
-#: ``MIN_BLOCKS`` and at most ``MAX_BLOCKS``. Means of five stations or fewer carry the field's
-#: short wavelengths into the regional layer (windows of 1,000 on the benchmark's band survey
-#: of 5,000 stations continued the field to 300 m with 0.00090 mGal RMS error on 1,000 blocks,
-#: 0.00068 on 500); too few blocks leave wavelengths between the regional layer's and the
-#: windows' (100,000 stations: 0.00174 on 500 blocks, 0.00024 on 2,000;
-#: ``benchmarks/gravity_eqs.py``, methods ``msinv-w500``, ``msinv-w1000``).
+#: ``MIN_BLOCKS`` and at most ``MAX_BLOCKS`` (until 2 Dec 2026: ``window`` blocks). Means of five
+#: stations or fewer carry the field's short wavelengths into the regional layer: windows of
+#: 1,000 on the benchmark's band survey of 5,000 stations continued the field to 300 m with
+#: 0.00090 mGal RMS error on 1,000 blocks, 0.00068 on 476 (``N5000_msinv.json``); too few
+#: blocks leave wavelengths between the regional layer's and the windows': at 100,000 stations
+#: windows of 500 on 500 blocks gave 0.00174, windows of 1,000 on 2,000 blocks 0.00025
+#: (``N100000_msinv.json``). (``benchmarks/gravity_eqs.py``, methods ``msinv-w1000`` and
+#: ``msinv-w500``; the runs on ``window`` blocks were made before this rule and not kept.)
 STATIONS_PER_BLOCK = 10
 MIN_BLOCKS = 100
 MAX_BLOCKS = 2000
