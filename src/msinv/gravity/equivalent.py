@@ -99,11 +99,11 @@ SCORED = ("evidence", "upre", "gcv")
 TREND_MARGIN = 10.0
 #: Above this many stations a fit is made in windows (``window=None``): one layer's exact
 #: solution costs O(M³) for M ≈ N/2.25 cells, SimPEG's iterations and windows O(N M) and O(N).
-#: On the benchmark's band and disc surveys (``benchmarks/gravity_eqs.py``, methods
-#: ``msinv-whole``, ``msinv-w1000``, ``simpeg``; ``docs/benchmarks.md``) one layer took 3.1-4.5
-#: s at 3,500-4,000 stations and 57 s at 10,000 against SimPEG's 6.9-15 s, windows of 1,000
-#: stations 1.0-1.3 and 4.4 s, at least as accurate on the surface and within 1.18x upward;
-#: at 3,000 stations windows continued the disc survey's field upward 3x less accurately.
+#: On the benchmark's band and disc surveys (``benchmarks/gravity_eqs_sizes.py``; methods
+#: ``msinv-whole``, ``msinv-w1000``, ``simpeg``; ``docs/benchmarks.md``) one layer took 2.6-3.7
+#: s at 3,300-4,000 stations and 57 s at 9,515 against SimPEG's 6.9-15 s, windows of 1,000
+#: stations 1.0-1.3 and 4.1 s, more accurate on the surface and within 1.18x upward; at 3,000
+#: stations windows continued the disc survey's field upward 3x less accurately.
 WINDOWS_ABOVE = 3000
 
 
