@@ -145,27 +145,63 @@ def test_es_fit_makes_every_choice_and_carries_the_regional_to_es_predict(projec
     r = _run("es-fit", obs, "--trend", "none", "--out", tmp_path / "alone")
     assert r.exit_code == 0 and "regional: none" in r.output
     # refused before any work: a G over the memory limit, a bad option
-    r = _run("es-fit", obs, "--memory", "0.0001", "--out", tmp_path / "big")
+    r = _run("es-fit", obs, "--one-layer", "--memory", "0.0001", "--out", tmp_path / "big")
     assert r.exit_code != 0 and "GiB for G, over --memory" in r.output
+    assert not (tmp_path / "big").exists()
+    r = _run("es-fit", obs, "--memory", "0.0001", "--out", tmp_path / "big")  # windows too
+    assert r.exit_code != 0 and "windowed layer" in r.output and "memory limit" in r.output
     assert not (tmp_path / "big").exists()
     r = _run("es-fit", obs, "--trend", "quadratic", "--out", tmp_path / "bad")
     assert r.exit_code != 0 and "--trend: expected auto, none, 0 or 1" in r.output
 
 
-def test_es_fit_writes_one_layer_for_a_survey_the_api_fits_in_windows(
-    project, tmp_path, monkeypatch
-):
+def test_es_fit_writes_windows_and_es_predict_reads_them(project, tmp_path, monkeypatch):
     import msinv.gravity.equivalent as equivalent
 
     _, sv = project
     monkeypatch.setattr(equivalent, "WINDOWS_ABOVE", 100)  # the test survey is "large"
+    monkeypatch.setattr("msinv.gravity.equivalent_windows.DEFAULT_WINDOW", 120)
     obs = tmp_path / "obs.grv"
     write_data(obs, GravityData(sv.points, sv.data, np.full(len(sv.data), sv.sigma)))
     r = _run("es-fit", obs, "--out", tmp_path / "fit")
     assert r.exit_code == 0, r.output
-    assert "es-fit writes one layer" in r.output and "in windows" in r.output
-    with np.load(tmp_path / "fit" / "gzinves_layer.npz") as f:
-        assert f["density"].size == f["layer_hx"].size * f["layer_hy"].size
+    assert "windows of" in r.output
+    layer_file = tmp_path / "fit" / "gzinves_layer.npz"
+    with np.load(layer_file) as f:
+        assert str(f["format"]) == "msinv-equivalent-windows-1" and len(f["cores"]) >= 2
+    record = json.loads((tmp_path / "fit" / "gzinves.json").read_text())
+    assert record["windows"] >= 2
+    # es-predict at the stations gives the windowed fit's field, whose misfit was reported
+    r = _run("es-predict", layer_file, "--points", obs, "--out", tmp_path / "at_obs")
+    assert r.exit_code == 0, r.output
+    at_obs = read_predicted(tmp_path / "at_obs.pre").values
+    np.testing.assert_allclose(at_obs, read_predicted(tmp_path / "fit" / "gzinves.pre").values,
+                               rtol=1e-9, atol=1e-12)  # fmt: skip
+    phi = float(np.sum(((at_obs - sv.data) / sv.sigma) ** 2))
+    assert phi == pytest.approx(record["phi_d"], rel=1e-6)
+    # a grid draped above the windows' layers, and continued upward
+    r = _run(
+        "es-predict", layer_file, "--spacing", "200", "--height", "50", "--out", tmp_path / "g"
+    )
+    assert r.exit_code == 0, r.output
+    r = _run("es-predict", layer_file, "--spacing", "100", "--region", "300,2700,300,2700",
+             "--elevation", "300", "--out", tmp_path / "up")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    grid = np.load((tmp_path / "up").with_suffix(".npz"))
+    pts = np.column_stack(
+        [*(a.ravel() for a in np.meshgrid(grid["easting"], grid["northing"])), np.full(625, 300.0)]
+    )
+    assert np.sqrt(np.mean((grid["gz"].ravel() - sv.true_gz(pts)) ** 2)) < 0.01
+    # far outside the survey: refused with the reason
+    far = tmp_path / "far.loc"
+    far.write_text("1\n90000 90000 100\n")
+    r = _run("es-predict", layer_file, "--points", far, "--out", tmp_path / "far")
+    assert r.exit_code != 0 and "outside the windows" in r.output
+    # one layer on request
+    r = _run("es-fit", obs, "--one-layer", "--out", tmp_path / "one")
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "one" / "gzinves_layer.npz") as f:
+        assert str(f["format"]) == "msinv-equivalent-layer-1"
 
 
 def test_es_invert_takes_options_instead_of_a_control_file(project, tmp_path):

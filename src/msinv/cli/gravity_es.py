@@ -26,6 +26,8 @@ from msinv.core.errors import UserInputError
 #: Format tag of the fitted layer written by es-invert and es-fit (``gzinves_layer.npz``;
 #: es-fit's may hold a regional: ``trend_coefficients``, ``trend_origin``).
 LAYER_MODEL_FORMAT = "msinv-equivalent-layer-1"
+#: A windowed fit (es-fit on more than 3,000 stations): a regional layer and one per window.
+WINDOWS_MODEL_FORMAT = "msinv-equivalent-windows-1"
 
 
 @app.command("es-sensitivity")
@@ -339,6 +341,9 @@ def es_fit(
     trade_off: str | None = typer.Option(
         None, help="evidence (default), upre, target, gcv or cv: how beta is chosen."
     ),
+    one_layer: bool = typer.Option(
+        False, "--one-layer", help="One layer at any size (default: windows above 3,000 stations)."
+    ),
     out: Path = typer.Option(Path("es_fit"), help="Output folder."),
     memory: float | None = typer.Option(None, help=MEMORY_HELP),
 ) -> None:
@@ -346,9 +351,11 @@ def es_fit(
 
     The cell from the station spacing (refined when the data are more accurate than it can
     fit), the layer 1.5 cells under the stations' surface (or the topography), beta by the
-    evidence, and a regional plane beside the layer when the data carry one. Writes
-    gzinves_layer.npz (for es-predict), gzinves.pre (the fit at the stations) and
-    gzinves.json (the choices made, the true misfit, the code version) in OUT.
+    evidence, and a regional plane beside the layer when the data carry one; above 3,000
+    stations, a regional layer on block means and windows of 1,000 stations on its residual
+    (unless the data carry a regional, or --one-layer). Writes gzinves_layer.npz (for
+    es-predict), gzinves.pre (the fit at the stations) and gzinves.json (the choices made, the
+    true misfit, the code version) in OUT.
 
     **Examples**
 
@@ -362,7 +369,6 @@ def es_fit(
     from msinv.core.outputs import atomic_path, check_output_dir
     from msinv.core.provenance import provenance
     from msinv.gravity.equivalent import EquivalentLayer
-    from msinv.gravity.layer import layer_arrays
     from msinv.gravity.ubc_data import GravityData, read_observations, read_topography, write_data
 
     trends = {"auto": "auto", "none": None, "0": 0, "1": 1}
@@ -381,66 +387,90 @@ def es_fit(
     try:
         est = EquivalentLayer(
             cell=cell, depth=depth, topography=topo, trend=trends[trend], trade_off=trade_off,
-            memory=memory, window=False,  # es-fit writes one layer
+            memory=memory, window=False if one_layer else None,
         )  # fmt: skip
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
     width = est.core_cell(obs.locations)
     need = est.sensitivity_memory(obs.locations)
-    if need > memory_limit(memory):
+    if one_layer and need > memory_limit(memory):
         raise UserInputError(
             f"{data}: {obs.n_data} stations on a layer of {width:.4g} m cells need "
-            f"{need / 2**30:.3g} GiB for G, over --memory: es-fit writes one layer; fit such a "
-            "survey in windows with msinv.gravity.EquivalentLayer in Python, or give a larger "
-            "--cell or --memory"
-        )
-    from msinv.gravity.equivalent import WINDOWS_ABOVE
-
-    if obs.n_data > WINDOWS_ABOVE:
-        typer.echo(
-            f"{obs.n_data} stations: es-fit writes one layer, whose exact solve grows as the "
-            f"cube of its cells (about a minute at 10,000 stations); "
-            f"msinv.gravity.EquivalentLayer() in Python fits surveys of more than "
-            f"{WINDOWS_ABOVE} stations in windows, in seconds"
+            f"{need / 2**30:.3g} GiB for G, over --memory: fit without --one-layer (in "
+            "windows), or give a larger --cell or --memory"
         )
     typer.echo(f"fitting {obs.n_data} stations ...")
     est.fit(obs.locations, obs.values, obs.std)
     out.mkdir(parents=True, exist_ok=True)
-    extra = {}
-    if est.trend_coefficients_ is not None:
-        extra = {
-            "trend_coefficients": est.trend_coefficients_,
-            "trend_origin": np.asarray(est.trend_origin_, dtype=float),
-        }
     with atomic_path(out / "gzinves_layer.npz") as tmp:
-        np.savez(tmp, format=LAYER_MODEL_FORMAT, density=est.density_,
-                 **layer_arrays(est.layer_), **extra)  # fmt: skip
+        np.savez(tmp, **_fitted_arrays(est))
     with atomic_path(out / "gzinves.pre") as tmp:
-        write_data(tmp, GravityData(obs.locations, est.predict(obs.locations)),
+        write_data(tmp, GravityData(obs.locations, est.fitted_),
                    comment=f"msinv gravity es-fit {data.name}: predicted data")  # fmt: skip
     record = provenance({"data": str(data), "topography": str(topography), "cell": cell,
-                         "depth": depth, "trend": trend, "trade_off": trade_off})  # fmt: skip
+                         "depth": depth, "trend": trend, "trade_off": trade_off,
+                         "one_layer": one_layer})  # fmt: skip
+    c = est.trend_coefficients_
     record.update(
-        cell_m=est.cell_, depth_m=est.depth_, cells=est.layer_.n_cells, beta=est.beta_,
-        trade_off=est.trade_off_, phi_d=est.phi_d_, n_data=obs.n_data,
+        cell_m=est.cell_, trade_off=est.trade_off_, phi_d=est.phi_d_, n_data=obs.n_data,
         noise_ratio=est.noise_ratio_, trend=est.trend_,
-        trend_coefficients=None if not extra else est.trend_coefficients_.tolist(),
-        trend_origin=None if not extra else list(est.trend_origin_),
+        trend_coefficients=None if c is None else c.tolist(),
+        trend_origin=None if c is None else list(est.trend_origin_),
     )  # fmt: skip
+    windows = getattr(est, "windows_", None)
+    if windows is None:
+        record.update(depth_m=est.depth_, cells=est.layer_.n_cells, beta=est.beta_)
+        shape = f"layer {est.layer_.shape[0]} x {est.layer_.shape[1]} cells"
+        fit = f"{shape} of {est.cell_:.4g} m, {est.depth_:.4g} m deep; beta {est.beta_:.4g}"
+    else:
+        reg = est.regional_
+        record.update(windows=len(windows), regional_cell_m=reg.cell_, regional_depth_m=reg.depth_)
+        fit = (
+            f"a regional layer of {reg.cell_:.4g} m cells {reg.depth_:.4g} m deep on "
+            f"{reg.n_data_} block means, {len(windows)} windows of {est.cell_:.4g} m cells"
+        )
     with atomic_path(out / "gzinves.json") as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     regional = "none"
-    if extra:
-        c = est.trend_coefficients_
+    if c is not None:
         regional = f"{c[0]:.4g} mGal" + (
             f", {c[1] * 1e3:.3g} mGal/km east, {c[2] * 1e3:.3g} north" if c.size == 3 else ""
         )
     typer.echo(
-        f"layer {est.layer_.shape[0]} x {est.layer_.shape[1]} cells of {est.cell_:.4g} m, "
-        f"{est.depth_:.4g} m deep; beta {est.beta_:.4g} ({est.trade_off_}); phi_d "
-        f"{est.phi_d_:.5g} for {obs.n_data} data; regional: {regional}"
+        f"{fit} ({est.trade_off_}); phi_d {est.phi_d_:.5g} for {obs.n_data} data; "
+        f"regional: {regional}"
     )
     typer.echo(f"wrote gzinves_layer.npz, gzinves.pre, gzinves.json in {out}")
+
+
+def _fitted_arrays(est) -> dict:
+    """A fitted EquivalentLayer as arrays for gzinves_layer.npz: one layer (its geometry,
+    density and regional plane), or a windowed fit (the regional layer's, prefixed
+    ``regional_``, and each window's, prefixed ``w<k>_``, with the tiles and their margin)."""
+    from msinv.gravity.layer import layer_arrays
+
+    def one(layer_est, prefix: str) -> dict:
+        arrays = {
+            **layer_arrays(layer_est.layer_, f"{prefix}layer_"),
+            f"{prefix}density": layer_est.density_,
+        }
+        if layer_est.trend_coefficients_ is not None:
+            arrays[f"{prefix}trend_coefficients"] = layer_est.trend_coefficients_
+            arrays[f"{prefix}trend_origin"] = np.asarray(layer_est.trend_origin_, dtype=float)
+        return arrays
+
+    if not hasattr(est, "windows_"):
+        return {"format": LAYER_MODEL_FORMAT, **one(est, "")}
+    arrays = {
+        "format": WINDOWS_MODEL_FORMAT,
+        "margin": float(est.margin_),
+        "region": np.asarray(est.region_, dtype=float),
+        "cores": np.asarray([core for core, _ in est.windows_], dtype=float),
+        **one(est.regional_, "regional_"),
+    }
+    for k, (_, layer) in enumerate(est.windows_):
+        arrays.update(one(layer, f"w{k}_"))
+    return arrays
 
 
 @app.command("es-predict")
@@ -471,32 +501,23 @@ def es_predict(
     msinv gravity es-predict gzinves_layer.npz --spacing 100 --elevation 300 --out up
     ```
     """
-    from msinv.gravity.layer import layer_from_arrays
     from msinv.gravity.ubc_data import GravityData, write_data
 
     if layer_file.is_dir():
         raise UserInputError(f"{layer_file}: expected a file, found a directory")
-    with np.load(layer_file, allow_pickle=False) as f:
-        if "format" not in f or str(f["format"]) != LAYER_MODEL_FORMAT:
-            raise UserInputError(
-                f"{layer_file}: not a fitted layer of msinv gravity es-invert or es-fit"
-            )
-        layer, density = layer_from_arrays(f), f["density"]
-        regional = None
-        if "trend_coefficients" in f:
-            regional = (f["trend_coefficients"], tuple(f["trend_origin"]))
+    fitted = _FittedFile.read(layer_file)
     if (points is None) == (spacing is None):
         raise UserInputError("give --points FILE, or --spacing for a grid")
     out.parent.mkdir(parents=True, exist_ok=True)
     if points is not None:
         st = _stations(points).locations
-        write_data(out.with_suffix(".pre"), GravityData(st, _field(layer, density, regional, st)),
+        write_data(out.with_suffix(".pre"), GravityData(st, fitted.field(st)),
                    comment=f"msinv gravity es-predict {layer_file.name}")  # fmt: skip
         typer.echo(f"wrote {out.with_suffix('.pre')} ({len(st)} points)")
         return
     if (elevation is None) == (height is None):
         raise UserInputError("a grid needs --elevation (flat) or --height (draped), one of them")
-    grid = _grid(layer, density, regional, spacing, region, elevation, height)
+    grid = _grid(fitted, spacing, region, elevation, height)
     pts = grid.points()
     write_data(out.with_suffix(".pre"), GravityData(pts, grid.gz.ravel()),
                comment=f"msinv gravity es-predict {layer_file.name}: grid")  # fmt: skip
@@ -513,22 +534,93 @@ def es_predict(
     typer.echo(f"wrote {out}{{{','.join(written)}}} ({grid.gz.shape[1]} x {grid.gz.shape[0]})")
 
 
-def _field(layer, density, regional, points) -> np.ndarray:
-    """The layer's field at (n, 3) points, plus its regional when it has one (mGal)."""
-    from msinv.gravity.equivalent import regional_field
+class _FittedFile:
+    """The field of a gzinves_layer.npz: one layer (es-invert, es-fit) or a windowed fit
+    (es-fit above 3,000 stations), each layer with its regional plane when it has one."""
 
-    gz = layer.gz(points, density)
-    return gz if regional is None else gz + regional_field(points, *regional)
+    def __init__(self, layers, cores=None, margin=None, region=None):
+        self.layers = layers  # [(LayerMesh, density, plane or None)], the regional's first
+        self.cores, self.margin, self.region = cores, margin, region
+
+    @classmethod
+    def read(cls, path: Path) -> _FittedFile:
+        from msinv.gravity.layer import layer_from_arrays
+
+        def one(f, prefix: str):
+            plane = None
+            if f"{prefix}trend_coefficients" in f:
+                plane = (f[f"{prefix}trend_coefficients"], tuple(f[f"{prefix}trend_origin"]))
+            return layer_from_arrays(f, f"{prefix}layer_"), f[f"{prefix}density"], plane
+
+        with np.load(path, allow_pickle=False) as f:
+            fmt = str(f["format"]) if "format" in f else None
+            if fmt == LAYER_MODEL_FORMAT:
+                return cls([one(f, "")])
+            if fmt != WINDOWS_MODEL_FORMAT:
+                raise UserInputError(
+                    f"{path}: not a fitted layer of msinv gravity es-invert or es-fit"
+                )
+            cores = f["cores"]
+            layers = [one(f, "regional_")] + [one(f, f"w{k}_") for k in range(len(cores))]
+            return cls(layers, cores, float(f["margin"]), tuple(f["region"]))
+
+    @staticmethod
+    def _layer_field(layer, density, plane, points) -> np.ndarray:
+        from msinv.gravity.equivalent import regional_field
+
+        gz = layer.gz(points, density)
+        return gz if plane is None else gz + regional_field(points, *plane)
+
+    def field(self, points) -> np.ndarray:
+        """g_z (mGal, down) at (n, 3) points."""
+        from functools import partial
+
+        from msinv.gravity.equivalent_windows import blend_windows
+
+        if self.cores is None:
+            return self._layer_field(*self.layers[0], points)
+        fields = [partial(self._layer_field, *layer) for layer in self.layers]
+        try:
+            return blend_windows(
+                points, self.cores, self.margin, self.region, fields[0], fields[1:]
+            )
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+
+    def extent(self) -> tuple[float, float, float, float]:
+        """The default grid region: the core of one layer, the stations' extent of windows."""
+        if self.cores is not None:
+            return self.region
+        layer = self.layers[0][0]
+        pad = layer.hx.max() - layer.hx.min()
+        return (layer.nodes_x[0] + pad, layer.nodes_x[-1] - pad,
+                layer.nodes_y[0] + pad, layer.nodes_y[-1] - pad)  # fmt: skip
+
+    def tops(self) -> np.ndarray:
+        """(n, 3) cell centres (east, north) and tops of the layer(s) the grid drapes above:
+        one layer's, or each window's in its tile (not the regional layer's, deeper)."""
+        if self.cores is None:
+            pieces = [(self.layers[0][0], None)]
+        else:
+            pairs = zip(self.layers[1:], self.cores, strict=True)
+            pieces = [(layer, core) for (layer, _, _), core in pairs]
+        out = []
+        for layer, core in pieces:
+            xy = layer.cell_centers()[:, :2]
+            keep = np.ones(len(xy), bool)
+            if core is not None:
+                w, e, s, n = core
+                keep = (xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s) & (xy[:, 1] <= n)
+            out.append(np.column_stack([xy[keep], layer.top.ravel(order="F")[keep]]))
+        return np.vstack(out)
 
 
-def _grid(layer, density, regional, spacing, region, elevation, height):
+def _grid(fitted: _FittedFile, spacing, region, elevation, height):
     from msinv.gravity.equivalent import LayerGrid
     from msinv.gravity.layer import surface_elevation
 
     if region is None:
-        pad = layer.hx.max() - layer.hx.min()
-        w, e = layer.nodes_x[0] + pad, layer.nodes_x[-1] - pad
-        s, n = layer.nodes_y[0] + pad, layer.nodes_y[-1] - pad
+        w, e, s, n = fitted.extent()
     else:
         try:
             w, e, s, n = (float(v) for v in region.split(","))
@@ -541,11 +633,9 @@ def _grid(layer, density, regional, spacing, region, elevation, height):
     if elevation is not None:
         z = np.full(ge.shape, elevation)
     else:
-        centres = layer.cell_centers()
-        tops = np.column_stack([centres[:, :2], layer.top.ravel(order="F")])
         xy = np.column_stack([ge.ravel(), gn.ravel()])
-        z = surface_elevation(tops, xy).reshape(ge.shape) + height
-    values = _field(layer, density, regional, np.column_stack([ge.ravel(), gn.ravel(), z.ravel()]))
+        z = surface_elevation(fitted.tops(), xy).reshape(ge.shape) + height
+    values = fitted.field(np.column_stack([ge.ravel(), gn.ravel(), z.ravel()]))
     return LayerGrid(east, north, z, values.reshape(ge.shape))
 
 

@@ -202,22 +202,37 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
 
 def predict_windows(est, points) -> np.ndarray:
     """The regional layer's prediction plus the blend of the windows' at (n, 3) points."""
+    return blend_windows(
+        points,
+        [core for core, _ in est.windows_],
+        est.margin_,
+        est.region_,
+        est.regional_.predict,
+        [layer.predict for _, layer in est.windows_],
+    )
+
+
+def blend_windows(points, cores, margin, region, regional, windows) -> np.ndarray:
+    """A windowed fit's field at (n, 3) points, mGal: ``regional(points)`` plus the windows'
+    fields ``windows[k](points)`` (callables, one per tile core ``cores[k]``: west, east,
+    south, north) blended with weights 1 in a core and a cosine taper to 0 across ``margin``
+    metres; points outside ``region`` (the stations' extent) and its margin are refused."""
     pts = np.asarray(points, dtype=float)
-    total, weight = np.zeros(len(pts)), np.zeros(len(pts))
-    for core, layer in est.windows_:
-        near = _inside(pts, core, est.margin_)
-        if not near.any():
-            continue
-        w = _taper(pts[near], core, est.margin_)
-        total[near] += w * layer.predict(pts[near])
-        weight[near] += w
-    outside = ~_inside(pts, est.region_, est.margin_)
+    outside = ~_inside(pts, region, margin)
     if np.any(outside):
         raise ValueError(
             f"points: {int(outside.sum())} lie outside the windows of the fitted layer (the "
-            f"stations' extent and a margin of {est.margin_:.0f} m)"
+            f"stations' extent and a margin of {margin:.0f} m)"
         )
-    return est.regional_.predict(pts) + _blend(total, weight)
+    total, weight = np.zeros(len(pts)), np.zeros(len(pts))
+    for core, field in zip(cores, windows, strict=True):
+        near = _inside(pts, core, margin)
+        if not near.any():
+            continue
+        w = _taper(pts[near], core, margin)
+        total[near] += w * field(pts[near])
+        weight[near] += w
+    return regional(pts) + _blend(total, weight)
 
 
 def _blend(total, weight) -> np.ndarray:

@@ -256,27 +256,27 @@ def surface_elevation(points: np.ndarray, where: np.ndarray) -> np.ndarray:
 DENSE_LAYER_FORMAT = "msinv-layer-dense-sensitivity-1"
 
 
-def layer_arrays(layer: LayerMesh) -> dict:
-    """The layer's geometry as arrays for a ``.npz`` (``layer_*`` keys)."""
+def layer_arrays(layer: LayerMesh, prefix: str = "layer_") -> dict:
+    """The layer's geometry as arrays for a ``.npz`` (keys ``<prefix>hx`` ... ``thickness``)."""
     return {
-        "layer_hx": layer.hx,
-        "layer_hy": layer.hy,
-        "layer_origin": np.asarray(layer.origin, dtype=np.float64),
-        "layer_top": layer.top,
-        "layer_thickness": float(layer.thickness),
+        f"{prefix}hx": layer.hx,
+        f"{prefix}hy": layer.hy,
+        f"{prefix}origin": np.asarray(layer.origin, dtype=np.float64),
+        f"{prefix}top": layer.top,
+        f"{prefix}thickness": float(layer.thickness),
     }
 
 
-def layer_from_arrays(f) -> LayerMesh:
+def layer_from_arrays(f, prefix: str = "layer_") -> LayerMesh:
     """Inverse of :func:`layer_arrays` (``f`` a mapping such as an open ``.npz``)."""
-    if "layer_hx" not in f:
-        raise ValueError("not an equivalent-source layer file (no layer_* arrays)")
+    if f"{prefix}hx" not in f:
+        raise ValueError(f"not an equivalent-source layer file (no {prefix}* arrays)")
     return LayerMesh(
-        f["layer_hx"],
-        f["layer_hy"],
-        tuple(f["layer_origin"]),
-        f["layer_top"],
-        float(f["layer_thickness"]),
+        f[f"{prefix}hx"],
+        f[f"{prefix}hy"],
+        tuple(f[f"{prefix}origin"]),
+        f[f"{prefix}top"],
+        float(f[f"{prefix}thickness"]),
     )
 
 
