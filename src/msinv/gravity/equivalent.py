@@ -225,11 +225,11 @@ class EquivalentLayer:
         :mod:`msinv.gravity.equivalent_windows`); default: windows of
         :data:`~msinv.gravity.equivalent_windows.DEFAULT_WINDOW` stations for surveys of more
         than :data:`WINDOWS_ABOVE` (3,000) stations or whose dense G exceeds ``memory``, one
-        layer otherwise; above 3,000 stations one layer also when the windows carry a regional
+        layer otherwise; above 3,000 stations one layer also when the data carry a regional
         (``trend``) and one layer's G fits in ``memory``, as one layer splits a regional plane
-        from the field more accurately (``_regional_to_one_layer``). False: one layer always (refused when its G exceeds ``memory``). A
-        windowed fit has no single layer: reading ``layer_``, ``density_`` or ``beta_`` raises
-        an AttributeError; ``regional_`` and ``windows_`` hold the layers.
+        from the field more accurately. False: one layer always (refused when its G exceeds
+        ``memory``). A windowed fit has no single layer: reading ``layer_``, ``density_`` or
+        ``beta_`` raises an AttributeError; ``regional_`` and ``windows_`` hold the layers.
     memory : float, optional
         Memory limit in GiB for G; default: half of the available memory.
     seed : int, default 0
@@ -292,8 +292,8 @@ class EquivalentLayer:
         GCV; smaller is better) and its noise ratio under ``"noise_ratio"``; the predictive
         risk without and with a regional plane under ``"trend"`` (``trend="auto"``); the score
         of each (cell, depth) of the deeper layers tried under ``"deeper"``; under ``"windows"``
-        the windows tried first and the degree of their regional, when the fit was then made
-        on one layer.
+        the degree of the regional the windows' regional stage found, when the fit was then
+        made on one layer.
     timings_ : dict
         Seconds spent building G (``"sensitivity"``), decomposing, compressing and inverting,
         each summed over the layers the fit tried (with windows: over the regional layer and
@@ -463,10 +463,15 @@ class EquivalentLayer:
         if self._windowed(pts, cell, borehole, limit):
             from msinv.gravity.equivalent_windows import fit_windows
 
-            fit_windows(self, pts, d, s, sigma is not None, limit)
-            if not self._regional_to_one_layer(pts, cell, limit):
+            # windows chosen for speed alone give way to one layer when the data carry a
+            # regional: their regional layer, coarse and deep, takes part of the plane, which
+            # then decays upward (the benchmark's band-regional survey at 5,000 stations:
+            # 0.0148 mGal RMS error upward at 300 m in windows, 0.0011 on one layer)
+            speed = self.window is None and self.sensitivity_memory(pts, cell) <= limit
+            if fit_windows(self, pts, d, s, sigma is not None, limit, one_layer_if_regional=speed):
                 self._warn_if_too_coarse()
                 return self
+            self._no_trend()  # the regional stage's plane was fitted to block means
         if self.trend == "auto":
             # decided first, on the default layer: a regional left in the data would make the
             # layer look too coarse and send the fit into refinement
@@ -496,23 +501,6 @@ class EquivalentLayer:
         self._prepared = {}  # the decompositions held during the fit
         self._warn_if_too_coarse()
         return self
-
-    def _regional_to_one_layer(self, pts, cell, limit) -> bool:
-        """After windows chosen for speed (not asked for, nor forced by memory): when the fit
-        carries a regional, forget the windows and fit one layer instead? Windows split a
-        regional plane from the field less accurately: their regional layer, coarse and deep,
-        takes part of the plane, which then decays upward (the benchmark's ``band-regional``
-        survey at 5,000 stations: 0.0148 mGal RMS error upward at 300 m in windows against
-        0.0011 for one layer, ``benchmarks/gravity_eqs.py``, ``msinv`` and ``msinv-whole``)."""
-        if self.window is not None or self.trend_ is None:
-            return False
-        if self.sensitivity_memory(pts, cell) > limit:
-            return False
-        self.cv_scores_["windows"] = {"windows": len(self.windows_), "trend": self.trend_}
-        for name in ("regional_", "windows_", "margin_"):
-            vars(self).pop(name, None)
-        self._no_trend()  # the windows' regional was the blocks'
-        return True
 
     def _windowed(self, pts, cell, borehole, limit) -> bool:
         """Fit in windows? (``window``; checks what one layer or windows cannot do.)"""

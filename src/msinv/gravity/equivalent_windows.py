@@ -137,9 +137,12 @@ def _taper(points, box, margin):
     return out
 
 
-def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
-    """Fit ``est`` (an EquivalentLayer) in two scales; returns ``est`` with ``regional_``
-    (the regional layer) and ``windows_`` (tile core, local layer) set."""
+def fit_windows(est, pts, d, s, sigma_known: bool, limit: int, one_layer_if_regional=False):
+    """Fit ``est`` (an EquivalentLayer) in two scales, setting its ``regional_`` (the regional
+    layer) and ``windows_`` (tile core, local layer); returns True. With
+    ``one_layer_if_regional``, stops after the regional stage when that finds a regional
+    (records its degree in ``est.cv_scores_["windows"]``) and returns False: the caller fits
+    one layer."""
     from msinv.core.memory import check_memory
 
     window = est.window or DEFAULT_WINDOW
@@ -165,6 +168,10 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     regional = replace(est, cell=None, window=False, depth="auto", max_noise_ratio=None).fit(
         xyz, dm, sm if sigma_known else None
     )
+    if one_layer_if_regional and regional.trend_ is not None:
+        est.cv_scores_["windows"] = {"trend": regional.trend_}
+        _add_timings(est, [regional])
+        return False
     t0 = time.perf_counter()
     residual = d - regional.predict(pts)
     est._spent("regional field", t0)
@@ -188,16 +195,21 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int):
     est.fitted_ = d - residual + _blend(total, weight)
     est.phi_d_ = float(np.sum(((est.fitted_ - d) / s) ** 2))  # the true misfit of the blend
     est.noise_ratio_ = est.phi_d_ / d.size if sigma_known else None  # ≤ χ²/(N − tr A)
-    for layer in (regional, *(w[1] for w in est.windows_)):  # summed over the layers
-        for what, seconds in layer.timings_.items():
-            est.timings_[what] = est.timings_.get(what, 0.0) + seconds
+    _add_timings(est, [regional, *(w[1] for w in est.windows_)])
     for name in ("_layer_", "_density_", "_beta_"):  # no single layer: regional_, windows_
         vars(est).pop(name, None)
     est.depth_ = est.windows_[0][1].depth_
     est.trade_off_ = est.windows_[0][1].trade_off_
     est.trend_, est.trend_coefficients_ = regional.trend_, regional.trend_coefficients_
     est.trend_origin_ = regional.trend_origin_
-    return est
+    return True
+
+
+def _add_timings(est, layers) -> None:
+    """Add the layers' ``timings_`` to ``est.timings_`` (summed over the layers fitted)."""
+    for layer in layers:
+        for what, seconds in layer.timings_.items():
+            est.timings_[what] = est.timings_.get(what, 0.0) + seconds
 
 
 def predict_windows(est, points) -> np.ndarray:
