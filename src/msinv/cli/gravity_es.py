@@ -604,13 +604,12 @@ class _FittedFile:
         else:
             pairs = zip(self.layers[1:], self.cores, strict=True)
             pieces = [(layer, core) for (layer, _, _), core in pairs]
+        from msinv.gravity.equivalent_windows import inside_box
+
         out = []
         for layer, core in pieces:
             xy = layer.cell_centers()[:, :2]
-            keep = np.ones(len(xy), bool)
-            if core is not None:
-                w, e, s, n = core
-                keep = (xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s) & (xy[:, 1] <= n)
+            keep = np.ones(len(xy), bool) if core is None else inside_box(xy, core)
             out.append(np.column_stack([xy[keep], layer.top.ravel(order="F")[keep]]))
         return np.vstack(out)
 

@@ -23,7 +23,7 @@ Soler & Uieda 2021):
 A prediction is the regional layer's plus the blend of the local ones; the misfit reported is
 that of this blend at the stations.
 
-Memory: the larger of the regional fit (``window`` blocks × its cells) and one window's fit
+Memory: the larger of the regional fit (its blocks × its cells) and one window's fit
 (``window`` stations × its cells), plus the N data; estimated up front by
 :func:`window_memory` and checked against the estimator's ``memory`` limit.
 """
@@ -121,7 +121,9 @@ def window_memory(window: int, cell_count: int) -> int:
     return 8 * (3 * int(window) * m + 4 * min(window, m) ** 2)
 
 
-def _inside(points, box, pad=0.0):
+def inside_box(points, box, pad=0.0) -> np.ndarray:
+    """(n,) bool: points (east, north first) in ``box`` (west, east, south, north) widened by
+    ``pad`` metres, edges included."""
     w, e, s, n = box
     p = np.asarray(points)
     return (p[:, 0] >= w - pad) & (p[:, 0] <= e + pad) & (p[:, 1] >= s - pad) & (p[:, 1] <= n + pad)
@@ -184,7 +186,7 @@ def fit_windows(est, pts, d, s, sigma_known: bool, limit: int, one_layer_if_regi
     # stations (a window's taper vanishes outside them): what predict_windows gives there
     total, weight = np.zeros(d.size), np.zeros(d.size)
     for core in cores:
-        mine = _inside(pts, core, margin)
+        mine = inside_box(pts, core, margin)
         if mine.sum() < 10:
             continue
         layer = replace(sub).fit(pts[mine], residual[mine], s[mine] if sigma_known else None)
@@ -230,7 +232,7 @@ def blend_windows(points, cores, margin, region, regional, windows) -> np.ndarra
     south, north) blended with weights 1 in a core and a cosine taper to 0 across ``margin``
     metres; points outside ``region`` (the stations' extent) and its margin are refused."""
     pts = np.asarray(points, dtype=float)
-    outside = ~_inside(pts, region, margin)
+    outside = ~inside_box(pts, region, margin)
     if np.any(outside):
         raise ValueError(
             f"points: {int(outside.sum())} lie outside the windows of the fitted layer (the "
@@ -238,7 +240,7 @@ def blend_windows(points, cores, margin, region, regional, windows) -> np.ndarra
         )
     total, weight = np.zeros(len(pts)), np.zeros(len(pts))
     for core, field in zip(cores, windows, strict=True):
-        near = _inside(pts, core, margin)
+        near = inside_box(pts, core, margin)
         if not near.any():
             continue
         w = _taper(pts[near], core, margin)
